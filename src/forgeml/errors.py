@@ -1,0 +1,55 @@
+"""The forgeml error family.
+
+Every error a user can meet is a ``ForgeMLError`` whose message says what is wrong and what to do. Each also
+subclasses the builtin it refines, so ``except ValueError`` in user code keeps working (as sklearn's
+``NotFittedError(ValueError, AttributeError)`` does).
+"""
+from __future__ import annotations
+
+
+class ForgeMLError(Exception):
+    """Root of every error forgeml raises on purpose."""
+
+
+class DataError(ForgeMLError, ValueError):
+    """The input table cannot be used as given (empty, wrong types, inf values, ...)."""
+
+
+class TargetError(DataError):
+    """The target column is missing, empty, constant or otherwise unusable."""
+
+
+class SchemaMismatchError(DataError):
+    """Data at predict time does not match the schema seen at fit time."""
+
+
+class DataFormatError(ForgeMLError, OSError):
+    """A file could not be read as a table (missing, unreadable or wrong format)."""
+
+
+class ConfigError(ForgeMLError, ValueError):
+    """An argument or configuration is invalid (unknown metric, searcher, bad budget, ...)."""
+
+
+class NotFittedError(ForgeMLError, ValueError, AttributeError):
+    """The estimator is used before ``fit``."""
+
+
+class NoModelFittedError(ForgeMLError, RuntimeError):
+    """Every trial failed, so there is no model to return."""
+
+
+class ModelLoadError(ForgeMLError, OSError):
+    """A saved model directory is missing, incomplete, corrupt or from an incompatible version."""
+
+
+class StoreError(ForgeMLError, RuntimeError):
+    """The experiment store cannot be opened or written."""
+
+
+class MissingDependencyError(ForgeMLError, ImportError):
+    """An optional library needed for the requested feature is not installed."""
+
+
+class TrialError(ForgeMLError, RuntimeError):
+    """A trial failed; raised only with ``raise_on_trial_error=True``."""

@@ -1,0 +1,72 @@
+"""The ``Searcher`` protocol: ask for a configuration, tell its result.
+
+Searchers are pure, seeded state machines: no clock, no I/O, no processes, and they never import models.
+They see a ``SearchSpace`` and ``TrialResult``s; they minimise ``TrialResult.loss`` (``None`` = failed).
+Several trials may be outstanding at once (parallel workers), so ``ask`` may be called again before ``tell``.
+"""
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from forgeml.space import Config, SearchSpace
+from forgeml.trial import TrialResult
+
+
+@dataclass(frozen=True)
+class Proposal:
+    """A configuration to evaluate, at a fidelity in (0, 1], optionally continuing from a parent trial."""
+
+    config: Config
+    fidelity: float = 1.0
+    parent_id: int | None = None
+
+
+class Searcher(ABC):
+    """Base class for search strategies. ``__init__`` takes only strategy options; ``setup`` binds a space."""
+
+    name: str = ""
+
+    def setup(self, space: SearchSpace, *, seed: int = 0, warm_start: Sequence[Config] = (),
+              max_trials: int | None = None) -> None:
+        """Bind the space. ``warm_start`` configurations are proposed first, in order."""
+        self.space = space
+        self.seed = seed
+        self.rng = np.random.default_rng(seed)
+        self.max_trials = max_trials
+        self._queue: list[Config] = [space.complete(c) for c in warm_start]
+        self.history: dict[int, tuple[Proposal, TrialResult | None]] = {}
+
+    def ask(self, trial_id: int) -> Proposal | None:
+        """The next proposal, or ``None`` when the strategy has nothing more to try right now."""
+        if self._queue:
+            p = Proposal(self._queue.pop(0))
+        else:
+            p = self._propose(trial_id)
+        if p is not None:
+            self.history[trial_id] = (p, None)
+        return p
+
+    def tell(self, trial_id: int, result: TrialResult) -> None:
+        """Record the outcome of a proposal made by ``ask``."""
+        prop = self.history.get(trial_id, (None, None))[0]
+        self.history[trial_id] = (prop, result)
+        self._observe(trial_id, prop, result)
+
+    @abstractmethod
+    def _propose(self, trial_id: int) -> Proposal | None:
+        """Strategy-specific proposal once the warm-start queue is empty."""
+
+    def _observe(self, trial_id: int, proposal: Proposal | None, result: TrialResult) -> None:
+        """Strategy-specific update; the default keeps only ``history``."""
+
+    # helpers for strategies
+    def completed(self) -> list[tuple[Proposal, TrialResult]]:
+        return [(p, r) for p, r in self.history.values() if r is not None and p is not None]
+
+    def state(self) -> dict[str, Any]:
+        return {"name": self.name, "n_told": sum(r is not None for _, r in self.history.values())}
