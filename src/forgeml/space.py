@@ -221,7 +221,7 @@ class SearchSpace(Mapping[str, Param]):
             if child not in self._params:
                 raise ConfigError(f"condition on unknown parameter {child!r}")
             if cond.parent not in self._params:
-                raise ConfigError(f"condition of {child!r} names unknown parent {cond.parent!r}")
+                continue  # a fragment (e.g. a family's prefixed space) may name a parent added by merge
             if names.index(cond.parent) > names.index(child):
                 raise ConfigError(f"parent {cond.parent!r} must come before child {child!r}")
 
@@ -237,6 +237,10 @@ class SearchSpace(Mapping[str, Param]):
 
     def __repr__(self) -> str:
         return f"SearchSpace({len(self)} params, {len(self.conditions)} conditions)"
+
+    def unresolved_parents(self) -> set[str]:
+        """Parents named by conditions but not defined here (non-empty only for fragments)."""
+        return {c.parent for c in self.conditions.values() if c.parent not in self._params}
 
     # Conditions
     def is_active(self, name: str, values: Mapping[str, Any]) -> bool:

@@ -1,0 +1,38 @@
+"""Search strategies behind one ``Searcher`` protocol (ask a configuration, tell its result).
+
+A new strategy is one file in this folder plus one line in ``SEARCHERS``; ``forgeml.testing.check_searcher``
+then covers it (``tests/search/test_strategies.py`` runs the battery over every entry).
+"""
+from __future__ import annotations
+
+import inspect
+from typing import Any
+
+from forgeml.errors import ConfigError
+from forgeml.registry import Registry
+from forgeml.search.base import Proposal, Searcher
+
+SEARCHERS: Registry[type[Searcher]] = Registry("search strategy", {
+    "auto": "forgeml.search.auto:AutoSearcher",
+    "random": "forgeml.search.random:RandomSearcher",
+    "grid": "forgeml.search.grid:GridSearcher",
+    "bayes": "forgeml.search.tpe:TPESearcher",
+    "evolution": "forgeml.search.evolution:EvolutionSearcher",
+    "halving": "forgeml.search.halving:HalvingSearcher",
+    "hyperband": "forgeml.search.hyperband:HyperbandSearcher",
+    "pbt": "forgeml.search.pbt:PBTSearcher",
+})
+
+
+def make_searcher(name: str, **options: Any) -> Searcher:
+    """A new, unbound searcher ``name`` with ``options``; an unknown name or option raises ``ConfigError``."""
+    cls = SEARCHERS[name]
+    valid = [p for p in inspect.signature(cls.__init__).parameters if p != "self"]
+    unknown = sorted(set(options) - set(valid))
+    if unknown:
+        raise ConfigError(f"search strategy {name!r} has no option {', '.join(map(repr, unknown))}; "
+                          f"its options are: {', '.join(valid) or '(none)'}")
+    return cls(**options)
+
+
+__all__ = ["SEARCHERS", "Proposal", "Searcher", "make_searcher"]

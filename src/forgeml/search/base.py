@@ -42,7 +42,13 @@ class Searcher(ABC):
         self.history: dict[int, tuple[Proposal, TrialResult | None]] = {}
 
     def ask(self, trial_id: int) -> Proposal | None:
-        """The next proposal, or ``None`` when the strategy has nothing more to try right now."""
+        """The next proposal, or ``None`` when the strategy has nothing more to try right now.
+
+        ``None`` while trials are pending means "waiting" (ask again after a ``tell``); ``None`` with nothing
+        pending means the strategy is exhausted (grid done, or ``max_trials`` proposals made, replays included).
+        """
+        if self.max_trials is not None and len(self.history) >= self.max_trials:
+            return None
         if self._queue:
             p = Proposal(self._queue.pop(0))
         else:
@@ -56,6 +62,15 @@ class Searcher(ABC):
         prop = self.history.get(trial_id, (None, None))[0]
         self.history[trial_id] = (prop, result)
         self._observe(trial_id, prop, result)
+
+    def replay(self, trial_id: int, proposal: Proposal, result: TrialResult) -> None:
+        """Feed a trial finished in an earlier session (resume), as if it had been asked and told now."""
+        self.history[trial_id] = (proposal, None)
+        self._queue = [c for c in self._queue if c != proposal.config]
+        self.tell(trial_id, result)
+
+    def set_budget_hint(self, remaining_seconds: float) -> None:
+        """Seconds left for searching; cost-aware strategies may use it. Called before each ``ask``."""
 
     @abstractmethod
     def _propose(self, trial_id: int) -> Proposal | None:

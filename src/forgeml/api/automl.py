@@ -1,0 +1,224 @@
+"""The user-facing estimators: ``AutoML``, ``AutoClassifier``, ``AutoRegressor``.
+
+``__init__`` stores parameters only (scikit-learn contract); ``fit`` validates at the edge, runs the
+orchestrator and sets ``best_pipeline_``, ``schema_``, ``leaderboard_``.
+"""
+from __future__ import annotations
+
+import os
+import tempfile
+import warnings
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
+
+from forgeml.api.predictor import FittedPipeline
+from forgeml.errors import ConfigError, DataError, NotFittedError, TargetError
+
+TASK_ALIASES = {"auto": None, "classification": "classification", "binary": "binary",
+                "multiclass": "multiclass", "regression": "regression"}
+
+
+class AutoML(BaseEstimator):
+    """Search preprocessing × model family × hyperparameters within a wall-clock budget.
+
+    Args:
+        time_budget: seconds for the whole ``fit`` (search, ensemble and refit); ``None`` needs ``max_trials``.
+        metric: ``"auto"`` (ROC AUC binary, log loss multiclass, RMSE regression) or a name from
+            ``forgeml.metrics.METRICS``.
+        task: ``"auto"``, ``"binary"``, ``"multiclass"``, ``"regression"`` or ``"classification"``.
+        seed: every random choice derives from it.
+        max_trials: stop after this many search trials; with it the run is reproducible.
+        n_jobs: parallel trials (-1 = one per core); threads per trial = cores // n_jobs.
+        search: a strategy name from ``forgeml.search.SEARCHERS``.
+        families: model family names to consider (default: all available).
+        ensemble: build a greedy ensemble of the best trials (else the single best pipeline).
+        path: run directory (experiment store, artifacts, saved model); default a new temporary directory.
+        resume: continue the latest run stored in ``path`` instead of starting a new one.
+        backend: ``"local"`` worker processes or ``"ray"``; ``ray_address`` for an existing cluster.
+        verbose: 0 silent, 1 live progress on a terminal, 2 also plain progress lines.
+    """
+
+    _task_restriction: str | None = None
+
+    def __init__(self, time_budget: float | None = 60.0, metric: str = "auto", task: str = "auto", seed: int = 0,
+                 max_trials: int | None = None, n_jobs: int = -1, search: str = "auto",
+                 families: list[str] | None = None, ensemble: bool = True, n_folds: int | None = None,
+                 per_trial_timeout: float | None = None, memory_limit_mb: float | None = None,
+                 path: str | None = None, resume: bool = False, backend: str = "local",
+                 ray_address: str | None = None, inf_as_nan: bool = False, verbose: int = 1,
+                 raise_on_trial_error: bool = False) -> None:
+        self.time_budget = time_budget
+        self.metric = metric
+        self.task = task
+        self.seed = seed
+        self.max_trials = max_trials
+        self.n_jobs = n_jobs
+        self.search = search
+        self.families = families
+        self.ensemble = ensemble
+        self.n_folds = n_folds
+        self.per_trial_timeout = per_trial_timeout
+        self.memory_limit_mb = memory_limit_mb
+        self.path = path
+        self.resume = resume
+        self.backend = backend
+        self.ray_address = ray_address
+        self.inf_as_nan = inf_as_nan
+        self.verbose = verbose
+        self.raise_on_trial_error = raise_on_trial_error
+
+    # ------------------------------------------------------------------------------------------------ fit
+    def fit(self, X: Any, y: Any = None, *, target: str | None = None) -> AutoML:
+        """Fit on a DataFrame with a ``target`` column, on ``(X, y)``, or on a CSV/Parquet path."""
+        from forgeml.orchestrate.run import run_automl
+
+        self._check_params()
+        df, target = self._frame(X, y, target)
+        os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+        run_dir = self.path or tempfile.mkdtemp(prefix="forgeml-")
+        outcome = run_automl(self, df, target, run_dir)
+        self.schema_ = outcome.schema
+        self.metric_ = outcome.metric
+        self.best_pipeline_: FittedPipeline = outcome.pipeline
+        self.leaderboard_ = outcome.leaderboard
+        self.run_dir_ = run_dir
+        self.run_id_ = outcome.run_id
+        self.n_trials_ = outcome.n_trials
+        self.fit_seconds_ = outcome.seconds
+        self.task_ = outcome.schema.task
+        if self.task_ != "regression":
+            self.classes_ = self.best_pipeline_.classes_
+        self.feature_names_in_ = np.asarray(outcome.schema.names(), dtype=object)
+        self.n_features_in_ = len(self.feature_names_in_)
+        if self.path:
+            self.save(self.path)
+        return self
+
+    def _check_params(self) -> None:
+        if self.time_budget is None and self.max_trials is None:
+            raise ConfigError("give a time_budget (seconds) or max_trials; both are None")
+        if self.time_budget is not None and not (isinstance(self.time_budget, (int, float)) and self.time_budget > 0):
+            raise ConfigError(f"time_budget must be a positive number of seconds, got {self.time_budget!r}")
+        if self.max_trials is not None and (not isinstance(self.max_trials, int) or self.max_trials < 1):
+            raise ConfigError(f"max_trials must be a positive integer, got {self.max_trials!r}")
+        if self.task not in TASK_ALIASES:
+            raise ConfigError(f"unknown task {self.task!r}; use one of: {', '.join(TASK_ALIASES)}")
+        if not isinstance(self.n_jobs, int) or self.n_jobs == 0 or self.n_jobs < -1:
+            raise ConfigError(f"n_jobs must be -1 or a positive integer, got {self.n_jobs!r}")
+        if self.resume and not self.path:
+            raise ConfigError("resume=True needs path= the run directory to resume")
+
+    def _frame(self, X: Any, y: Any, target: str | None) -> tuple[pd.DataFrame, str]:
+        from forgeml.data.load import read_table
+
+        if y is None:
+            if target is None:
+                raise TargetError("say which column to predict: fit(df, target='column') or fit(X, y)")
+            return read_table(X), target
+        df = read_table(X)
+        yv = y.to_numpy() if isinstance(y, (pd.Series, pd.DataFrame)) else np.asarray(y)
+        if yv.ndim == 2 and yv.shape[1] == 1:
+            yv = yv.ravel()
+        if yv.ndim != 1:
+            raise TargetError(f"y must be one column, got shape {yv.shape}")
+        if len(yv) != len(df):
+            raise DataError(f"X has {len(df)} rows but y has {len(yv)}; they must match")
+        name = target or (y.name if isinstance(y, pd.Series) and y.name is not None else "target")
+        while name in df.columns:
+            name = f"_{name}"
+        df = df.copy()
+        df[name] = yv
+        return df, str(name)
+
+    # ---------------------------------------------------------------------------------------- predict
+    def _check_fitted(self) -> None:
+        if not hasattr(self, "best_pipeline_"):
+            raise NotFittedError(f"this {type(self).__name__} is not fitted yet; call fit(...) first")
+
+    def predict(self, X: Any) -> np.ndarray:
+        """Predictions in the user's label space."""
+        self._check_fitted()
+        return self.best_pipeline_.predict(self._read(X))
+
+    def predict_proba(self, X: Any) -> pd.DataFrame:
+        """Class probabilities as a DataFrame whose columns are the classes."""
+        self._check_fitted()
+        if self.task_ == "regression":
+            raise AttributeError("predict_proba is only available for classification")
+        p = self.best_pipeline_.predict_proba(self._read(X))
+        frame_index = X.index if isinstance(X, pd.DataFrame) else None
+        return pd.DataFrame(p, columns=list(self.classes_), index=frame_index)
+
+    def _read(self, X: Any) -> Any:
+        if isinstance(X, (str, os.PathLike)):
+            from forgeml.data.load import read_table
+
+            return read_table(X)
+        return X
+
+    def score(self, X: Any, y: Any, sample_weight: Any = None) -> float:
+        """The run's metric on ``(X, y)``, in its natural direction (AUC up, RMSE down)."""
+        self._check_fitted()
+        return self._metric_on(self.metric_, X, y)
+
+    def _metric_on(self, metric, X: Any, y: Any) -> float:
+        y = np.asarray(y)
+        if self.task_ == "regression":
+            return metric.score(y.astype(float), self.predict(X))
+        index = {c: i for i, c in enumerate(self.classes_)}
+        try:
+            codes = np.array([index[v] for v in y])
+        except KeyError as exc:
+            raise DataError(f"y holds the label {exc.args[0]!r}, which was not seen in training") from None
+        return metric.score(codes, self.best_pipeline_.predict_proba(self._read(X)))
+
+    # ------------------------------------------------------------------------------------- inspection
+    def leaderboard(self) -> pd.DataFrame:
+        """Pipelines tried (best first): pipeline, family, CV score, fit time, predict time."""
+        self._check_fitted()
+        return self.leaderboard_.copy()
+
+    def trials(self) -> pd.DataFrame:
+        """Every trial of this run from the experiment store (including failed ones)."""
+        self._check_fitted()
+        from forgeml.store import Store
+
+        return Store.open(self.run_dir_).trials(self.run_id_)
+
+    def save(self, path: str) -> str:
+        from forgeml.api.persist import save_model
+
+        self._check_fitted()
+        return str(save_model(self, path))
+
+    def __sklearn_is_fitted__(self) -> bool:
+        return hasattr(self, "best_pipeline_")
+
+
+class AutoClassifier(ClassifierMixin, AutoML):
+    """``AutoML`` for classification with scikit-learn semantics: ``predict_proba`` returns an array
+    ordered as ``classes_`` and ``score`` is accuracy, so it works inside ``cross_val_score``."""
+
+    _task_restriction = "classification"
+
+    def predict_proba(self, X: Any) -> np.ndarray:  # type: ignore[override]
+        return super().predict_proba(X).to_numpy()
+
+    def score(self, X: Any, y: Any, sample_weight: Any = None) -> float:
+        return ClassifierMixin.score(self, X, y, sample_weight)
+
+
+class AutoRegressor(RegressorMixin, AutoML):
+    """``AutoML`` for regression; ``score`` is R², as in scikit-learn."""
+
+    _task_restriction = "regression"
+
+    def score(self, X: Any, y: Any, sample_weight: Any = None) -> float:
+        return RegressorMixin.score(self, X, y, sample_weight)
+
+
+def _warn(msg: str) -> None:
+    warnings.warn(msg, UserWarning, stacklevel=3)

@@ -1,0 +1,152 @@
+"""``forgeml bench``: forgeml against a constant predictor and default LightGBM on a suite of datasets.
+
+The split and the test metrics are the ones of ``shared/bench/run_peer.py``: 75/25, ``random_state=seed``,
+stratified for classification; ROC AUC (binary), log loss (multiclass), RMSE (regression) as the headline.
+"""
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from sklearn.metrics import log_loss, mean_squared_error, roc_auc_score
+from sklearn.model_selection import train_test_split
+
+HEADLINE = {"binary": ("roc_auc", True), "multiclass": ("log_loss", False), "regression": ("rmse", False)}
+
+
+def split(df: pd.DataFrame, target: str, task: str, seed: int):
+    strat = df[target] if task != "regression" else None
+    return train_test_split(df, test_size=0.25, random_state=seed, stratify=strat)
+
+
+def test_score(task: str, y, pred, proba, classes) -> float:
+    if task == "regression":
+        return float(np.sqrt(mean_squared_error(y, pred)))
+    y = np.asarray(y).astype(str)
+    cls = [str(c) for c in classes]
+    P = np.clip(np.asarray(proba, dtype=float), 1e-15, 1)
+    P = P / P.sum(1, keepdims=True)
+    if task == "binary":
+        return float(roc_auc_score((y == cls[1]).astype(int), P[:, 1]))
+    return float(log_loss(y, P, labels=cls))
+
+
+def _encode(train: pd.DataFrame, test: pd.DataFrame, target: str):
+    Xtr, Xte = train.drop(columns=[target]).copy(), test.drop(columns=[target]).copy()
+    for c in Xtr.columns:
+        if pd.api.types.is_datetime64_any_dtype(Xtr[c]):
+            Xtr[c] = Xtr[c].astype("int64") // 10**9
+            Xte[c] = Xte[c].astype("int64") // 10**9
+        elif not pd.api.types.is_numeric_dtype(Xtr[c]) or pd.api.types.is_bool_dtype(Xtr[c]):
+            cats = pd.Categorical(Xtr[c].astype("string")).categories
+            Xtr[c] = pd.Categorical(Xtr[c].astype("string"), categories=cats)
+            Xte[c] = pd.Categorical(Xte[c].astype("string"), categories=cats)
+    return Xtr, Xte
+
+
+def reference(kind: str, train, test, target, task, seed):
+    ytr, t0 = train[target], time.time()
+    if kind == "constant":
+        if task == "regression":
+            return np.full(len(test), ytr.mean()), None, None, time.time() - t0
+        freq = ytr.value_counts(normalize=True).sort_index()
+        return None, np.tile(freq.values, (len(test), 1)), list(freq.index), time.time() - t0
+    import lightgbm as lgb
+
+    Xtr, Xte = _encode(train, test, target)
+    M = lgb.LGBMRegressor if task == "regression" else lgb.LGBMClassifier
+    m = M(random_state=seed, n_jobs=2, verbose=-1).fit(Xtr, ytr)
+    if task == "regression":
+        return m.predict(Xte), None, None, time.time() - t0
+    return None, m.predict_proba(Xte), list(m.classes_), time.time() - t0
+
+
+def run_one(entry: dict, root: Path, *, time_budget: float, seed: int, search: str, workdir: Path) -> list[dict]:
+    from forgeml import AutoML
+
+    df = pd.read_parquet(root / entry["file"])
+    target, task = entry["target"], entry["task"]
+    train, test = split(df, target, task, seed)
+    rows = []
+    metric, _ = HEADLINE[task]
+    for kind in ("constant", "lightgbm"):
+        pred, proba, classes, secs = reference(kind, train, test, target, task, seed)
+        rows.append({"dataset": entry["name"], "system": kind, "task": task, "metric": metric,
+                     "test_score": test_score(task, test[target], pred, proba, classes), "fit_wall_s": secs})
+    row = {"dataset": entry["name"], "system": "forgeml", "task": task, "metric": metric}
+    t0 = time.time()
+    try:
+        m = AutoML(time_budget=time_budget, seed=seed, verbose=0, search=search,
+                   path=str(workdir / entry["name"]))
+        m.fit(train, target=target)
+        row["fit_wall_s"] = time.time() - t0
+        Xte = test.drop(columns=[target])
+        t1 = time.time()
+        if task == "regression":
+            pred, proba, classes = m.predict(Xte), None, None
+        else:
+            pr = m.predict_proba(Xte)
+            pred, proba, classes = None, pr.to_numpy(), list(pr.columns)
+        row["predict_s"] = time.time() - t1
+        row["test_score"] = test_score(task, test[target], pred, proba, classes)
+        row["n_trials"] = m.n_trials_
+        row["best"] = str(m.best_pipeline_)[:120]
+    except Exception as exc:  # a failure is a result too
+        row["fit_wall_s"] = time.time() - t0
+        row["error"] = f"{type(exc).__name__}: {exc}"[:300]
+    row["wall_over_budget"] = row["fit_wall_s"] / time_budget
+    rows.append(row)
+    return rows
+
+
+def summarize(frame: pd.DataFrame) -> str:
+    lines = ["| dataset | task | metric | constant | lightgbm | forgeml | forgeml fit s | wall/budget | trials |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    wins = n = 0
+    for ds, g in frame.groupby("dataset", sort=False):
+        s = g.set_index("system")
+        task, metric = s.loc["forgeml", "task"], s.loc["forgeml", "metric"]
+        higher = HEADLINE[task][1]
+        f, lg = s.loc["forgeml"].get("test_score"), s.loc["lightgbm", "test_score"]
+        if pd.notna(f):
+            n += 1
+            wins += int(f > lg if higher else f < lg)
+        lines.append(f"| {ds} | {task} | {metric} | {s.loc['constant', 'test_score']:.4f} | {lg:.4f} | "
+                     f"{f:.4f} | {s.loc['forgeml', 'fit_wall_s']:.1f} | {s.loc['forgeml', 'wall_over_budget']:.2f} | "
+                     f"{s.loc['forgeml'].get('n_trials', '')} |")
+    fg = frame[frame.system == "forgeml"]
+    lines.append("")
+    lines.append(f"forgeml beats default LightGBM on {wins}/{n} datasets; failures: "
+                 f"{int(fg['test_score'].isna().sum())}; max wall/budget: {fg['wall_over_budget'].max():.2f}")
+    return "\n".join(lines)
+
+
+def run_bench(suite: str, out: str, *, time_budget: float = 60.0, seed: int = 0, only: list[str] | None = None,
+              search: str = "auto", max_rows: int | None = None) -> pd.DataFrame:
+    manifest = json.loads(Path(suite).read_text())
+    root = Path(suite).parent
+    outdir = Path(out)
+    outdir.mkdir(parents=True, exist_ok=True)
+    rows: list[dict] = []
+    for entry in manifest["datasets"]:
+        if only and entry["name"] not in only:
+            continue
+        if max_rows and entry.get("rows", 0) > max_rows:
+            continue
+        rows.extend(run_one(entry, root, time_budget=time_budget, seed=seed, search=search,
+                            workdir=outdir / "runs"))
+        frame = pd.DataFrame(rows)
+        frame.to_csv(outdir / "results.csv", index=False)
+        (outdir / "results.md").write_text(summarize(frame) + "\n")
+        last = rows[-1]
+        print(f"{entry['name']}: forgeml {last.get('test_score', float('nan')):.4f} "
+              f"(lightgbm {rows[-2]['test_score']:.4f}) in {last['fit_wall_s']:.1f}s"
+              + (f" ERROR {last['error']}" if "error" in last else ""), flush=True)
+    frame = pd.DataFrame(rows)
+    print(summarize(frame))
+    os.makedirs(outdir, exist_ok=True)
+    return frame

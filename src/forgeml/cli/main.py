@@ -1,0 +1,220 @@
+"""The ``forgeml`` command: thin wrappers over the public API and the store.
+
+Every ``ForgeMLError`` is printed as one line (``error: ...``) with exit code 2, never as a traceback.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Sequence
+
+from forgeml.errors import ForgeMLError
+
+DEMO_DATASETS = ("breast_cancer", "wine", "diabetes")
+
+
+def _add_fit_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--time-budget", type=float, default=60.0, help="seconds for the whole fit (default 60)")
+    p.add_argument("--max-trials", type=int, default=None, help="stop after N trials (reproducible runs)")
+    p.add_argument("--metric", default="auto")
+    p.add_argument("--task", default="auto", choices=["auto", "binary", "multiclass", "regression",
+                                                      "classification"])
+    p.add_argument("--search", default="auto", help="search strategy (see `forgeml strategies`)")
+    p.add_argument("--families", default=None, help="comma-separated model families (default: all)")
+    p.add_argument("--n-jobs", type=int, default=-1)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--backend", default="local", choices=["local", "ray"])
+    p.add_argument("--ray-address", default=None)
+    p.add_argument("--no-ensemble", action="store_true", help="keep the single best pipeline")
+    p.add_argument("--verbose", type=int, default=1)
+
+
+def _automl(a: argparse.Namespace, path: str | None, resume: bool = False):
+    from forgeml import AutoML
+
+    families = [f.strip() for f in a.families.split(",")] if a.families else None
+    return AutoML(time_budget=a.time_budget, max_trials=a.max_trials, metric=a.metric, task=a.task,
+                  search=a.search, families=families, n_jobs=a.n_jobs, seed=a.seed, backend=a.backend,
+                  ray_address=a.ray_address, ensemble=not a.no_ensemble, verbose=a.verbose, path=path,
+                  resume=resume)
+
+
+def _print_frame(frame, max_rows: int = 30) -> None:
+    import pandas as pd
+
+    with pd.option_context("display.max_rows", max_rows, "display.width", 160, "display.max_colwidth", 70,
+                           "display.float_format", "{:.5g}".format):
+        print(frame.to_string(index=False) if len(frame) else "(empty)")
+
+
+def cmd_demo(a: argparse.Namespace) -> int:
+    from sklearn import datasets
+
+    from forgeml import AutoML
+
+    loader = {"breast_cancer": datasets.load_breast_cancer, "wine": datasets.load_wine,
+              "diabetes": datasets.load_diabetes}[a.dataset]
+    df = loader(as_frame=True).frame
+    from sklearn.model_selection import train_test_split
+
+    task_is_reg = a.dataset == "diabetes"
+    train, test = train_test_split(df, test_size=0.25, random_state=0,
+                                   stratify=None if task_is_reg else df["target"])
+    print(f"forgeml demo: {a.dataset} ({len(train)} training rows, {df.shape[1] - 1} features), "
+          f"{a.time_budget:.0f}s budget")
+    automl = AutoML(time_budget=a.time_budget, seed=a.seed, verbose=a.verbose, path=a.out)
+    automl.fit(train, target="target")
+    print("\nLeaderboard (cross-validated on the training rows):")
+    _print_frame(automl.leaderboard().head(10))
+    print(f"\nHeld-out {automl.metric_.name}: {automl.score(test.drop(columns='target'), test['target']):.5g}"
+          f"   fit took {automl.fit_seconds_:.1f}s, {automl.n_trials_} trials")
+    print(f"Final model: {automl.best_pipeline_}")
+    if a.out:
+        print(f"Saved to {a.out}: try `forgeml leaderboard {a.out}`")
+    return 0
+
+
+def cmd_fit(a: argparse.Namespace) -> int:
+    automl = _automl(a, a.out, resume=a.resume)
+    automl.fit(a.data, target=a.target)
+    if a.verbose:
+        _print_frame(automl.leaderboard().head(15))
+        print(f"saved to {a.out} ({automl.n_trials_} trials, {automl.fit_seconds_:.1f}s)")
+    return 0
+
+
+def cmd_predict(a: argparse.Namespace) -> int:
+    import pandas as pd
+
+    from forgeml import load
+    from forgeml.data.load import read_table
+
+    model = load(a.model)
+    X = read_table(a.data)
+    if a.proba:
+        out = model.predict_proba(X)
+        out = pd.DataFrame(out, columns=[str(c) for c in model.classes_]) if not isinstance(out, pd.DataFrame) \
+            else out
+    else:
+        out = pd.DataFrame({model.schema_.target: model.predict(X)})
+    if a.out:
+        out.to_csv(a.out, index=False)
+        print(f"wrote {len(out)} predictions to {a.out}")
+    else:
+        out.to_csv(sys.stdout, index=False)
+    return 0
+
+
+def cmd_leaderboard(a: argparse.Namespace) -> int:
+    from forgeml import load
+
+    _print_frame(load(a.model).leaderboard(), max_rows=a.top)
+    return 0
+
+
+def cmd_runs(a: argparse.Namespace) -> int:
+    from forgeml import runs
+
+    _print_frame(runs(a.dir))
+    return 0
+
+
+def cmd_trials(a: argparse.Namespace) -> int:
+    from forgeml import trials
+
+    frame = trials(a.dir, a.run)
+    cols = [c for c in ("trial_id", "status", "kind", "score", "fidelity", "fit_time", "duration", "config", "error")
+            if c in frame.columns]
+    frame = frame[cols].copy()
+    if "config" in frame:
+        frame["config"] = frame["config"].map(lambda c: str(c)[:60])
+    if "error" in frame:
+        frame["error"] = frame["error"].map(lambda e: (str(e)[:60] if e else ""))
+    _print_frame(frame, max_rows=a.top)
+    return 0
+
+
+def cmd_strategies(a: argparse.Namespace) -> int:
+    from forgeml.models import FAMILIES
+    from forgeml.search import SEARCHERS
+
+    print("search strategies:", ", ".join(SEARCHERS.names()))
+    print("model families:   ", ", ".join(FAMILIES.names()))
+    return 0
+
+
+def cmd_bench(a: argparse.Namespace) -> int:
+    from forgeml.bench.runner import run_bench
+
+    only = [s.strip() for s in a.only.split(",")] if a.only else None
+    run_bench(a.suite, a.out, time_budget=a.time_budget, seed=a.seed, only=only, search=a.search,
+              max_rows=a.max_rows)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(prog="forgeml", description="AutoML for tabular data.")
+    sub = ap.add_subparsers(dest="command", required=True)
+    p = sub.add_parser("demo", help="fit on an embedded dataset and print the leaderboard")
+    p.add_argument("--dataset", default="breast_cancer", choices=DEMO_DATASETS)
+    p.add_argument("--time-budget", type=float, default=30.0)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", default=None)
+    p.add_argument("--verbose", type=int, default=1)
+    p.set_defaults(fn=cmd_demo)
+    p = sub.add_parser("fit", help="search for the best pipeline on a CSV/Parquet file")
+    p.add_argument("data")
+    p.add_argument("--target", required=True)
+    p.add_argument("--out", required=True, help="run directory (store, artifacts, saved model)")
+    p.add_argument("--resume", action="store_true", help="continue the latest run in --out")
+    _add_fit_options(p)
+    p.set_defaults(fn=cmd_fit)
+    p = sub.add_parser("predict", help="predict with a saved model")
+    p.add_argument("model")
+    p.add_argument("data")
+    p.add_argument("--out", default=None)
+    p.add_argument("--proba", action="store_true", help="class probabilities instead of labels")
+    p.set_defaults(fn=cmd_predict)
+    p = sub.add_parser("leaderboard", help="show a saved model's leaderboard")
+    p.add_argument("model")
+    p.add_argument("--top", type=int, default=30)
+    p.set_defaults(fn=cmd_leaderboard)
+    p = sub.add_parser("runs", help="list the runs stored in a run directory")
+    p.add_argument("dir")
+    p.set_defaults(fn=cmd_runs)
+    p = sub.add_parser("trials", help="list the trials of a run")
+    p.add_argument("dir")
+    p.add_argument("--run", default=None)
+    p.add_argument("--top", type=int, default=200)
+    p.set_defaults(fn=cmd_trials)
+    p = sub.add_parser("strategies", help="list search strategies and model families")
+    p.set_defaults(fn=cmd_strategies)
+    p = sub.add_parser("bench", help="benchmark on a suite of datasets (manifest.json)")
+    p.add_argument("--suite", required=True)
+    p.add_argument("--time-budget", type=float, default=60.0)
+    p.add_argument("--out", default="bench-out")
+    p.add_argument("--only", default=None, help="comma-separated dataset names")
+    p.add_argument("--search", default="auto")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--max-rows", type=int, default=None, help="skip datasets with more rows")
+    p.set_defaults(fn=cmd_bench)
+    return ap
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    args = build_parser().parse_args(argv)
+    try:
+        return args.fn(args)
+    except ForgeMLError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted; completed trials are kept in the run directory (resume with --resume)",
+              file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,112 @@
+"""Value coercions shared by inference, predict-time alignment and the transformers.
+
+One place decides how a raw column becomes numbers, dates, strings or 0/1, so that schema inference, the
+predict-time checks and the fitted preprocessing agree on what a value means.
+"""
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pandas as pd
+
+TRUE_WORDS = frozenset({"true", "yes", "y", "t", "1", "1.0"})
+FALSE_WORDS = frozenset({"false", "no", "n", "f", "0", "0.0"})
+
+
+def is_missing(s: pd.Series) -> np.ndarray:
+    """Missing mask that treats None, NaN, NaT and pd.NA alike."""
+    return np.asarray(s.isna(), dtype=bool)
+
+
+def to_numeric(s: pd.Series) -> pd.Series:
+    """Float64 values; unparseable entries become NaN, +/-inf stays (callers decide), bools become 0/1."""
+    if pd.api.types.is_bool_dtype(s.dtype):
+        return s.astype("float64")
+    if pd.api.types.is_timedelta64_dtype(s.dtype):
+        return s.dt.total_seconds().astype("float64")
+    if pd.api.types.is_datetime64_any_dtype(s.dtype):
+        return epoch_seconds(to_datetime(s))
+    if pd.api.types.is_numeric_dtype(s.dtype) and not isinstance(s.dtype, pd.CategoricalDtype):
+        return s.astype("float64")
+    vals = s.astype(object)
+    vals = vals.where(~is_missing(vals), np.nan)
+    if vals.map(lambda v: isinstance(v, str)).any():
+        vals = vals.map(lambda v: v.strip() if isinstance(v, str) else v)
+    return pd.to_numeric(vals, errors="coerce").astype("float64")
+
+
+def to_datetime(s: pd.Series) -> pd.Series:
+    """Naive UTC datetimes; unparseable entries become NaT.
+
+    Strings are parsed with one inferred format first (fast, consistent) and element-wise only when that
+    fails for most values. Time-zone aware values are converted to UTC and made naive.
+    """
+    if pd.api.types.is_datetime64_any_dtype(s.dtype):
+        out = s
+    else:
+        vals = s.astype(object).where(~is_missing(s), None)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            try:
+                out = pd.to_datetime(vals, errors="coerce", utc=True)
+            except (ValueError, TypeError, OverflowError):
+                out = pd.Series(pd.NaT, index=s.index, dtype="datetime64[ns, UTC]")
+            n_ok, n_val = int(out.notna().sum()), int((~is_missing(s)).sum())
+            if n_val and n_ok < 0.9 * n_val:
+                try:
+                    alt = pd.to_datetime(vals, errors="coerce", utc=True, format="mixed")
+                    if int(alt.notna().sum()) > n_ok:
+                        out = alt
+                except (ValueError, TypeError, OverflowError):
+                    pass
+    if getattr(out.dtype, "tz", None) is not None:
+        out = out.dt.tz_convert("UTC").dt.tz_localize(None)
+    return out
+
+
+def epoch_seconds(dt: pd.Series) -> pd.Series:
+    """Seconds since 1970-01-01 as float64 (NaN for NaT)."""
+    ns = dt.astype("datetime64[ns]")
+    out = ns.astype("int64").astype("float64") / 1e9
+    return out.where(ns.notna(), np.nan)
+
+
+def to_string(s: pd.Series) -> pd.Series:
+    """Object Series of ``str`` values with missing entries as ``np.nan`` (mixed types become strings)."""
+    vals = s.astype(object)
+    miss = is_missing(vals)
+    out = vals.map(_str)
+    out[miss] = np.nan
+    return out.astype(object)
+
+
+def _str(v: object) -> str:
+    if isinstance(v, str):
+        return v
+    if isinstance(v, (bool, np.bool_)):
+        return str(bool(v))
+    if isinstance(v, (float, np.floating)) and float(v).is_integer():
+        return str(int(v))
+    return str(v)
+
+
+def to_bool(s: pd.Series) -> pd.Series:
+    """Float64 0/1 values for a boolean column; unrecognised and missing entries become NaN."""
+    if pd.api.types.is_bool_dtype(s.dtype):
+        return s.astype("float64")
+    if pd.api.types.is_numeric_dtype(s.dtype) and not isinstance(s.dtype, pd.CategoricalDtype):
+        f = s.astype("float64")
+        return (f != 0).astype("float64").where(f.notna(), np.nan)
+    low = to_string(s).map(lambda v: v.strip().lower() if isinstance(v, str) else v)
+    return low.map(lambda v: 1.0 if v in TRUE_WORDS else (0.0 if v in FALSE_WORDS else np.nan)).astype("float64")
+
+
+def looks_boolean(values: pd.Series) -> bool:
+    """True for a column whose distinct non-missing values are a true/false pair such as yes/no."""
+    if pd.api.types.is_bool_dtype(values.dtype):
+        return True
+    uniq = {_str(v).strip().lower() for v in values.dropna().unique()}
+    if len(uniq) != 2 or all(u.replace(".", "", 1).isdigit() for u in uniq):
+        return False
+    return len(uniq & TRUE_WORDS) == 1 and len(uniq & FALSE_WORDS) == 1

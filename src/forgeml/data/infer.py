@@ -1,0 +1,156 @@
+"""Guess the task from the target and each column's kind from its values.
+
+The rules are deliberately simple and documented, because a user who disagrees must be able to predict them:
+
+* task: text/bool/category targets are classification; numbers with fractional values, or integer values with
+  more than ``MAX_INT_CLASSES`` (10) distinct values, are regression (counts such as goals or visits are far
+  more common targets than integer-coded classes beyond ten); two classes make it binary. Pass ``task=``
+  explicitly when this guess is wrong.
+* kinds: ``constant`` (at most one distinct non-missing value), ``boolean`` (bool dtype or a yes/no-like pair),
+  ``datetime`` (datetime dtype, or strings of which >= 90% parse as dates), ``numeric`` (numeric dtype, or
+  strings of which >= 95% parse as numbers), ``id`` (all-unique identifier-like values), ``text`` (long,
+  mostly unique, multi-word strings), else ``categorical``. An object column mixing numbers and strings is
+  categorical: its values are compared as strings.
+"""
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import pandas as pd
+
+from forgeml.data.coerce import looks_boolean, to_datetime, to_numeric, to_string
+from forgeml.data.schema import (
+    BOOLEAN,
+    CATEGORICAL,
+    CONSTANT,
+    DATETIME,
+    ID,
+    NUMERIC,
+    TEXT,
+    ColumnSpec,
+    Schema,
+)
+from forgeml.errors import ConfigError, TargetError
+
+TASKS = ("binary", "multiclass", "regression")
+MAX_INT_CLASSES = 10  # integer targets with more distinct values are regression
+MAX_CATEGORIES = 200  # categories stored in the schema per column (most frequent first)
+_SAMPLE = 2000  # values examined when parsing strings
+_ID_NAME = re.compile(r"(^|[_\s\-.])(id|ids|uuid|guid|key|index)$|^id[_\s\-.]|^unnamed:?\s*\d*$", re.IGNORECASE)
+
+
+def infer_task(y: pd.Series) -> str:
+    """``"binary"``, ``"multiclass"`` or ``"regression"`` for target values ``y``."""
+    y = pd.Series(y)
+    vals = y.dropna()
+    if len(vals) == 0:
+        raise TargetError("the target has no non-missing values, so the task cannot be inferred")
+    dtype = vals.dtype
+    numeric = pd.api.types.is_numeric_dtype(dtype) and not pd.api.types.is_bool_dtype(dtype) \
+        and not isinstance(dtype, pd.CategoricalDtype)
+    n_unique = int(vals.nunique())
+    if numeric:
+        f = vals.astype("float64").to_numpy()
+        if not np.all(np.isfinite(f)) or not np.all(np.mod(f, 1) == 0):
+            return "regression"
+        if n_unique > MAX_INT_CLASSES:
+            return "regression"
+    return "binary" if n_unique <= 2 else "multiclass"
+
+
+def infer_schema(df: pd.DataFrame, target: str, task: str | None = None) -> Schema:
+    """The ``Schema`` of a validated training frame: every non-target column's kind and statistics."""
+    if target not in df.columns:
+        raise TargetError(f"target column {target!r} is not in the table")
+    y = df[target]
+    if task is None:
+        task = infer_task(y)
+    elif task not in TASKS:
+        raise ConfigError(f"unknown task {task!r}; use one of {', '.join(TASKS)}")
+    classes: tuple = ()
+    if task != "regression":
+        classes = tuple(_sorted_labels(y.dropna().unique()))
+    columns = tuple(infer_column(df[c], name=c) for c in df.columns if c != target)
+    return Schema(columns=columns, target=target, task=task, classes=classes, target_dtype=str(y.dtype))
+
+
+def _sorted_labels(labels: np.ndarray) -> list:
+    vals = [v.item() if isinstance(v, np.generic) else v for v in labels]
+    try:
+        return sorted(vals)
+    except TypeError:  # mixed types: order by their string form, stable across runs
+        return sorted(vals, key=lambda v: (type(v).__name__, str(v)))
+
+
+def infer_column(s: pd.Series, name: str | None = None) -> ColumnSpec:
+    """The ``ColumnSpec`` for one column."""
+    name = s.name if name is None else name
+    n = len(s)
+    miss = s.isna()
+    missing_frac = float(miss.mean()) if n else 0.0
+    present = s[~miss]
+    try:
+        n_unique = int(present.nunique())
+    except TypeError:  # unhashable values: validate_training rejects these; describe as strings here
+        present = to_string(present)
+        n_unique = int(present.nunique())
+    kind = _kind(present, n_unique, str(name))
+    cats: tuple = ()
+    if kind in (CATEGORICAL, BOOLEAN):
+        counts = to_string(present).value_counts()
+        cats = tuple(str(v) for v in counts.index[:MAX_CATEGORIES])
+    return ColumnSpec(name=name, kind=kind, dtype=str(s.dtype), missing_frac=round(missing_frac, 6),
+                      n_unique=n_unique, categories=cats)
+
+
+def _kind(present: pd.Series, n_unique: int, name: str) -> str:
+    dtype = present.dtype
+    if n_unique <= 1:
+        return CONSTANT
+    if pd.api.types.is_bool_dtype(dtype):
+        return BOOLEAN
+    if pd.api.types.is_datetime64_any_dtype(dtype):
+        return DATETIME
+    if isinstance(dtype, pd.CategoricalDtype):
+        return BOOLEAN if n_unique == 2 and looks_boolean(present) else CATEGORICAL
+    if pd.api.types.is_timedelta64_dtype(dtype):
+        return NUMERIC
+    if pd.api.types.is_numeric_dtype(dtype):
+        if _is_integer_id(present, n_unique, name):
+            return ID
+        return NUMERIC
+    return _object_kind(present, n_unique, name)
+
+
+def _is_integer_id(present: pd.Series, n_unique: int, name: str) -> bool:
+    if n_unique != len(present) or n_unique < 3:
+        return False
+    f = present.astype("float64").to_numpy()
+    if not np.all(np.mod(f[np.isfinite(f)], 1) == 0):
+        return False
+    if not _ID_NAME.search(name.strip()):
+        return False
+    diffs = np.diff(f)
+    return bool(np.all(diffs > 0) or np.all(diffs < 0) or len(present) >= 20)
+
+
+def _object_kind(present: pd.Series, n_unique: int, name: str) -> str:
+    sample = present.sample(_SAMPLE, random_state=0) if len(present) > _SAMPLE else present
+    if n_unique == 2 and looks_boolean(present):
+        return BOOLEAN
+    if all(isinstance(v, (bool, np.bool_)) for v in sample):
+        return BOOLEAN
+    strings = to_string(sample)
+    if to_numeric(sample).notna().mean() >= 0.95:
+        return NUMERIC
+    has_digit = strings.str.contains(r"\d", regex=True).mean() >= 0.9
+    if has_digit and strings.str.len().mean() >= 6 and to_datetime(sample).notna().mean() >= 0.9:
+        return DATETIME
+    unique_frac = n_unique / max(1, len(present))
+    words = strings.str.split().str.len()
+    if unique_frac >= 0.5 and words.mean() >= 3 and strings.str.len().mean() >= 15:
+        return TEXT
+    if unique_frac == 1.0 and (len(present) >= 20 or _ID_NAME.search(name.strip())) and words.max() <= 1:
+        return ID
+    return CATEGORICAL

@@ -1,0 +1,61 @@
+"""Validation plans: which rows train and which rows score each fold.
+
+Small data gets 5 folds (every row scored once, low variance), medium data 3 folds, large data one
+stratified 20% holdout, as FLAML does. Classification folds are stratified; a rare class lowers the number of
+folds (never below 2). The same seed always gives the same folds.
+"""
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+
+from forgeml.errors import DataError
+
+SMALL_CELLS = 1_000_000  # rows * cols at or below which 5 folds are used
+HOLDOUT_FRAC = 0.2
+
+
+def n_folds_for(n_rows: int, n_cols: int, holdout_rows: int = 100_000) -> int:
+    """Default number of folds for a table of this size (1 means a single holdout)."""
+    if n_rows > holdout_rows:
+        return 1
+    return 5 if n_rows * max(1, n_cols) <= SMALL_CELLS else 3
+
+
+def make_folds(y: np.ndarray, task: str, *, n_rows: int, n_cols: int, seed: int,
+               n_folds: int | None = None, holdout_rows: int = 100_000) -> list[tuple[np.ndarray, np.ndarray]]:
+    """``(train_idx, valid_idx)`` pairs of integer positions into ``y``.
+
+    ``n_folds=1`` (or more than ``holdout_rows`` rows when ``n_folds`` is None) gives one holdout split.
+    """
+    from sklearn.model_selection import KFold, ShuffleSplit, StratifiedKFold, StratifiedShuffleSplit
+
+    y = np.asarray(y)
+    n = len(y)
+    if n < 2:
+        raise DataError(f"need at least 2 rows to validate a model, got {n}")
+    k = n_folds_for(n_rows, n_cols, holdout_rows) if n_folds is None else int(n_folds)
+    if k < 1:
+        raise DataError(f"n_folds must be >= 1, got {n_folds}")
+    classify = task in ("binary", "multiclass")
+    dummy = np.zeros((n, 1))
+    if k == 1:
+        n_test = max(1, int(round(HOLDOUT_FRAC * n)))
+        if classify:
+            _, counts = np.unique(y, return_counts=True)
+            if counts.min() >= 2 and n_test >= len(counts) and n - n_test >= len(counts):
+                split = StratifiedShuffleSplit(n_splits=1, test_size=n_test, random_state=seed)
+                return [(tr, te) for tr, te in split.split(dummy, y)]
+        split = ShuffleSplit(n_splits=1, test_size=n_test, random_state=seed)
+        return [(tr, te) for tr, te in split.split(dummy)]
+    k = min(k, n)
+    if classify:
+        _, counts = np.unique(y, return_counts=True)
+        k = max(2, min(k, int(counts.min())))
+        with warnings.catch_warnings():  # a singleton class is warned about once, in validate_training
+            warnings.simplefilter("ignore", UserWarning)
+            cv = StratifiedKFold(n_splits=k, shuffle=True, random_state=seed)
+            return [(tr, te) for tr, te in cv.split(dummy, y)]
+    cv = KFold(n_splits=k, shuffle=True, random_state=seed)
+    return [(tr, te) for tr, te in cv.split(dummy)]

@@ -1,0 +1,29 @@
+"""Ensemblers work on prediction arrays only: out-of-fold predictions in, member weights out."""
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import numpy as np
+
+from forgeml.metrics import Metric
+
+
+@dataclass(frozen=True)
+class Ensemble:
+    """Non-negative member weights summing to 1, and the ensemble's score on the out-of-fold rows."""
+
+    weights: dict[int, float]
+    score: float
+
+    def combine(self, preds: Mapping[int, np.ndarray]) -> np.ndarray:
+        return sum(w * np.asarray(preds[k], dtype=float) for k, w in self.weights.items())
+
+
+class Ensembler(ABC):
+    name: str = ""
+
+    @abstractmethod
+    def fit(self, oof: Mapping[int, np.ndarray], y: np.ndarray, metric: Metric, *, seed: int = 0) -> Ensemble:
+        """Choose weights for the members in ``oof`` (trial id -> predictions on the same rows as ``y``)."""

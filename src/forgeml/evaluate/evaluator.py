@@ -1,0 +1,182 @@
+"""Evaluate one configuration: cross-validate it (keeping out-of-fold predictions) or refit it on all rows.
+
+``run_trial(spec, context)`` is the function executors run in worker processes. It is the only place where
+model code runs, and it never raises: every exception becomes a ``FAILED`` ``TrialResult``.
+"""
+from __future__ import annotations
+
+import os
+import pickle
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from forgeml.data.schema import Schema
+from forgeml.metrics import get_metric
+from forgeml.space import Config
+from forgeml.trial import ErrorInfo, TrialResult, TrialSpec, TrialStatus
+
+
+@dataclass
+class EvalContext:
+    """Everything a worker needs, shipped to it once: data, folds, schema, metric and where to write."""
+
+    X: pd.DataFrame
+    y: np.ndarray  # integer-coded 0..k-1 for classification, float for regression
+    folds: list[tuple[np.ndarray, np.ndarray]]
+    schema_json: str
+    metric: str
+    run_dir: str
+    families: tuple[str, ...] = ()
+    _cache: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
+
+    @property
+    def schema(self) -> Schema:
+        if "schema" not in self._cache:
+            self._cache["schema"] = Schema.from_json(self.schema_json)
+        return self._cache["schema"]
+
+    @property
+    def n_classes(self) -> int:
+        return len(self.schema.classes) if self.schema.task != "regression" else 0
+
+    def oof_mask(self) -> np.ndarray:
+        """Rows that receive an out-of-fold prediction (all rows for k-fold, the holdout rows otherwise)."""
+        mask = np.zeros(len(self.y), dtype=bool)
+        for _, valid in self.folds:
+            mask[valid] = True
+        return mask
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = dict(self.__dict__)
+        state["_cache"] = {}
+        return state
+
+
+def fit_context(ctx: EvalContext, n_rows: int, spec: TrialSpec):
+    from forgeml.models.base import FitContext
+
+    deadline = time.time() + spec.timeout if spec.timeout else None
+    return FitContext(task=ctx.schema.task, n_rows=n_rows, n_features=len(ctx.schema.modelled),
+                      n_classes=ctx.n_classes, seed=spec.seed, n_threads=spec.n_threads, deadline=deadline)
+
+
+def build(config: Config, ctx: EvalContext, n_rows: int, spec: TrialSpec):
+    from forgeml.models import get_families
+    from forgeml.pipeline.builder import build_pipeline
+
+    fctx = fit_context(ctx, n_rows, spec)
+    families = get_families([config["family"]], fctx, check_applies=False)
+    return build_pipeline(config, ctx.schema, families, fctx)
+
+
+def predict_matrix(pipe: Any, X: pd.DataFrame, n_classes: int) -> np.ndarray:
+    """Predictions in the evaluator's internal form: (n, k) probabilities over all classes, or a vector."""
+    if n_classes == 0:
+        return np.asarray(pipe.predict(X), dtype=float).ravel()
+    proba = np.asarray(pipe.predict_proba(X), dtype=float)
+    classes = np.asarray(getattr(pipe, "classes_", np.arange(proba.shape[1]))).astype(int)
+    if proba.shape[1] == n_classes and np.array_equal(classes, np.arange(n_classes)):
+        return proba
+    full = np.zeros((len(X), n_classes))  # a training fold lacked some class: give it probability 0
+    full[:, classes] = proba
+    return full
+
+
+def _subsample(train: np.ndarray, y: np.ndarray, fidelity: float, seed: int, classification: bool) -> np.ndarray:
+    if fidelity >= 0.999:
+        return train
+    n = max(int(round(len(train) * fidelity)), 20)
+    if n >= len(train):
+        return train
+    rng = np.random.default_rng(seed)
+    if not classification:
+        return np.sort(rng.choice(train, n, replace=False))
+    # keep at least one row of every class present so the model sees all classes
+    picked = [rng.choice(train[y[train] == c], 1) for c in np.unique(y[train])]
+    rest = rng.choice(train, n, replace=False)
+    return np.unique(np.concatenate(picked + [rest]))
+
+
+def _cv(spec: TrialSpec, ctx: EvalContext) -> TrialResult:
+    config = Config(spec.config)
+    metric = get_metric(ctx.metric, ctx.schema.task)
+    k = ctx.n_classes
+    oof = np.full((len(ctx.y), k) if k else len(ctx.y), np.nan)
+    fit_time = predict_time = 0.0
+    fold_scores = []
+    for i, (train, valid) in enumerate(ctx.folds):
+        train = _subsample(train, ctx.y, spec.fidelity, spec.seed + i, k > 0)
+        pipe = build(config, ctx, len(train), spec)
+        t0 = time.perf_counter()
+        pipe.fit(ctx.X.iloc[train], ctx.y[train])
+        t1 = time.perf_counter()
+        pred = predict_matrix(pipe, ctx.X.iloc[valid], k)
+        t2 = time.perf_counter()
+        fit_time += t1 - t0
+        predict_time += t2 - t1
+        oof[valid] = pred
+        fold_scores.append(metric.score(ctx.y[valid], pred))
+    mask = ctx.oof_mask()
+    if not np.all(np.isfinite(oof[mask])):
+        raise ValueError("the model produced NaN or infinite predictions")
+    score = metric.score(ctx.y[mask], oof[mask])
+    if not np.isfinite(score):
+        raise ValueError(f"{metric.name} is not finite ({score})")
+    oof_path = None
+    if spec.fidelity >= 0.999:
+        os.makedirs(os.path.join(ctx.run_dir, "oof"), exist_ok=True)
+        oof_path = os.path.join(ctx.run_dir, "oof", f"trial_{spec.trial_id}.npy")
+        _atomic_save(oof_path, lambda f: np.save(f, oof.astype(np.float32)))
+    n_pred = int(mask.sum())
+    return TrialResult(
+        trial_id=spec.trial_id, status=TrialStatus.COMPLETE, score=score, loss=metric.loss(score),
+        fold_scores=tuple(float(s) for s in fold_scores), fit_time=fit_time, predict_time=predict_time,
+        fidelity=spec.fidelity, oof_path=oof_path,
+        extra={"predict_s_per_1k_rows": predict_time / max(n_pred, 1) * 1000, "n_folds": len(ctx.folds)},
+    )
+
+
+def _refit(spec: TrialSpec, ctx: EvalContext) -> TrialResult:
+    pipe = build(Config(spec.config), ctx, len(ctx.y), spec)
+    t0 = time.perf_counter()
+    pipe.fit(ctx.X, ctx.y)
+    fit_time = time.perf_counter() - t0
+    sample = ctx.X.iloc[: min(len(ctx.X), 1000)]
+    t1 = time.perf_counter()
+    predict_matrix(pipe, sample, ctx.n_classes)
+    predict_time = time.perf_counter() - t1
+    os.makedirs(os.path.join(ctx.run_dir, "models"), exist_ok=True)
+    path = os.path.join(ctx.run_dir, "models", f"trial_{spec.extra.get('source_trial', spec.trial_id)}.pkl")
+    _atomic_save(path, lambda f: pickle.dump(pipe, f, protocol=pickle.HIGHEST_PROTOCOL))
+    return TrialResult(trial_id=spec.trial_id, status=TrialStatus.COMPLETE, fit_time=fit_time,
+                       predict_time=predict_time, model_path=path, fidelity=1.0,
+                       extra={"predict_s_per_1k_rows": predict_time / len(sample) * 1000})
+
+
+def _atomic_save(path: str, write) -> None:
+    tmp = f"{path}.{os.getpid()}.tmp"
+    with open(tmp, "wb") as f:
+        write(f)
+    os.replace(tmp, path)
+
+
+def run_trial(spec: TrialSpec, ctx: EvalContext) -> TrialResult:
+    """Run one trial; never raises."""
+    t0 = time.time()
+    try:
+        result = _refit(spec, ctx) if spec.kind == "refit" else _cv(spec, ctx)
+    except MemoryError as exc:
+        return TrialResult.failure(spec, TrialStatus.CRASHED, ErrorInfo.from_exception(exc), time.time() - t0)
+    except Exception as exc:  # a failed trial is a result, not a crash of the run
+        return TrialResult.failure(spec, TrialStatus.FAILED, ErrorInfo.from_exception(exc), time.time() - t0)
+    return _with_duration(result, time.time() - t0)
+
+
+def _with_duration(result: TrialResult, duration: float) -> TrialResult:
+    from dataclasses import replace
+
+    return replace(result, duration=duration, worker=str(os.getpid()))

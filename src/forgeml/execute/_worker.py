@@ -1,0 +1,107 @@
+"""What runs inside a local worker process (kept apart from ``local.py`` so the child imports little).
+
+The worker limits its native thread pools, loads ``(fn, context)`` once, then answers one ``TrialSpec`` at a time
+over its pipe. It exits when the parent sends ``None``, closes the pipe, or dies.
+"""
+from __future__ import annotations
+
+import os
+import pickle
+import signal
+import threading
+import time
+import warnings
+from dataclasses import replace
+from multiprocessing.connection import Connection
+
+from forgeml.trial import ErrorInfo, TrialResult, TrialSpec, TrialStatus
+
+THREAD_ENV_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "VECLIB_MAXIMUM_THREADS",
+                   "NUMEXPR_NUM_THREADS")
+
+
+def thread_env(threads: int) -> dict[str, str]:
+    """Environment that caps OpenMP/BLAS pools at ``threads`` and keeps idle OpenMP threads from spinning."""
+    env = {name: str(int(threads)) for name in THREAD_ENV_VARS}
+    env["OMP_WAIT_POLICY"] = "PASSIVE"
+    return env
+
+
+def limit_threads(threads: int) -> None:
+    """Apply ``thread_env`` here, and cap pools of native libraries that are already loaded."""
+    os.environ.update(thread_env(threads))
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:
+        return
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            threadpool_limits(int(threads))
+        except Exception:  # a library threadpoolctl cannot drive must not stop the worker
+            pass
+
+
+def _watch_parent(parent_pid: int, interval: float = 0.5) -> None:
+    """Exit this process as soon as the parent is gone, so a killed orchestrator leaves no orphans."""
+    def watch() -> None:
+        while True:
+            time.sleep(interval)
+            try:
+                os.kill(parent_pid, 0)
+            except ProcessLookupError:
+                os._exit(0)
+            except PermissionError:  # the pid was reused by another user's process: the parent is gone
+                os._exit(0)
+
+    threading.Thread(target=watch, name="forgeml-parent-watch", daemon=True).start()
+
+
+def run_trial(fn, spec: TrialSpec, context: object, worker: str) -> TrialResult:
+    """Call ``fn`` and set ``worker`` on its result.
+
+    An exception, or a value that is not a ``TrialResult``, becomes a ``FAILED`` result.
+    """
+    t0 = time.time()
+    try:
+        result = fn(spec, context)
+        if not isinstance(result, TrialResult):
+            raise TypeError(f"the trial function returned {type(result).__name__}, expected a TrialResult")
+    except BaseException as exc:  # noqa: B036 - SystemExit/KeyboardInterrupt from user code are trial failures
+        return TrialResult.failure(spec, TrialStatus.FAILED, ErrorInfo.from_exception(exc),
+                                   duration=time.time() - t0, worker=worker)
+    return result if result.worker else replace(result, worker=worker)
+
+
+def worker_main(conn: Connection, payload: bytes, threads: int, parent_pid: int) -> None:
+    """Entry point of a local worker process."""
+    limit_threads(threads)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle; it stops the workers
+    _watch_parent(parent_pid)
+    name = f"local:{os.getpid()}"
+    try:
+        fn, context = pickle.loads(payload)
+        del payload
+    except BaseException as exc:  # noqa: B036
+        info = ErrorInfo.from_exception(exc)
+        conn.send(("init_error", ErrorInfo(info.type, "the worker could not load the trial function and its "
+                                           f"context: {info.message}", info.traceback)))
+        return
+    conn.send(("ready", os.getpid()))
+    while True:
+        try:
+            spec = conn.recv()
+        except (EOFError, OSError):
+            return
+        if spec is None:
+            return
+        result = run_trial(fn, spec, context, name)
+        try:
+            conn.send(("result", result))
+        except (EOFError, OSError):
+            return
+        except Exception as exc:  # the result could not be pickled
+            conn.send(("result", TrialResult.failure(
+                spec, TrialStatus.FAILED,
+                ErrorInfo(type(exc).__name__, f"the trial result could not be sent back to the parent: {exc}"),
+                duration=result.duration, worker=name)))

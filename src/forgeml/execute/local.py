@@ -1,0 +1,321 @@
+"""Run trials in local worker processes, with per-trial time limits and a per-worker memory limit.
+
+Workers are started with ``spawn`` (or ``forkserver``), never ``fork``: the parent may hold OpenMP or torch
+thread pools that a forked child would inherit in a broken state. Each worker receives ``(fn, context)`` once,
+then specs over its pipe. The parent enforces limits by killing the worker and starting a replacement, so a
+trial that hangs, leaks memory, segfaults or is killed from outside becomes a result, and the run goes on.
+
+Scripts that use this executor must guard their entry point with ``if __name__ == "__main__":`` (spawned
+workers re-import the main module).
+"""
+from __future__ import annotations
+
+import atexit
+import contextlib
+import multiprocessing as mp
+import os
+import pickle
+import time
+import weakref
+from collections import deque
+from dataclasses import dataclass, replace
+from multiprocessing.connection import Connection
+from multiprocessing.connection import wait as mp_wait
+from typing import Any
+
+from forgeml.errors import ConfigError
+from forgeml.execute._process import describe_exit, environ, kill_tree, tree_rss_mb
+from forgeml.execute._worker import thread_env, worker_main
+from forgeml.execute.base import Executor, TrialFn
+from forgeml.trial import ErrorInfo, TrialResult, TrialSpec, TrialStatus
+
+_MEMORY_CHECK_EVERY_S = 0.1
+_MAX_STARTUP_FAILURES = 3
+
+
+@dataclass
+class _Worker:
+    process: Any
+    conn: Connection
+    pid: int
+    ready: bool = False
+    spec: TrialSpec | None = None
+    started: float = 0.0
+
+    @property
+    def name(self) -> str:
+        return f"local:{self.pid}"
+
+
+class LocalExecutor(Executor):
+    """``n_workers`` local processes, each limited to ``threads_per_worker`` native threads.
+
+    ``memory_limit_mb`` caps each worker's resident memory (with its child processes); a worker above it is
+    killed and its trial recorded ``CRASHED`` with a ``MemoryError``. Time limits come from ``spec.timeout``.
+    """
+
+    name = "local"
+
+    def __init__(self, n_workers: int = 1, threads_per_worker: int = 1, memory_limit_mb: float | None = None,
+                 start_method: str = "spawn", start_timeout: float = 120.0) -> None:
+        if int(n_workers) < 1:
+            raise ConfigError(f"n_workers must be at least 1, got {n_workers}.")
+        if int(threads_per_worker) < 1:
+            raise ConfigError(f"threads_per_worker must be at least 1, got {threads_per_worker}.")
+        if start_method not in ("spawn", "forkserver"):
+            raise ConfigError(f"start_method {start_method!r} is not supported; use 'spawn' or 'forkserver' "
+                              "('fork' would copy the parent's OpenMP/torch thread state into the workers).")
+        if memory_limit_mb is not None and memory_limit_mb <= 0:
+            raise ConfigError(f"memory_limit_mb must be positive or None, got {memory_limit_mb}.")
+        self.n_workers = int(n_workers)
+        self.threads_per_worker = int(threads_per_worker)
+        self.memory_limit_mb = memory_limit_mb
+        self.start_method = start_method
+        self.start_timeout = start_timeout
+        self._payload: bytes | None = None
+        self._workers: list[_Worker] = []
+        self._queue: deque[TrialSpec] = deque()
+        self._done: list[TrialResult] = []
+        self._ids: set[int] = set()
+        self._closed = False
+        self._startup_failures = 0
+        self._broken: ErrorInfo | None = None
+        self._last_memory_check = 0.0
+        self._atexit = None
+
+    # -- protocol -------------------------------------------------------------------------------------------
+    @property
+    def capacity(self) -> int:
+        return self.n_workers
+
+    @property
+    def running(self) -> set[int]:
+        return set(self._ids)
+
+    @property
+    def worker_pids(self) -> list[int]:
+        """Pids of the current worker processes (replacements included)."""
+        return [w.pid for w in self._workers]
+
+    def start(self, fn: TrialFn, context: Any) -> None:
+        """Start the workers and wait (up to ``start_timeout`` s) until each has loaded ``(fn, context)``."""
+        if self._closed:
+            raise RuntimeError("this LocalExecutor was shut down; create a new one")
+        if self._payload is not None:
+            return
+        try:
+            self._payload = pickle.dumps((fn, context), protocol=pickle.HIGHEST_PROTOCOL)
+        except Exception as e:
+            raise ConfigError(f"the trial function and its context must be picklable to reach worker "
+                              f"processes: {type(e).__name__}: {e}") from e
+        ref = weakref.ref(self)
+
+        def _at_exit() -> None:
+            ex = ref()
+            if ex is not None:
+                ex.shutdown()
+
+        self._atexit = _at_exit
+        atexit.register(_at_exit)
+        for _ in range(self.n_workers):
+            self._spawn()
+        deadline = time.time() + self.start_timeout
+        while time.time() < deadline and self._broken is None and not all(w.ready for w in self._workers):
+            self._pump(0.05)
+
+    def submit(self, spec: TrialSpec) -> None:
+        if self._closed:
+            raise RuntimeError("this LocalExecutor was shut down; create a new one")
+        if self._payload is None:
+            raise RuntimeError("call start(fn, context) before submit()")
+        if spec.trial_id in self._ids:
+            raise ValueError(f"trial {spec.trial_id} is already submitted and not yet returned by poll()")
+        self._ids.add(spec.trial_id)
+        if self._broken is not None:
+            self._done.append(TrialResult.failure(spec, TrialStatus.CRASHED, self._broken))
+            return
+        self._queue.append(spec)
+        self._dispatch()
+
+    def poll(self, timeout: float = 0.1) -> list[TrialResult]:
+        if self._payload is None or self._closed:
+            return []
+        deadline = time.time() + max(timeout, 0.0)
+        while True:
+            self._pump(max(0.0, min(0.05, deadline - time.time())))
+            if self._done or time.time() >= deadline:
+                break
+        out, self._done = self._done, []
+        for r in out:
+            self._ids.discard(r.trial_id)
+        return out
+
+    def cancel(self, trial_id: int) -> None:
+        for spec in list(self._queue):
+            if spec.trial_id == trial_id:
+                self._queue.remove(spec)
+                self._done.append(TrialResult.failure(
+                    spec, TrialStatus.PRUNED, ErrorInfo("Cancelled", "the trial was cancelled before it started")))
+                return
+        for w in self._workers:
+            if w.spec is not None and w.spec.trial_id == trial_id:
+                self._stop(w, TrialStatus.PRUNED,
+                           ErrorInfo("Cancelled", "the trial was cancelled while running; its worker was stopped"))
+                return
+
+    def shutdown(self) -> None:
+        """Stop every worker (idle ones gracefully, busy ones killed); safe to call twice."""
+        if self._closed:
+            return
+        self._closed = True
+        if self._atexit is not None:
+            atexit.unregister(self._atexit)
+            self._atexit = None
+        for w in self._workers:
+            if w.spec is None:
+                with contextlib.suppress(OSError, ValueError):
+                    w.conn.send(None)
+            else:
+                kill_tree(w.pid, grace=0.0, process=w.process)
+        deadline = time.time() + 1.0
+        for w in self._workers:
+            w.process.join(max(0.0, deadline - time.time()))
+            if w.process.is_alive():
+                kill_tree(w.pid, process=w.process)
+                w.process.join(1.0)
+            with contextlib.suppress(OSError):
+                w.conn.close()
+        self._workers.clear()
+        self._queue.clear()
+        self._done.clear()
+        self._ids.clear()
+
+    # -- workers --------------------------------------------------------------------------------------------
+    def _spawn(self) -> None:
+        ctx = mp.get_context(self.start_method)
+        parent_conn, child_conn = ctx.Pipe(duplex=True)
+        process = ctx.Process(target=worker_main, name="forgeml-worker",
+                              args=(child_conn, self._payload, self.threads_per_worker, os.getpid()))
+        with environ(thread_env(self.threads_per_worker)):
+            process.start()
+        child_conn.close()
+        self._workers.append(_Worker(process, parent_conn, process.pid))
+
+    def _retire(self, w: _Worker) -> None:
+        """Forget a dead worker and start a replacement."""
+        with contextlib.suppress(OSError):
+            w.conn.close()
+        w.process.join(0.5)
+        if w in self._workers:
+            self._workers.remove(w)
+        if not self._closed and self._broken is None:
+            self._spawn()
+
+    def _stop(self, w: _Worker, status: TrialStatus, error: ErrorInfo) -> None:
+        """Kill a busy worker, report its trial with ``status``, replace the worker."""
+        spec = w.spec
+        kill_tree(w.pid, process=w.process)
+        if spec is not None:
+            self._done.append(TrialResult.failure(spec, status, error, duration=time.time() - w.started,
+                                                  worker=w.name))
+        w.spec = None
+        self._retire(w)
+
+    def _dispatch(self) -> None:
+        for w in self._workers:
+            if not self._queue:
+                return
+            if w.ready and w.spec is None and w.process.is_alive():
+                spec = self._queue.popleft()
+                try:
+                    w.conn.send(spec)
+                except (OSError, ValueError):
+                    self._queue.appendleft(spec)  # the worker is dead; _pump notices and replaces it
+                    continue
+                w.spec, w.started = spec, time.time()
+
+    def _on_message(self, w: _Worker, msg: tuple) -> None:
+        kind = msg[0]
+        if kind == "ready":
+            w.ready = True
+            self._startup_failures = 0
+        elif kind == "init_error":
+            self._broken = msg[1]
+            for spec in self._queue:
+                self._done.append(TrialResult.failure(spec, TrialStatus.CRASHED, self._broken))
+            self._queue.clear()
+        elif kind == "result" and w.spec is not None:
+            spec, res = w.spec, msg[1]
+            w.spec = None
+            self._done.append(replace(res, trial_id=spec.trial_id, worker=res.worker or w.name,
+                                      duration=res.duration or (time.time() - w.started)))
+
+    def _on_death(self, w: _Worker) -> None:
+        w.process.join(0.5)
+        how = describe_exit(w.process.exitcode)
+        if w.spec is not None:
+            self._done.append(TrialResult.failure(
+                w.spec, TrialStatus.CRASHED,
+                ErrorInfo("WorkerCrashedError",
+                          f"worker process {w.pid} died while running trial {w.spec.trial_id} ({how}); a crash in "
+                          "native code, running out of memory or an external kill can cause this. The worker "
+                          "was replaced."),
+                duration=time.time() - w.started, worker=w.name))
+            w.spec = None
+        elif not w.ready and self._broken is None:
+            self._startup_failures += 1
+            if self._startup_failures >= _MAX_STARTUP_FAILURES:
+                self._broken = ErrorInfo("WorkerStartupError",
+                                         f"worker processes exit before they are ready ({how}), "
+                                         f"{self._startup_failures} times in a row. A script that starts workers must guard "
+                                         "its entry point with `if __name__ == \"__main__\":`, and the trial "
+                                         "function's module must import cleanly in a fresh Python process.")
+                for spec in self._queue:
+                    self._done.append(TrialResult.failure(spec, TrialStatus.CRASHED, self._broken))
+                self._queue.clear()
+                with contextlib.suppress(OSError):
+                    w.conn.close()
+                self._workers.remove(w)
+                return
+        self._retire(w)
+
+    def _pump(self, timeout: float) -> None:
+        """Dispatch, wait up to ``timeout`` for messages or deaths, handle them, enforce limits."""
+        self._dispatch()
+        if not self._workers:
+            time.sleep(timeout)
+            return
+        waitables = [w.conn for w in self._workers] + [w.process.sentinel for w in self._workers]
+        mp_wait(waitables, timeout=timeout)
+        for w in list(self._workers):
+            dead = False
+            try:
+                while w.conn.poll():
+                    self._on_message(w, w.conn.recv())
+            except (EOFError, OSError):
+                dead = True
+            if dead or not w.process.is_alive():
+                self._on_death(w)
+        self._enforce_limits()
+        self._dispatch()
+
+    def _enforce_limits(self) -> None:
+        now = time.time()
+        for w in list(self._workers):
+            spec = w.spec
+            if spec is not None and spec.timeout is not None and now - w.started > spec.timeout:
+                self._stop(w, TrialStatus.TIMEOUT, ErrorInfo(
+                    "TimeoutError", f"trial exceeded its time limit of {spec.timeout:g} s and its worker was "
+                    "stopped; raise the per-trial timeout or the budget if such trials should finish."))
+        if self.memory_limit_mb is None or now - self._last_memory_check < _MEMORY_CHECK_EVERY_S:
+            return
+        self._last_memory_check = now
+        for w in list(self._workers):
+            if w.spec is None:
+                continue
+            used = tree_rss_mb(w.pid)
+            if used > self.memory_limit_mb:
+                self._stop(w, TrialStatus.CRASHED, ErrorInfo(
+                    "MemoryError", f"the worker used {used:.0f} MB, above the memory limit of "
+                    f"{self.memory_limit_mb:g} MB, and was stopped; raise memory_limit_mb or lower the data "
+                    "size or model complexity."))

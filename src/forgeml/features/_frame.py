@@ -1,0 +1,53 @@
+"""Small helpers shared by the transformers: DataFrame in, DataFrame out."""
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from forgeml.errors import NotFittedError
+
+
+def as_frame(X: Any, columns: Iterable[str] | None = None) -> pd.DataFrame:
+    """``X`` as a DataFrame (arrays get ``columns`` or ``x0..xn``); never copies a DataFrame."""
+    if isinstance(X, pd.DataFrame):
+        return X
+    if isinstance(X, pd.Series):
+        return X.to_frame()
+    arr = np.asarray(X, dtype=object if not hasattr(X, "dtype") else None)
+    if arr.ndim == 1:
+        arr = arr.reshape(-1, 1)
+    cols = list(columns) if columns is not None else [f"x{i}" for i in range(arr.shape[1])]
+    return pd.DataFrame(arr, columns=cols)
+
+
+def dense(a: Any) -> np.ndarray:
+    """A dense float64 array from an sklearn output (array, sparse matrix or DataFrame)."""
+    if hasattr(a, "toarray"):
+        a = a.toarray()
+    return np.asarray(a, dtype="float64")
+
+
+def check_fitted(est: Any, attr: str) -> None:
+    if not hasattr(est, attr):
+        raise NotFittedError(f"this {type(est).__name__} is not fitted yet; call fit first")
+
+
+_BAD = re.compile(r"[^0-9A-Za-z_]+")
+
+
+def safe_names(names: Iterable[Any]) -> list[str]:
+    """Unique ASCII identifiers: LightGBM and XGBoost reject JSON characters and brackets in feature names."""
+    out: list[str] = []
+    seen: set[str] = set()
+    for n in names:
+        base = _BAD.sub("_", str(n)).strip("_") or "f"
+        name, i = base, 2
+        while name in seen:
+            name, i = f"{base}_{i}", i + 1
+        seen.add(name)
+        out.append(name)
+    return out

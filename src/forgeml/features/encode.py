@@ -1,0 +1,177 @@
+"""Categorical encoders: one-hot, ordinal, out-of-fold target encoding and native ``category`` columns.
+
+Values are compared as strings (``forgeml.data.coerce.to_string``) so a column read from CSV at predict time
+matches the one seen at fit time. Unseen categories and missing values never raise at transform time.
+"""
+from __future__ import annotations
+
+import warnings
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sklearn.base import BaseEstimator, TransformerMixin
+
+from forgeml.data.coerce import to_string
+from forgeml.errors import ConfigError
+from forgeml.features._frame import as_frame, check_fitted, dense
+
+METHODS = ("onehot", "ordinal", "target", "native")
+TARGET_TYPES = ("auto", "binary", "multiclass", "continuous")
+
+
+class CategoricalEncoder(TransformerMixin, BaseEstimator):
+    """Encode categorical columns by ``method``.
+
+    * ``"onehot"``: one 0/1 column per category seen at least ``min_frequency`` times (rarer and unseen
+      categories share an "infrequent" column); columns with more than ``max_onehot`` distinct values are
+      target-encoded instead, so one-hot never explodes the width.
+    * ``"ordinal"``: one integer code per category; unseen and missing values become -1.
+    * ``"target"``: scikit-learn's ``TargetEncoder``: ``fit_transform`` cross-fits (out-of-fold means, no
+      leakage of a row's own label), ``transform`` uses means over all training rows. Needs ``y``.
+    * ``"native"``: pandas ``category`` columns whose categories are the integers ``0..k-1`` (most frequent
+      first, at most ``max_categories``), so LightGBM / XGBoost / CatBoost / HistGradientBoosting can split on
+      them natively; unseen, rare-beyond-the-cap and missing values are NaN. Estimators that know nothing of
+      categories see the integer codes (an ordinal encoding).
+
+    ``target_type`` is passed to ``TargetEncoder`` (``"continuous"`` for regression: ``"auto"`` would take an
+    integer-valued regression target for classes).
+    """
+
+    def __init__(self, method: str = "onehot", max_onehot: int = 20, min_frequency: int = 5,
+                 max_categories: int = 250, target_type: str = "auto", seed: int = 0) -> None:
+        self.method = method
+        self.max_onehot = max_onehot
+        self.min_frequency = min_frequency
+        self.max_categories = max_categories
+        self.target_type = target_type
+        self.seed = seed
+
+    # fitting ---------------------------------------------------------------------------------------
+    def fit(self, X: Any, y: Any = None) -> CategoricalEncoder:
+        self._fit(_strings(as_frame(X)), y, cross_fit=False)
+        return self
+
+    def fit_transform(self, X: Any, y: Any = None, **fit_params: Any) -> pd.DataFrame:
+        X = _strings(as_frame(X))
+        crossed = self._fit(X, y, cross_fit=True)
+        frames = [crossed[m] if m in crossed else self._transform_group(m, X) for m in self.groups_]
+        return _concat(frames, X.index)
+
+    def _fit(self, X: pd.DataFrame, y: Any, cross_fit: bool) -> dict[str, pd.DataFrame]:
+        """Fit every group; returns the cross-fitted (out-of-fold) target encodings when ``cross_fit``."""
+        if self.method not in METHODS:
+            raise ConfigError(f"unknown categorical encoding {self.method!r}; use one of {', '.join(METHODS)}")
+        if self.target_type not in TARGET_TYPES:
+            raise ConfigError(f"unknown target_type {self.target_type!r}; use one of {', '.join(TARGET_TYPES)}")
+        if self.method == "target" and y is None:
+            raise ConfigError("target encoding needs y; pass the training target to fit")
+        self.feature_names_in_ = np.asarray([str(c) for c in X.columns], dtype=object)
+        self.n_features_in_ = X.shape[1]
+        groups: dict[str, list] = {m: [] for m in METHODS}
+        for c in X.columns:
+            m = self.method
+            if m == "onehot" and X[c].nunique() > self.max_onehot:
+                m = "target" if y is not None else "ordinal"
+            groups[m].append(c)
+        self.groups_ = {m: g for m, g in groups.items() if g}
+        self.encoders_: dict[str, Any] = {}
+        crossed: dict[str, pd.DataFrame] = {}
+        y_arr = None if y is None else np.asarray(y)
+        for m, g in self.groups_.items():
+            if m == "native":
+                self.encoders_[m] = {c: _native_categories(X[c], self.max_categories) for c in g}
+                continue
+            enc = self.encoders_[m] = self._make(m, y_arr, len(X))
+            if m == "target" and cross_fit:
+                with warnings.catch_warnings():  # rare classes in a fold: the split still works
+                    warnings.simplefilter("ignore", UserWarning)
+                    out = enc.fit_transform(X[g], y_arr)
+                crossed[m] = pd.DataFrame(dense(out), index=X.index, columns=self._names(m))
+            else:
+                enc.fit(X[g], y_arr)
+        self.feature_names_out_ = np.asarray([n for m in self.groups_ for n in self._names(m)], dtype=object)
+        return crossed
+
+    def _make(self, method: str, y: Any, n: int) -> Any:
+        from sklearn.preprocessing import OneHotEncoder, OrdinalEncoder, TargetEncoder
+        if method == "onehot":
+            return OneHotEncoder(handle_unknown="infrequent_if_exist", min_frequency=self.min_frequency,
+                                 sparse_output=False, dtype=np.float64)
+        if method == "ordinal":
+            return OrdinalEncoder(handle_unknown="use_encoded_value", unknown_value=-1, encoded_missing_value=-1,
+                                  dtype=np.float64)
+        from sklearn.model_selection import KFold, StratifiedKFold
+        ttype, n_labels = self.target_type, len(np.unique(np.asarray(y)))
+        if ttype == "auto":
+            ttype = "continuous" if np.asarray(y).dtype.kind == "f" else (
+                "binary" if n_labels <= 2 else "multiclass")
+        if ttype != "continuous" and n_labels < 3:  # a fold may hold fewer classes than the task
+            ttype = "binary" if n_labels == 2 else "continuous"
+        k = max(2, min(5, n))
+        if ttype == "continuous":
+            cv = KFold(k, shuffle=True, random_state=self.seed)
+        else:
+            _, counts = np.unique(np.asarray(y), return_counts=True)
+            cv = StratifiedKFold(max(2, min(k, int(counts.min()))), shuffle=True, random_state=self.seed)
+        return TargetEncoder(target_type=ttype, cv=cv)
+
+    def _names(self, method: str) -> list[str]:
+        enc = self.encoders_[method]
+        if method == "native":
+            return list(enc)
+        if method == "onehot":
+            return [str(n) for n in enc.get_feature_names_out()]
+        if method == "target":
+            return [f"{n}__te" for n in enc.get_feature_names_out()]
+        return list(self.groups_[method])
+
+    # transforming ----------------------------------------------------------------------------------
+    def transform(self, X: Any) -> pd.DataFrame:
+        check_fitted(self, "feature_names_out_")
+        X = _strings(as_frame(X, self.feature_names_in_))
+        return _concat([self._transform_group(m, X) for m in self.groups_], X.index)
+
+    def _transform_group(self, method: str, X: pd.DataFrame) -> pd.DataFrame:
+        g = self.groups_[method]
+        if method == "native":
+            out = {}
+            for c in g:
+                cats = self.encoders_[method][c]
+                codes = X[c].map(cats).fillna(-1).astype("int64").to_numpy()
+                out[c] = pd.Categorical.from_codes(codes, categories=pd.RangeIndex(len(cats)))
+            return pd.DataFrame(out, index=X.index)
+        a = dense(self.encoders_[method].transform(X[g]))
+        return pd.DataFrame(a, index=X.index, columns=self._names(method))
+
+    def get_feature_names_out(self, input_features: Any = None) -> np.ndarray:
+        check_fitted(self, "feature_names_out_")
+        return self.feature_names_out_.copy()
+
+
+def _strings(X: pd.DataFrame) -> pd.DataFrame:
+    return pd.DataFrame({c: to_string(X[c]) for c in X.columns}, index=X.index, columns=X.columns)
+
+
+def _native_categories(s: pd.Series, cap: int) -> dict[str, int]:
+    counts = s.value_counts()  # most frequent first; NaN excluded
+    return {v: i for i, v in enumerate(counts.index[:cap])}
+
+
+def _concat(frames: list[pd.DataFrame], index: pd.Index) -> pd.DataFrame:
+    frames = [f for f in frames if f.shape[1]]
+    return pd.concat(frames, axis=1) if frames else pd.DataFrame(index=index)
+
+
+def native_to_codes(X: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
+    """Native ``category`` columns replaced by their int64 codes (-1 = missing or unseen), and their names.
+
+    For libraries (CatBoost) that take categorical features as integers but reject NaN in them.
+    """
+    cats = [c for c in X.columns if isinstance(X[c].dtype, pd.CategoricalDtype)]
+    if not cats:
+        return X, []
+    out = X.copy()
+    for c in cats:
+        out[c] = out[c].cat.codes.astype("int64")
+    return out, cats

@@ -1,0 +1,70 @@
+"""Numeric imputation with optional missing-value indicator columns."""
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sklearn.base import BaseEstimator, TransformerMixin
+
+from forgeml.errors import ConfigError
+from forgeml.features._frame import as_frame, check_fitted
+
+STRATEGIES = ("none", "mean", "median", "most_frequent", "constant")
+INDICATOR_SUFFIX = "__missing"
+
+
+class NumericImputer(TransformerMixin, BaseEstimator):
+    """Fill missing numbers with a statistic learned on the training fold, and optionally append a 0/1
+    ``<col>__missing`` column for each column that had missing values in training (missingness is often
+    informative). ``strategy="none"`` leaves NaN for models that handle it. A column entirely missing in
+    training is filled with ``fill_value``. Infinite values are treated as missing."""
+
+    def __init__(self, strategy: str = "median", indicators: bool = False, fill_value: float = 0.0) -> None:
+        self.strategy = strategy
+        self.indicators = indicators
+        self.fill_value = fill_value
+
+    def fit(self, X: Any, y: Any = None) -> NumericImputer:
+        if self.strategy not in STRATEGIES:
+            raise ConfigError(f"unknown imputation {self.strategy!r}; use one of {', '.join(STRATEGIES)}")
+        X = _numeric(as_frame(X))
+        self.feature_names_in_ = np.asarray([str(c) for c in X.columns], dtype=object)
+        self.n_features_in_ = X.shape[1]
+        stats = {}
+        for c in X.columns:
+            s = X[c].dropna()
+            if self.strategy == "none":
+                continue
+            if len(s) == 0 or self.strategy == "constant":
+                stats[c] = float(self.fill_value)
+            elif self.strategy == "mean":
+                stats[c] = float(s.mean())
+            elif self.strategy == "median":
+                stats[c] = float(s.median())
+            else:
+                stats[c] = float(s.mode().iloc[0])
+        self.statistics_ = stats
+        self.indicator_columns_ = [c for c in X.columns if self.indicators and X[c].isna().any()]
+        self.value_columns_ = list(X.columns)
+        return self
+
+    def transform(self, X: Any) -> pd.DataFrame:
+        check_fitted(self, "statistics_")
+        X = _numeric(as_frame(X, self.feature_names_in_))[self.value_columns_]
+        miss = X[self.indicator_columns_].isna().astype("float64")
+        miss.columns = [f"{c}{INDICATOR_SUFFIX}" for c in self.indicator_columns_]
+        if self.statistics_:
+            X = X.fillna(self.statistics_)
+        return pd.concat([X, miss], axis=1)
+
+    def get_feature_names_out(self, input_features: Any = None) -> np.ndarray:
+        check_fitted(self, "statistics_")
+        return np.asarray(self.value_columns_ + [f"{c}{INDICATOR_SUFFIX}" for c in self.indicator_columns_],
+                          dtype=object)
+
+
+def _numeric(X: pd.DataFrame) -> pd.DataFrame:
+    a = X.to_numpy(dtype="float64", na_value=np.nan)
+    a = np.where(np.isfinite(a), a, np.nan)
+    return pd.DataFrame(a, index=X.index, columns=X.columns)

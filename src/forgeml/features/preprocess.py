@@ -1,0 +1,198 @@
+"""``Preprocessor``: the raw training frame in, a model-ready frame out, one rule per column kind.
+
+* numeric (and the numbers derived from datetime and text columns): impute (+ missing indicators) -> clip ->
+  scale; indicators are neither clipped nor scaled;
+* boolean: 0/1 (missing -> the training mode unless ``impute="none"``);
+* categorical: ``CategoricalEncoder(cat_encoding)``; with ``"onehot"`` columns above ``max_onehot`` distinct
+  values are target-encoded (out of fold);
+* datetime: ``DatetimeParts``; text: ``TextFeatures``; id and constant columns: dropped.
+
+Columns entirely missing in the training fold are dropped. The output is float64 except native categoricals
+(``category`` dtype), with unique ASCII column names fixed at fit time.
+"""
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sklearn.base import BaseEstimator, TransformerMixin
+
+from forgeml.data.coerce import to_bool, to_numeric
+from forgeml.data.schema import BOOLEAN, CATEGORICAL, DATETIME, NUMERIC, TEXT, Schema
+from forgeml.errors import ConfigError, SchemaMismatchError
+from forgeml.features._frame import check_fitted, dense, safe_names
+from forgeml.features.clip import OutlierClipper
+from forgeml.features.dates import DatetimeParts
+from forgeml.features.encode import METHODS, CategoricalEncoder
+from forgeml.features.impute import STRATEGIES, NumericImputer
+from forgeml.features.text import TextFeatures
+
+SCALERS = ("none", "standard", "robust", "minmax", "quantile")
+CLIPS = ("none", "quantile", "iqr")
+_TARGET_TYPE = {"binary": "binary", "multiclass": "multiclass", "regression": "continuous"}
+
+
+class Preprocessor(TransformerMixin, BaseEstimator):
+    """One transformer for the whole raw frame.
+
+    ``columns`` is a sequence of ``(name, kind)`` pairs, as in a ``Schema`` (``Preprocessor.from_schema``).
+    ``task`` tells target encoding what ``y`` is. The other arguments are the preprocessing choices.
+    """
+
+    def __init__(self, columns: Sequence[tuple[str, str]] = (), *, task: str = "regression",
+                 impute: str = "median", indicators: bool = False, clip: str = "none", scale: str = "none",
+                 cat_encoding: str = "onehot", max_onehot: int = 20, text_components: int = 8,
+                 seed: int = 0) -> None:
+        self.columns = columns
+        self.task = task
+        self.impute = impute
+        self.indicators = indicators
+        self.clip = clip
+        self.scale = scale
+        self.cat_encoding = cat_encoding
+        self.max_onehot = max_onehot
+        self.text_components = text_components
+        self.seed = seed
+
+    @classmethod
+    def from_schema(cls, schema: Schema, params: Mapping[str, Any] | None = None, *, seed: int = 0) -> Preprocessor:
+        """A preprocessor for every column of ``schema`` with the given choices."""
+        cols = tuple((c.name, c.kind) for c in schema.columns)
+        return cls(cols, task=schema.task, seed=seed, **dict(params or {}))
+
+    # fitting ---------------------------------------------------------------------------------------
+    def fit(self, X: Any, y: Any = None) -> Preprocessor:
+        self.fit_transform(X, y)
+        return self
+
+    def fit_transform(self, X: Any, y: Any = None, **fit_params: Any) -> pd.DataFrame:
+        self._check_params()
+        X = self._input(X, fitting=True)
+        kinds = {name: kind for name, kind in self.columns}
+        present = {c for c in kinds if X[c].notna().any()}
+        self.dropped_ = [c for c in kinds if c not in present or kinds[c] not in (NUMERIC, BOOLEAN, CATEGORICAL,
+                                                                                 DATETIME, TEXT)]
+        by_kind = {k: [c for c in kinds if kinds[c] == k and c in present]
+                   for k in (NUMERIC, BOOLEAN, CATEGORICAL, DATETIME, TEXT)}
+        self.kinds_ = by_kind
+        self.dates_ = DatetimeParts().fit(X[by_kind[DATETIME]]) if by_kind[DATETIME] else None
+        self.text_ = None
+        parts = [self._numeric_raw(X)]
+        if by_kind[TEXT]:
+            self.text_ = TextFeatures(n_components=self.text_components, seed=self.seed)
+            parts.append(self.text_.fit_transform(X[by_kind[TEXT]]))
+        if self.dates_ is not None:
+            parts.append(self.dates_.transform(X[by_kind[DATETIME]]))
+        num = pd.concat(parts, axis=1)
+        self.imputer_ = NumericImputer(self.impute, indicators=self.indicators).fit(num)
+        vals = self.imputer_.transform(num)
+        ind_cols = vals.columns[len(self.imputer_.value_columns_):]
+        value_cols = list(self.imputer_.value_columns_)
+        self.clipper_ = None
+        if self.clip != "none" and value_cols:
+            self.clipper_ = OutlierClipper(self.clip).fit(vals[value_cols])
+        clipped = self.clipper_.transform(vals[value_cols]) if self.clipper_ is not None else vals[value_cols]
+        self.scaler_ = self._make_scaler(len(X)) if self.scale != "none" and value_cols else None
+        if self.scaler_ is not None:
+            self.scaler_.fit(clipped.to_numpy())
+        bools = self._bools_raw(X)
+        self.bool_fill_ = {c: _mode(bools[c]) for c in bools.columns} if self.impute != "none" else {}
+        self.encoder_ = None
+        if by_kind[CATEGORICAL]:
+            self.encoder_ = CategoricalEncoder(self.cat_encoding, max_onehot=self.max_onehot,
+                                               target_type=_TARGET_TYPE.get(self.task, "auto"), seed=self.seed)
+            cats = self.encoder_.fit_transform(X[by_kind[CATEGORICAL]], None if y is None else np.asarray(y))
+        else:
+            cats = None
+        out = self._assemble(clipped, vals[ind_cols], bools, cats, X.index)
+        self.raw_names_ = list(out.columns)
+        self.feature_names_out_ = np.asarray(safe_names(out.columns), dtype=object)
+        out.columns = list(self.feature_names_out_)
+        return out
+
+    def _check_params(self) -> None:
+        checks = (("impute", self.impute, STRATEGIES), ("clip", self.clip, CLIPS), ("scale", self.scale, SCALERS),
+                  ("cat_encoding", self.cat_encoding, METHODS))
+        for name, value, allowed in checks:
+            if value not in allowed:
+                raise ConfigError(f"Preprocessor {name}={value!r} is not one of {', '.join(allowed)}")
+
+    def _make_scaler(self, n_rows: int) -> Any:
+        from sklearn.preprocessing import MinMaxScaler, QuantileTransformer, RobustScaler, StandardScaler
+        if self.scale == "standard":
+            return StandardScaler()
+        if self.scale == "robust":
+            return RobustScaler()
+        if self.scale == "minmax":
+            return MinMaxScaler()
+        return QuantileTransformer(n_quantiles=max(2, min(1000, n_rows)), output_distribution="normal",
+                                   subsample=100_000, random_state=self.seed)
+
+    # transforming ----------------------------------------------------------------------------------
+    def transform(self, X: Any) -> pd.DataFrame:
+        check_fitted(self, "feature_names_out_")
+        X = self._input(X, fitting=False)
+        parts = [self._numeric_raw(X)]
+        if self.text_ is not None:
+            parts.append(self.text_.transform(X[self.kinds_[TEXT]]))
+        if self.dates_ is not None:
+            parts.append(self.dates_.transform(X[self.kinds_[DATETIME]]))
+        vals = self.imputer_.transform(pd.concat(parts, axis=1))
+        value_cols = list(self.imputer_.value_columns_)
+        ind = vals.iloc[:, len(value_cols):]
+        clipped = self.clipper_.transform(vals[value_cols]) if self.clipper_ is not None else vals[value_cols]
+        cats = self.encoder_.transform(X[self.kinds_[CATEGORICAL]]) if self.encoder_ is not None else None
+        out = self._assemble(clipped, ind, self._bools_raw(X), cats, X.index)
+        out.columns = list(self.feature_names_out_)
+        return out
+
+    def _numeric_raw(self, X: pd.DataFrame) -> pd.DataFrame:
+        cols = self.kinds_[NUMERIC]
+        return pd.DataFrame({c: to_numeric(X[c]) for c in cols}, index=X.index, columns=cols, dtype="float64")
+
+    def _bools_raw(self, X: pd.DataFrame) -> pd.DataFrame:
+        cols = self.kinds_[BOOLEAN]
+        return pd.DataFrame({c: to_bool(X[c]) for c in cols}, index=X.index, columns=cols, dtype="float64")
+
+    def _assemble(self, values: pd.DataFrame, indicators: pd.DataFrame, bools: pd.DataFrame,
+                  cats: pd.DataFrame | None, index: pd.Index) -> pd.DataFrame:
+        if self.scaler_ is not None and values.shape[1]:
+            values = pd.DataFrame(dense(self.scaler_.transform(values.to_numpy())), index=index,
+                                  columns=values.columns)
+        if self.bool_fill_:
+            bools = bools.fillna(self.bool_fill_)
+        frames = [values.astype("float64"), indicators.astype("float64"), bools]
+        if cats is not None:
+            frames.append(cats)
+        out = pd.concat([f for f in frames if f.shape[1]], axis=1) if any(f.shape[1] for f in frames) else None
+        if out is None:  # nothing usable: a constant column keeps every estimator working
+            out = pd.DataFrame({"_constant": np.zeros(len(index))}, index=index)
+        return out
+
+    def _input(self, X: Any, fitting: bool) -> pd.DataFrame:
+        names = [name for name, _ in self.columns]
+        if not isinstance(X, pd.DataFrame):
+            arr = np.asarray(X, dtype=object)
+            if arr.ndim != 2 or arr.shape[1] != len(names):
+                raise SchemaMismatchError(f"expected a table with {len(names)} columns ({', '.join(map(str, names))})"
+                                          f", got shape {arr.shape}")
+            X = pd.DataFrame(arr, columns=names)
+        need = names if fitting else [c for k in self.kinds_.values() for c in k]
+        missing = [c for c in need if c not in X.columns]
+        if missing:
+            raise SchemaMismatchError(f"missing columns: {', '.join(map(repr, missing))}")
+        if fitting:
+            self.feature_names_in_ = np.asarray([str(c) for c in names], dtype=object)
+            self.n_features_in_ = len(names)
+        return X
+
+    def get_feature_names_out(self, input_features: Any = None) -> np.ndarray:
+        check_fitted(self, "feature_names_out_")
+        return self.feature_names_out_.copy()
+
+
+def _mode(s: pd.Series) -> float:
+    m = s.mode()
+    return float(m.iloc[0]) if len(m) else 0.0

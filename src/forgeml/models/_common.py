@@ -1,0 +1,26 @@
+"""Small helpers shared by the family files."""
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from forgeml.models.base import FitContext
+
+
+def threads(ctx: FitContext) -> int:
+    """The thread count a family may use: ``ctx.n_threads``, at least one (never -1: the machine is shared)."""
+    return max(1, int(ctx.n_threads))
+
+
+def standardized_target(regressor: Any) -> Any:
+    """Fit ``regressor`` on a standardized target so penalties and margins (alpha, epsilon) mean the same at any
+    target scale; predictions come back in the original units."""
+    from sklearn.compose import TransformedTargetRegressor
+    from sklearn.preprocessing import StandardScaler
+
+    return TransformedTargetRegressor(regressor=regressor, transformer=StandardScaler(), check_inverse=False)
+
+
+def past(deadline: float | None) -> bool:
+    """Whether an epoch-seconds ``deadline`` has passed (never, when there is none)."""
+    return deadline is not None and time.time() >= deadline

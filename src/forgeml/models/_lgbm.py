@@ -1,0 +1,44 @@
+"""LightGBM's scikit-learn estimators with one extra parameter, ``deadline``: boosting stops at that epoch time
+and keeps the trees built so far. Imports lightgbm at module level; only ``models/lightgbm.py`` imports this."""
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import lightgbm as lgb
+
+
+class _DeadlineCallback:
+    """Stop boosting once ``time.time()`` passes ``deadline``; the booster keeps every finished round."""
+
+    order = 40  # after LightGBM's own callbacks
+
+    def __init__(self, deadline: float) -> None:
+        self.deadline = deadline
+
+    def __call__(self, env: Any) -> None:
+        if time.time() >= self.deadline:
+            raise lgb.callback.EarlyStopException(env.iteration, [])
+
+
+class _DeadlineMixin:
+    def fit(self, X: Any, y: Any, **kwargs: Any) -> Any:
+        if self.deadline is not None:
+            kwargs["callbacks"] = [*(kwargs.get("callbacks") or []), _DeadlineCallback(float(self.deadline))]
+        return super().fit(X, y, **kwargs)
+
+
+class LGBMClassifier(_DeadlineMixin, lgb.LGBMClassifier):
+    """``lightgbm.LGBMClassifier`` that stops at ``deadline`` (epoch seconds, None for no limit)."""
+
+    def __init__(self, *, deadline: float | None = None, **kwargs: Any) -> None:
+        self.deadline = deadline
+        super().__init__(**kwargs)
+
+
+class LGBMRegressor(_DeadlineMixin, lgb.LGBMRegressor):
+    """``lightgbm.LGBMRegressor`` that stops at ``deadline`` (epoch seconds, None for no limit)."""
+
+    def __init__(self, *, deadline: float | None = None, **kwargs: Any) -> None:
+        self.deadline = deadline
+        super().__init__(**kwargs)

@@ -1,0 +1,72 @@
+"""XGBoost's scikit-learn estimators with a ``deadline`` parameter, and a classifier that accepts any integer
+labels (a cross-validation fold may lack a class, which ``xgboost.XGBClassifier`` rejects). Imports xgboost at
+module level; only ``models/xgboost.py`` imports this."""
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import numpy as np
+import xgboost as xgb
+
+
+class _DeadlineCallback(xgb.callback.TrainingCallback):
+    """Stop boosting once ``time.time()`` passes ``deadline``; the model keeps every finished round."""
+
+    def __init__(self, deadline: float) -> None:
+        super().__init__()
+        self.deadline = deadline
+
+    def after_iteration(self, model: Any, epoch: int, evals_log: Any) -> bool:
+        return time.time() >= self.deadline
+
+
+class _DeadlineMixin:
+    def get_xgb_params(self) -> dict[str, Any]:
+        params = super().get_xgb_params()
+        params.pop("deadline", None)  # ours, not a booster parameter
+        return params
+
+    def _fit_until_deadline(self, fit: Any, X: Any, y: Any, **kwargs: Any) -> Any:
+        if self.deadline is None:
+            return fit(X, y, **kwargs)
+        saved = self.callbacks  # xgboost reads callbacks from the estimator: lend it ours for this fit only
+        self.callbacks = [*(saved or []), _DeadlineCallback(float(self.deadline))]
+        try:
+            return fit(X, y, **kwargs)
+        finally:
+            self.callbacks = saved
+
+
+class XGBClassifier(_DeadlineMixin, xgb.XGBClassifier):
+    """``xgboost.XGBClassifier`` that stops at ``deadline`` and maps arbitrary integer labels to 0..k-1."""
+
+    def __init__(self, *, deadline: float | None = None, **kwargs: Any) -> None:
+        self.deadline = deadline
+        super().__init__(**kwargs)
+
+    def fit(self, X: Any, y: Any, **kwargs: Any) -> XGBClassifier:
+        self.__dict__.pop("labels_", None)
+        labels, codes = np.unique(np.asarray(y), return_inverse=True)
+        self._fit_until_deadline(super().fit, X, codes.reshape(-1), **kwargs)
+        self.labels_ = labels
+        return self
+
+    @property
+    def classes_(self) -> np.ndarray:
+        labels = self.__dict__.get("labels_")
+        return labels if labels is not None else np.arange(self.n_classes_)
+
+    def predict(self, X: Any, **kwargs: Any) -> np.ndarray:
+        return self.classes_[np.asarray(super().predict(X, **kwargs), dtype=int)]
+
+
+class XGBRegressor(_DeadlineMixin, xgb.XGBRegressor):
+    """``xgboost.XGBRegressor`` that stops at ``deadline`` (epoch seconds, None for no limit)."""
+
+    def __init__(self, *, deadline: float | None = None, **kwargs: Any) -> None:
+        self.deadline = deadline
+        super().__init__(**kwargs)
+
+    def fit(self, X: Any, y: Any, **kwargs: Any) -> XGBRegressor:
+        return self._fit_until_deadline(super().fit, X, y, **kwargs)

@@ -1,0 +1,198 @@
+"""One training loop for every tabular network: AdamW with cosine decay, mini-batches, early stopping on a
+validation set with the best weights restored, a wall-clock deadline, a thread cap and a CUDA-or-CPU device.
+
+Shared by ``forgeml.nn.estimator`` (the MLP family) and the NAS strategies, so both behave the same under budgets.
+"""
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+LOSSES = ("cross_entropy", "mse")
+
+
+@dataclass
+class TrainResult:
+    """What a training run produced: the weights to keep and why it ended.
+
+    ``stopped`` is ``"epochs"`` (ran them all), ``"early_stopping"`` (validation loss stopped improving) or
+    ``"deadline"``. ``history`` holds one validation loss per finished epoch (training loss without validation).
+    """
+
+    state_dict: dict[str, np.ndarray]
+    epochs: int
+    best_epoch: int
+    stopped: str
+    history: list[float] = field(default_factory=list)
+
+
+def pick_device(device: str = "auto") -> str:
+    """``"cuda"`` when asked for (or ``"auto"``) and available, else ``"cpu"``."""
+    import torch
+
+    if device in ("auto", "cuda") and torch.cuda.is_available():
+        return "cuda"
+    return "cpu"
+
+
+@contextmanager
+def torch_threads(n: int) -> Iterator[None]:
+    """Run the block with ``torch.set_num_threads(n)`` and restore the previous value afterwards."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(max(1, int(n)))
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+def state_to_numpy(module: Any) -> dict[str, np.ndarray]:
+    """A module's weights as numpy arrays: picklable without torch tensors and independent of the device."""
+    return {k: v.detach().cpu().numpy().copy() for k, v in module.state_dict().items()}
+
+
+def load_numpy_state(module: Any, state: dict[str, np.ndarray]) -> Any:
+    import torch
+
+    module.load_state_dict({k: torch.from_numpy(np.asarray(v)) for k, v in state.items()})
+    return module
+
+
+def predict_batches(module: Any, X: np.ndarray, *, batch_size: int = 8192, device: str = "cpu") -> np.ndarray:
+    """The module's raw outputs on ``X`` (float32 array), computed without gradients in batches."""
+    import torch
+
+    module.eval()
+    out = []
+    with torch.no_grad():
+        for i in range(0, len(X), batch_size):
+            xb = torch.from_numpy(np.ascontiguousarray(X[i:i + batch_size], dtype=np.float32)).to(device)
+            out.append(module(xb).float().cpu().numpy())
+    n_out = module(torch.zeros(1, X.shape[1], device=device)).shape[1] if not out else out[0].shape[1]
+    return np.concatenate(out) if out else np.zeros((0, n_out), dtype=np.float32)
+
+
+class _AdamW:
+    """AdamW (decoupled weight decay) in plain tensor operations.
+
+    ``torch.optim`` optimizers import ``torch._dynamo`` on their first step, which costs seconds in every fresh
+    worker process; this short equivalent avoids that.
+    """
+
+    def __init__(self, params: list[Any], *, lr: float, weight_decay: float = 0.0, betas: tuple = (0.9, 0.999),
+                 eps: float = 1e-8) -> None:
+        import torch
+
+        self.params = [p for p in params if p.requires_grad]
+        self.lr, self.weight_decay, self.betas, self.eps = lr, weight_decay, betas, eps
+        self.m = [torch.zeros_like(p) for p in self.params]
+        self.v = [torch.zeros_like(p) for p in self.params]
+        self.t = 0
+
+    def zero_grad(self) -> None:
+        for p in self.params:
+            p.grad = None
+
+    def step(self) -> None:
+        import torch
+
+        self.t += 1
+        b1, b2 = self.betas
+        c1, c2 = 1 - b1 ** self.t, math.sqrt(1 - b2 ** self.t)
+        with torch.no_grad():
+            for p, m, v in zip(self.params, self.m, self.v):
+                if p.grad is None:
+                    continue
+                g = p.grad
+                if self.weight_decay:
+                    p.mul_(1 - self.lr * self.weight_decay)
+                m.mul_(b1).add_(g, alpha=1 - b1)
+                v.mul_(b2).addcmul_(g, g, value=1 - b2)
+                p.addcdiv_(m, v.sqrt().div_(c2).add_(self.eps), value=-self.lr / c1)
+
+
+def train_module(module: Any, X: np.ndarray, y: np.ndarray, *, loss: str, lr: float = 1e-3,
+                 weight_decay: float = 0.0, batch_size: int = 256, epochs: int = 50,
+                 X_valid: np.ndarray | None = None, y_valid: np.ndarray | None = None, patience: int = 10,
+                 seed: int = 0, deadline: float | None = None, n_threads: int = 1,
+                 device: str = "cpu") -> TrainResult:
+    """Train ``module`` in place and return its best weights.
+
+    ``loss`` is ``"cross_entropy"`` (``y`` integer codes, module outputs logits) or ``"mse"`` (``y`` float, one
+    output). With a validation set, training stops after ``patience`` epochs without improvement and the best
+    epoch's weights are returned; it always stops once ``deadline`` (epoch seconds) passes, checked every batch.
+    """
+    import torch
+
+    if loss not in LOSSES:
+        raise ValueError(f"unknown loss {loss!r}; use one of {', '.join(LOSSES)}")
+    with torch_threads(n_threads):
+        torch.manual_seed(seed)
+        module.to(device)
+        Xt = torch.from_numpy(np.ascontiguousarray(X, dtype=np.float32))
+        yt = torch.from_numpy(np.asarray(y, dtype=np.int64 if loss == "cross_entropy" else np.float32))
+        has_valid = X_valid is not None and y_valid is not None and len(X_valid) > 0
+        if has_valid:
+            Xv = np.ascontiguousarray(X_valid, dtype=np.float32)
+            yv = torch.from_numpy(np.asarray(y_valid, dtype=np.int64 if loss == "cross_entropy" else np.float32))
+        criterion = torch.nn.CrossEntropyLoss() if loss == "cross_entropy" else torch.nn.MSELoss()
+
+        def loss_of(out: Any, target: Any) -> Any:
+            return criterion(out, target) if loss == "cross_entropy" else criterion(out.reshape(-1), target)
+
+        epochs = max(1, int(epochs))
+        batch_size = max(1, min(int(batch_size), len(Xt)))
+        opt = _AdamW(list(module.parameters()), lr=lr, weight_decay=weight_decay)
+        gen = torch.Generator().manual_seed(seed)
+        best, best_epoch, best_state = math.inf, 0, state_to_numpy(module)
+        history: list[float] = []
+        stopped, completed, steps = "epochs", 0, 0
+        for epoch in range(1, epochs + 1):
+            module.train()
+            order = torch.randperm(len(Xt), generator=gen)
+            total, seen = 0.0, 0
+            for i in range(0, len(Xt), batch_size):
+                if steps and deadline is not None and time.time() >= deadline:  # always take one step
+                    stopped = "deadline"
+                    break
+                idx = order[i:i + batch_size]
+                xb, yb = Xt[idx].to(device), yt[idx].to(device)
+                opt.zero_grad()
+                batch_loss = loss_of(module(xb), yb)
+                batch_loss.backward()
+                opt.step()
+                total += float(batch_loss.detach()) * len(idx)
+                seen += len(idx)
+                steps += 1
+            if seen == 0:  # the deadline passed before this epoch trained anything
+                break
+            completed = epoch
+            opt.lr = lr * (0.01 + 0.99 * 0.5 * (1 + math.cos(math.pi * epoch / epochs)))  # cosine decay
+            if has_valid:
+                with torch.no_grad():
+                    pred = torch.from_numpy(predict_batches(module, Xv, device=device))
+                    value = float(loss_of(pred.to(yv.device), yv))
+            else:
+                value = total / seen
+            history.append(value)
+            if math.isfinite(value) and value < best - 1e-7:
+                best, best_epoch, best_state = value, epoch, state_to_numpy(module)
+            if stopped == "deadline":
+                break
+            if has_valid and epoch - best_epoch >= patience:
+                stopped = "early_stopping"
+                break
+        if not has_valid or best_epoch == 0:  # nothing to select on (or never a finite loss): keep the last weights
+            best_state, best_epoch = state_to_numpy(module), completed
+        module.to("cpu")
+        load_numpy_state(module, best_state)
+        return TrainResult(state_dict=best_state, epochs=completed, best_epoch=best_epoch, stopped=stopped,
+                           history=history)

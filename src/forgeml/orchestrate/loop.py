@@ -1,0 +1,185 @@
+"""The search loop: ask → submit → poll → record → tell, within the budget.
+
+The orchestrator is the only writer of the store. Two modes:
+- time-driven (default): proposals are submitted as workers free up and told in completion order;
+- deterministic (``max_trials`` set): proposals go out in batches of ``capacity`` and are told in trial-id
+  order, so the same seed and ``max_trials`` give the same trials whatever the timing.
+"""
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+
+from forgeml.budget import Budget
+from forgeml.errors import TrialError
+from forgeml.execute.base import Executor
+from forgeml.orchestrate.progress import Progress
+from forgeml.search.base import Proposal, Searcher
+from forgeml.store import Store
+from forgeml.trial import ErrorInfo, TrialResult, TrialSpec, TrialStatus
+
+
+@dataclass
+class SearchState:
+    """What the loop learned: every finished result and the proposals behind them."""
+
+    results: dict[int, TrialResult] = field(default_factory=dict)
+    proposals: dict[int, Proposal] = field(default_factory=dict)
+    next_id: int = 0
+
+    def completed(self, full_fidelity: bool = True) -> list[TrialResult]:
+        out = [r for r in self.results.values() if r.ok and (r.fidelity >= 0.999 or not full_fidelity)]
+        return sorted(out, key=lambda r: (r.loss, r.trial_id))
+
+    def best(self) -> TrialResult | None:
+        done = self.completed(False)
+        return min(done, key=lambda r: (-r.fidelity, r.loss)) if done else None
+
+
+@dataclass
+class LoopOptions:
+    seed: int
+    max_trials: int | None
+    per_trial_timeout: float | None
+    n_threads: int
+    raise_on_trial_error: bool = False
+    n_folds: int = 5
+
+
+class SearchLoop:
+    """Runs the search phase until the search deadline, ``max_trials``, or the searcher runs dry."""
+
+    def __init__(self, *, searcher: Searcher, executor: Executor, store: Store, run_id: str, budget: Budget,
+                 options: LoopOptions, progress: Progress, state: SearchState, describe) -> None:
+        self.searcher, self.executor, self.store, self.run_id = searcher, executor, store, run_id
+        self.budget, self.opt, self.progress, self.state = budget, options, progress, state
+        self.describe = describe
+        self.errors: Counter[str] = Counter()
+        self._warned_systematic = False
+        self._elapsed_before = 0.0
+
+    # -- budget -------------------------------------------------------------------------------------------
+    def final_reserve(self) -> float:
+        """Seconds to keep for ensembling and refitting, from the cost of the best trials so far."""
+        done = self.state.completed()[:5]
+        if not done:
+            return 2.0
+        est = [r.fit_time / max(r.extra.get("n_folds", self.opt.n_folds), 1) * 1.3 / max(r.fidelity, 0.05)
+               for r in done]
+        need = 2.0 + 1.3 * 0.7 * sum(est)  # refits run one after another with every core
+        return min(need, 0.35 * self.budget.total_s)
+
+    def search_left(self) -> float:
+        return self.budget.remaining() - self.final_reserve()
+
+    # -- loop ---------------------------------------------------------------------------------------------
+    def _trials_started(self) -> int:
+        return len(self.state.proposals)
+
+    def _can_start(self) -> bool:
+        if self.opt.max_trials is not None and self._trials_started() >= self.opt.max_trials:
+            return False
+        return self.search_left() > 0.5
+
+    def _submit(self, proposal: Proposal, trial_id: int) -> None:
+        left = self.search_left()
+        timeout = left if self.opt.per_trial_timeout is None else min(left, self.opt.per_trial_timeout)
+        spec = TrialSpec(trial_id=trial_id, config=dict(proposal.config), seed=self.opt.seed,
+                         fidelity=proposal.fidelity, timeout=max(timeout, 1.0), n_threads=self.opt.n_threads,
+                         parent_id=proposal.parent_id)
+        self.state.proposals[trial_id] = proposal
+        self.store.add_trial(self.run_id, spec)
+        self.executor.submit(spec)
+
+    def _ask(self) -> tuple[int, Proposal] | None:
+        tid = self.state.next_id
+        self.searcher.set_budget_hint(max(self.search_left(), 0.0))
+        prop = self.searcher.ask(tid)
+        if prop is None:
+            return None
+        self.state.next_id += 1
+        return tid, prop
+
+    def _record(self, result: TrialResult, tell: bool = True) -> None:
+        self.state.results[result.trial_id] = result
+        self.store.finish_trial(self.run_id, result)
+        self.store.update_run(self.run_id, elapsed=self._elapsed_before + self.budget.elapsed())
+        if tell:
+            self.searcher.tell(result.trial_id, result)
+        best = self.state.best()
+        is_best = best is not None and best.trial_id == result.trial_id
+        prop = self.state.proposals.get(result.trial_id)
+        self.progress.trial(result.ok, best.score if best else None, is_best,
+                            self.describe(prop.config) if (is_best and prop) else self.progress.best_desc)
+        if not result.ok:
+            self._on_failure(result)
+
+    def _on_failure(self, result: TrialResult) -> None:
+        err = result.error.short() if result.error else result.status.value
+        self.errors[err] += 1
+        if self.opt.raise_on_trial_error and result.status is not TrialStatus.PRUNED:
+            raise TrialError(f"trial {result.trial_id} {result.status.value}: {err}")
+        n = len(self.state.results)
+        if not self._warned_systematic and n >= 3 and not self.state.completed(False):
+            self._warned_systematic = True
+            common, _ = self.errors.most_common(1)[0]
+            self.progress.message(f"forgeml: the first {n} trials all failed; most common error: {common}")
+
+    def run(self, elapsed_before: float = 0.0) -> SearchState:
+        self._elapsed_before = elapsed_before
+        if self.opt.max_trials is not None:
+            self._run_batched()
+        else:
+            self._run_async()
+        self._drain()
+        return self.state
+
+    def _run_async(self) -> None:
+        exhausted = False
+        while True:
+            while not exhausted and len(self.executor.running) < self.executor.capacity and self._can_start():
+                nxt = self._ask()
+                if nxt is None:
+                    exhausted = not self.executor.running
+                    break
+                self._submit(nxt[1], nxt[0])
+            if not self.executor.running and (exhausted or not self._can_start()):
+                return
+            if self.search_left() <= 0:
+                return
+            for res in self.executor.poll(timeout=min(0.2, max(self.search_left(), 0.01))):
+                self._record(res)
+                exhausted = False
+
+    def _run_batched(self) -> None:
+        while self._can_start():
+            batch = []
+            while len(batch) < self.executor.capacity and self._can_start():
+                nxt = self._ask()
+                if nxt is None:
+                    break
+                self._submit(nxt[1], nxt[0])
+                batch.append(nxt[0])
+            if not batch:
+                return
+            got: dict[int, TrialResult] = {}
+            while len(got) < len(batch):
+                for res in self.executor.poll(timeout=0.2):
+                    got[res.trial_id] = res
+                if self.budget.remaining() - self.final_reserve() <= 0 and len(got) < len(batch):
+                    break
+            for tid in sorted(got):
+                self._record(got[tid])
+            if len(got) < len(batch):
+                return
+
+    def _drain(self) -> None:
+        """Trials still running at the search deadline are recorded as pruned; the executor's shutdown stops
+        them (cancelling one by one would restart workers that are about to be stopped anyway)."""
+        for res in self.executor.poll(timeout=0.0):
+            self._record(res)
+        for tid in sorted(self.executor.running):
+            spec = TrialSpec(trial_id=tid, config={})
+            self._record(TrialResult.failure(spec, TrialStatus.PRUNED,
+                                             ErrorInfo("Pruned", "stopped at the end of the search budget")),
+                         tell=False)

@@ -1,0 +1,231 @@
+"""One AutoML run from a validated frame to a fitted pipeline: the only module that knows every layer."""
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from forgeml.api.predictor import FittedPipeline
+from forgeml.budget import Budget
+from forgeml.data.schema import Schema
+from forgeml.errors import ConfigError, NoModelFittedError
+from forgeml.evaluate.evaluator import EvalContext, run_trial
+from forgeml.metrics import Metric, get_metric
+from forgeml.orchestrate.final import choose_weights, refit_members
+from forgeml.orchestrate.loop import LoopOptions, SearchLoop, SearchState
+from forgeml.orchestrate.progress import Progress
+from forgeml.space import Config
+from forgeml.store import Store
+
+UNLIMITED_S = 10 * 365 * 24 * 3600.0
+
+
+@dataclass
+class Outcome:
+    schema: Schema
+    metric: Metric
+    pipeline: FittedPipeline
+    leaderboard: pd.DataFrame
+    run_id: str
+    n_trials: int
+    seconds: float
+
+
+def describe(config: Config) -> str:
+    """A short, readable name for a configuration: family(key=value, ...)."""
+    fam = config["family"]
+    params = {k: v for k, v in config.sub(fam).items() if not k.startswith("prep.")}
+    show = ", ".join(f"{k}={_fmt(v)}" for k, v in list(params.items())[:4])
+    return f"{fam}({show})"
+
+
+def _fmt(v: Any) -> str:
+    return f"{v:.3g}" if isinstance(v, float) else str(v)
+
+
+def _resolve_task(requested: str, restriction: str | None, y: pd.Series) -> str | None:
+    """The task to fit: the user's explicit choice, else the estimator's restriction, else ``None`` (infer)."""
+    if requested in ("binary", "multiclass", "regression"):
+        want = requested
+    elif requested == "classification" or restriction == "classification":
+        want = "binary" if y.nunique() == 2 else "multiclass"
+    elif restriction == "regression":
+        want = "regression"
+    else:
+        return None
+    if restriction == "classification" and want == "regression":
+        raise ConfigError("AutoClassifier cannot fit a regression task; use AutoRegressor")
+    if restriction == "regression" and want != "regression":
+        raise ConfigError(f"AutoRegressor cannot fit a {want} task; use AutoClassifier")
+    return want
+
+
+def _encode_target(df: pd.DataFrame, schema: Schema) -> np.ndarray:
+    y = df[schema.target]
+    if schema.task == "regression":
+        return pd.to_numeric(y, errors="raise").to_numpy(dtype=float)
+    index = {c: i for i, c in enumerate(schema.classes)}
+    return y.map(index).to_numpy(dtype=np.int64)
+
+
+def run_automl(est: Any, df: pd.DataFrame, target: str, run_dir: str) -> Outcome:
+    from forgeml.data.infer import infer_schema
+    from forgeml.data.splits import make_folds
+    from forgeml.data.validate import align_for_predict, validate_training
+    from forgeml.execute import make_executor
+    from forgeml.models import get_families
+    from forgeml.models.base import FitContext
+    from forgeml.pipeline.joint import default_configs, joint_space
+    from forgeml.search import make_searcher
+
+    budget = Budget(est.time_budget if est.time_budget is not None else UNLIMITED_S)
+    df = validate_training(df, target, inf_as_nan=est.inf_as_nan)
+    task = _resolve_task(est.task, est._task_restriction, df[target])
+    schema = infer_schema(df, target, task=task)
+    metric = get_metric(est.metric, schema.task)
+    X = align_for_predict(schema, df.drop(columns=[target]))
+    y = _encode_target(df, schema)
+
+    cores = os.cpu_count() or 1
+    n_workers = cores if est.n_jobs == -1 else min(est.n_jobs, max(cores, 1) * 4)
+    n_threads = max(1, cores // n_workers)
+    folds = make_folds(y, schema.task, n_rows=len(X), n_cols=X.shape[1], seed=est.seed, n_folds=est.n_folds)
+    fctx = FitContext(task=schema.task, n_rows=int(len(X) * (1 - 1 / max(len(folds), 2))),
+                      n_features=len(schema.modelled), n_classes=len(schema.classes), seed=est.seed,
+                      n_threads=n_threads)
+    families = get_families(est.families, fctx)
+    if not families:
+        raise ConfigError(f"no model family applies to this {schema.task} task with the families {est.families}")
+    space = joint_space(families, schema, fctx)
+    warm = default_configs(families, schema, fctx)
+
+    store = Store.open(run_dir)
+    state = SearchState()
+    elapsed_before = 0.0
+    run_id = store.latest_run() if est.resume else None
+    meta = {"task": schema.task, "metric": metric.name, "target": target, "seed": est.seed,
+            "time_budget": est.time_budget, "max_trials": est.max_trials, "search": est.search,
+            "n_rows": len(X), "n_features": X.shape[1]}
+    if run_id is not None:
+        old = store.get_run(run_id)
+        elapsed_before = float(old.get("elapsed") or 0.0)
+        if est.time_budget is not None:
+            budget = Budget(max(est.time_budget - elapsed_before, 1.0))
+        store.mark_running_as(run_id, "crashed")
+        store.update_run(run_id, status="running")
+    else:
+        run_id = store.start_run(meta)
+
+    searcher = make_searcher(est.search)
+    searcher.setup(space, seed=est.seed, warm_start=warm, max_trials=est.max_trials)
+    if run_id is not None and est.resume:
+        for res in store.trial_results(run_id):
+            if res.extra.get("kind", "cv") == "refit" or not res.status.finished:
+                continue
+            cfg = store_config(store, run_id, res.trial_id)
+            if cfg is None:
+                continue
+            from forgeml.search.base import Proposal
+
+            prop = Proposal(space.complete(cfg), fidelity=res.fidelity)
+            state.proposals[res.trial_id] = prop
+            state.results[res.trial_id] = res
+            searcher.replay(res.trial_id, prop, res)
+        state.next_id = store.next_trial_id(run_id)
+
+    ctx = EvalContext(X=X, y=y, folds=folds, schema_json=schema.to_json(), metric=metric.name, run_dir=run_dir,
+                      families=tuple(families))
+    executor_opts: dict[str, Any] = {"n_workers": n_workers, "memory_limit_mb": est.memory_limit_mb}
+    if est.backend == "local":
+        executor_opts["threads_per_worker"] = n_threads
+    elif est.backend == "ray":
+        executor_opts = {"address": est.ray_address or "auto", "n_workers": n_workers,
+                         "memory_limit_mb": est.memory_limit_mb}
+    executor = make_executor(est.backend, **executor_opts)
+    max_trials = est.max_trials
+    if max_trials is not None and est.resume:
+        max_trials = max(0, max_trials - len(state.proposals))
+    options = LoopOptions(seed=est.seed, max_trials=None if max_trials is None else max_trials + len(state.proposals),
+                          per_trial_timeout=est.per_trial_timeout, n_threads=n_threads,
+                          raise_on_trial_error=est.raise_on_trial_error, n_folds=len(folds))
+    t_start = time.time()
+    with Progress(est.verbose, est.time_budget, metric.name) as progress:
+        try:
+            executor.start(run_trial, ctx)
+            loop = SearchLoop(searcher=searcher, executor=executor, store=store, run_id=run_id, budget=budget,
+                              options=options, progress=progress, state=state, describe=describe)
+            loop.run(elapsed_before)
+            pipeline, weights, ens_score = _finalize(est, state, ctx, executor, store, run_id, budget, metric,
+                                                     loop)
+        except BaseException:
+            store.update_run(run_id, status="interrupted")
+            raise
+        finally:
+            executor.shutdown()
+    leaderboard = build_leaderboard(state, weights, ens_score, metric)
+    store.update_run(run_id, status="complete", best_trial_id=state.completed()[0].trial_id,
+                     elapsed=elapsed_before + budget.elapsed(), ensemble_score=ens_score)
+    return Outcome(schema=schema, metric=metric, pipeline=pipeline, leaderboard=leaderboard, run_id=run_id,
+                   n_trials=len(state.results), seconds=time.time() - t_start)
+
+
+def store_config(store: Store, run_id: str, trial_id: int) -> dict | None:
+    frame = store.trials(run_id)
+    row = frame[frame["trial_id"] == trial_id]
+    if row.empty:
+        return None
+    cfg = row.iloc[0]["config"]
+    return dict(cfg) if isinstance(cfg, dict) and "family" in cfg else None
+
+
+def _finalize(est, state: SearchState, ctx: EvalContext, executor, store, run_id, budget, metric, loop):
+    if not state.completed():
+        common = loop.errors.most_common(1)
+        why = f" Most common error: {common[0][0]} ({common[0][1]}×)." if common else ""
+        raise NoModelFittedError(
+            f"no trial completed within the budget ({len(state.results)} tried).{why} Give a larger time_budget, "
+            "or look at the errors with .trials() / `forgeml trials DIR`.")
+    mask = ctx.oof_mask()
+    weights, ens_score = choose_weights(state, ctx.y, mask, metric, max_members=20, ensemble=est.ensemble)
+    executor.shutdown()  # free every core for the refits
+    cores = os.cpu_count() or 1
+    models = refit_members(weights, state, ctx, store, run_id, budget, seed=est.seed, n_threads=cores,
+                           n_folds=len(ctx.folds))
+    kept = {k: w for k, w in weights.items() if k in models}
+    if not kept:
+        raise NoModelFittedError("no pipeline could be refit on all rows; see .trials() for the errors")
+    total = sum(kept.values())
+    order = sorted(kept, key=lambda k: -kept[k])
+    pipeline = FittedPipeline(ctx.schema, [models[k] for k in order], [kept[k] / total for k in order],
+                              [describe(state.proposals[k].config) for k in order])
+    if len(kept) != len(weights):
+        ens_score = None  # the refitted ensemble differs from the one scored on OOF predictions
+    return pipeline, {k: kept[k] / total for k in order}, ens_score
+
+
+def build_leaderboard(state: SearchState, weights: dict[int, float], ens_score: float | None,
+                      metric: Metric) -> pd.DataFrame:
+    rows = []
+    for r in state.completed(full_fidelity=False):
+        cfg = state.proposals[r.trial_id].config
+        rows.append({"trial_id": r.trial_id, "pipeline": describe(cfg), "family": cfg["family"],
+                     "score": r.score, "fidelity": r.fidelity, "fit_time": r.fit_time,
+                     "predict_time": r.extra.get("predict_s_per_1k_rows", r.predict_time),
+                     "ensemble_weight": weights.get(r.trial_id, 0.0)})
+    frame = pd.DataFrame(rows, columns=["trial_id", "pipeline", "family", "score", "fidelity", "fit_time",
+                                        "predict_time", "ensemble_weight"])
+    if len(weights) > 1 and ens_score is not None:
+        members = frame[frame["trial_id"].isin(list(weights))]
+        ens = {"trial_id": -1, "pipeline": "ensemble(" + ", ".join(
+            f"{weights[t]:.2f}×#{t}" for t in weights) + ")", "family": "ensemble", "score": ens_score,
+            "fidelity": 1.0, "fit_time": members["fit_time"].sum(), "predict_time": members["predict_time"].sum(),
+            "ensemble_weight": 1.0}
+        frame = pd.concat([pd.DataFrame([ens]), frame], ignore_index=True)
+    frame = frame.sort_values(["fidelity", "score", "trial_id"],
+                              ascending=[False, not metric.greater_is_better, True], kind="stable")
+    frame = frame.rename(columns={"score": f"cv_{metric.name}", "predict_time": "predict_s_per_1k"})
+    return frame.reset_index(drop=True)

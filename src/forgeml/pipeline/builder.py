@@ -1,0 +1,49 @@
+"""A joint config becomes an unfitted scikit-learn ``Pipeline([("prep", Preprocessor), ("model", estimator)])``.
+
+The pipeline is fit on the raw feature columns in schema order and ``y`` (integer-coded ``0..k-1`` for
+classification; decoding labels is the caller's job).
+"""
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from sklearn.pipeline import Pipeline
+
+from forgeml.data.schema import Schema
+from forgeml.errors import ConfigError
+from forgeml.features.preprocess import Preprocessor
+from forgeml.models.base import FitContext, ModelFamily
+from forgeml.pipeline.joint import FAMILY, PREP
+from forgeml.pipeline.space import prep_defaults
+from forgeml.space import Config
+
+
+def split_config(config: Mapping[str, Any], family: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    """``(hyperparameters, prep choices)`` of ``family`` in a joint config, both unprefixed."""
+    sub = (config if isinstance(config, Config) else Config(config)).sub(family)
+    p = f"{PREP}."
+    hp = {k: v for k, v in sub.items() if not k.startswith(p)}
+    prep = {k[len(p):]: v for k, v in sub.items() if k.startswith(p)}
+    return hp, prep
+
+
+def build_pipeline(config: Mapping[str, Any], schema: Schema, families: Mapping[str, ModelFamily],
+                   ctx: FitContext) -> Pipeline:
+    """The unfitted pipeline for ``config``; missing prep choices take the family's ``prep_defaults``."""
+    if FAMILY not in config:
+        raise ConfigError(f"config has no {FAMILY!r} key: {dict(config)!r}")
+    name = config[FAMILY]
+    if name not in families:
+        raise ConfigError(f"config names family {name!r}, which is not available; "
+                          f"available: {', '.join(map(str, families))}")
+    fam = families[name]
+    hp, prep = split_config(config, name)
+    params = prep_defaults(fam.capabilities, schema)
+    unknown = sorted(set(prep) - set(params))
+    if unknown:
+        raise ConfigError(f"unknown preprocessing choices {unknown} for family {name!r}; "
+                          f"known: {', '.join(params)}")
+    params.update(prep)
+    pre = Preprocessor.from_schema(schema, params, seed=ctx.seed)
+    return Pipeline([("prep", pre), ("model", fam.build(hp, ctx))])

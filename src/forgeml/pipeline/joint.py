@@ -1,0 +1,58 @@
+"""The joint search space: which family, its hyperparameters and its preprocessing, all conditional.
+
+``family`` is the root choice; ``<f>.<param>`` are family ``f``'s hyperparameters and ``<f>.prep.<choice>``
+its preprocessing choices, each active only when ``family == f`` (and their own conditions hold).
+"""
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from forgeml.data.schema import Schema
+from forgeml.errors import ConfigError
+from forgeml.models.base import FitContext, ModelFamily
+from forgeml.pipeline.space import prep_space
+from forgeml.space import Categorical, Condition, Config, SearchSpace
+
+FAMILY = "family"
+PREP = "prep"
+
+
+def joint_space(families: Mapping[str, ModelFamily], schema: Schema, ctx: FitContext) -> SearchSpace:
+    """One conditional space over every family in ``families`` (keys are the names used in configs)."""
+    names = list(families)
+    if not names:
+        raise ConfigError("no model families to search over; enable at least one family")
+    root = SearchSpace({FAMILY: Categorical(tuple(names), default=names[0])})
+    parts = []
+    for name, fam in families.items():
+        when = Condition(FAMILY, (name,))
+        parts.append(fam.space(ctx).prefixed(name, when))
+        parts.append(prep_space(fam.capabilities, schema).prefixed(f"{name}.{PREP}", when))
+    return root.merge(*parts)
+
+
+def family_config(name: str, family: ModelFamily, params: Mapping[str, Any], schema: Schema,
+                  space: SearchSpace, prep: Mapping[str, Any] | None = None) -> Config:
+    """A full joint config for ``family`` with hyperparameters ``params`` and its default (or given) prep."""
+    values: dict[str, Any] = {FAMILY: name}
+    values.update({f"{name}.{k}": v for k, v in params.items()})
+    chosen = dict(prep_space(family.capabilities, schema).default())
+    chosen.update(prep or {})
+    values.update({f"{name}.{PREP}.{k}": v for k, v in chosen.items()})
+    return space.complete(values)
+
+
+def default_configs(families: Mapping[str, ModelFamily], schema: Schema, ctx: FitContext) -> list[Config]:
+    """Every family's ``defaults(ctx)`` as joint configs, interleaved round-robin in ``families`` order (the
+    first default of each family, then the second of each, ...), duplicates removed."""
+    space = joint_space(families, schema, ctx)
+    queues = [[family_config(n, f, d, schema, space) for d in f.defaults(ctx)] for n, f in families.items()]
+    out: list[Config] = []
+    seen: set[str] = set()
+    for i in range(max((len(q) for q in queues), default=0)):
+        for q in queues:
+            if i < len(q) and q[i].id not in seen:
+                seen.add(q[i].id)
+                out.append(q[i])
+    return out

@@ -1,0 +1,68 @@
+"""The preprocessing choices worth searching for one model family, and the fixed ones that are not.
+
+Trees are invariant to monotone transforms, so they get no scaling or clipping choices and, when they handle
+missing values, no imputation by default; distance- and gradient-based families get imputation with missing
+indicators, standard scaling and one-hot encoding by default. Choices that cannot matter for this schema
+(no categorical columns, no missing values) are left out, so searchers do not waste trials on them.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from forgeml.data.schema import CATEGORICAL, DATETIME, NUMERIC, TEXT, Schema
+from forgeml.models.base import Capabilities
+from forgeml.space import Categorical, Condition, SearchSpace
+
+NUMERIC_LIKE = (NUMERIC, DATETIME, TEXT)
+
+
+def _facts(schema: Schema) -> tuple[bool, bool, bool]:
+    numeric = [c for c in schema.columns if c.kind in NUMERIC_LIKE]
+    has_missing = any(c.missing_frac > 0 for c in numeric if c.kind in (NUMERIC, DATETIME))
+    has_cat = any(c.kind == CATEGORICAL for c in schema.columns)
+    return bool(numeric), has_missing, has_cat
+
+
+def native_ok(cap: Capabilities) -> bool:
+    """Native ``category`` columns carry NaN for missing and unseen values, so the family must handle both."""
+    return cap.native_categorical and cap.handles_missing
+
+
+def prep_defaults(capabilities: Capabilities, schema: Schema) -> dict[str, Any]:
+    """A complete, sound set of ``Preprocessor`` choices for this family (used for anything not searched)."""
+    cap = capabilities
+    return {
+        "impute": "none" if cap.handles_missing else "median",
+        "indicators": not cap.handles_missing,
+        "clip": "none",
+        "scale": "standard" if cap.needs_scaling else "none",
+        "cat_encoding": "native" if native_ok(cap) else ("ordinal" if cap.native_categorical else "onehot"),
+    }
+
+
+def prep_space(capabilities: Capabilities, schema: Schema) -> SearchSpace:
+    """Unprefixed preprocessing parameters (``impute``, ``indicators``, ``scale``, ``clip``, ``cat_encoding``)
+    whose defaults equal ``prep_defaults``."""
+    cap = capabilities
+    numeric, has_missing, has_cat = _facts(schema)
+    d = prep_defaults(cap, schema)
+    params: dict[str, Any] = {}
+    conds: dict[str, Condition] = {}
+    if numeric and has_missing:
+        if cap.handles_missing:
+            params["impute"] = Categorical(("none", "median"), default="none")
+            params["indicators"] = Categorical((True, False), default=True)
+            conds["indicators"] = Condition("impute", ("median",))
+        else:
+            params["impute"] = Categorical(("median", "mean", "most_frequent"), default="median")
+            params["indicators"] = Categorical((True, False), default=True)
+    if numeric and cap.needs_scaling:
+        params["scale"] = Categorical(("standard", "robust", "quantile"), default=d["scale"])
+        params["clip"] = Categorical(("none", "quantile", "iqr"), default="none")
+    if has_cat:
+        if cap.native_categorical:
+            choices = ("native", "ordinal", "onehot", "target") if native_ok(cap) else ("ordinal", "onehot", "target")
+        else:
+            choices = ("onehot", "target")
+        params["cat_encoding"] = Categorical(choices, default=d["cat_encoding"])
+    return SearchSpace(params, conds)

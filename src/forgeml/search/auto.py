@@ -1,0 +1,147 @@
+"""The default strategy: strong defaults first, then cost-aware Bayesian search (multi-fidelity on request).
+
+1. Warm start: the configurations given to ``setup(warm_start=...)`` (the families' defaults, cheapest first) are
+   proposed first, at full fidelity; TPE learns from their results.
+2. TPE (as ``bayes``) over the conditional space.
+3. Cost awareness: every result's cost (``duration``, else ``fit_time``, divided by its fidelity) is recorded per
+   value of the top categorical (``family``). Before each ``ask`` the orchestrator may call
+   ``set_budget_hint(remaining_seconds)``; a family whose typical trial would cost more than
+   ``max_cost_share`` of what remains is not proposed (TPE's draw is discarded and a cheaper family forced),
+   so one slow family cannot eat most of a short budget. A family whose first 3+ trials all failed is avoided
+   as well. If every family is avoided, the cheapest one stays allowed.
+4. ``multi_fidelity=True`` (the orchestrator sets it on large data): new TPE configurations start at a low
+   fidelity and the best are promoted asynchronously, as in ``halving`` (ASHA); TPE learns from bottom-rung
+   results, and promotions obey the same cost rule.
+
+``ask`` returns ``None`` only after ``max_trials`` proposals.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from statistics import median
+from typing import Any
+
+from forgeml.search._util import cost_of, loss_of, top_categorical
+from forgeml.search.base import Proposal
+from forgeml.search.halving import Rungs, rung_fidelities
+from forgeml.search.tpe import TPESearcher
+from forgeml.space import Config, SearchSpace
+from forgeml.trial import TrialResult
+
+
+@dataclass
+class FamilyCost:
+    """What one family has cost so far: trials, successes, and cost per unit of fidelity."""
+
+    n: int = 0
+    n_ok: int = 0
+    unit_costs: list[float] = field(default_factory=list)
+
+    @property
+    def per_trial(self) -> float | None:
+        """Typical seconds of one full-fidelity trial (median, robust to one slow outlier)."""
+        return median(self.unit_costs) if self.unit_costs else None
+
+
+class AutoSearcher(TPESearcher):
+    """Options: ``n_startup`` and ``n_ei_candidates`` (TPE), ``multi_fidelity`` with ``eta`` and
+    ``min_fidelity`` (ASHA), ``max_cost_share`` (the largest share of the remaining budget one trial may
+    take), ``family_param`` (the categorical that costs are tracked by)."""
+
+    name = "auto"
+    multivariate = True
+    group = True
+    constant_liar = True
+
+    def __init__(self, n_startup: int = 10, n_ei_candidates: int = 24, multi_fidelity: bool = False,
+                 eta: float = 3, min_fidelity: float = 1 / 9, max_cost_share: float = 0.25,
+                 family_param: str = "family") -> None:
+        self.n_startup = n_startup
+        self.n_ei_candidates = n_ei_candidates
+        self.multi_fidelity = multi_fidelity
+        self.eta = eta
+        self.min_fidelity = min_fidelity
+        self.max_cost_share = max_cost_share
+        self.family_param = family_param
+
+    def setup(self, space: SearchSpace, *, seed: int = 0, warm_start=(), max_trials: int | None = None) -> None:
+        super().setup(space, seed=seed, warm_start=warm_start, max_trials=max_trials)
+        self._family = top_categorical(space, self.family_param)
+        self.costs: dict[Any, FamilyCost] = {}
+        self.remaining: float | None = None
+        self.rungs = Rungs(rung_fidelities(float(self.min_fidelity), float(self.eta)), float(self.eta)) \
+            if self.multi_fidelity else None
+        self._arms: dict[int, tuple[int, int]] = {}  # trial id -> (arm, rung)
+
+    def set_budget_hint(self, remaining_seconds: float) -> None:
+        self.remaining = float(remaining_seconds)
+
+    # -- cost awareness -----------------------------------------------------------------------------------
+    def _family_of(self, config: Config) -> Any:
+        return config.get(self._family) if self._family else None
+
+    def avoided(self, fidelity: float = 1.0) -> set:
+        """Families not to propose now at ``fidelity``: too slow for what remains, or failing every time."""
+        if self._family is None:
+            return set()
+        bad = {f for f, c in self.costs.items() if c.n >= 3 and c.n_ok == 0}
+        if self.remaining is not None:
+            limit = float(self.max_cost_share) * self.remaining
+            bad |= {f for f, c in self.costs.items() if c.per_trial is not None and c.per_trial * fidelity > limit}
+        choices = list(self.space[self._family].choices)
+        if all(any(ch == b for b in bad) for ch in choices):
+            known = [f for f in bad if self.costs[f].per_trial is not None]
+            cheapest = min(known, key=lambda f: self.costs[f].per_trial) if known else choices[0]
+            bad = {f for f in bad if f != cheapest}
+        return bad
+
+    # -- ask / tell ---------------------------------------------------------------------------------------
+    def _propose(self, trial_id: int) -> Proposal | None:
+        fidelity = 1.0
+        if self.rungs is not None:
+            prom = self.rungs.promotion(lambda c, f: self._family_of(c) not in self.avoided(f))
+            if prom is not None:
+                arm, rung = prom
+                self._arms[trial_id] = (arm, rung)
+                return Proposal(self.rungs.configs[arm], fidelity=self.rungs.launch(arm, rung))
+            fidelity = self.rungs.fidelities[0]
+        bad = self.avoided(fidelity)
+        self.avoid = {self._family: bad} if bad else {}
+        config = self.sample_config(trial_id)
+        if self.rungs is not None:
+            self.rungs.start(trial_id, config)
+            self._arms[trial_id] = (trial_id, 0)
+        return Proposal(config, fidelity=fidelity)
+
+    def _observe(self, trial_id: int, proposal: Proposal | None, result: TrialResult) -> None:
+        if proposal is not None:
+            c = self.costs.setdefault(self._family_of(proposal.config), FamilyCost())
+            c.n += 1
+            c.n_ok += math.isfinite(loss_of(result))
+            if cost_of(result) > 0:
+                c.unit_costs.append(cost_of(result) / max(proposal.fidelity, 0.05))
+        if self.rungs is None:
+            super()._observe(trial_id, proposal, result)
+            return
+        entry = self._arms.pop(trial_id, None)
+        if entry is None and proposal is not None and abs(proposal.fidelity - self.rungs.fidelities[0]) < 1e-9:
+            arm = self.rungs.find(proposal.config)  # a resumed bottom-rung trial
+            if arm is None:
+                arm = trial_id
+                self.rungs.start(arm, proposal.config)
+            entry = (arm, 0)
+        if entry is None:
+            return  # full-fidelity warm starts: TPE models bottom-rung losses only in this mode
+        self.rungs.record(entry[0], entry[1], loss_of(result))
+        if entry[1] == 0:
+            self.learn(trial_id, proposal.config if proposal is not None else None, result)
+
+    def state(self) -> dict[str, Any]:
+        out = {**super().state(), "remaining_hint": self.remaining,
+               "family_costs": {str(f): {"n": c.n, "n_ok": c.n_ok, "per_trial_s": c.per_trial}
+                                for f, c in self.costs.items()},
+               "avoided": sorted(map(str, self.avoided()))}
+        if self.rungs is not None:
+            out["rung_counts"] = self.rungs.counts()
+        return out

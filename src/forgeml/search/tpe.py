@@ -1,0 +1,171 @@
+"""Bayesian optimisation with Optuna's TPE, behind our ``Searcher`` protocol (Optuna never leaks out).
+
+``ask`` opens ``study.ask()`` and walks our ``SearchSpace`` in order, calling ``suggest_*`` only for parameters
+whose conditions hold, so the conditional space maps onto Optuna's define-by-run trials. Multivariate TPE with
+``group=True`` models each sub-space (a family's hyperparameters) with the trials that have it, and
+``constant_liar=True`` keeps parallel asks apart while earlier trials are still running.
+
+``tell`` forwards the loss, or ``state=FAIL`` for failed, timed-out, crashed or pruned trials (TPE then ignores
+them; no value is invented). Categorical choices are suggested by index, so any Python value (tuples, ``None``,
+classes) is safe. Warm-start and replayed configurations are added to the study as finished trials when their
+results arrive, so TPE learns from them. ``ask`` returns ``None`` only after ``max_trials`` proposals.
+"""
+from __future__ import annotations
+
+import math
+import warnings
+from collections.abc import Mapping
+from typing import Any
+
+from forgeml.search._util import loss_of
+from forgeml.search.base import Proposal, Searcher
+from forgeml.space import Categorical, Config, Constant, Float, Int, Param, SearchSpace
+from forgeml.trial import TrialResult
+
+
+def _fixed(p: Param) -> tuple[bool, Any]:
+    """Whether ``p`` has a single value (so nothing is suggested), and that value."""
+    if isinstance(p, Constant):
+        return True, p.value
+    if isinstance(p, Categorical):
+        return len(p.choices) == 1, p.choices[0]
+    return p.low == p.high, p.low
+
+
+class TPESearcher(Searcher):
+    """Tree-structured Parzen estimator over the conditional space.
+
+    Options: ``n_startup`` random trials before the model is used; ``n_ei_candidates`` candidates scored per
+    ask; ``multivariate``/``group`` (joint model per sub-space, recommended for conditional spaces);
+    ``constant_liar`` (treat running trials as bad so parallel asks differ).
+    """
+
+    name = "bayes"
+
+    def __init__(self, n_startup: int = 10, n_ei_candidates: int = 24, multivariate: bool = True,
+                 group: bool = True, constant_liar: bool = True) -> None:
+        self.n_startup = n_startup
+        self.n_ei_candidates = n_ei_candidates
+        self.multivariate = multivariate
+        self.group = group
+        self.constant_liar = constant_liar
+
+    # -- setup --------------------------------------------------------------------------------------------
+    def _sampler(self, seed: int):
+        import optuna
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            return optuna.samplers.TPESampler(
+                n_startup_trials=int(self.n_startup), n_ei_candidates=int(self.n_ei_candidates), seed=seed,
+                multivariate=bool(self.multivariate), group=bool(self.group and self.multivariate),
+                constant_liar=bool(self.constant_liar))
+
+    def setup(self, space: SearchSpace, *, seed: int = 0, warm_start=(), max_trials: int | None = None) -> None:
+        import optuna
+
+        super().setup(space, seed=seed, warm_start=warm_start, max_trials=max_trials)
+        optuna.logging.set_verbosity(optuna.logging.WARNING)
+        self._study = optuna.create_study(direction="minimize", sampler=self._sampler(seed))
+        self._trials: dict[int, Any] = {}  # our trial id -> the open optuna trial
+        self.avoid: dict[str, set] = {}  # parameter -> values not to propose now (set by cost-aware wrappers)
+
+    # -- ask ----------------------------------------------------------------------------------------------
+    def _suggest(self, trial: Any, name: str, p: Param) -> Any:
+        single, value = _fixed(p)
+        if single:
+            return value
+        if isinstance(p, Float):
+            return float(trial.suggest_float(name, p.low, p.high, log=p.log))
+        if isinstance(p, Int):
+            return int(trial.suggest_int(name, p.low, p.high, log=p.log))
+        return p.choices[trial.suggest_categorical(name, tuple(range(len(p.choices))))]
+
+    def _walk(self, trial: Any) -> dict[str, Any] | None:
+        """Suggest the active parameters in order; ``None`` as soon as a value in ``avoid`` comes up."""
+        values: dict[str, Any] = {}
+        for name, p in self.space.items():
+            if not self.space.is_active(name, values):
+                continue
+            v = self._suggest(trial, name, p)
+            if name in self.avoid and any(v == a for a in self.avoid[name]):
+                return None
+            values[name] = v
+        return values
+
+    def _internal(self, name: str, value: Any) -> Any:
+        """Optuna's representation of a user-facing value (the choice index for categoricals)."""
+        p = self.space[name]
+        if isinstance(p, Categorical):
+            return next(i for i, c in enumerate(p.choices) if c == value)
+        return value
+
+    def sample_config(self, trial_id: int) -> Config:
+        """A new configuration from TPE, registered as open under ``trial_id`` until ``tell``."""
+        import optuna
+
+        trial = self._study.ask()
+        values = self._walk(trial)
+        if values is None:  # an avoided value came up: drop this draw (FAIL is ignored by TPE), force another
+            self._study.tell(trial, state=optuna.trial.TrialState.FAIL)
+            forced = {}
+            for name, bad in self.avoid.items():
+                p = self.space[name] if name in self.space else None
+                if isinstance(p, Categorical):
+                    ok = [c for c in p.choices if not any(c == b for b in bad)]
+                    if ok:
+                        forced[name] = self._internal(name, ok[int(self.rng.integers(len(ok)))])
+            self._study.enqueue_trial(forced)
+            trial = self._study.ask()
+            saved, self.avoid = self.avoid, {}
+            values = self._walk(trial)
+            self.avoid = saved
+        self._trials[trial_id] = trial
+        return Config(values)
+
+    def _propose(self, trial_id: int) -> Proposal | None:
+        return Proposal(self.sample_config(trial_id))
+
+    # -- tell ---------------------------------------------------------------------------------------------
+    def learn(self, trial_id: int, config: Mapping[str, Any] | None, result: TrialResult) -> None:
+        """Tell TPE a result: closes the open trial, or adds a finished one for a config TPE did not propose."""
+        import optuna
+
+        loss = loss_of(result)
+        state = optuna.trial.TrialState.COMPLETE if math.isfinite(loss) else optuna.trial.TrialState.FAIL
+        trial = self._trials.pop(trial_id, None)
+        if trial is not None:
+            if state is optuna.trial.TrialState.COMPLETE:
+                self._study.tell(trial, loss)
+            else:
+                self._study.tell(trial, state=state)
+            return
+        if config is None:
+            return
+        params, dists = self._external(config)
+        self._study.add_trial(optuna.trial.create_trial(
+            state=state, value=loss if math.isfinite(loss) else None, params=params, distributions=dists))
+
+    def _external(self, config: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+        """Params and distributions of a configuration, skipping values outside the space."""
+        from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
+
+        params, dists = {}, {}
+        for name, value in config.items():
+            p = self.space[name] if name in self.space else None
+            if p is None or _fixed(p)[0] or not p.contains(value):
+                continue
+            if isinstance(p, Float):
+                dists[name] = FloatDistribution(p.low, p.high, log=p.log)
+            elif isinstance(p, Int):
+                dists[name] = IntDistribution(p.low, p.high, log=p.log)
+            else:
+                dists[name] = CategoricalDistribution(tuple(range(len(p.choices))))
+            params[name] = self._internal(name, value)
+        return params, dists
+
+    def _observe(self, trial_id: int, proposal: Proposal | None, result: TrialResult) -> None:
+        self.learn(trial_id, proposal.config if proposal is not None else None, result)
+
+    def state(self) -> dict[str, Any]:
+        return {**super().state(), "n_model_trials": len(self._study.get_trials(deepcopy=False)), "n_open": len(self._trials)}

@@ -1,0 +1,22 @@
+import json
+import os
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+SHARED = Path(__file__).resolve().parents[2] / "shared" / "datasets"
+
+
+def shared_dataset(name: str) -> tuple[pd.DataFrame, dict]:
+    """A dataset of ../shared/datasets with its manifest entry."""
+    manifest = json.loads((SHARED / "manifest.json").read_text())
+    entry = next(d for d in manifest["datasets"] if d["name"] == name)
+    return pd.read_parquet(SHARED / entry["file"]), entry
+
+
+@pytest.fixture
+def dataset():
+    return shared_dataset

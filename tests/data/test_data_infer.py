@@ -1,0 +1,130 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from forgeml.data import infer_schema, infer_task
+from forgeml.data.schema import Schema
+
+DATASETS = Path(__file__).resolve().parents[3] / "shared" / "datasets"  # <repo>/../shared, as CI lays it out
+
+
+@pytest.mark.parametrize("values,task", [
+    (["a", "b", "a", "b"], "binary"),
+    (["a", "b", "c", "a"], "multiclass"),
+    ([True, False, True, True], "binary"),
+    ([0, 1, 1, 0], "binary"),
+    ([0, 1, 2, 3, 2, 1], "multiclass"),
+    ([0.0, 1.0, 2.0, 1.0], "multiclass"),
+    ([0.5, 1.25, 2.0, 3.0], "regression"),
+    (list(range(50)) * 3, "regression"),
+    (pd.Categorical(["lo", "hi", "mid", "lo"]), "multiclass"),
+    (["1", "2", "3"], "multiclass"),
+])
+def test_infer_task(values, task):
+    assert infer_task(pd.Series(values)) == task
+
+
+def test_infer_task_ignores_missing():
+    assert infer_task(pd.Series([1.0, np.nan, 0.0, 1.0])) == "binary"
+
+
+def _all_kinds(n: int = 60) -> pd.DataFrame:
+    rng = np.random.default_rng(0)
+    words = ["alpha", "beta", "gamma", "delta", "epsilon", "zeta", "eta", "theta", "iota", "kappa"]
+    text = [" ".join(rng.choice(words, size=8)) + f" number {i}" for i in range(n)]
+    return pd.DataFrame({
+        "num": rng.normal(size=n),
+        "cat": rng.choice(["red", "green", "blue"], size=n),
+        "flag": rng.choice(["yes", "no"], size=n),
+        "bool_dtype": rng.random(n) > 0.5,
+        "when": pd.date_range("2020-01-01", periods=n, freq="D").strftime("%Y-%m-%d"),
+        "when_dtype": pd.date_range("2021-01-01", periods=n, freq="h"),
+        "review": text,
+        "code": [f"K{i:05d}X" for i in range(n)],
+        "user_id": np.arange(1000, 1000 + n),
+        "same": ["only"] * n,
+        "num_str": [f"{v:.3f}" for v in rng.normal(size=n)],
+        "mixed": [i if i % 2 else f"s{i % 5}" for i in range(n)],
+        "y": rng.choice(["no", "yes"], size=n),
+    })
+
+
+def test_one_column_of_each_kind():
+    schema = infer_schema(_all_kinds(), "y")
+    kinds = {c.name: c.kind for c in schema.columns}
+    assert kinds == {
+        "num": "numeric", "cat": "categorical", "flag": "boolean", "bool_dtype": "boolean",
+        "when": "datetime", "when_dtype": "datetime", "review": "text", "code": "id", "user_id": "id",
+        "same": "constant", "num_str": "numeric", "mixed": "categorical",
+    }
+    assert schema.target == "y" and schema.task == "binary" and schema.classes == ("no", "yes")
+    assert "y" not in schema.names()
+    assert set(schema.modelled) == {"num", "cat", "flag", "bool_dtype", "when", "when_dtype", "review",
+                                    "num_str", "mixed"}
+
+
+def test_statistics_and_categories():
+    df = pd.DataFrame({"c": ["a", "b", None, "a", "a", "c"] * 5, "x": [1.0, np.nan, 3, 4, 5, 6] * 5,
+                       "y": [0.1, 0.2, 0.3, 0.4, 0.5, 0.6] * 5})
+    schema = infer_schema(df, "y")
+    c = schema.column("c")
+    assert c.categories[0] == "a" and set(c.categories) == {"a", "b", "c"}
+    assert c.missing_frac == pytest.approx(1 / 6, abs=1e-4)
+    assert c.n_unique == 3
+    assert schema.column("x").missing_frac == pytest.approx(1 / 6, abs=1e-4)
+    assert schema.task == "regression" and schema.classes == ()
+
+
+def test_categories_are_capped():
+    df = pd.DataFrame({"c": [f"v{i % 300}" for i in range(900)], "y": [0, 1] * 450})
+    spec = infer_schema(df, "y").column("c")
+    assert spec.kind == "categorical" and spec.n_unique == 300 and len(spec.categories) == 200
+
+
+def test_integer_classes_keep_their_type_and_order():
+    df = pd.DataFrame({"x": range(9), "y": [3, 1, 2] * 3})
+    schema = infer_schema(df, "y")
+    assert schema.classes == (1, 2, 3) and schema.task == "multiclass"
+
+
+def test_explicit_task_wins():
+    df = pd.DataFrame({"x": range(9), "y": [3, 1, 2] * 3})
+    assert infer_schema(df, "y", task="regression").task == "regression"
+
+
+def test_unique_small_frame_strings_are_categorical_not_id():
+    df = pd.DataFrame({"c": ["a", "b", "c", "d"], "y": [0, 1, 0, 1]})
+    assert infer_schema(df, "y").column("c").kind == "categorical"
+
+
+def test_monotone_integers_without_id_name_are_numeric():
+    df = pd.DataFrame({"year": np.arange(1950, 2000), "y": [0.5] * 25 + [1.5] * 25})
+    assert infer_schema(df, "y").column("year").kind == "numeric"
+
+
+def test_schema_json_round_trip():
+    schema = infer_schema(_all_kinds(), "y")
+    again = Schema.from_json(schema.to_json())
+    assert again == schema
+
+
+def test_schema_json_round_trip_integer_classes():
+    df = pd.DataFrame({"x": np.arange(20.0), "y": np.array([0, 1, 2, 3] * 5, dtype=np.int64)})
+    schema = infer_schema(df, "y")
+    again = Schema.from_json(schema.to_json())
+    assert again == schema and again.classes == (0, 1, 2, 3)
+
+
+def test_real_datasets():
+    weather = infer_schema(pd.read_parquet(f"{DATASETS}/seattle_weather.parquet"), "weather")
+    assert weather.column("date").kind == "datetime" and weather.task == "multiclass"
+    assert weather.classes == ("drizzle", "fog", "rain", "snow", "sun")
+    hdma = infer_schema(pd.read_parquet(f"{DATASETS}/hdma.parquet"), "deny")
+    assert hdma.column("pbcr").kind == "boolean" and hdma.column("dir").kind == "numeric"
+    penguins = infer_schema(pd.read_parquet(f"{DATASETS}/penguins.parquet"), "species")
+    assert penguins.column("island").kind == "categorical"
+    assert penguins.column("sex").missing_frac > 0

@@ -1,0 +1,221 @@
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from forgeml.data import align_for_predict, infer_schema, validate_training
+from forgeml.errors import DataError, SchemaMismatchError, TargetError
+
+
+def _frame(n: int = 20) -> pd.DataFrame:
+    return pd.DataFrame({"age": np.arange(n, dtype=float), "city": ["a", "b"] * (n // 2),
+                         "label": ["no", "yes"] * (n // 2)})
+
+
+def test_valid_frame_passes_unchanged():
+    df = _frame()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        out = validate_training(df, "label")
+    pd.testing.assert_frame_equal(out, df)
+
+
+def test_empty_table():
+    with pytest.raises(DataError, match="empty"):
+        validate_training(_frame().iloc[:0], "label")
+
+
+def test_no_feature_columns():
+    with pytest.raises(DataError, match="no feature columns"):
+        validate_training(_frame()[["label"]], "label")
+
+
+def test_target_absent_suggests_close_match():
+    with pytest.raises(TargetError) as err:
+        validate_training(_frame(), "lable")
+    msg = str(err.value)
+    assert "'lable'" in msg and "Did you mean 'label'" in msg and "'age'" in msg
+
+
+def test_target_all_missing():
+    df = _frame()
+    df["label"] = None
+    with pytest.raises(TargetError, match="entirely missing"):
+        validate_training(df, "label")
+
+
+def test_constant_numeric_target():
+    df = _frame()
+    df["label"] = 3.0
+    with pytest.raises(TargetError, match="constant"):
+        validate_training(df, "label")
+
+
+def test_one_class():
+    df = _frame()
+    df["label"] = "yes"
+    with pytest.raises(TargetError, match="only one class"):
+        validate_training(df, "label")
+
+
+def test_missing_target_rows_dropped_with_warning():
+    df = _frame()
+    df.loc[[0, 3, 5], "label"] = None
+    with pytest.warns(UserWarning, match="dropping 3 of 20 rows"):
+        out = validate_training(df, "label")
+    assert len(out) == 17 and out["label"].notna().all()
+    assert len(df) == 20  # the caller's frame is untouched
+
+
+def test_inf_in_features_is_an_error_naming_columns():
+    df = _frame()
+    df.loc[2, "age"] = np.inf
+    df["other"] = 1.0
+    df.loc[4, "other"] = -np.inf
+    with pytest.raises(DataError) as err:
+        validate_training(df, "label")
+    msg = str(err.value)
+    assert "'age'" in msg and "'other'" in msg and "NaN" in msg and "inf_as_nan" in msg
+
+
+def test_inf_as_nan_converts():
+    df = _frame()
+    df.loc[2, "age"] = np.inf
+    out = validate_training(df, "label", inf_as_nan=True)
+    assert np.isnan(out.loc[2, "age"]) and np.isinf(df.loc[2, "age"])
+
+
+def test_inf_in_target():
+    df = _frame()
+    df["label"] = np.linspace(0, 1, 20)
+    df.loc[1, "label"] = np.inf
+    with pytest.raises(TargetError, match="infinite"):
+        validate_training(df, "label")
+
+
+def test_duplicate_columns():
+    df = pd.concat([_frame(), _frame()[["age"]]], axis=1)
+    with pytest.raises(DataError, match="duplicate column names: 'age'"):
+        validate_training(df, "label")
+
+
+def test_mixed_type_column_is_coerced_not_rejected():
+    df = _frame()
+    df["mixed"] = [1, "x", 2.5, "y"] * 5
+    out = validate_training(df, "label")
+    assert out["mixed"].tolist() == df["mixed"].tolist()
+    spec = infer_schema(out, "label").column("mixed")
+    assert spec.kind == "categorical" and set(spec.categories) == {"1", "x", "2.5", "y"}
+
+
+def test_unhashable_values():
+    df = _frame()
+    df["tags"] = [["a"], {"k": 1}] * 10
+    with pytest.raises(DataError, match="unhashable values: 'tags'"):
+        validate_training(df, "label")
+
+
+def test_singleton_class_warns():
+    df = _frame()
+    df.loc[0, "label"] = "rare"
+    with pytest.warns(UserWarning, match="single row: 'rare'"):
+        validate_training(df, "label")
+
+
+def test_integer_regression_target_does_not_warn_about_classes():
+    df = pd.DataFrame({"x": np.arange(100.0), "y": np.arange(100)})
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        validate_training(df, "y")
+
+
+# ---------------------------------------------------------------- predict time
+@pytest.fixture
+def schema():
+    n = 40
+    df = pd.DataFrame({
+        "num": np.arange(n, dtype=float), "cat": ["a", "b", "c", "d"] * (n // 4),
+        "when": pd.date_range("2020-01-01", periods=n), "row_id": [f"R{i:04d}" for i in range(n)],
+        "y": [0, 1] * (n // 2)})
+    return infer_schema(df, "y")
+
+
+def _predict_frame():
+    return pd.DataFrame({"num": [1.0, 2.0], "cat": ["a", "zzz"], "when": ["2021-03-04", "2021-05-06"],
+                         "row_id": ["X1", "X2"]})
+
+
+def test_align_reorders_and_coerces(schema):
+    X = _predict_frame()[["when", "cat", "row_id", "num"]]
+    out = align_for_predict(schema, X)
+    assert list(out.columns) == schema.names()
+    assert pd.api.types.is_datetime64_any_dtype(out["when"])
+    assert out["cat"].tolist() == ["a", "zzz"]  # unseen categories pass; the encoder handles them
+
+
+def test_align_missing_column(schema):
+    with pytest.raises(SchemaMismatchError, match="missing columns.*'cat'"):
+        align_for_predict(schema, _predict_frame().drop(columns="cat"))
+
+
+def test_align_id_and_target_not_required(schema):
+    out = align_for_predict(schema, _predict_frame().drop(columns="row_id"))
+    assert out["row_id"].isna().all()
+
+
+def test_align_extra_column_warns(schema):
+    X = _predict_frame().assign(surprise=1, y=0)
+    with pytest.warns(UserWarning, match="'surprise'") as rec:
+        out = align_for_predict(schema, X)
+    assert "surprise" not in out.columns and "y" not in out.columns
+    assert not any("'y'" in str(w.message) for w in rec)
+
+
+def test_align_numbers_as_strings(schema):
+    X = _predict_frame().assign(num=["1.5", " 2 "])
+    out = align_for_predict(schema, X)
+    assert out["num"].tolist() == [1.5, 2.0] and out["num"].dtype == "float64"
+
+
+def test_align_non_numbers_in_numeric_column(schema):
+    X = pd.concat([_predict_frame()] * 3, ignore_index=True).assign(num=["1", "abc", "n/a", "x", "7", "?"])
+    with pytest.raises(SchemaMismatchError) as err:
+        align_for_predict(schema, X)
+    assert "'num'" in str(err.value) and "'abc'" in str(err.value)
+
+
+def test_align_array(schema):
+    arr = _predict_frame().to_numpy()
+    out = align_for_predict(schema, arr)
+    assert out.shape == (2, 4) and out["num"].tolist() == [1.0, 2.0]
+
+
+def test_align_array_wrong_width(schema):
+    with pytest.raises(SchemaMismatchError, match="3 columns but the model was fit on 4"):
+        align_for_predict(schema, np.zeros((2, 3)))
+
+
+def test_align_empty(schema):
+    with pytest.raises(DataError, match="empty"):
+        align_for_predict(schema, _predict_frame().iloc[:0])
+
+
+def test_align_few_bad_numbers_become_missing_with_warning(schema):
+    X = pd.concat([_predict_frame()] * 50, ignore_index=True)
+    X["num"] = ["1.5"] * 97 + ["oops", "n/a", "?"]
+    with pytest.warns(UserWarning, match="3 non-numeric values"):
+        out = align_for_predict(schema, X)
+    assert out["num"].isna().sum() == 3
+
+
+def test_align_training_frame_with_numbers_as_strings_round_trips():
+    n = 200
+    df = pd.DataFrame({"v": [str(i) for i in range(n - 8)] + ["n/a"] * 8, "y": [0, 1] * (n // 2)})
+    schema = infer_schema(df, "y")
+    assert schema.column("v").kind == "numeric"
+    with pytest.warns(UserWarning, match="8 non-numeric"):
+        out = align_for_predict(schema, df.drop(columns="y"))
+    assert out["v"].dtype == "float64" and out["v"].isna().sum() == 8

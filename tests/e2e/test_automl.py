@@ -1,0 +1,118 @@
+"""End-to-end: the public API on real data, with small budgets."""
+import time
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.base import clone
+from sklearn.model_selection import cross_val_score, train_test_split
+
+import forgeml
+from forgeml import AutoClassifier, AutoML, AutoRegressor
+from forgeml.errors import ConfigError, ModelLoadError, NotFittedError, SchemaMismatchError, TargetError
+from tests.conftest import shared_dataset
+
+FAST = ["lightgbm", "linear"]
+
+
+@pytest.fixture(scope="module")
+def hdma_fit(tmp_path_factory):
+    df, entry = shared_dataset("hdma")
+    train, test = train_test_split(df, test_size=0.25, random_state=0, stratify=df[entry["target"]])
+    path = tmp_path_factory.mktemp("hdma")
+    m = AutoML(time_budget=60, max_trials=6, families=FAST, seed=0, verbose=0, path=str(path), n_jobs=2)
+    m.fit(train, target=entry["target"])
+    return m, train, test, entry["target"], path
+
+
+def test_fit_predict_binary_with_categoricals(hdma_fit):
+    m, train, test, target, _ = hdma_fit
+    X = test.drop(columns=[target])
+    pred = m.predict(X)
+    assert set(pred) <= set(train[target].unique())
+    proba = m.predict_proba(X)
+    assert list(proba.columns) == sorted(train[target].unique())
+    np.testing.assert_allclose(proba.sum(axis=1), 1.0, atol=1e-6)
+    auc = m.score(X, test[target])
+    assert m.metric_.name == "roc_auc" and 0.7 < auc <= 1.0
+    lb = m.leaderboard()
+    assert {"pipeline", "family", "cv_roc_auc", "fit_time", "predict_s_per_1k"} <= set(lb.columns)
+    assert set(lb["family"]) - {"ensemble"} <= set(FAST)
+    assert len(m.trials()) >= 6
+
+
+def test_save_load_round_trip_and_corruption(hdma_fit, tmp_path):
+    m, _, test, target, path = hdma_fit
+    X = test.drop(columns=[target])
+    loaded = forgeml.load(str(path))  # fit(path=...) saved the model into its run directory
+    np.testing.assert_allclose(loaded.predict_proba(X).to_numpy(), m.predict_proba(X).to_numpy())
+    out = tmp_path / "m"
+    m.save(str(out))
+    (out / "model.pkl").write_bytes((out / "model.pkl").read_bytes()[:200])
+    with pytest.raises(ModelLoadError, match="corrupt"):
+        forgeml.load(str(out))
+    (out / "manifest.json").unlink()
+    with pytest.raises(ModelLoadError, match="manifest"):
+        forgeml.load(str(out))
+    with pytest.raises(ModelLoadError, match="no model directory"):
+        forgeml.load(str(tmp_path / "nope"))
+
+
+def test_predict_time_schema_checks(hdma_fit):
+    m, _, test, target, _ = hdma_fit
+    X = test.drop(columns=[target])
+    with pytest.raises(SchemaMismatchError, match=X.columns[0]):
+        m.predict(X.drop(columns=[X.columns[0]]))
+    with pytest.warns(UserWarning, match="surprise"):
+        m.predict(X.assign(surprise=1))
+
+
+def test_reproducible_leaderboard_with_max_trials():
+    df, entry = shared_dataset("penguins")
+    kw = dict(time_budget=120, max_trials=5, families=FAST, seed=3, verbose=0, n_jobs=2)
+    a = AutoML(**kw).fit(df, target=entry["target"]).leaderboard()
+    b = AutoML(**kw).fit(df, target=entry["target"]).leaderboard()
+    pd.testing.assert_frame_equal(a[["trial_id", "pipeline", a.columns[3]]], b[["trial_id", "pipeline", b.columns[3]]])
+
+
+def test_time_budget_is_kept():
+    df, entry = shared_dataset("fair")
+    t0 = time.time()
+    m = AutoML(time_budget=12, seed=0, verbose=0).fit(df, target=entry["target"])
+    took = time.time() - t0
+    assert took <= 12 * 1.05 + 5, took
+    assert m.n_trials_ >= 1
+
+
+def test_regression_and_xy_interface():
+    df, entry = shared_dataset("autompg")
+    y = df[entry["target"]]
+    X = df.drop(columns=[entry["target"]])
+    m = AutoRegressor(time_budget=60, max_trials=4, families=FAST, verbose=0).fit(X, y)
+    assert m.task_ == "regression" and m.metric_.name == "rmse"
+    assert -1 <= m.score(X, y) <= 1  # R²
+    assert np.isfinite(m.predict(X)).all()
+
+
+def test_sklearn_conventions():
+    est = AutoClassifier(time_budget=30, max_trials=2, families=["linear"], verbose=0, n_jobs=1)
+    assert clone(est).get_params() == est.get_params()
+    with pytest.raises(NotFittedError):
+        est.predict(np.zeros((2, 2)))
+    from sklearn.datasets import load_iris
+
+    X, y = load_iris(return_X_y=True)
+    scores = cross_val_score(est, X, y, cv=2)
+    assert scores.shape == (2,) and (scores > 0.6).all()
+
+
+def test_bad_arguments_are_clear():
+    df, entry = shared_dataset("penguins")
+    with pytest.raises(ConfigError, match="time_budget"):
+        AutoML(time_budget=-1).fit(df, target=entry["target"])
+    with pytest.raises(ConfigError, match="unknown search"):
+        AutoML(search="bayse", max_trials=1, verbose=0).fit(df, target=entry["target"])
+    with pytest.raises(TargetError):
+        AutoML(max_trials=1, verbose=0).fit(df, target="nope")
+    with pytest.raises(ConfigError, match="AutoRegressor"):
+        AutoClassifier(max_trials=1, verbose=0, task="regression").fit(df, target="body_mass_g")

@@ -1,0 +1,48 @@
+import numpy as np
+import pytest
+
+from forgeml.ensemble import ENSEMBLERS
+from forgeml.metrics import METRICS
+
+
+def _members(seed=0, n=600):
+    rng = np.random.default_rng(seed)
+    y = rng.integers(0, 2, n)
+    signal = y * 0.5 + 0.25
+
+    def member(noise):
+        p = np.clip(signal + rng.normal(0, noise, n), 0.02, 0.98)
+        return np.c_[1 - p, p]
+
+    return y, {1: member(0.25), 2: member(0.25), 3: member(0.7)}
+
+
+@pytest.mark.parametrize("metric", ["log_loss", "roc_auc"])
+def test_greedy_never_worse_than_best_member(metric):
+    y, oof = _members()
+    m = METRICS[metric]
+    ens = ENSEMBLERS["greedy"]().fit(oof, y, m)
+    singles = [m.score(y, p) for p in oof.values()]
+    best = max(singles) if m.greater_is_better else min(singles)
+    assert (ens.score >= best - 1e-12) if m.greater_is_better else (ens.score <= best + 1e-12)
+    assert abs(sum(ens.weights.values()) - 1) < 1e-9
+    assert all(w > 0 for w in ens.weights.values())
+
+
+def test_greedy_averages_independent_noisy_members():
+    y, oof = _members(seed=1)
+    ens = ENSEMBLERS["greedy"]().fit(oof, y, METRICS["log_loss"])
+    # two equally good members with independent noise: averaging them beats either one
+    assert {1, 2} <= set(ens.weights)
+    assert ens.score < min(METRICS["log_loss"].score(y, oof[k]) for k in (1, 2))
+    np.testing.assert_allclose(ens.combine(oof), sum(w * oof[k] for k, w in ens.weights.items()))
+
+
+def test_greedy_regression_and_determinism():
+    rng = np.random.default_rng(2)
+    y = rng.normal(size=300)
+    oof = {i: y + rng.normal(0, 0.5 + i * 0.1, 300) for i in range(4)}
+    a = ENSEMBLERS["greedy"]().fit(oof, y, METRICS["rmse"])
+    b = ENSEMBLERS["greedy"]().fit(oof, y, METRICS["rmse"])
+    assert a == b
+    assert a.score < min(METRICS["rmse"].score(y, p) for p in oof.values())

@@ -1,0 +1,136 @@
+"""LocalExecutor: the shared executor battery plus local-only behaviour (exit codes, orphans, parent death)."""
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+
+import psutil
+import pytest
+
+from forgeml.errors import ConfigError
+from forgeml.execute import EXECUTORS, make_executor
+from forgeml.execute.local import LocalExecutor
+from forgeml.testing.check_executor import CHECKS, check_executor, run_specs
+from forgeml.testing.trial_fns import CountingContext, trial_fn
+from forgeml.trial import TrialSpec, TrialStatus
+
+
+def make_local(**options) -> LocalExecutor:
+    return LocalExecutor(**options)
+
+
+@pytest.mark.parametrize("name", list(CHECKS))
+def test_battery(name):
+    CHECKS[name](make_local)
+
+
+def test_battery_size_is_not_shrinking():
+    assert len(CHECKS) == 12
+    assert check_executor(make_local, skip=[n for n in CHECKS if n != "ok"]) == ["ok"]
+    with pytest.raises(ValueError, match="unknown executor checks"):
+        check_executor(make_local, skip=["no-such-check"])
+
+
+def test_registry_builds_local():
+    ex = make_executor("local", n_workers=2)
+    assert isinstance(ex, LocalExecutor) and ex.capacity == 2
+    assert EXECUTORS.names() == ["local", "ray"]
+    with pytest.raises(ConfigError, match="available: local, ray"):
+        make_executor("lokal")
+
+
+@pytest.mark.parametrize("kwargs", [{"start_method": "fork"}, {"n_workers": 0}, {"memory_limit_mb": -1}])
+def test_invalid_options(kwargs):
+    with pytest.raises(ConfigError):
+        LocalExecutor(**kwargs)
+
+
+def test_exit_code_in_crash_message_and_worker_replaced():
+    with LocalExecutor(n_workers=1) as ex:
+        ex.start(trial_fn, CountingContext())
+        first = list(ex.worker_pids)
+        got = run_specs(ex, [TrialSpec(0, {"action": "exit", "code": 3}), TrialSpec(1, {"action": "ok"})])
+        assert got[0].status is TrialStatus.CRASHED
+        assert got[0].error.type == "WorkerCrashedError" and "exit code 3" in got[0].error.message
+        assert got[1].ok and got[1].worker != f"local:{first[0]}"
+        assert ex.worker_pids != first and len(ex.worker_pids) == 1
+
+
+def test_unpicklable_context_is_config_error():
+    ex = LocalExecutor()
+    with pytest.raises(ConfigError, match="picklable"):
+        ex.start(trial_fn, lambda: 1)
+    ex.shutdown()
+
+
+def test_shutdown_leaves_no_worker_processes():
+    ex = LocalExecutor(n_workers=2)
+    ex.start(trial_fn, CountingContext())
+    pids = list(ex.worker_pids)
+    ex.submit(TrialSpec(0, {"action": "sleep", "seconds": 60}))  # one busy, one idle
+    ex.poll(timeout=0.2)
+    ex.shutdown()
+    assert not [p for p in pids if psutil.pid_exists(p) and psutil.Process(p).status() != psutil.STATUS_ZOMBIE]
+
+
+PARENT = textwrap.dedent("""
+    import sys, time
+    from forgeml.execute.local import LocalExecutor
+    from forgeml.testing.trial_fns import CountingContext, trial_fn
+    from forgeml.trial import TrialSpec
+
+    if __name__ == "__main__":
+        ex = LocalExecutor(n_workers=2)
+        ex.start(trial_fn, CountingContext())
+        ex.submit(TrialSpec(0, {"action": "sleep", "seconds": 60}))
+        ex.poll(timeout=0.3)
+        print(" ".join(map(str, ex.worker_pids)), flush=True)
+        time.sleep(60)
+""")
+
+
+def test_workers_exit_when_parent_is_killed(tmp_path):
+    script = tmp_path / "parent.py"
+    script.write_text(PARENT)
+    proc = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, text=True)
+    try:
+        pids = [int(p) for p in proc.stdout.readline().split()]
+        assert len(pids) == 2 and all(psutil.pid_exists(p) for p in pids)
+    finally:
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()
+    deadline = time.time() + 10
+    while time.time() < deadline and any(psutil.pid_exists(p) for p in pids):
+        time.sleep(0.1)
+    alive = [p for p in pids if psutil.pid_exists(p)]
+    assert not alive, f"workers outlived their killed parent: {alive}"
+
+
+def test_threads_per_worker_reaches_worker_env():
+    with LocalExecutor(n_workers=1, threads_per_worker=2) as ex:
+        ex.start(trial_fn, CountingContext())
+        r = run_specs(ex, [TrialSpec(0, {"action": "env"})])[0]
+    assert r.extra["env"] == {"OMP_NUM_THREADS": "2", "OPENBLAS_NUM_THREADS": "2", "MKL_NUM_THREADS": "2",
+                              "OMP_WAIT_POLICY": "PASSIVE"}
+
+
+def test_stopping_a_trial_also_stops_its_child_processes(tmp_path):
+    with LocalExecutor(n_workers=1) as ex:
+        ex.start(trial_fn, CountingContext(tmp_dir=str(tmp_path)))
+        r = run_specs(ex, [TrialSpec(0, {"action": "spawn_child", "seconds": 60}, timeout=1.5)])[0]
+        assert r.status is TrialStatus.TIMEOUT
+        child = int((tmp_path / "0.child").read_text())
+        deadline = time.time() + 5
+        while time.time() < deadline and psutil.pid_exists(child) and \
+                psutil.Process(child).status() != psutil.STATUS_ZOMBIE:
+            time.sleep(0.05)
+        assert not psutil.pid_exists(child) or psutil.Process(child).status() == psutil.STATUS_ZOMBIE
+
+
+@pytest.mark.parametrize("name", ["ok", "crash", "timeout"])
+def test_forkserver_start_method(name):
+    CHECKS[name](lambda **kw: LocalExecutor(start_method="forkserver", **kw))

@@ -1,0 +1,161 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.base import clone
+
+from forgeml.data import infer_schema
+from forgeml.errors import ConfigError, SchemaMismatchError
+from forgeml.features import Preprocessor
+
+DATASETS = Path(__file__).resolve().parents[3] / "shared" / "datasets"  # <repo>/../shared, as CI lays it out
+
+
+def _frame(n: int = 120, seed: int = 0) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    num = rng.normal(10, 2, n)
+    num[::7] = np.nan
+    return pd.DataFrame({
+        "num": num,
+        "big": rng.exponential(100, n),
+        "cat": rng.choice(["a", "b", "c", None], n),
+        "flag": rng.choice(["yes", "no"], n),
+        "when": pd.date_range("2020-01-01", periods=n, freq="D"),
+        "code": [f"ID{i:05d}" for i in range(n)],
+        "same": 1,
+        "y": rng.integers(0, 2, n),
+    })
+
+
+@pytest.fixture
+def schema():
+    return infer_schema(_frame(), "y")
+
+
+def _xy(df):
+    return df.drop(columns="y"), df["y"].to_numpy()
+
+
+@pytest.mark.parametrize("enc", ["onehot", "ordinal", "target", "native"])
+@pytest.mark.parametrize("impute", ["none", "median"])
+def test_output_dtypes_and_stable_columns(schema, enc, impute):
+    X, y = _xy(_frame())
+    p = Preprocessor.from_schema(schema, {"cat_encoding": enc, "impute": impute, "indicators": True,
+                                          "scale": "standard", "clip": "quantile"})
+    out = p.fit_transform(X, y)
+    again = p.transform(_xy(_frame(seed=1))[0])
+    assert list(out.columns) == list(again.columns) == list(p.get_feature_names_out())
+    native = [c for c in out.columns if isinstance(out[c].dtype, pd.CategoricalDtype)]
+    assert all(out[c].dtype == "float64" for c in out.columns if c not in native)
+    assert (native == ["cat"]) == (enc == "native") and (native == []) == (enc != "native")
+    assert not {"code", "same"} & set(out.columns)  # id and constant columns are dropped
+    assert {"when_year", "flag"} <= set(out.columns)
+    if impute == "median":
+        assert not again.select_dtypes("float").isna().any().any()
+        assert "num__missing" in out.columns
+    else:
+        assert again["num"].isna().any()
+
+
+def test_clone_keeps_params_and_is_unfitted(schema):
+    p = Preprocessor.from_schema(schema, {"cat_encoding": "target", "scale": "robust"}, seed=3)
+    c = clone(p)
+    assert c.get_params() == p.get_params() and c.columns == p.columns
+    assert not hasattr(c, "feature_names_out_")
+    X, y = _xy(_frame())
+    pd.testing.assert_frame_equal(clone(p).fit_transform(X, y), clone(p).fit_transform(X, y))
+
+
+def test_no_leakage_statistics_come_from_the_fit_fold(schema):
+    X, y = _xy(_frame(200))
+    train, other = X.iloc[:100], X.iloc[100:].copy()
+    p = Preprocessor.from_schema(schema, {"scale": "standard", "impute": "median"}).fit(train, y[:100])
+    ref = p.transform(other)
+    shifted = other.copy()
+    shifted.iloc[1:, shifted.columns.get_loc("big")] += 1e6  # change every other row of the other fold
+    out = p.transform(shifted)
+    pd.testing.assert_series_equal(out.iloc[0], ref.iloc[0])  # row 0 does not see its neighbours
+    assert abs(p.transform(train)["big"].mean()) < 1e-9  # scaled with the fit fold's own mean
+    assert out["big"].iloc[1:].min() > 100
+
+
+def test_unseen_categories_and_missing_at_transform(schema):
+    X, y = _xy(_frame())
+    new = X.iloc[:3].copy()
+    new["cat"] = ["never", None, "a"]
+    new["flag"] = ["maybe", None, "yes"]
+    new["when"] = [None, "garbage", "2030-01-01"]
+    for enc in ("onehot", "ordinal", "target", "native"):
+        p = Preprocessor.from_schema(schema, {"cat_encoding": enc, "impute": "median"}).fit(X, y)
+        out = p.transform(new)
+        assert len(out) == 3
+        assert not out.select_dtypes("float").isna().any().any(), enc
+    assert out["flag"].tolist()[2] == 1.0
+
+
+def test_column_entirely_missing_in_training_fold(schema):
+    X, y = _xy(_frame())
+    X["num"] = np.nan
+    X["cat"] = None
+    p = Preprocessor.from_schema(schema, {"impute": "median", "indicators": True}).fit(X, y)
+    assert "num" in p.dropped_ and "cat" in p.dropped_
+    out = p.transform(_xy(_frame(seed=2))[0])
+    assert not any(c.startswith("num") or c.startswith("cat") for c in out.columns)
+    assert not out.isna().any().any()
+
+
+def test_everything_dropped_leaves_a_constant_column():
+    df = pd.DataFrame({"a": [np.nan] * 4, "y": [0, 1, 0, 1]})
+    schema = infer_schema(df.assign(a=[1.0, 2, 3, 4]), "y")
+    out = Preprocessor.from_schema(schema).fit_transform(df[["a"]], df["y"])
+    assert out.shape == (4, 1) and (out.to_numpy() == 0).all()
+
+
+def test_numpy_input_and_wrong_width(schema):
+    X, y = _xy(_frame())
+    p = Preprocessor.from_schema(schema, {"cat_encoding": "ordinal"}).fit(X, y)
+    np.testing.assert_allclose(p.transform(X.to_numpy(dtype=object)).to_numpy(), p.transform(X).to_numpy())
+    with pytest.raises(SchemaMismatchError, match="7 columns"):
+        p.transform(np.zeros((2, 3)))
+    with pytest.raises(SchemaMismatchError, match="'cat'"):
+        p.transform(X.drop(columns="cat"))
+
+
+def test_high_cardinality_onehot_becomes_target_encoding():
+    rng = np.random.default_rng(0)
+    df = pd.DataFrame({"city": [f"c{i % 60}" for i in range(300)], "few": rng.choice(list("abc"), 300),
+                       "y": rng.normal(size=300)})
+    schema = infer_schema(df, "y")
+    out = Preprocessor.from_schema(schema, {"cat_encoding": "onehot", "max_onehot": 20}).fit_transform(
+        df[["city", "few"]], df["y"])
+    assert list(out.columns) == ["few_a", "few_b", "few_c", "city__te"]
+
+
+def test_invalid_choice():
+    with pytest.raises(ConfigError, match="scale='zscore'"):
+        Preprocessor((("a", "numeric"),), scale="zscore").fit(pd.DataFrame({"a": [1.0, 2.0]}))
+
+
+def test_names_are_safe_for_boosting_libraries():
+    df = pd.DataFrame({"weird [name]": [1.0, 2, 3, 4], "c": ['x,"y"', "{z}", "a", "a"], "y": [0, 1, 0, 1]})
+    schema = infer_schema(df, "y")
+    out = Preprocessor.from_schema(schema, {"cat_encoding": "onehot", "max_onehot": 5}).fit_transform(
+        df.drop(columns="y"), df["y"])
+    assert all(ch.isalnum() or ch == "_" for c in out.columns for ch in c)
+    assert len(set(out.columns)) == out.shape[1]
+
+
+def test_text_column_real_dataset_and_set_output():
+    df = pd.read_parquet(f"{DATASETS}/seattle_weather.parquet")
+    df["note"] = [f"the day number {i} was {w} with wind {v:.0f}" for i, (w, v) in
+                  enumerate(zip(df["weather"], df["wind"]))]
+    schema = infer_schema(df, "weather")
+    assert schema.column("note").kind == "text"
+    y = pd.factorize(df["weather"], sort=True)[0]
+    p = Preprocessor.from_schema(schema, {"scale": "quantile"}).set_output(transform="pandas")
+    out = p.fit_transform(df[schema.names()], y)
+    assert "note_svd0" in out.columns and "date_epoch" in out.columns
+    assert out.shape[0] == len(df) and not out.isna().any().any()

@@ -1,0 +1,96 @@
+"""The PyTorch MLP estimators and the shared training loop in ``forgeml.nn``."""
+from __future__ import annotations
+
+import pickle
+import sys
+import time
+
+import numpy as np
+import pytest
+
+from forgeml.errors import NotFittedError
+from forgeml.models import FAMILIES
+from forgeml.models.base import FitContext
+from forgeml.nn import TorchMLPClassifier, TorchMLPRegressor, build_mlp, train_module
+from forgeml.testing.check_model_family import synthetic_data
+
+
+def _data(task: str, n: int = 400, seed: int = 0):
+    X, y = synthetic_data(task, n, seed=seed)
+    return X.to_numpy(), y
+
+
+def test_mlp_learns_a_simple_signal():
+    X, y = _data("binary", 600)
+    clf = TorchMLPClassifier(hidden_sizes=(64, 64), epochs=40, batch_size=64, lr=3e-3).fit(X[:400], y[:400])
+    assert (clf.predict(X[400:]) == y[400:]).mean() > 0.85
+    Xr, yr = _data("regression", 600)
+    reg = TorchMLPRegressor(hidden_sizes=(64,), epochs=60, batch_size=64, lr=3e-3).fit(Xr[:400], yr[:400])
+    rmse = np.sqrt(np.mean((reg.predict(Xr[400:]) - yr[400:]) ** 2))
+    assert rmse < 0.5 * yr.std()  # the target is around 1000 with sd ~110: standardization must be undone
+
+
+def test_mlp_honours_the_deadline():
+    X, y = _data("multiclass", 2000)
+    ctx = FitContext(task="multiclass", n_rows=2000, n_features=X.shape[1], n_classes=3, deadline=time.time() + 1.0)
+    family = FAMILIES["mlp"]()
+    params = {**family.defaults(ctx)[0], "epochs": 300, "batch_size": 64}
+    est = family.build(params, ctx)
+    est.set_params(patience=10_000)  # only the deadline may stop it
+    t0 = time.time()
+    est.fit(X, y)
+    assert time.time() - t0 < 4.0
+    assert est.stopped_ == "deadline" and 1 <= est.n_epochs_ < 300
+    assert np.isfinite(est.predict_proba(X)).all()
+
+
+def test_a_past_deadline_still_takes_one_step():
+    X, y = _data("binary", 200)
+    est = TorchMLPClassifier(epochs=50, deadline=time.time() - 10).fit(X, y)
+    assert est.stopped_ == "deadline" and est.n_epochs_ <= 1
+    assert np.allclose(est.predict_proba(X).sum(axis=1), 1.0)
+
+
+def test_early_stopping_restores_the_best_epoch_on_noise():
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(300, 5)), rng.normal(size=300)
+    est = TorchMLPRegressor(hidden_sizes=(128, 128), epochs=200, patience=3, lr=1e-2, valid_fraction=0.2).fit(X, y)
+    assert est.stopped_ == "early_stopping"
+    assert est.n_epochs_ == est.best_epoch_ + 3 < 200
+    assert min(est.history_) == est.history_[est.best_epoch_ - 1]
+
+
+def test_fitted_mlp_pickles_without_tensors_and_predicts_the_same():
+    X, y = _data("binary", 200)
+    est = TorchMLPClassifier(epochs=5).fit(X, y)
+    before = est.predict_proba(X)
+    assert all(isinstance(v, np.ndarray) for v in est.state_dict_.values())
+    loaded = pickle.loads(pickle.dumps(est))
+    assert "_module" not in loaded.__dict__
+    assert np.array_equal(loaded.predict_proba(X), before)
+
+
+def test_mlp_rejects_nan_and_unfitted_use():
+    X, y = _data("binary", 50)
+    with pytest.raises(NotFittedError):
+        TorchMLPClassifier().predict(X)
+    X[0, 0] = np.nan
+    with pytest.raises(ValueError, match="NaN"):
+        TorchMLPClassifier(epochs=1).fit(X, y)
+
+
+def test_train_module_without_validation_runs_every_epoch():
+    X, y = _data("regression", 100)
+    y = (y - y.mean()) / y.std()
+    module = build_mlp(X.shape[1], 1, (16,))
+    res = train_module(module, X, y, loss="mse", epochs=7, batch_size=32, lr=1e-2)
+    assert res.stopped == "epochs" and res.epochs == res.best_epoch == 7 and len(res.history) == 7
+    assert res.history[-1] < res.history[0]
+
+
+def test_importing_forgeml_nn_does_not_import_torch_by_itself():
+    import subprocess
+
+    code = "import sys, forgeml.nn, forgeml.models; print('torch' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
