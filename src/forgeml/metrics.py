@@ -9,7 +9,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.stats import rankdata
 from sklearn import metrics as skm
 
 from forgeml.errors import ConfigError
@@ -53,12 +52,22 @@ def _f1(y, p):
     return skm.f1_score(y, _labels(p), average="binary" if k == 2 else "macro")
 
 
+def _rankdata(s: np.ndarray) -> np.ndarray:
+    """1-based ranks with ties averaged (scipy.stats.rankdata, without importing scipy.stats: 1-2 s)."""
+    order = np.argsort(s, kind="mergesort")
+    ss = s[order]
+    bounds = np.flatnonzero(np.r_[True, ss[1:] != ss[:-1], True])
+    ranks = np.empty(len(s))
+    ranks[order] = np.repeat((bounds[:-1] + bounds[1:] + 1) / 2.0, np.diff(bounds))
+    return ranks
+
+
 def _binary_auc(pos: np.ndarray, s: np.ndarray) -> float:
     n1 = int(pos.sum())
     n0 = len(pos) - n1
     if n1 == 0 or n0 == 0:
         return float("nan")
-    ranks = rankdata(s)
+    ranks = _rankdata(np.asarray(s, dtype=float))
     return float((ranks[pos].sum() - n1 * (n1 + 1) / 2) / (n1 * n0))
 
 

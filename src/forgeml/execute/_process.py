@@ -4,6 +4,9 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
+import socket
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -83,3 +86,50 @@ def kill_tree(pid: int, grace: float = _KILL_GRACE_S, process: Any = None) -> No
             proc.kill()
         process.join(2.0)
     psutil.wait_procs(alive, timeout=2.0)
+
+
+class SubprocessHandle:
+    """The parts of ``multiprocessing.Process`` the executor uses, for a ``subprocess.Popen`` worker."""
+
+    def __init__(self, popen: subprocess.Popen) -> None:
+        self.popen = popen
+        self.pid = popen.pid
+        self.sentinel = None  # the worker's end of the pipe closes when it dies; that is the signal
+
+    def is_alive(self) -> bool:
+        return self.popen.poll() is None
+
+    def join(self, timeout: float | None = None) -> None:
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self.popen.wait(timeout)
+
+    @property
+    def exitcode(self) -> int | None:
+        return self.popen.poll()
+
+
+def start_subprocess_worker(payload: bytes, threads: int) -> tuple[SubprocessHandle, Any]:
+    """Start ``python -c worker`` with one end of a socket pair; send it ``payload`` from a thread.
+
+    A fresh interpreter imports only forgeml (never the user's ``__main__``), and sending from a thread lets
+    several workers start at once without the caller waiting for their imports.
+    """
+    from multiprocessing.connection import Connection
+
+    from forgeml.execute._worker import thread_env
+
+    parent_sock, child_sock = socket.socketpair()
+    env = {**os.environ, **thread_env(threads)}
+    code = (f"from forgeml.execute._worker import subprocess_main; "
+            f"subprocess_main({child_sock.fileno()}, {int(threads)}, {os.getpid()})")
+    popen = subprocess.Popen([sys.executable, "-c", code], pass_fds=(child_sock.fileno(),), env=env,
+                             stdin=subprocess.DEVNULL, close_fds=True)
+    child_sock.close()
+    conn = Connection(parent_sock.detach())
+
+    def send() -> None:
+        with contextlib.suppress(OSError, ValueError):
+            conn.send_bytes(payload)
+
+    threading.Thread(target=send, name="forgeml-payload", daemon=True).start()
+    return SubprocessHandle(popen), conn

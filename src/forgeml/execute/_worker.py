@@ -73,6 +73,16 @@ def run_trial(fn, spec: TrialSpec, context: object, worker: str) -> TrialResult:
     return result if result.worker else replace(result, worker=worker)
 
 
+def subprocess_main(fd: int, threads: int, parent_pid: int) -> None:
+    """Entry point of a ``subprocess`` worker: read the payload from the inherited socket, then serve."""
+    conn = Connection(fd)
+    try:
+        payload = conn.recv_bytes()
+    except (EOFError, OSError):
+        return
+    worker_main(conn, payload, threads, parent_pid)
+
+
 def worker_main(conn: Connection, payload: bytes, threads: int, parent_pid: int) -> None:
     """Entry point of a local worker process."""
     limit_threads(threads)

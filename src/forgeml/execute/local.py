@@ -1,12 +1,12 @@
 """Run trials in local worker processes, with per-trial time limits and a per-worker memory limit.
 
-Workers are started with ``spawn`` (or ``forkserver``), never ``fork``: the parent may hold OpenMP or torch
-thread pools that a forked child would inherit in a broken state. Each worker receives ``(fn, context)`` once,
-then specs over its pipe. The parent enforces limits by killing the worker and starting a replacement, so a
+Workers are fresh interpreters started with ``subprocess`` (default; ``spawn`` and ``forkserver`` also work),
+never ``fork``: the parent may hold OpenMP or torch thread pools that a forked child would inherit in a broken
+state. A ``subprocess`` worker does not re-import the user's main module, so scripts need no
+``if __name__ == "__main__":`` guard (``spawn`` and ``forkserver`` workers do need it), and workers start in
+parallel without blocking the caller. Each worker receives ``(fn, context)`` once, then specs over its pipe.
+The parent enforces limits by killing the worker and starting a replacement, so a
 trial that hangs, leaks memory, segfaults or is killed from outside becomes a result, and the run goes on.
-
-Scripts that use this executor must guard their entry point with ``if __name__ == "__main__":`` (spawned
-workers re-import the main module).
 """
 from __future__ import annotations
 
@@ -24,7 +24,7 @@ from multiprocessing.connection import wait as mp_wait
 from typing import Any
 
 from forgeml.errors import ConfigError
-from forgeml.execute._process import describe_exit, environ, kill_tree, tree_rss_mb
+from forgeml.execute._process import describe_exit, environ, kill_tree, start_subprocess_worker, tree_rss_mb
 from forgeml.execute._worker import thread_env, worker_main
 from forgeml.execute.base import Executor, TrialFn
 from forgeml.trial import ErrorInfo, TrialResult, TrialSpec, TrialStatus
@@ -57,13 +57,14 @@ class LocalExecutor(Executor):
     name = "local"
 
     def __init__(self, n_workers: int = 1, threads_per_worker: int = 1, memory_limit_mb: float | None = None,
-                 start_method: str = "spawn", start_timeout: float = 120.0) -> None:
+                 start_method: str = "subprocess", start_timeout: float = 120.0, wait_ready: bool = True) -> None:
         if int(n_workers) < 1:
             raise ConfigError(f"n_workers must be at least 1, got {n_workers}.")
         if int(threads_per_worker) < 1:
             raise ConfigError(f"threads_per_worker must be at least 1, got {threads_per_worker}.")
-        if start_method not in ("spawn", "forkserver"):
-            raise ConfigError(f"start_method {start_method!r} is not supported; use 'spawn' or 'forkserver' "
+        if start_method not in ("subprocess", "spawn", "forkserver"):
+            raise ConfigError(f"start_method {start_method!r} is not supported; use 'subprocess', 'spawn' or "
+                              "'forkserver' "
                               "('fork' would copy the parent's OpenMP/torch thread state into the workers).")
         if memory_limit_mb is not None and memory_limit_mb <= 0:
             raise ConfigError(f"memory_limit_mb must be positive or None, got {memory_limit_mb}.")
@@ -72,6 +73,7 @@ class LocalExecutor(Executor):
         self.memory_limit_mb = memory_limit_mb
         self.start_method = start_method
         self.start_timeout = start_timeout
+        self.wait_ready = wait_ready
         self._payload: bytes | None = None
         self._workers: list[_Worker] = []
         self._queue: deque[TrialSpec] = deque()
@@ -98,7 +100,8 @@ class LocalExecutor(Executor):
         return [w.pid for w in self._workers]
 
     def start(self, fn: TrialFn, context: Any) -> None:
-        """Start the workers and wait (up to ``start_timeout`` s) until each has loaded ``(fn, context)``."""
+        """Start the workers; with ``wait_ready`` wait (up to ``start_timeout`` s) until each has loaded
+        ``(fn, context)``, else return at once and let submitted trials wait for the first free worker."""
         if self._closed:
             raise RuntimeError("this LocalExecutor was shut down; create a new one")
         if self._payload is not None:
@@ -119,6 +122,8 @@ class LocalExecutor(Executor):
         atexit.register(_at_exit)
         for _ in range(self.n_workers):
             self._spawn()
+        if not self.wait_ready:
+            return
         deadline = time.time() + self.start_timeout
         while time.time() < deadline and self._broken is None and not all(w.ready for w in self._workers):
             self._pump(0.05)
@@ -192,6 +197,10 @@ class LocalExecutor(Executor):
 
     # -- workers --------------------------------------------------------------------------------------------
     def _spawn(self) -> None:
+        if self.start_method == "subprocess":
+            process, conn = start_subprocess_worker(self._payload, self.threads_per_worker)
+            self._workers.append(_Worker(process, conn, process.pid))
+            return
         ctx = mp.get_context(self.start_method)
         parent_conn, child_conn = ctx.Pipe(duplex=True)
         process = ctx.Process(target=worker_main, name="forgeml-worker",
@@ -252,6 +261,8 @@ class LocalExecutor(Executor):
 
     def _on_death(self, w: _Worker) -> None:
         w.process.join(0.5)
+        if w.process.is_alive():  # its pipe broke but the process lingers: make sure it is gone
+            kill_tree(w.pid, process=w.process)
         how = describe_exit(w.process.exitcode)
         if w.spec is not None:
             self._done.append(TrialResult.failure(
@@ -265,11 +276,12 @@ class LocalExecutor(Executor):
         elif not w.ready and self._broken is None:
             self._startup_failures += 1
             if self._startup_failures >= _MAX_STARTUP_FAILURES:
-                self._broken = ErrorInfo("WorkerStartupError",
-                                         f"worker processes exit before they are ready ({how}), "
-                                         f"{self._startup_failures} times in a row. A script that starts workers must guard "
-                                         "its entry point with `if __name__ == \"__main__\":`, and the trial "
-                                         "function's module must import cleanly in a fresh Python process.")
+                self._broken = ErrorInfo(
+                    "WorkerStartupError",
+                    f"worker processes exit before they are ready ({how}), {self._startup_failures} times in a "
+                    "row. A script that starts workers must guard its entry point with "
+                    "`if __name__ == \"__main__\":`, and the trial function's module must import cleanly in a "
+                    "fresh Python process.")
                 for spec in self._queue:
                     self._done.append(TrialResult.failure(spec, TrialStatus.CRASHED, self._broken))
                 self._queue.clear()
@@ -285,7 +297,8 @@ class LocalExecutor(Executor):
         if not self._workers:
             time.sleep(timeout)
             return
-        waitables = [w.conn for w in self._workers] + [w.process.sentinel for w in self._workers]
+        waitables = [w.conn for w in self._workers] + [w.process.sentinel for w in self._workers
+                                                        if w.process.sentinel is not None]
         mp_wait(waitables, timeout=timeout)
         for w in list(self._workers):
             dead = False

@@ -91,7 +91,9 @@ class RayExecutor(Executor):
 
     ``address`` is ``"auto"`` (the cluster started on this machine), ``"HOST:PORT"``, or ``None``/``"local"``
     to start a private local instance. ``memory_limit_mb`` is passed to Ray as each task's memory request
-    (used for scheduling; Ray's own memory monitor kills tasks when the node runs out).
+    (used for scheduling; Ray's own memory monitor kills tasks when the node runs out). A trial's time limit
+    counts from its submission to Ray, so keep ``n_workers`` within the cluster's free CPUs. Numpy arrays in the
+    context reach workers zero-copy and read-only: trial functions must not modify them in place.
     """
 
     name = "ray"
@@ -158,7 +160,13 @@ class RayExecutor(Executor):
         if self.n_workers is None:
             cpus = int(ray.cluster_resources().get("CPU", 1))
             self._capacity = max(1, cpus // self.cpus_per_trial)
-        self._box = [ray.put((fn, context))]
+        try:
+            self._box = [ray.put((fn, context))]
+        except Exception as e:
+            if self._owns:
+                ray.shutdown()
+            raise ConfigError(f"the trial function and its context must be serializable to reach Ray workers: "
+                              f"{type(e).__name__}: {e}") from e
         self._remote = ray.remote(_ray_task).options(**options)
 
     def submit(self, spec: TrialSpec) -> None:

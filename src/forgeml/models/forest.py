@@ -48,7 +48,9 @@ class _ForestFamily(ModelFamily):
 
     def defaults(self, ctx: FitContext) -> list[dict[str, Any]]:
         base = dict(self.space(ctx).default())
-        cheap = {**base, "n_estimators": 100, "bootstrap": True, "max_samples": self._cheap_samples(ctx)}
+        cheap = {**base, "n_estimators": min(100, base["n_estimators"])}
+        if ctx.n_rows > 20_000:
+            cheap.update(bootstrap=True, max_samples=self._cheap_samples(ctx))
         full = dict(base)
         if ctx.n_rows > 50_000:  # full-depth trees on all rows would take gigabytes: bag 50k rows per tree
             full.update(n_estimators=min(150, full["n_estimators"]), bootstrap=True,

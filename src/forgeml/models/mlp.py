@@ -12,12 +12,12 @@ from forgeml.models._common import threads
 from forgeml.models.base import Capabilities, FitContext, ModelFamily
 from forgeml.space import Categorical, Float, Int, SearchSpace
 
-BATCH_SIZES = (64, 128, 256, 512, 1024)
+BATCH_SIZES = (32, 64, 128, 256, 512, 1024)
 
 
 def _batch_default(ctx: FitContext) -> int:
     """Small batches learn more per epoch on small data; large ones keep an epoch cheap on big data."""
-    return 128 if ctx.n_rows < 5_000 else 256 if ctx.n_rows < 30_000 else 512
+    return 32 if ctx.n_rows < 2_000 else 128 if ctx.n_rows < 10_000 else 256 if ctx.n_rows < 50_000 else 512
 
 
 class MLPFamily(ModelFamily):
@@ -39,7 +39,7 @@ class MLPFamily(ModelFamily):
     def defaults(self, ctx: FitContext) -> list[dict[str, Any]]:
         base = dict(self.space(ctx).default())
         return [
-            {**base, "epochs": 20, "lr": 2e-3},
+            {**base, "epochs": 20 if ctx.n_rows >= 20_000 else 50, "lr": 2e-3},  # cheap: few epochs on big data
             {**base, "n_layers": 3, "width": 256, "dropout": 0.2, "epochs": 100},
             {**base, "n_layers": 2, "width": 512, "dropout": 0.3, "lr": 5e-4, "weight_decay": 1e-4,
              "activation": "silu", "epochs": 150},

@@ -145,7 +145,8 @@ class TorchMLPClassifier(ClassifierMixin, _TorchMLP):
         return p / p.sum(axis=1, keepdims=True)
 
     def predict(self, X: Any) -> np.ndarray:
-        return self.classes_[np.argmax(self.predict_proba(X), axis=1)]
+        proba = self.predict_proba(X)
+        return self.classes_[np.argmax(proba, axis=1)]
 
 
 class TorchMLPRegressor(RegressorMixin, _TorchMLP):

@@ -141,7 +141,7 @@ def run_automl(est: Any, df: pd.DataFrame, target: str, run_dir: str) -> Outcome
                       families=tuple(families))
     executor_opts: dict[str, Any] = {"n_workers": n_workers, "memory_limit_mb": est.memory_limit_mb}
     if est.backend == "local":
-        executor_opts["threads_per_worker"] = n_threads
+        executor_opts.update(threads_per_worker=n_threads, wait_ready=False)
     elif est.backend == "ray":
         executor_opts = {"address": est.ray_address or "auto", "n_workers": n_workers,
                          "memory_limit_mb": est.memory_limit_mb}

@@ -54,8 +54,8 @@ def is_mutable(p: Param) -> bool:
     return p.low < p.high
 
 
-def mutate_value(p: Param, value: Any, rng: np.random.Generator, *, sigma: float = 0.15,
-                 p_local: float = 0.8) -> Any:
+def mutate_value(p: Param, value: Any, rng: np.random.Generator, *, sigma: float = 0.1,
+                 p_local: float = 0.9) -> Any:
     """A different value for one parameter: a Gaussian step in the unit cube (or a fresh draw) for numbers,
     another choice for categoricals."""
     if isinstance(p, Categorical):
@@ -78,7 +78,7 @@ def mutate_value(p: Param, value: Any, rng: np.random.Generator, *, sigma: float
 
 
 def mutate_one(space: SearchSpace, config: Mapping[str, Any], rng: np.random.Generator, *,
-               sigma: float = 0.15, p_local: float = 0.8) -> Config:
+               sigma: float = 0.1, p_local: float = 0.9) -> Config:
     """Change one active, mutable parameter and repair the conditional subtree below it."""
     names = [n for n in config if n in space and is_mutable(space[n])]
     if not names:

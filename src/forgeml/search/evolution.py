@@ -27,7 +27,7 @@ class EvolutionSearcher(Searcher):
     name = "evolution"
 
     def __init__(self, population_size: int = 20, sample_size: int = 10, sigma: float = 0.1,
-                 p_local: float = 0.8) -> None:
+                 p_local: float = 0.9) -> None:
         self.population_size = population_size
         self.sample_size = sample_size
         self.sigma = sigma
