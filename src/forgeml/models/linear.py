@@ -45,7 +45,7 @@ class LinearFamily(ModelFamily):
             ]
         return [
             {"C": 1.0, "penalty": "l2", "class_weight": "none"},
-            {"C": 0.05, "penalty": "l2", "class_weight": "none"},
+            {"C": 10.0, "penalty": "l2", "class_weight": "none"},
             {"C": 0.5, "penalty": "l1", "class_weight": "balanced"},
         ]
 

@@ -41,8 +41,8 @@ class MLPFamily(ModelFamily):
         return [
             {**base, "epochs": 20 if ctx.n_rows >= 20_000 else 50, "lr": 2e-3},  # cheap: few epochs on big data
             {**base, "n_layers": 3, "width": 256, "dropout": 0.2, "epochs": 100},
-            {**base, "n_layers": 2, "width": 512, "dropout": 0.3, "lr": 5e-4, "weight_decay": 1e-4,
-             "activation": "silu", "epochs": 150},
+            {**base, "n_layers": 2, "width": 256, "dropout": 0.3, "weight_decay": 1e-4, "activation": "silu",
+             "epochs": 100},
         ]
 
     def build(self, params: Mapping[str, Any], ctx: FitContext) -> Any:

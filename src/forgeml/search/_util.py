@@ -91,7 +91,8 @@ def mutate_one(space: SearchSpace, config: Mapping[str, Any], rng: np.random.Gen
 
 def perturb(space: SearchSpace, config: Mapping[str, Any], rng: np.random.Generator, *,
             factors: tuple[float, float] = (0.8, 1.2), resample_probability: float = 0.2) -> Config:
-    """PBT's explore step: numbers ×0.8 or ×1.2 within bounds, categoricals redrawn with a small probability.
+    """PBT's explore step: numbers ×0.8 or ×1.2 within bounds (a zero moves 5% of its range instead),
+    categoricals redrawn with a small probability.
 
     Structural parameters (those others depend on) never change, so the member stays in the family, and with
     the same preprocessing, as the state it copied.
@@ -108,7 +109,8 @@ def perturb(space: SearchSpace, config: Mapping[str, Any], rng: np.random.Genera
             continue
         f = factors[int(rng.integers(len(factors)))]
         if isinstance(p, Float):
-            values[name] = float(min(p.high, max(p.low, value * f)))
+            moved = value * f if value != 0 else p.from_unit(p.to_unit(value) + (0.05 if f > 1 else -0.05))
+            values[name] = float(min(p.high, max(p.low, moved)))
         else:
             new = int(round(value * f))
             if new == value:

@@ -69,14 +69,14 @@ class Searcher(ABC):
         self._queue = [c for c in self._queue if c != proposal.config]
         self.tell(trial_id, result)
 
-    def set_budget_hint(self, remaining_seconds: float) -> None:
+    def set_budget_hint(self, remaining_seconds: float) -> None:  # noqa: B027 (optional hook)
         """Seconds left for searching; cost-aware strategies may use it. Called before each ``ask``."""
 
     @abstractmethod
     def _propose(self, trial_id: int) -> Proposal | None:
         """Strategy-specific proposal once the warm-start queue is empty."""
 
-    def _observe(self, trial_id: int, proposal: Proposal | None, result: TrialResult) -> None:
+    def _observe(self, trial_id: int, proposal: Proposal | None, result: TrialResult) -> None:  # noqa: B027
         """Strategy-specific update; the default keeps only ``history``."""
 
     # helpers for strategies

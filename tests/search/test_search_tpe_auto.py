@@ -1,0 +1,163 @@
+"""The Optuna TPE adapter (``bayes``) and the cost-aware default (``auto``)."""
+from __future__ import annotations
+
+from collections import Counter
+
+import optuna
+import pytest
+from objectives import conditional, conditional_space, result
+
+from forgeml.search import make_searcher
+from forgeml.space import Categorical, Condition, Float, SearchSpace
+
+
+def _run(s, space, objective, n, cost=lambda c: 1.0, remaining=None, seed=0, warm_start=()):
+    """Sequential loop; ``remaining(spent)`` gives the budget hint before each ask."""
+    s.setup(space, seed=seed, warm_start=warm_start, max_trials=n)
+    spent, out = 0.0, []
+    for t in range(n):
+        if remaining is not None:
+            s.set_budget_hint(remaining(spent))
+        p = s.ask(t)
+        space.validate(p.config)
+        loss, c = objective(p.config), cost(p.config)
+        spent += c
+        out.append((p, loss, c))
+        s.tell(t, result(t, loss, duration=c))
+    return out
+
+
+def test_tpe_learns_from_warm_starts_and_replays():
+    space = conditional_space()
+    warm = [{"family": "bowl", "bowl.x": 1.0, "bowl.y": -2.0}, {"family": "steps"}]
+    s = make_searcher("bayes")
+    out = _run(s, space, conditional, 2, warm_start=warm)
+    assert [p.config for p, _, _ in out] == [space.complete(w) for w in warm]
+    trials = s._study.get_trials(deepcopy=False)
+    assert [t.value for t in trials] == [loss for _, loss, _ in out]
+    assert trials[0].params == {"family": 0, "bowl.x": 1.0, "bowl.y": -2.0}
+    from forgeml.search.base import Proposal
+
+    s.replay(99, Proposal(space.complete({"family": "smooth"})), result(99, 0.7))
+    assert len(s._study.get_trials(deepcopy=False)) == 3
+
+
+def test_tpe_focuses_on_the_branch_that_holds_the_optimum():
+    out = _run(make_searcher("bayes"), conditional_space(), conditional, 50, seed=1)
+    late = Counter(p.config["family"] for p, _, _ in out[-20:])
+    assert late["smooth"] >= 12, late  # chance would be about 7 of 20
+
+
+def test_non_primitive_and_ambiguous_choices_round_trip():
+    class Kernel:
+        def __repr__(self):
+            return "Kernel()"
+
+    k = Kernel()
+    choices = (1, True, None, (1, 2), k, "a")
+    space = SearchSpace({"c": Categorical(choices), "x": Float(0, 1)})
+    s = make_searcher("bayes", n_startup=5)
+    seen = []
+    out = _run(s, space, lambda c: c["x"] + (0 if c["c"] is k else 1), 40,
+               warm_start=[{"c": True, "x": 0.5}])
+    for p, _, _ in out:
+        v = p.config["c"]
+        assert any(v is ch or (v == ch and type(v) is type(ch)) for ch in choices)
+        seen.append(v)
+    assert s._study.get_trials(deepcopy=False)[0].params["c"] == 1  # True kept its own index
+    assert any(v is k for v in seen)
+
+
+def test_failed_trials_are_told_as_failures_not_invented_values():
+    space = conditional_space()
+    s = make_searcher("bayes", n_startup=4)
+    s.setup(space, seed=0)
+    for t in range(12):
+        p = s.ask(t)
+        space.validate(p.config)
+        s.tell(t, result(t, None if t % 2 else conditional(p.config)))
+    states = Counter(t.state for t in s._study.get_trials(deepcopy=False))
+    assert states == {optuna.trial.TrialState.FAIL: 6, optuna.trial.TrialState.COMPLETE: 6}
+
+
+def test_parallel_asks_are_distinct():
+    space = conditional_space()
+    s = make_searcher("bayes")
+    _run(s, space, conditional, 20)
+    s.max_trials = None
+    pending = [s.ask(20 + i) for i in range(4)]
+    assert len({p.config.id for p in pending}) == 4
+    assert s.state()["n_open"] == 4
+
+
+def test_avoided_values_are_never_proposed():
+    space = conditional_space()
+    s = make_searcher("bayes")
+    s.setup(space, seed=0)
+    s.avoid = {"family": {"bowl"}}
+    fams = [s.ask(t).config["family"] for t in range(25)]
+    assert "bowl" not in fams and set(fams) == {"smooth", "steps"}
+
+
+# -- auto ------------------------------------------------------------------------------------------------------
+FAMILY_SPACE = SearchSpace({"family": Categorical(("fast", "slow", "mid")), "fast.x": Float(0, 1),
+                            "slow.x": Float(0, 1), "mid.x": Float(0, 1)},
+                           {f"{f}.x": Condition("family", (f,)) for f in ("fast", "slow", "mid")})
+COST = {"fast": 1.0, "mid": 2.0, "slow": 30.0}
+
+
+def family_loss(c):
+    x = c[c["family"] + ".x"]
+    return {"fast": 0.3, "mid": 0.35, "slow": 0.2}[c["family"]] + (x - 0.5) ** 2
+
+
+def test_auto_does_not_spend_a_short_budget_on_one_slow_family():
+    budget = 150.0
+
+    def spent_on_slow(name):
+        out = _run(make_searcher(name), FAMILY_SPACE, family_loss, 60, cost=lambda c: COST[c["family"]],
+                   remaining=lambda spent: max(budget - spent, 0.0), seed=3)
+        total = 0.0
+        slow = 0.0
+        for p, _, c in out:
+            if total >= budget:
+                break
+            total += c
+            slow += c if p.config["family"] == "slow" else 0.0
+        return slow / total
+
+    assert spent_on_slow("auto") < 0.5 < spent_on_slow("bayes")
+
+
+def test_auto_uses_slow_families_when_time_is_plentiful():
+    out = _run(make_searcher("auto"), FAMILY_SPACE, family_loss, 40, cost=lambda c: COST[c["family"]],
+               remaining=lambda spent: 1e6)
+    assert Counter(p.config["family"] for p, _, _ in out)["slow"] >= 8
+
+
+def test_auto_avoids_a_family_that_always_fails_and_keeps_the_cheapest_when_all_are_slow():
+    out = _run(make_searcher("auto"), FAMILY_SPACE,
+               lambda c: None if c["family"] == "mid" else family_loss(c), 30)
+    assert Counter(p.config["family"] for p, _, _ in out)["mid"] <= 3
+    s = make_searcher("auto")
+    _run(s, FAMILY_SPACE, family_loss, 12, cost=lambda c: COST[c["family"]])
+    s.set_budget_hint(0.5)  # even the fast family costs more than a quarter of what is left
+    assert s.avoided() == {"slow", "mid"}
+    s.max_trials = None
+    assert all(s.ask(100 + i).config["family"] == "fast" for i in range(5))
+
+
+def test_auto_proposes_warm_starts_first():
+    warm = [{"family": "fast", "fast.x": 0.5}, {"family": "mid"}]
+    out = _run(make_searcher("auto"), FAMILY_SPACE, family_loss, 5, warm_start=warm)
+    assert [p.config for p, _, _ in out[:2]] == [FAMILY_SPACE.complete(w) for w in warm]
+    assert all(p.fidelity == 1.0 for p, _, _ in out)
+
+
+@pytest.mark.parametrize("name", ["bayes", "auto"])
+def test_optuna_does_not_leak(name):
+    s = make_searcher(name)
+    out = _run(s, FAMILY_SPACE, family_loss, 3)
+    for p, _, _ in out:
+        assert type(p.config).__module__ == "forgeml.space"
+        assert all(not type(v).__module__.startswith("optuna") for v in p.config.values())
