@@ -147,6 +147,15 @@ def test_auto_avoids_a_family_that_always_fails_and_keeps_the_cheapest_when_all_
     assert all(s.ask(100 + i).config["family"] == "fast" for i in range(5))
 
 
+def test_auto_drops_warm_starts_of_a_family_too_slow_for_what_remains():
+    warm = [{"family": "slow", "slow.x": 0.1}, {"family": "fast"}, {"family": "slow", "slow.x": 0.9},
+            {"family": "mid"}]
+    out = _run(make_searcher("auto"), FAMILY_SPACE, family_loss, 4, cost=lambda c: COST[c["family"]],
+               remaining=lambda spent: 100.0 - spent, warm_start=warm)
+    assert [p.config for p, _, _ in out[:3]] == [FAMILY_SPACE.complete(w) for w in (warm[0], warm[1], warm[3])]
+    assert out[3][0].config["family"] != "slow"
+
+
 def test_auto_proposes_warm_starts_first():
     warm = [{"family": "fast", "fast.x": 0.5}, {"family": "mid"}]
     out = _run(make_searcher("auto"), FAMILY_SPACE, family_loss, 5, warm_start=warm)

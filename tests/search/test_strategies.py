@@ -27,6 +27,12 @@ def test_battery(name):
     assert ran == [c.__name__ for c in CHECKS] and len(ran) == 9
 
 
+@pytest.mark.parametrize("name, options", [("auto", {"multi_fidelity": True}), ("halving", {"sampler": "bayes"}),
+                                           ("hyperband", {"sampler": "evolution"}), ("pbt", {"interval": 2})])
+def test_battery_on_option_variants(name, options):
+    assert len(check_searcher(lambda: make_searcher(name, **options))) == len(CHECKS)
+
+
 def test_unknown_strategy_and_option_say_what_is_valid():
     with pytest.raises(ConfigError, match="did you mean 'bayes'|Did you mean 'bayes'"):
         make_searcher("bayse")

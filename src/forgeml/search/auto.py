@@ -1,17 +1,18 @@
 """The default strategy: strong defaults first, then cost-aware Bayesian search (multi-fidelity on request).
 
 1. Warm start: the configurations given to ``setup(warm_start=...)`` (the families' defaults, cheapest first) are
-   proposed first, at full fidelity; TPE learns from their results.
+   proposed first (at full fidelity unless ``multi_fidelity``); TPE learns from their results.
 2. TPE (as ``bayes``) over the conditional space.
 3. Cost awareness: every result's cost (``duration``, else ``fit_time``, divided by its fidelity) is recorded per
    value of the top categorical (``family``). Before each ``ask`` the orchestrator may call
    ``set_budget_hint(remaining_seconds)``; a family whose typical trial would cost more than
    ``max_cost_share`` of what remains is not proposed (TPE's draw is discarded and a cheaper family forced),
-   so one slow family cannot eat most of a short budget. A family whose first 3+ trials all failed is avoided
-   as well. If every family is avoided, the cheapest one stays allowed.
-4. ``multi_fidelity=True`` (the orchestrator sets it on large data): new TPE configurations start at a low
-   fidelity and the best are promoted asynchronously, as in ``halving`` (ASHA); TPE learns from bottom-rung
-   results, and promotions obey the same cost rule.
+   so one slow family cannot eat most of a short budget; its remaining warm starts are dropped too. A family
+   whose first 3+ trials all failed is avoided as well. If every family is avoided, the cheapest one stays
+   allowed.
+4. ``multi_fidelity=True`` (the orchestrator sets it on large data): the warm starts, then TPE's
+   configurations, start at a low fidelity and the best are promoted asynchronously, as in ``halving`` (ASHA);
+   TPE learns from all bottom-rung results, and promotions obey the same cost rule.
 
 ``ask`` returns ``None`` only after ``max_trials`` proposals.
 """
@@ -24,7 +25,7 @@ from typing import Any
 
 from forgeml.search._util import cost_of, loss_of, top_categorical
 from forgeml.search.base import Proposal
-from forgeml.search.halving import Rungs, rung_fidelities
+from forgeml.search.halving import Rungs, next_warm, rung_fidelities
 from forgeml.search.tpe import TPESearcher
 from forgeml.space import Config, SearchSpace
 from forgeml.trial import TrialResult
@@ -73,6 +74,9 @@ class AutoSearcher(TPESearcher):
         self.rungs = Rungs(rung_fidelities(float(self.min_fidelity), float(self.eta)), float(self.eta)) \
             if self.multi_fidelity else None
         self._arms: dict[int, tuple[int, int]] = {}  # trial id -> (arm, rung)
+        self._warm: list[Config] = []
+        if self.multi_fidelity:  # warm starts become the first bottom-rung arms
+            self._warm, self._queue = self._queue, []
 
     def set_budget_hint(self, remaining_seconds: float) -> None:
         self.remaining = float(remaining_seconds)
@@ -97,6 +101,13 @@ class AutoSearcher(TPESearcher):
         return bad
 
     # -- ask / tell ---------------------------------------------------------------------------------------
+    def ask(self, trial_id: int) -> Proposal | None:
+        """As ``Searcher.ask``, but queued warm starts of a family that is now avoided are dropped."""
+        if self._queue:
+            bad = self.avoided()
+            self._queue = [c for c in self._queue if self._family_of(c) not in bad]
+        return super().ask(trial_id)
+
     def _propose(self, trial_id: int) -> Proposal | None:
         fidelity = 1.0
         if self.rungs is not None:
@@ -106,6 +117,11 @@ class AutoSearcher(TPESearcher):
                 self._arms[trial_id] = (arm, rung)
                 return Proposal(self.rungs.configs[arm], fidelity=self.rungs.launch(arm, rung))
             fidelity = self.rungs.fidelities[0]
+            warm = next_warm(self._warm, self.history)
+            if warm is not None:
+                self.rungs.start(trial_id, warm)
+                self._arms[trial_id] = (trial_id, 0)
+                return Proposal(warm, fidelity=fidelity)
         bad = self.avoided(fidelity)
         self.avoid = {self._family: bad} if bad else {}
         config = self.sample_config(trial_id)
@@ -132,7 +148,7 @@ class AutoSearcher(TPESearcher):
                 self.rungs.start(arm, proposal.config)
             entry = (arm, 0)
         if entry is None:
-            return  # full-fidelity warm starts: TPE models bottom-rung losses only in this mode
+            return  # a resumed higher-rung trial: TPE models bottom-rung losses only in this mode
         self.rungs.record(entry[0], entry[1], loss_of(result))
         if entry[1] == 0:
             self.learn(trial_id, proposal.config if proposal is not None else None, result)

@@ -164,9 +164,11 @@ class GridSearcher(Searcher):
         off_grid = sum(not self._on_grid(c) for c in self._queue)
         if max_trials is not None and self.total + off_grid > max_trials and not self.allow_partial:
             raise GridTooLargeError(
-                f"the grid has {self.total} points ({self.levels} levels per numeric parameter) but max_trials="
-                f"{max_trials}, so it cannot be exhausted; lower `levels`, raise `max_trials`, restrict the "
-                f"families, or pass allow_partial=True to evaluate an evenly spread subset of {max_trials} points")
+                f"the grid has {self.total + off_grid} points ({self.levels} levels per numeric parameter"
+                f"{', warm starts included' if off_grid else ''}) but max_trials={max_trials}, so it cannot be "
+                f"exhausted; raise max_trials to {self.total + off_grid}, restrict the families, use fewer levels "
+                f"(make_searcher('grid', levels=2)), or accept an evenly spread subset of {max_trials} points "
+                f"(make_searcher('grid', allow_partial=True))")
 
     def _on_grid(self, config: Config) -> bool:
         return all(name in self._levels and any(v == u for u in self._levels[name]) for name, v in config.items())

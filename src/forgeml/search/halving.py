@@ -1,13 +1,14 @@
 """Successive halving, asynchronous (ASHA): cheap low-fidelity evaluations, only the best promoted.
 
 Rungs have fidelities ``eta**-K, ..., 1/eta, 1`` (``1/9, 1/3, 1`` with ``eta=3, min_fidelity=1/9``); a fidelity is
-the share of the resource the orchestrator grants (rows, or boosting rounds/epochs). On each ``ask``, from the
-top rung down: if an arm is in the best ``1/eta`` of the results told at its rung and has not been promoted yet,
-it is promoted one rung up (the same configuration at a higher fidelity); otherwise a new arm starts at the
-bottom rung, drawn from the inner ``sampler`` (random by default, or ``"bayes"`` / ``"evolution"``, which learn
-from bottom-rung results). Promotions never wait for a rung to fill, so parallel workers are never idle and
-``ask`` returns ``None`` only after ``max_trials`` proposals. Failed trials count in their rung with the worst
-loss and are never promoted. Promoted trials start afresh (``parent_id`` is not set).
+the share of the resource the orchestrator grants (rows, or boosting rounds/epochs). On each ``ask``, from the top
+rung down: if an arm is in the best ``1/eta`` of the results told at its rung and has not been promoted yet, it is
+promoted one rung up (the same configuration at a higher fidelity); otherwise a new arm starts at the bottom rung: a
+warm-start configuration while any is left, else a draw from the inner ``sampler`` (random by default, or
+``"bayes"`` / ``"evolution"``, which learn from the bottom-rung results of their own draws). Promotions never wait
+for a rung to fill, so parallel workers are never idle and ``ask`` returns ``None`` only after ``max_trials``
+proposals. Failed trials count in their rung with the worst loss and are never promoted. Promoted trials start
+afresh (``parent_id`` is not set).
 """
 from __future__ import annotations
 
@@ -32,6 +33,16 @@ def rung_fidelities(min_fidelity: float, eta: float) -> list[float]:
         raise ConfigError(f"eta must be > 1 (3 keeps the best third at each rung), got {eta}")
     k = int(math.floor(math.log(1 / min_fidelity) / math.log(eta) + 1e-9))
     return [float(eta ** (i - k)) for i in range(k + 1)]
+
+
+def next_warm(warm: list[Config], history: dict) -> Config | None:
+    """Pop the next warm-start configuration not already run (a resumed run may have replayed it)."""
+    seen = {p.config.id for p, _ in history.values() if p is not None}
+    while warm:
+        config = warm.pop(0)
+        if config.id not in seen:
+            return config
+    return None
 
 
 class Rungs:
@@ -94,6 +105,7 @@ class _MultiFidelity(Searcher):
         self._inner.setup(space, seed=seed)
         self._running: dict[int, tuple[int, int, int]] = {}  # trial id -> (bracket, arm, rung)
         self._inner_trials: set[int] = set()
+        self._warm, self._queue = self._queue, []  # warm starts become the first arms, at the bottom rung
 
     def _choose_bracket(self) -> int:
         return 0
@@ -108,13 +120,16 @@ class _MultiFidelity(Searcher):
             _, b, arm, rung = best
             self._running[trial_id] = (b, arm, rung)
             return Proposal(self.brackets[b].configs[arm], fidelity=self.brackets[b].launch(arm, rung))
-        inner = self._inner.ask(trial_id)
-        if inner is None:
-            return None
+        config = next_warm(self._warm, self.history)
+        if config is None:
+            inner = self._inner.ask(trial_id)
+            if inner is None:
+                return None
+            config = inner.config
+            self._inner_trials.add(trial_id)
         b = self._choose_bracket()
         self._running[trial_id] = (b, trial_id, 0)
-        self._inner_trials.add(trial_id)
-        return Proposal(inner.config, fidelity=self.brackets[b].start(trial_id, inner.config))
+        return Proposal(config, fidelity=self.brackets[b].start(trial_id, config))
 
     def _observe(self, trial_id: int, proposal: Proposal | None, result: TrialResult) -> None:
         entry = self._running.pop(trial_id, None)
@@ -129,8 +144,8 @@ class _MultiFidelity(Searcher):
             self._inner.tell(trial_id, result)
 
     def _adopt(self, trial_id: int, proposal: Proposal | None) -> tuple[int, int, int] | None:
-        """Place a trial we did not propose (a resumed one) in the rung of its fidelity; warm starts at full
-        fidelity are kept in ``history`` only, as top-rung results promote nothing."""
+        """Place a trial we did not propose (a resumed one) in the rung of its fidelity; full-fidelity ones are
+        kept in ``history`` only, as top-rung results promote nothing."""
         if proposal is None:
             return None
         for b, rungs in enumerate(self.brackets):

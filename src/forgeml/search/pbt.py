@@ -17,8 +17,9 @@ from perturbed copies of the best half plus fresh draws.
 
 PBT is meant for spaces whose families are trained iteratively (the orchestrator maps fidelity to rounds or
 epochs); elsewhere fidelity falls back to a row share and PBT behaves like a small evolutionary search.
-Warm-start configurations become the first members. ``ask`` returns ``None`` while every unfinished member
-is busy (waiting; ask again after a ``tell``), or after ``max_trials`` proposals.
+The first ``population_size`` warm-start configurations become members (any others are not used).
+``ask`` returns ``None`` while every unfinished member is busy (waiting; ask again after a ``tell``), or after
+``max_trials`` proposals.
 """
 from __future__ import annotations
 
@@ -83,8 +84,7 @@ class PBTSearcher(Searcher):
                               f"{self.population_size}, {self.n_steps}, {self.interval}")
         if not 0 < self.quantile <= 0.5:
             raise ConfigError(f"pbt quantile must be in (0, 0.5], got {self.quantile}")
-        n = int(self.population_size)
-        starts, self._queue = self._queue[:n], self._queue[n:]  # extra warm starts run as plain trials
+        starts, self._queue = self._queue[: int(self.population_size)], []  # warm starts seed the population
         self.members = [Member(i, c) for i, c in enumerate(starts)]
         self.members += [Member(i, space.sample(self.rng)) for i in range(len(self.members),
                                                                        int(self.population_size))]
