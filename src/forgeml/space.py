@@ -13,7 +13,7 @@ import json
 import math
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any, Union
+from typing import Any
 
 import numpy as np
 
@@ -144,7 +144,7 @@ class Constant:
         return value == self.value
 
 
-Param = Union[Float, Int, Categorical, Constant]
+Param = Float | Int | Categorical | Constant
 
 
 @dataclass(frozen=True)

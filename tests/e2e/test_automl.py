@@ -6,11 +6,11 @@ import pandas as pd
 import pytest
 from sklearn.base import clone
 from sklearn.model_selection import cross_val_score, train_test_split
+from tests.conftest import shared_dataset
 
 import forgeml
 from forgeml import AutoClassifier, AutoML, AutoRegressor
 from forgeml.errors import ConfigError, ModelLoadError, NotFittedError, SchemaMismatchError, TargetError
-from tests.conftest import shared_dataset
 
 FAST = ["lightgbm", "linear"]
 

@@ -7,9 +7,9 @@ import time
 
 import pandas as pd
 import pytest
+from tests.conftest import shared_dataset
 
 import forgeml
-from tests.conftest import shared_dataset
 
 CLI = [sys.executable, "-m", "forgeml.cli.main"]
 

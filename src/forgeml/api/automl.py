@@ -33,6 +33,7 @@ class AutoML(BaseEstimator):
         max_trials: stop after this many search trials; with it the run is reproducible.
         n_jobs: parallel trials (-1 = one per core); threads per trial = cores // n_jobs.
         search: a strategy name from ``forgeml.search.SEARCHERS``.
+        search_options: options for that strategy (e.g. ``{"levels": 2, "allow_partial": True}`` for grid).
         families: model family names to consider (default: all available).
         ensemble: build a greedy ensemble of the best trials (else the single best pipeline).
         path: run directory (experiment store, artifacts, saved model); default a new temporary directory.
@@ -45,7 +46,8 @@ class AutoML(BaseEstimator):
 
     def __init__(self, time_budget: float | None = 60.0, metric: str = "auto", task: str = "auto", seed: int = 0,
                  max_trials: int | None = None, n_jobs: int = -1, search: str = "auto",
-                 families: list[str] | None = None, ensemble: bool = True, n_folds: int | None = None,
+                 search_options: dict[str, Any] | None = None, families: list[str] | None = None,
+                 ensemble: bool = True, n_folds: int | None = None,
                  per_trial_timeout: float | None = None, memory_limit_mb: float | None = None,
                  path: str | None = None, resume: bool = False, backend: str = "local",
                  ray_address: str | None = None, inf_as_nan: bool = False, verbose: int = 1,
@@ -57,6 +59,7 @@ class AutoML(BaseEstimator):
         self.max_trials = max_trials
         self.n_jobs = n_jobs
         self.search = search
+        self.search_options = search_options
         self.families = families
         self.ensemble = ensemble
         self.n_folds = n_folds
@@ -87,6 +90,7 @@ class AutoML(BaseEstimator):
         self.run_dir_ = run_dir
         self.run_id_ = outcome.run_id
         self.n_trials_ = outcome.n_trials
+        self.search_summary_ = outcome.search_summary
         self.fit_seconds_ = outcome.seconds
         self.task_ = outcome.schema.task
         if self.task_ != "regression":

@@ -9,7 +9,7 @@ import os
 import sys
 from collections.abc import Sequence
 
-from forgeml.errors import ForgeMLError
+from forgeml.errors import ConfigError, ForgeMLError
 
 DEMO_DATASETS = ("breast_cancer", "wine", "diabetes")
 
@@ -21,6 +21,8 @@ def _add_fit_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--task", default="auto", choices=["auto", "binary", "multiclass", "regression",
                                                       "classification"])
     p.add_argument("--search", default="auto", help="search strategy (see `forgeml strategies`)")
+    p.add_argument("--search-option", action="append", default=[], metavar="KEY=VALUE",
+                   help="an option of the search strategy, e.g. levels=2 or allow_partial=true (repeatable)")
     p.add_argument("--families", default=None, help="comma-separated model families (default: all)")
     p.add_argument("--n-jobs", type=int, default=-1)
     p.add_argument("--seed", type=int, default=0)
@@ -35,9 +37,25 @@ def _automl(a: argparse.Namespace, path: str | None, resume: bool = False):
 
     families = [f.strip() for f in a.families.split(",")] if a.families else None
     return AutoML(time_budget=a.time_budget, max_trials=a.max_trials, metric=a.metric, task=a.task,
-                  search=a.search, families=families, n_jobs=a.n_jobs, seed=a.seed, backend=a.backend,
+                  search=a.search, search_options=_options(a.search_option), families=families,
+                  n_jobs=a.n_jobs, seed=a.seed, backend=a.backend,
                   ray_address=a.ray_address, ensemble=not a.no_ensemble, verbose=a.verbose, path=path,
                   resume=resume)
+
+
+def _options(pairs: list[str]) -> dict:
+    import json
+
+    out = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep:
+            raise ConfigError(f"--search-option takes KEY=VALUE, got {pair!r}")
+        try:
+            out[key] = json.loads(value.lower() if value.lower() in ("true", "false", "null") else value)
+        except json.JSONDecodeError:
+            out[key] = value
+    return out
 
 
 def _print_frame(frame, max_rows: int = 30) -> None:

@@ -22,6 +22,7 @@ from forgeml.space import Config
 from forgeml.store import Store
 
 UNLIMITED_S = 10 * 365 * 24 * 3600.0
+LARGE_ROWS = 20_000
 
 
 @dataclass
@@ -33,6 +34,7 @@ class Outcome:
     run_id: str
     n_trials: int
     seconds: float
+    search_summary: str = ""
 
 
 def describe(config: Config) -> str:
@@ -120,7 +122,10 @@ def run_automl(est: Any, df: pd.DataFrame, target: str, run_dir: str) -> Outcome
     else:
         run_id = store.start_run(meta)
 
-    searcher = make_searcher(est.search)
+    search_options = dict(est.search_options or {})
+    if est.search == "auto" and len(X) >= LARGE_ROWS:
+        search_options.setdefault("multi_fidelity", True)  # cheap row-subsample rungs first on large data
+    searcher = make_searcher(est.search, **search_options)
     searcher.setup(space, seed=est.seed, warm_start=warm, max_trials=est.max_trials)
     if run_id is not None and est.resume:
         for res in store.trial_results(run_id):
@@ -159,6 +164,10 @@ def run_automl(est: Any, df: pd.DataFrame, target: str, run_dir: str) -> Outcome
             loop = SearchLoop(searcher=searcher, executor=executor, store=store, run_id=run_id, budget=budget,
                               options=options, progress=progress, state=state, describe=describe)
             loop.run(elapsed_before)
+            summary = search_summary(searcher, state)
+            if summary:
+                progress.message(f"forgeml: {summary}")
+                store.update_run(run_id, search_summary=summary)
             pipeline, weights, ens_score = _finalize(est, state, ctx, executor, store, run_id, budget, metric,
                                                      loop)
         except BaseException:
@@ -170,7 +179,16 @@ def run_automl(est: Any, df: pd.DataFrame, target: str, run_dir: str) -> Outcome
     store.update_run(run_id, status="complete", best_trial_id=state.completed()[0].trial_id,
                      elapsed=elapsed_before + budget.elapsed(), ensemble_score=ens_score)
     return Outcome(schema=schema, metric=metric, pipeline=pipeline, leaderboard=leaderboard, run_id=run_id,
-                   n_trials=len(state.results), seconds=time.time() - t_start)
+                   n_trials=len(state.results), seconds=time.time() - t_start, search_summary=summary)
+
+
+def search_summary(searcher, state: SearchState) -> str:
+    """One line on how far the search got (grid coverage when the strategy reports it)."""
+    parts = [f"{len(state.completed(False))} of {len(state.results)} trials completed"]
+    coverage = getattr(searcher, "coverage", None)
+    if callable(coverage):
+        parts.append(f"grid: {coverage()}")
+    return "; ".join(parts)
 
 
 def store_config(store: Store, run_id: str, trial_id: int) -> dict | None:
