@@ -171,6 +171,14 @@ def cmd_bench(a: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_bench_parallel(a: argparse.Namespace) -> int:
+    from forgeml.bench.throughput import run_throughput
+
+    families = [f.strip() for f in a.families.split(",")] if a.families else None
+    run_throughput(a.data, a.target, time_budget=a.time_budget, seed=a.seed, families=families)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="forgeml", description="AutoML for tabular data.")
     sub = ap.add_subparsers(dest="command", required=True)
@@ -217,6 +225,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--max-rows", type=int, default=None, help="skip datasets with more rows")
     p.set_defaults(fn=cmd_bench)
+    p = sub.add_parser("bench-parallel", help="trials per minute with n_jobs=1 versus n_jobs=2")
+    p.add_argument("data")
+    p.add_argument("--target", required=True)
+    p.add_argument("--time-budget", type=float, default=60.0)
+    p.add_argument("--families", default="lightgbm,linear")
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(fn=cmd_bench_parallel)
     return ap
 
 

@@ -179,4 +179,4 @@ def run_trial(spec: TrialSpec, ctx: EvalContext) -> TrialResult:
 def _with_duration(result: TrialResult, duration: float) -> TrialResult:
     from dataclasses import replace
 
-    return replace(result, duration=duration, worker=str(os.getpid()))
+    return replace(result, duration=duration)  # the executor names the worker
