@@ -65,9 +65,8 @@ def reference(kind: str, train, test, target, task, seed):
     return None, m.predict_proba(Xte), list(m.classes_), time.time() - t0
 
 
-def run_one(entry: dict, root: Path, *, time_budget: float, seed: int, search: str, workdir: Path) -> list[dict]:
-    from forgeml import AutoML
-
+def run_one(entry: dict, root: Path, *, time_budget: float, seed: int, searches: list[str],
+            workdir: Path) -> list[dict]:
     df = pd.read_parquet(root / entry["file"])
     target, task = entry["target"], entry["task"]
     train, test = split(df, target, task, seed)
@@ -77,12 +76,23 @@ def run_one(entry: dict, root: Path, *, time_budget: float, seed: int, search: s
         pred, proba, classes, secs = reference(kind, train, test, target, task, seed)
         rows.append({"dataset": entry["name"], "system": kind, "task": task, "metric": metric,
                      "test_score": test_score(task, test[target], pred, proba, classes), "fit_wall_s": secs})
-    row = {"dataset": entry["name"], "system": "forgeml", "task": task, "metric": metric}
+    for search in searches:
+        system = "forgeml" if len(searches) == 1 else f"forgeml[{search}]"
+        rows.append(_forgeml_row(entry, train, test, target, task, metric, system, search=search,
+                                 time_budget=time_budget, seed=seed, path=workdir / f"{entry['name']}-{search}"))
+    return rows
+
+
+def _forgeml_row(entry, train, test, target, task, metric, system, *, search, time_budget, seed, path) -> dict:
+    from forgeml import AutoML
+    from forgeml.bench.strategies import anytime
+
+    row = {"dataset": entry["name"], "system": system, "task": task, "metric": metric}
     t0 = time.time()
     try:
-        m = AutoML(time_budget=time_budget, seed=seed, verbose=0, search=search,
-                   path=str(workdir / entry["name"]))
+        m = AutoML(time_budget=time_budget, seed=seed, verbose=0, search=search, path=str(path))
         m.fit(train, target=target)
+        row["anytime"] = json.dumps(anytime(m.trials(), t0, time_budget, m.metric_.greater_is_better))
         row["fit_wall_s"] = time.time() - t0
         Xte = test.drop(columns=[target])
         t1 = time.time()
@@ -99,8 +109,7 @@ def run_one(entry: dict, root: Path, *, time_budget: float, seed: int, search: s
         row["fit_wall_s"] = time.time() - t0
         row["error"] = f"{type(exc).__name__}: {exc}"[:300]
     row["wall_over_budget"] = row["fit_wall_s"] / time_budget
-    rows.append(row)
-    return rows
+    return row
 
 
 def summarize(frame: pd.DataFrame) -> str:
@@ -125,8 +134,24 @@ def summarize(frame: pd.DataFrame) -> str:
     return "\n".join(lines)
 
 
+def write_reports(frame: pd.DataFrame, outdir: Path, searches: list[str], time_budget: float) -> None:
+    from forgeml.bench.strategies import anytime_svg, mean_curves, strategy_table
+
+    higher = {t: h for t, (_, h) in HEADLINE.items()}
+    if len(searches) == 1:
+        (outdir / "results.md").write_text(summarize(frame) + "\n")
+        return
+    text = (f"Search strategies, {time_budget:g} s per dataset, {frame.dataset.nunique()} datasets\n\n"
+            + strategy_table(frame, higher) + "\n")
+    (outdir / "results.md").write_text(text)
+    (outdir / "anytime.svg").write_text(anytime_svg(mean_curves(frame, higher),
+                                                    f"Best CV score so far (scaled), {time_budget:g} s budget"))
+
+
 def run_bench(suite: str, out: str, *, time_budget: float = 60.0, seed: int = 0, only: list[str] | None = None,
               search: str = "auto", max_rows: int | None = None) -> pd.DataFrame:
+    """Run the suite; ``search`` may list several strategies (comma-separated) to compare them."""
+    searches = [s.strip() for s in search.split(",") if s.strip()]
     manifest = json.loads(Path(suite).read_text())
     root = Path(suite).parent
     outdir = Path(out)
@@ -137,16 +162,16 @@ def run_bench(suite: str, out: str, *, time_budget: float = 60.0, seed: int = 0,
             continue
         if max_rows and entry.get("rows", 0) > max_rows:
             continue
-        rows.extend(run_one(entry, root, time_budget=time_budget, seed=seed, search=search,
-                            workdir=outdir / "runs"))
+        new = run_one(entry, root, time_budget=time_budget, seed=seed, searches=searches, workdir=outdir / "runs")
+        rows.extend(new)
         frame = pd.DataFrame(rows)
         frame.to_csv(outdir / "results.csv", index=False)
-        (outdir / "results.md").write_text(summarize(frame) + "\n")
-        last = rows[-1]
-        print(f"{entry['name']}: forgeml {last.get('test_score', float('nan')):.4f} "
-              f"(lightgbm {rows[-2]['test_score']:.4f}) in {last['fit_wall_s']:.1f}s"
-              + (f" ERROR {last['error']}" if "error" in last else ""), flush=True)
+        write_reports(frame, outdir, searches, time_budget)
+        ref = new[1]["test_score"]
+        for r in new[2:]:
+            print(f"{entry['name']}: {r['system']} {r.get('test_score', float('nan')):.4f} (lightgbm {ref:.4f}) "
+                  f"in {r['fit_wall_s']:.1f}s" + (f" ERROR {r['error']}" if "error" in r else ""), flush=True)
     frame = pd.DataFrame(rows)
-    print(summarize(frame))
+    print((outdir / "results.md").read_text())
     os.makedirs(outdir, exist_ok=True)
     return frame

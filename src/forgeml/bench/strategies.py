@@ -1,0 +1,98 @@
+"""Comparing search strategies: mean normalised test score, mean rank, and anytime curves as an SVG.
+
+Normalised score per dataset: 0 = constant predictor, 1 = the best strategy of the run on that dataset
+(the scale of ``shared/bench``). Anytime curves: each strategy's best cross-validation score so far, at 20
+points of the budget, scaled per dataset to [0, 1] over all strategies, then averaged over datasets.
+"""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+
+GRID = np.linspace(0.05, 1.0, 20)
+COLORS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#17becf"]
+
+
+def anytime(trials: pd.DataFrame, start: float, budget: float, greater_is_better: bool) -> list[float | None]:
+    """Best CV score reached by each point of ``GRID`` (fractions of the budget); None before the first."""
+    done = trials[(trials.kind == "cv") & (trials.status == "complete") & (trials.fidelity >= 0.999)]
+    done = done.sort_values("ended_at")
+    out: list[float | None] = []
+    for g in GRID:
+        seen = done[done.ended_at - start <= g * budget]["score"]
+        out.append(None if seen.empty else float(seen.max() if greater_is_better else seen.min()))
+    return out
+
+
+def normalized_scores(frame: pd.DataFrame, higher: dict[str, bool]) -> pd.DataFrame:
+    """Add ``norm`` (0 constant, 1 best strategy) and ``rank`` per dataset to the forgeml rows."""
+    rows = []
+    for _, g in frame.groupby("dataset", sort=False):
+        hi = higher[g["task"].iloc[0]]
+        const = g.loc[g.system == "constant", "test_score"].iloc[0]
+        f = g[g.system.str.startswith("forgeml")].copy()
+        best = f["test_score"].max() if hi else f["test_score"].min()
+        span = (best - const) if hi else (const - best)
+        f["norm"] = ((f["test_score"] - const) if hi else (const - f["test_score"])) / (span if span else 1.0)
+        f["rank"] = f["test_score"].rank(ascending=not hi, method="average")
+        rows.append(f)
+    return pd.concat(rows, ignore_index=True) if rows else frame.iloc[:0]
+
+
+def strategy_table(frame: pd.DataFrame, higher: dict[str, bool]) -> str:
+    f = normalized_scores(frame, higher)
+    agg = f.groupby("system").agg(mean_norm=("norm", "mean"), mean_rank=("rank", "mean"),
+                                  failures=("test_score", lambda s: int(s.isna().sum())),
+                                  max_wall_over_budget=("wall_over_budget", "max")).sort_values("mean_rank")
+    lines = ["| strategy | mean norm | mean rank | failures | max wall/budget |", "|---|---|---|---|---|"]
+    for name, r in agg.iterrows():
+        lines.append(f"| {name} | {r.mean_norm:.3f} | {r.mean_rank:.2f} | {r.failures} | "
+                     f"{r.max_wall_over_budget:.2f} |")
+    return "\n".join(lines)
+
+
+def mean_curves(frame: pd.DataFrame, higher: dict[str, bool]) -> dict[str, list[float]]:
+    curves: dict[str, list[list[float]]] = {}
+    for _, g in frame[frame.system.str.startswith("forgeml")].groupby("dataset", sort=False):
+        hi = higher[g["task"].iloc[0]]
+        per = {r.system: json.loads(r.anytime) for r in g.itertuples() if isinstance(r.anytime, str)}
+        vals = [v for c in per.values() for v in c if v is not None]
+        if not vals:
+            continue
+        lo, top = (min(vals), max(vals)) if hi else (max(vals), min(vals))
+        span = (top - lo) or 1.0
+        for name, c in per.items():
+            curves.setdefault(name, []).append([0.0 if v is None else (v - lo) / span for v in c])
+    return {k: list(np.mean(v, axis=0)) for k, v in curves.items()}
+
+
+def anytime_svg(curves: dict[str, list[float]], title: str, width: int = 640, height: int = 400) -> str:
+    """A dependency-free line plot: x = share of the budget, y = mean scaled best CV score."""
+    left, right, top, bottom = 60, 170, 40, 50
+    w, h = width - left - right, height - top - bottom
+
+    def xy(x: float, y: float) -> str:
+        return f"{left + x * w:.1f},{top + (1 - y) * h:.1f}"
+
+    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
+             f'font-family="sans-serif" font-size="12">', f'<rect width="{width}" height="{height}" fill="white"/>',
+             f'<text x="{left}" y="22" font-size="14">{title}</text>',
+             f'<polyline points="{xy(0, 0)} {xy(1, 0)}" stroke="black" fill="none"/>',
+             f'<polyline points="{xy(0, 0)} {xy(0, 1)}" stroke="black" fill="none"/>']
+    for t in (0, 0.25, 0.5, 0.75, 1.0):
+        x0, y0 = xy(t, 0).split(",")
+        parts.append(f'<text x="{x0}" y="{float(y0) + 18}" text-anchor="middle">{t:.2f}</text>')
+        xl, yl = xy(0, t).split(",")
+        parts.append(f'<text x="{float(xl) - 8}" y="{float(yl) + 4}" text-anchor="end">{t:.2f}</text>')
+    parts.append(f'<text x="{left + w / 2}" y="{height - 10}" text-anchor="middle">share of the time budget</text>')
+    for i, (name, c) in enumerate(sorted(curves.items())):
+        color = COLORS[i % len(COLORS)]
+        pts = " ".join(xy(g, v) for g, v in zip(GRID, c))
+        parts.append(f'<polyline points="{pts}" stroke="{color}" stroke-width="2" fill="none"/>')
+        ly = top + 16 * i
+        parts.append(f'<line x1="{left + w + 15}" y1="{ly}" x2="{left + w + 35}" y2="{ly}" stroke="{color}" '
+                     f'stroke-width="3"/><text x="{left + w + 40}" y="{ly + 4}">{name}</text>')
+    parts.append("</svg>")
+    return "\n".join(parts)

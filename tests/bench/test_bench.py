@@ -1,0 +1,55 @@
+"""`forgeml bench`: the suite runner and the strategy comparison, on one small real dataset."""
+import json
+import xml.etree.ElementTree as ET
+
+import pandas as pd
+import pytest
+from tests.conftest import SHARED
+
+from forgeml.bench.runner import run_bench
+from forgeml.bench.strategies import GRID, anytime, mean_curves, normalized_scores
+
+
+def test_normalised_scores_and_curves_on_a_hand_made_frame():
+    frame = pd.DataFrame([
+        {"dataset": "a", "system": "constant", "task": "binary", "test_score": 0.5},
+        {"dataset": "a", "system": "forgeml[x]", "task": "binary", "test_score": 0.9,
+         "anytime": json.dumps([None] + [0.8] * (len(GRID) - 1))},
+        {"dataset": "a", "system": "forgeml[y]", "task": "binary", "test_score": 0.7,
+         "anytime": json.dumps([0.6] * len(GRID))},
+        {"dataset": "b", "system": "constant", "task": "regression", "test_score": 10.0},
+        {"dataset": "b", "system": "forgeml[x]", "task": "regression", "test_score": 6.0, "anytime": None},
+        {"dataset": "b", "system": "forgeml[y]", "task": "regression", "test_score": 2.0, "anytime": None},
+    ])
+    higher = {"binary": True, "regression": False}
+    f = normalized_scores(frame, higher).set_index(["dataset", "system"])
+    assert f.loc[("a", "forgeml[x]"), "norm"] == pytest.approx(1.0)
+    assert f.loc[("a", "forgeml[y]"), "norm"] == pytest.approx(0.5)
+    assert f.loc[("b", "forgeml[y]"), "norm"] == pytest.approx(1.0)
+    assert f.loc[("b", "forgeml[x]"), "norm"] == pytest.approx(0.5)
+    assert f.loc[("a", "forgeml[x]"), "rank"] == 1 and f.loc[("b", "forgeml[x]"), "rank"] == 2
+    curves = mean_curves(frame, higher)
+    assert curves["forgeml[x]"][0] == 0.0 and curves["forgeml[x]"][-1] == pytest.approx(1.0)
+    assert curves["forgeml[y]"][-1] == pytest.approx(0.0)
+
+
+def test_anytime_is_monotone_best_so_far():
+    t = pd.DataFrame({"kind": "cv", "status": "complete", "fidelity": 1.0,
+                      "ended_at": [101.0, 105.0, 109.0], "score": [0.7, 0.9, 0.8]})
+    curve = anytime(t, start=100.0, budget=10.0, greater_is_better=True)
+    assert curve[0] is None and curve[-1] == 0.9
+    seen = [c for c in curve if c is not None]
+    assert seen == sorted(seen)
+
+
+@pytest.mark.slow
+def test_bench_compares_strategies_on_a_real_dataset(tmp_path):
+    frame = run_bench(str(SHARED / "manifest.json"), str(tmp_path), time_budget=8, only=["wine"],
+                      search="random,auto")
+    assert set(frame.system) == {"constant", "lightgbm", "forgeml[random]", "forgeml[auto]"}
+    fm = frame[frame.system.str.startswith("forgeml")]
+    assert fm["test_score"].notna().all() and (fm["wall_over_budget"] < 1.05 + 5 / 8).all()
+    md = (tmp_path / "results.md").read_text()
+    assert "forgeml[random]" in md and "mean rank" in md
+    svg = ET.fromstring((tmp_path / "anytime.svg").read_text())
+    assert svg.tag.endswith("svg") and len([e for e in svg.iter() if e.tag.endswith("polyline")]) >= 4
