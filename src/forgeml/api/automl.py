@@ -154,7 +154,7 @@ class AutoML(BaseEstimator):
             raise AttributeError("predict_proba is only available for classification")
         p = self.best_pipeline_.predict_proba(self._read(X))
         frame_index = X.index if isinstance(X, pd.DataFrame) else None
-        return pd.DataFrame(p, columns=list(self.classes_), index=frame_index)
+        return pd.DataFrame(p, columns=self.classes_.tolist(), index=frame_index)
 
     def _read(self, X: Any) -> Any:
         if isinstance(X, (str, os.PathLike)):

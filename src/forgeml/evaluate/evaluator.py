@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import pickle
 import time
+import warnings
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -168,7 +169,9 @@ def run_trial(spec: TrialSpec, ctx: EvalContext) -> TrialResult:
     """Run one trial; never raises."""
     t0 = time.time()
     try:
-        result = _refit(spec, ctx) if spec.kind == "refit" else _cv(spec, ctx)
+        with warnings.catch_warnings():  # library chatter (convergence, deprecations) is not the user's concern
+            warnings.simplefilter("ignore")
+            result = _refit(spec, ctx) if spec.kind == "refit" else _cv(spec, ctx)
     except MemoryError as exc:
         return TrialResult.failure(spec, TrialStatus.CRASHED, ErrorInfo.from_exception(exc), time.time() - t0)
     except Exception as exc:  # a failed trial is a result, not a crash of the run

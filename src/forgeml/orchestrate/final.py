@@ -7,6 +7,7 @@ renormalised.
 from __future__ import annotations
 
 import time
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -88,5 +89,7 @@ def refit_in_process(config, ctx, seed: int, n_threads: int):
                      timeout=None, kind="refit")
     pipe = build(config, ctx, len(ctx.y), spec)
     t0 = time.time()
-    pipe.fit(ctx.X, ctx.y)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        pipe.fit(ctx.X, ctx.y)
     return pipe, time.time() - t0
