@@ -116,3 +116,12 @@ def test_bad_arguments_are_clear():
         AutoML(max_trials=1, verbose=0).fit(df, target="nope")
     with pytest.raises(ConfigError, match="AutoRegressor"):
         AutoClassifier(max_trials=1, verbose=0, task="regression").fit(df, target="body_mass_g")
+
+
+def test_a_model_even_when_only_low_fidelity_trials_finished():
+    df, entry = shared_dataset("breast_cancer")
+    m = AutoML(search="halving", max_trials=3, time_budget=60, families=FAST, verbose=0, n_jobs=1)
+    m.fit(df, target=entry["target"])
+    lb = m.leaderboard()
+    assert (lb["fidelity"] < 1).all()  # three bottom-rung arms, none promoted yet
+    assert m.score(df.drop(columns=[entry["target"]]), df[entry["target"]]) > 0.9

@@ -61,7 +61,7 @@ class SearchLoop:
     # -- budget -------------------------------------------------------------------------------------------
     def final_reserve(self) -> float:
         """Seconds to keep for ensembling and refitting, from the cost of the best trials so far."""
-        done = self.state.completed()[:5]
+        done = self.state.completed(full_fidelity=False)[:5]
         if not done:
             return 2.0
         est = [r.fit_time / max(r.extra.get("n_folds", self.opt.n_folds), 1) * 1.3 / max(r.fidelity, 0.05)

@@ -176,7 +176,7 @@ def run_automl(est: Any, df: pd.DataFrame, target: str, run_dir: str) -> Outcome
         finally:
             executor.shutdown()
     leaderboard = build_leaderboard(state, weights, ens_score, metric)
-    store.update_run(run_id, status="complete", best_trial_id=state.completed()[0].trial_id,
+    store.update_run(run_id, status="complete", best_trial_id=state.best().trial_id,
                      elapsed=elapsed_before + budget.elapsed(), ensemble_score=ens_score)
     return Outcome(schema=schema, metric=metric, pipeline=pipeline, leaderboard=leaderboard, run_id=run_id,
                    n_trials=len(state.results), seconds=time.time() - t_start, search_summary=summary)
@@ -201,7 +201,7 @@ def store_config(store: Store, run_id: str, trial_id: int) -> dict | None:
 
 
 def _finalize(est, state: SearchState, ctx: EvalContext, executor, store, run_id, budget, metric, loop):
-    if not state.completed():
+    if not state.completed(full_fidelity=False):
         common = loop.errors.most_common(1)
         why = f" Most common error: {common[0][0]} ({common[0][1]}×)." if common else ""
         raise NoModelFittedError(
@@ -209,6 +209,9 @@ def _finalize(est, state: SearchState, ctx: EvalContext, executor, store, run_id
             "or look at the errors with .trials() / `forgeml trials DIR`.")
     mask = ctx.oof_mask()
     weights, ens_score = choose_weights(state, ctx.y, mask, metric, max_members=20, ensemble=est.ensemble)
+    if not weights:  # only low-fidelity trials finished (PBT, halving on a short budget): take the best of them
+        best = state.best()
+        weights, ens_score = {best.trial_id: 1.0}, best.score
     executor.shutdown()  # free every core for the refits
     cores = os.cpu_count() or 1
     models = refit_members(weights, state, ctx, store, run_id, budget, seed=est.seed, n_threads=cores,
