@@ -48,7 +48,7 @@ def strategy_table(frame: pd.DataFrame, higher: dict[str, bool]) -> str:
                                   max_wall_over_budget=("wall_over_budget", "max")).sort_values("mean_rank")
     lines = ["| strategy | mean norm | mean rank | failures | max wall/budget |", "|---|---|---|---|---|"]
     for name, r in agg.iterrows():
-        lines.append(f"| {name} | {r.mean_norm:.3f} | {r.mean_rank:.2f} | {r.failures} | "
+        lines.append(f"| {name} | {r.mean_norm:.3f} | {r.mean_rank:.2f} | {int(r.failures)} | "
                      f"{r.max_wall_over_budget:.2f} |")
     return "\n".join(lines)
 
