@@ -109,9 +109,10 @@ class SearchLoop:
         best = self.state.best()
         is_best = best is not None and best.trial_id == result.trial_id
         prop = self.state.proposals.get(result.trial_id)
-        self.progress.trial(result.ok, best.score if best else None, is_best,
+        failed = result.status in (TrialStatus.FAILED, TrialStatus.TIMEOUT, TrialStatus.CRASHED)
+        self.progress.trial(not failed, best.score if best else None, is_best,
                             self.describe(prop.config) if (is_best and prop) else self.progress.best_desc)
-        if not result.ok:
+        if failed:
             self._on_failure(result)
 
     def _on_failure(self, result: TrialResult) -> None:
