@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import os
 import tempfile
-import warnings
 from typing import Any
 
 import numpy as np
@@ -223,6 +222,3 @@ class AutoRegressor(RegressorMixin, AutoML):
     def score(self, X: Any, y: Any, sample_weight: Any = None) -> float:
         return RegressorMixin.score(self, X, y, sample_weight)
 
-
-def _warn(msg: str) -> None:
-    warnings.warn(msg, UserWarning, stacklevel=3)

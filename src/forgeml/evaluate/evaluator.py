@@ -31,7 +31,6 @@ class EvalContext:
     schema_json: str
     metric: str
     run_dir: str
-    families: tuple[str, ...] = ()
     _cache: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
     @property

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import time
 import warnings
-from dataclasses import dataclass
 
 import numpy as np
 
@@ -18,14 +17,6 @@ from forgeml.metrics import Metric
 from forgeml.orchestrate.loop import SearchState
 from forgeml.store import Store
 from forgeml.trial import ErrorInfo, TrialResult, TrialSpec, TrialStatus
-
-
-@dataclass
-class FinalChoice:
-    weights: dict[int, float]  # cv trial id -> weight
-    ensemble_score: float | None
-    models: dict[int, object]  # cv trial id -> fitted sklearn pipeline
-    refit_results: dict[int, TrialResult]
 
 
 def choose_weights(state: SearchState, y: np.ndarray, mask: np.ndarray, metric: Metric, *, max_members: int,

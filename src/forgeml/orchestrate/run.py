@@ -18,6 +18,7 @@ from forgeml.metrics import Metric, get_metric
 from forgeml.orchestrate.final import choose_weights, refit_members
 from forgeml.orchestrate.loop import LoopOptions, SearchLoop, SearchState
 from forgeml.orchestrate.progress import Progress
+from forgeml.search.base import Proposal
 from forgeml.space import Config
 from forgeml.store import Store
 
@@ -128,22 +129,18 @@ def run_automl(est: Any, df: pd.DataFrame, target: str, run_dir: str) -> Outcome
     searcher = make_searcher(est.search, **search_options)
     searcher.setup(space, seed=est.seed, warm_start=warm, max_trials=est.max_trials)
     if run_id is not None and est.resume:
+        specs = {sp.trial_id: sp for sp in store.trial_specs(run_id)}
         for res in store.trial_results(run_id):
-            if res.extra.get("kind", "cv") == "refit" or not res.status.finished:
+            spec = specs.get(res.trial_id)
+            if spec is None or spec.kind != "cv" or "family" not in spec.config or not res.status.finished:
                 continue
-            cfg = store_config(store, run_id, res.trial_id)
-            if cfg is None:
-                continue
-            from forgeml.search.base import Proposal
-
-            prop = Proposal(space.complete(cfg), fidelity=res.fidelity)
+            prop = Proposal(space.complete(spec.config), fidelity=res.fidelity, parent_id=spec.parent_id)
             state.proposals[res.trial_id] = prop
             state.results[res.trial_id] = res
             searcher.replay(res.trial_id, prop, res)
         state.next_id = store.next_trial_id(run_id)
 
-    ctx = EvalContext(X=X, y=y, folds=folds, schema_json=schema.to_json(), metric=metric.name, run_dir=run_dir,
-                      families=tuple(families))
+    ctx = EvalContext(X=X, y=y, folds=folds, schema_json=schema.to_json(), metric=metric.name, run_dir=run_dir)
     executor_opts: dict[str, Any] = {"n_workers": n_workers, "memory_limit_mb": est.memory_limit_mb}
     if est.backend == "local":
         executor_opts.update(threads_per_worker=n_threads, wait_ready=False)
@@ -189,15 +186,6 @@ def search_summary(searcher, state: SearchState) -> str:
     if callable(coverage):
         parts.append(f"grid: {coverage()}")
     return "; ".join(parts)
-
-
-def store_config(store: Store, run_id: str, trial_id: int) -> dict | None:
-    frame = store.trials(run_id)
-    row = frame[frame["trial_id"] == trial_id]
-    if row.empty:
-        return None
-    cfg = row.iloc[0]["config"]
-    return dict(cfg) if isinstance(cfg, dict) and "family" in cfg else None
 
 
 def _finalize(est, state: SearchState, ctx: EvalContext, executor, store, run_id, budget, metric, loop):
