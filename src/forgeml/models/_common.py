@@ -4,6 +4,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from forgeml.errors import NotFittedError
 from forgeml.models.base import FitContext
 
 
@@ -24,3 +25,9 @@ def standardized_target(regressor: Any) -> Any:
 def past(deadline: float | None) -> bool:
     """Whether an epoch-seconds ``deadline`` has passed (never, when there is none)."""
     return deadline is not None and time.time() >= deadline
+
+
+def require_fitted(estimator: Any, attribute: str = "model_") -> None:
+    """Raise forgeml's ``NotFittedError`` when a wrapper estimator is used before ``fit``."""
+    if not hasattr(estimator, attribute):
+        raise NotFittedError(f"this {type(estimator).__name__} is not fitted yet; call fit first")

@@ -13,8 +13,7 @@ import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
 
-from forgeml.errors import NotFittedError
-from forgeml.models._common import threads
+from forgeml.models._common import require_fitted, threads
 from forgeml.models.base import Capabilities, FitContext, ModelFamily
 from forgeml.space import Float, Int, SearchSpace
 
@@ -82,8 +81,7 @@ class _CatBoostBase(BaseEstimator):
         return self
 
     def _check(self) -> None:
-        if not hasattr(self, "model_"):
-            raise NotFittedError(f"this {type(self).__name__} is not fitted yet; call fit first")
+        require_fitted(self)
 
     def predict(self, X: Any) -> np.ndarray:
         self._check()

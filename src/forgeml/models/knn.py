@@ -11,8 +11,7 @@ from typing import Any
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
 
-from forgeml.errors import NotFittedError
-from forgeml.models._common import threads
+from forgeml.models._common import require_fitted, threads
 from forgeml.models.base import Capabilities, FitContext, ModelFamily
 from forgeml.space import Categorical, Int, SearchSpace
 
@@ -37,8 +36,7 @@ class _ClippedKNN(BaseEstimator):
         return self
 
     def _check(self) -> None:
-        if not hasattr(self, "model_"):
-            raise NotFittedError(f"this {type(self).__name__} is not fitted yet; call fit first")
+        require_fitted(self)
 
     def predict(self, X: Any) -> np.ndarray:
         self._check()
