@@ -53,3 +53,8 @@ class MissingDependencyError(ForgeMLError, ImportError):
 
 class TrialError(ForgeMLError, RuntimeError):
     """A trial failed; raised only with ``raise_on_trial_error=True``."""
+
+
+class SearchWarning(UserWarning):
+    """Something about the search the user should know but that does not stop it (e.g. a grid that the budget
+    cannot exhaust). ``warnings.simplefilter("error", SearchWarning)`` turns it into an error."""

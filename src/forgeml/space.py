@@ -26,6 +26,7 @@ class Float:
     high: float
     log: bool = False
     default: float | None = None
+    fixed_in_training: bool = False  # see ``Categorical``
 
     def __post_init__(self) -> None:
         if not self.low <= self.high:
@@ -69,6 +70,7 @@ class Int:
     high: int
     log: bool = False
     default: int | None = None
+    fixed_in_training: bool = False  # see ``Categorical``
 
     def __post_init__(self) -> None:
         if not self.low <= self.high:
@@ -104,8 +106,16 @@ class Int:
 
 @dataclass(frozen=True)
 class Categorical:
+    """One of ``choices``.
+
+    ``fixed_in_training`` (also on ``Float`` and ``Int``): changing the parameter would make a trained state
+    meaningless (the network's shape, how the data is encoded), so strategies that continue a trained model with
+    new settings, such as PBT, keep it as it was.
+    """
+
     choices: tuple
     default: Any = None
+    fixed_in_training: bool = False
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "choices", tuple(self.choices))

@@ -53,3 +53,11 @@ def test_bench_compares_strategies_on_a_real_dataset(tmp_path):
     assert "forgeml[random]" in md and "mean rank" in md
     svg = ET.fromstring((tmp_path / "anytime.svg").read_text())
     assert svg.tag.endswith("svg") and len([e for e in svg.iter() if e.tag.endswith("polyline")]) >= 4
+    # Resuming with one more strategy runs only that one and keeps the earlier rows as they were.
+    again = run_bench(str(SHARED / "manifest.json"), str(tmp_path), time_budget=8, only=["wine"],
+                      search="random,auto,evolution", resume=True)
+    assert len(again) == len(frame) + 1 and "forgeml[evolution]" in set(again.system)
+    kept = again.set_index("system").loc["forgeml[random]", "fit_wall_s"]
+    assert kept == pytest.approx(frame.set_index("system").loc["forgeml[random]", "fit_wall_s"])
+    assert "3 datasets" not in (tmp_path / "results.md").read_text()
+    assert "1 datasets with every strategy" in (tmp_path / "results.md").read_text()

@@ -10,7 +10,7 @@ from tests.conftest import shared_dataset
 
 import forgeml
 from forgeml import AutoClassifier, AutoML, AutoRegressor
-from forgeml.errors import ConfigError, ModelLoadError, NotFittedError, SchemaMismatchError, TargetError
+from forgeml.errors import ConfigError, ModelLoadError, NotFittedError, SchemaMismatchError, SearchWarning, TargetError
 
 FAST = ["lightgbm", "linear"]
 
@@ -125,3 +125,34 @@ def test_a_model_even_when_only_low_fidelity_trials_finished():
     lb = m.leaderboard()
     assert (lb["fidelity"] < 1).all()  # three bottom-rung arms, none promoted yet
     assert m.score(df.drop(columns=[entry["target"]]), df[entry["target"]]) > 0.9
+
+
+def test_pbt_members_continue_trained_models_and_the_run_returns_one(tmp_path):
+    df, entry = shared_dataset("breast_cancer")
+    m = AutoML(search="pbt", max_trials=12, time_budget=120, verbose=0, n_jobs=1, families=["lightgbm", "linear"],
+               search_options={"population_size": 4, "n_steps": 3}, path=str(tmp_path))
+    m.fit(df, target=entry["target"])
+    t = m.trials()
+    cv = t[t.kind == "cv"]
+    assert set(cv.config.map(lambda c: c["family"])) == {"lightgbm"}  # pbt searches iterative families only
+    continued = cv[cv.extra.map(lambda e: (e or {}).get("continued_from") is not None)]
+    assert len(continued) >= 4  # every member's second and third steps, at least
+    assert (continued.parent_id.notna()).all()
+    assert (continued.extra.map(lambda e: e["trained_share"]) < 0.5).all()  # paid only for the new rounds
+    assert (tmp_path / "oof").is_dir() and not (tmp_path / "state").exists()  # per-fold states removed at the end
+    assert m.score(df.drop(columns=[entry["target"]]), df[entry["target"]]) > 0.95
+
+
+def test_pbt_without_an_iterative_family_says_what_to_do():
+    df, entry = shared_dataset("breast_cancer")
+    with pytest.raises(ConfigError, match="rounds or epochs"):
+        AutoML(search="pbt", max_trials=2, families=["linear", "knn"], verbose=0).fit(df, target=entry["target"])
+
+
+def test_grid_on_a_short_time_budget_warns_and_reports_its_coverage():
+    df, entry = shared_dataset("breast_cancer")
+    m = AutoML(search="grid", time_budget=30, families=["lightgbm"], verbose=0, n_jobs=1)
+    with pytest.warns(SearchWarning, match="cannot be exhausted within the budget"):
+        m.fit(df, target=entry["target"])
+    assert "grid:" in m.search_summary_ and "points" in m.search_summary_
+    assert m.score(df.drop(columns=[entry["target"]]), df[entry["target"]]) > 0.95

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import itertools
+import re
 import time
 from collections import Counter
 
@@ -107,3 +108,36 @@ def test_huge_grids_are_never_materialised():
     assert len({c.id for c in got}) == 40
     assert Counter(c["family"] for c in got) == {"a": 20, "b": 20}
     assert s.coverage().total == 2 * 10 ** 12
+
+
+def _run_with_budget(space, start: float, per_trial: float, n: int):
+    """Ask and tell ``n`` trials while the budget hint falls by ``per_trial`` seconds a trial."""
+    s = make_searcher("grid")
+    s.setup(space, seed=0)
+    notices = []
+    for i in range(n):
+        s.set_budget_hint(start - i * per_trial)
+        p = s.ask(i)
+        if p is None:
+            break
+        s.tell(i, result(i, 1.0))
+        notices.append(s.notice())
+    return s, notices
+
+
+def test_a_time_budget_too_short_for_the_grid_is_reported_once_projected():
+    space = conditional_space()  # 54 points
+    s, notices = _run_with_budget(space, start=100.0, per_trial=10.0, n=6)
+    assert notices[:2] == [None, None]  # too early to project
+    note = notices[-1]
+    assert note is not None and "cannot be exhausted" in note and "54 points" in note
+    assert "time_budget" in note and "levels" in note
+    # 10 s a point and 80 s left when it is projected after 3 results: about 3 + 8 of the 54 points
+    reach = int(re.search(r"so about (\d+) \(", note).group(1))
+    assert reach == 11 and s.coverage().total == 54
+
+
+def test_a_budget_that_covers_the_grid_gives_no_notice():
+    space = conditional_space()
+    s, notices = _run_with_budget(space, start=1000.0, per_trial=1.0, n=60)
+    assert s.coverage().evaluated == 54 and not any(notices)

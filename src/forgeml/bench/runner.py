@@ -65,19 +65,28 @@ def reference(kind: str, train, test, target, task, seed):
     return None, m.predict_proba(Xte), list(m.classes_), time.time() - t0
 
 
+def system_name(search: str, searches: list[str]) -> str:
+    return "forgeml" if len(searches) == 1 else f"forgeml[{search}]"
+
+
 def run_one(entry: dict, root: Path, *, time_budget: float, seed: int, searches: list[str],
-            workdir: Path) -> list[dict]:
+            workdir: Path, done: set[str] = frozenset()) -> list[dict]:
+    """The rows of one dataset; systems named in ``done`` (from a resumed run) are not run again."""
     df = pd.read_parquet(root / entry["file"])
     target, task = entry["target"], entry["task"]
     train, test = split(df, target, task, seed)
     rows = []
     metric, _ = HEADLINE[task]
     for kind in ("constant", "lightgbm"):
+        if kind in done:
+            continue
         pred, proba, classes, secs = reference(kind, train, test, target, task, seed)
         rows.append({"dataset": entry["name"], "system": kind, "task": task, "metric": metric,
                      "test_score": test_score(task, test[target], pred, proba, classes), "fit_wall_s": secs})
     for search in searches:
-        system = "forgeml" if len(searches) == 1 else f"forgeml[{search}]"
+        system = system_name(search, searches)
+        if system in done:
+            continue
         rows.append(_forgeml_row(entry, train, test, target, task, metric, system, search=search,
                                  time_budget=time_budget, seed=seed, path=workdir / f"{entry['name']}-{search}"))
     return rows
@@ -141,7 +150,11 @@ def write_reports(frame: pd.DataFrame, outdir: Path, searches: list[str], time_b
     if len(searches) == 1:
         (outdir / "results.md").write_text(summarize(frame) + "\n")
         return
-    text = (f"Search strategies, {time_budget:g} s per dataset, {frame.dataset.nunique()} datasets\n\n"
+    # Normalised scores and ranks compare strategies on the same datasets: use only datasets that all have run.
+    wanted = {system_name(s, searches) for s in searches} | {"constant"}
+    complete = [d for d, g in frame.groupby("dataset", sort=False) if wanted <= set(g.system)]
+    frame = frame[frame.dataset.isin(complete)]
+    text = (f"Search strategies, {time_budget:g} s per dataset, {len(complete)} datasets with every strategy\n\n"
             + strategy_table(frame, higher) + "\n")
     (outdir / "results.md").write_text(text)
     (outdir / "anytime.svg").write_text(anytime_svg(mean_curves(frame, higher),
@@ -149,26 +162,38 @@ def write_reports(frame: pd.DataFrame, outdir: Path, searches: list[str], time_b
 
 
 def run_bench(suite: str, out: str, *, time_budget: float = 60.0, seed: int = 0, only: list[str] | None = None,
-              search: str = "auto", max_rows: int | None = None) -> pd.DataFrame:
-    """Run the suite; ``search`` may list several strategies (comma-separated) to compare them."""
+              search: str = "auto", max_rows: int | None = None, resume: bool = False) -> pd.DataFrame:
+    """Run the suite; ``search`` may list several strategies (comma-separated) to compare them.
+
+    With ``resume``, rows already in ``OUT/results.csv`` are kept and their (dataset, system) pairs are not
+    run again, so a long comparison can be spread over several sittings or extended by a strategy.
+    """
     searches = [s.strip() for s in search.split(",") if s.strip()]
     manifest = json.loads(Path(suite).read_text())
     root = Path(suite).parent
     outdir = Path(out)
     outdir.mkdir(parents=True, exist_ok=True)
     rows: list[dict] = []
+    if resume and (outdir / "results.csv").exists():
+        rows = pd.read_csv(outdir / "results.csv").to_dict("records")
     for entry in manifest["datasets"]:
         if only and entry["name"] not in only:
             continue
         if max_rows and entry.get("rows", 0) > max_rows:
             continue
-        new = run_one(entry, root, time_budget=time_budget, seed=seed, searches=searches, workdir=outdir / "runs")
+        done = {r["system"] for r in rows if r["dataset"] == entry["name"]}
+        if {"constant", "lightgbm"} | {system_name(s, searches) for s in searches} <= done:
+            continue
+        new = run_one(entry, root, time_budget=time_budget, seed=seed, searches=searches,
+                      workdir=outdir / "runs", done=done)
         rows.extend(new)
         frame = pd.DataFrame(rows)
         frame.to_csv(outdir / "results.csv", index=False)
         write_reports(frame, outdir, searches, time_budget)
-        ref = new[1]["test_score"]
-        for r in new[2:]:
+        ref = next(r["test_score"] for r in rows if r["dataset"] == entry["name"] and r["system"] == "lightgbm")
+        for r in new:
+            if not r["system"].startswith("forgeml"):
+                continue
             print(f"{entry['name']}: {r['system']} {r.get('test_score', float('nan')):.4f} (lightgbm {ref:.4f}) "
                   f"in {r['fit_wall_s']:.1f}s" + (f" ERROR {r['error']}" if "error" in r else ""), flush=True)
     frame = pd.DataFrame(rows)

@@ -167,7 +167,7 @@ def cmd_bench(a: argparse.Namespace) -> int:
 
     only = [s.strip() for s in a.only.split(",")] if a.only else None
     run_bench(a.suite, a.out, time_budget=a.time_budget, seed=a.seed, only=only, search=a.search,
-              max_rows=a.max_rows)
+              max_rows=a.max_rows, resume=a.resume)
     return 0
 
 
@@ -224,6 +224,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--search", default="auto")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--max-rows", type=int, default=None, help="skip datasets with more rows")
+    p.add_argument("--resume", action="store_true", help="keep OUT/results.csv and run only what it lacks")
     p.set_defaults(fn=cmd_bench)
     p = sub.add_parser("bench-parallel", help="trials per minute with n_jobs=1 versus n_jobs=2")
     p.add_argument("data")

@@ -101,6 +101,88 @@ def _subsample(train: np.ndarray, y: np.ndarray, fidelity: float, seed: int, cla
     return np.unique(np.concatenate(picked + [rest]))
 
 
+class _Iterations:
+    """Fidelity as a share of the family's rounds or epochs (``fidelity_unit="iterations"``, used by PBT).
+
+    The trial trains ``target = fidelity x config[iterative_param]`` iterations on all training rows of each fold.
+    With a ``parent_id`` whose trained state is on disk (``run_dir/state``), each fold continues the parent's
+    fitted pipeline (its preprocessing as fitted, its model through ``ModelFamily.continue_from``) for the
+    iterations that are missing; otherwise, or when the family cannot continue, it trains afresh. The trial
+    then saves its own per-fold pipelines so that later trials can continue from it.
+    """
+
+    def __init__(self, spec: TrialSpec, ctx: EvalContext, config: Config) -> None:
+        from forgeml.models import get_families
+
+        self.spec, self.ctx, self.config = spec, ctx, config
+        family = config["family"]
+        self.family = get_families([family], fit_context(ctx, len(ctx.y), spec), check_applies=False)[family]
+        param = self.family.capabilities.iterative_param
+        self.key = f"{family}.{param}" if param else None
+        total = int(config[self.key]) if self.key in config else 0
+        self.target = max(1, int(round(spec.fidelity * total))) if self.key else 0
+        self.parent = self._load(spec.parent_id) if self.key else None
+        self.total = total
+        self.pipes: list[Any] = []
+        self.continued = 0
+        self.trained = 0  # iterations trained by this trial, summed over folds
+
+    def _path(self, trial_id: int) -> str:
+        return os.path.join(self.ctx.run_dir, "state", f"trial_{trial_id}.pkl")
+
+    def _load(self, trial_id: int | None) -> dict[str, Any] | None:
+        if trial_id is None or not os.path.exists(self._path(trial_id)):
+            return None  # e.g. a worker on another machine: train afresh
+        with open(self._path(trial_id), "rb") as f:
+            state = pickle.load(f)
+        return state if state.get("family") == self.config["family"] else None
+
+    def fit(self, i: int, train: np.ndarray) -> Any:
+        from sklearn.pipeline import Pipeline
+
+        from forgeml.pipeline.builder import split_config
+
+        X, y = self.ctx.X.iloc[train], self.ctx.y[train]
+        if self.key is None:  # not an iterative family: fidelity means nothing here
+            pipe = build(self.config, self.ctx, len(train), self.spec)
+            pipe.fit(X, y)
+            return self._keep(pipe)
+        if self.parent is not None and i < len(self.parent["pipes"]):
+            before = self.parent["pipes"][i]
+            more = self.target - int(self.parent["iterations"])
+            if more <= 0:  # the parent already trained this far
+                self.continued += 1
+                return self._keep(before)
+            hp, _ = split_config(self.config, self.config["family"])
+            hp[self.key.split(".", 1)[1]] = more
+            model = self.family.continue_from(before.named_steps["model"], hp,
+                                              fit_context(self.ctx, len(train), self.spec))
+            if model is not None:
+                prep = before.named_steps["prep"]
+                model.fit(prep.transform(X), y)
+                self.continued += 1
+                self.trained += more
+                return self._keep(Pipeline([("prep", prep), ("model", model)]))
+        pipe = build(Config({**self.config, self.key: self.target}), self.ctx, len(train), self.spec)
+        pipe.fit(X, y)
+        self.trained += self.target
+        return self._keep(pipe)
+
+    def _keep(self, pipe: Any) -> Any:
+        self.pipes.append(pipe)
+        return pipe
+
+    def save(self) -> dict[str, Any]:
+        if self.key is not None:
+            os.makedirs(os.path.join(self.ctx.run_dir, "state"), exist_ok=True)
+            state = {"family": self.config["family"], "iterations": self.target, "pipes": self.pipes}
+            _atomic_save(self._path(self.spec.trial_id), lambda f: pickle.dump(state, f, pickle.HIGHEST_PROTOCOL))
+        # the share of a full fit this trial paid for, so the orchestrator can estimate a full fit's cost
+        share = self.trained / max(len(self.pipes) * self.total, 1) if self.key else 1.0
+        return {"iterations": self.target, "continued_folds": self.continued, "trained_share": share,
+                "continued_from": self.spec.parent_id if self.continued else None}
+
+
 def _cv(spec: TrialSpec, ctx: EvalContext) -> TrialResult:
     config = Config(spec.config)
     metric = get_metric(ctx.metric, ctx.schema.task)
@@ -108,11 +190,15 @@ def _cv(spec: TrialSpec, ctx: EvalContext) -> TrialResult:
     oof = np.full((len(ctx.y), k) if k else len(ctx.y), np.nan)
     fit_time = predict_time = 0.0
     fold_scores = []
+    iterations = _Iterations(spec, ctx, config) if spec.extra.get("fidelity_unit") == "iterations" else None
     for i, (train, valid) in enumerate(ctx.folds):
-        train = _subsample(train, ctx.y, spec.fidelity, spec.seed + i, k > 0)
-        pipe = build(config, ctx, len(train), spec)
         t0 = time.perf_counter()
-        pipe.fit(ctx.X.iloc[train], ctx.y[train])
+        if iterations is not None:
+            pipe = iterations.fit(i, train)
+        else:
+            train = _subsample(train, ctx.y, spec.fidelity, spec.seed + i, k > 0)
+            pipe = build(config, ctx, len(train), spec)
+            pipe.fit(ctx.X.iloc[train], ctx.y[train])
         t1 = time.perf_counter()
         pred = predict_matrix(pipe, ctx.X.iloc[valid], k)
         t2 = time.perf_counter()
@@ -132,11 +218,12 @@ def _cv(spec: TrialSpec, ctx: EvalContext) -> TrialResult:
         oof_path = os.path.join(ctx.run_dir, "oof", f"trial_{spec.trial_id}.npy")
         _atomic_save(oof_path, lambda f: np.save(f, oof.astype(np.float32)))
     n_pred = int(mask.sum())
+    extra = iterations.save() if iterations is not None else {}
     return TrialResult(
         trial_id=spec.trial_id, status=TrialStatus.COMPLETE, score=score, loss=metric.loss(score),
         fold_scores=tuple(float(s) for s in fold_scores), fit_time=fit_time, predict_time=predict_time,
         fidelity=spec.fidelity, oof_path=oof_path,
-        extra={"predict_s_per_1k_rows": predict_time / max(n_pred, 1) * 1000, "n_folds": len(ctx.folds)},
+        extra={"predict_s_per_1k_rows": predict_time / max(n_pred, 1) * 1000, "n_folds": len(ctx.folds), **extra},
     )
 
 

@@ -23,6 +23,9 @@ class _DeadlineCallback:
 
 class _DeadlineMixin:
     def fit(self, X: Any, y: Any, **kwargs: Any) -> Any:
+        init = self.__dict__.pop("_init_model", None)  # set by LightGBMFamily.continue_from, used once
+        if init is not None:
+            kwargs["init_model"] = init
         if self.deadline is not None:
             kwargs["callbacks"] = [*(kwargs.get("callbacks") or []), _DeadlineCallback(float(self.deadline))]
         return super().fit(X, y, **kwargs)

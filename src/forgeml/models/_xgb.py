@@ -28,6 +28,9 @@ class _DeadlineMixin:
         return params
 
     def _fit_until_deadline(self, fit: Any, X: Any, y: Any, **kwargs: Any) -> Any:
+        init = self.__dict__.pop("_init_model", None)  # set by XGBoostFamily.continue_from, used once
+        if init is not None:
+            kwargs["xgb_model"] = init
         if self.deadline is None:
             return fit(X, y, **kwargs)
         saved = self.callbacks  # xgboost reads callbacks from the estimator: lend it ours for this fit only

@@ -66,6 +66,15 @@ class ModelFamily(ABC):
     def build(self, params: Mapping[str, Any], ctx: FitContext) -> Any:
         """An unfitted, ``clone``-able scikit-learn estimator for these hyperparameters."""
 
+    def continue_from(self, fitted: Any, params: Mapping[str, Any], ctx: FitContext) -> Any | None:
+        """An unfitted estimator that, fit on the rows ``fitted`` was trained on, keeps ``fitted``'s trained state
+        and adds ``params[iterative_param]`` more rounds or epochs with ``params``' other settings.
+
+        This is what lets population-based training copy a strong member's state and train on. ``None`` (the
+        default) means the family cannot continue; the evaluator then trains afresh, which is correct but slower.
+        """
+        return None
+
     def available(self) -> bool:
         lib = self.capabilities.library
         if lib is None:

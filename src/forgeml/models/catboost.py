@@ -75,8 +75,9 @@ class _CatBoostBase(BaseEstimator):
         )
         cat_idx = [list(X.columns).index(c) for c in self.cat_columns_]
         callbacks = None if self.deadline is None else [_DeadlineCallback(float(self.deadline))]
+        init = self.__dict__.pop("_init_model", None)  # set by CatBoostFamily.continue_from, used once
         model.fit(_as_catboost(X, self.cat_columns_), np.asarray(y), cat_features=cat_idx or None,
-                  callbacks=callbacks)
+                  callbacks=callbacks, init_model=init)
         self.model_ = model
         return self
 
@@ -141,3 +142,8 @@ class CatBoostFamily(ModelFamily):
         return cls(iterations=int(params["iterations"]), learning_rate=float(params["learning_rate"]),
                    depth=int(params["depth"]), l2_leaf_reg=float(params["l2_leaf_reg"]),
                    thread_count=threads(ctx), random_seed=ctx.seed, deadline=ctx.deadline)
+
+    def continue_from(self, fitted: Any, params: Mapping[str, Any], ctx: FitContext) -> Any:
+        est = self.build(params, ctx)
+        est._init_model = fitted.model_  # boosting goes on from these trees (CatBoost's init_model)
+        return est

@@ -80,6 +80,14 @@ class _ForestFamily(ModelFamily):
             kwargs["criterion"] = params["criterion"]
         return cls(**kwargs)
 
+    def continue_from(self, fitted: Any, params: Mapping[str, Any], ctx: FitContext) -> Any:
+        import copy
+
+        est = copy.deepcopy(fitted)  # scikit-learn's warm_start grows this forest by the new trees
+        new = self.build(params, ctx).get_params()
+        new.update(warm_start=True, n_estimators=len(fitted.estimators_) + int(params["n_estimators"]))
+        return est.set_params(**new)
+
     def _classes(self) -> tuple[type, type]:
         raise NotImplementedError
 

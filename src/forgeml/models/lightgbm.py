@@ -59,3 +59,8 @@ class LightGBMFamily(ModelFamily):
             reg_lambda=float(params["reg_lambda"]), extra_trees=bool(params["extra_trees"]),
             n_jobs=threads(ctx), random_state=ctx.seed, verbose=-1, deadline=ctx.deadline,
         )
+
+    def continue_from(self, fitted: Any, params: Mapping[str, Any], ctx: FitContext) -> Any:
+        est = self.build(params, ctx)
+        est._init_model = fitted.booster_  # boosting goes on from these trees (LightGBM's init_model)
+        return est

@@ -26,9 +26,10 @@ class MLPFamily(ModelFamily):
 
     def space(self, ctx: FitContext) -> SearchSpace:
         return SearchSpace({
-            "n_layers": Int(1, 4, default=2),
-            "width": Int(32, 512, log=True, default=128),
-            "activation": Categorical(("relu", "silu")),
+            # the network's shape: PBT continues a member's weights, so it never changes these
+            "n_layers": Int(1, 4, default=2, fixed_in_training=True),
+            "width": Int(32, 512, log=True, default=128, fixed_in_training=True),
+            "activation": Categorical(("relu", "silu"), fixed_in_training=True),
             "dropout": Float(0.0, 0.5, default=0.1),
             "lr": Float(1e-4, 1e-2, log=True, default=1e-3),
             "weight_decay": Float(1e-6, 1e-2, log=True, default=1e-5),
@@ -55,3 +56,10 @@ class MLPFamily(ModelFamily):
             batch_size=int(params["batch_size"]), epochs=int(params["epochs"]), patience=10, valid_fraction=0.1,
             n_threads=threads(ctx), random_state=ctx.seed, device="auto", deadline=ctx.deadline,
         )
+
+    def continue_from(self, fitted: Any, params: Mapping[str, Any], ctx: FitContext) -> Any | None:
+        est = self.build(params, ctx)
+        if tuple(est.hidden_sizes) != tuple(fitted.hidden_sizes) or est.activation != fitted.activation:
+            return None  # another architecture: the weights do not fit it
+        est._init_state = fitted.state_dict_  # training goes on from these weights
+        return est

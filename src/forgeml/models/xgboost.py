@@ -53,3 +53,8 @@ class XGBoostFamily(ModelFamily):
             tree_method="hist", enable_categorical=True, n_jobs=threads(ctx), random_state=ctx.seed,
             verbosity=0, deadline=ctx.deadline,
         )
+
+    def continue_from(self, fitted: Any, params: Mapping[str, Any], ctx: FitContext) -> Any:
+        est = self.build(params, ctx)
+        est._init_model = fitted.get_booster()  # boosting goes on from these trees (XGBoost's xgb_model)
+        return est

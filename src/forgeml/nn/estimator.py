@@ -70,6 +70,11 @@ class _TorchMLP(BaseEstimator):
         torch.manual_seed(int(self.random_state))
         module = build_mlp(Xs.shape[1], n_out, tuple(self.hidden_sizes), dropout=float(self.dropout),
                            activation_name=self.activation)
+        init = self.__dict__.pop("_init_state", None)  # set by MLPFamily.continue_from, used once
+        if init is not None:
+            from forgeml.nn.trainer import load_numpy_state
+
+            load_numpy_state(module, init)
         result = train_module(
             module, Xs[train_idx], target[train_idx], loss=self._loss, lr=float(self.lr),
             weight_decay=float(self.weight_decay), batch_size=int(self.batch_size), epochs=int(self.epochs),

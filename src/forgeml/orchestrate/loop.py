@@ -7,11 +7,12 @@ The orchestrator is the only writer of the store. Two modes:
 """
 from __future__ import annotations
 
+import warnings
 from collections import Counter
 from dataclasses import dataclass, field
 
 from forgeml.budget import Budget
-from forgeml.errors import TrialError
+from forgeml.errors import SearchWarning, TrialError
 from forgeml.execute.base import Executor
 from forgeml.orchestrate.progress import Progress
 from forgeml.search.base import Proposal, Searcher
@@ -57,6 +58,9 @@ class SearchLoop:
         self.errors: Counter[str] = Counter()
         self._warned_systematic = False
         self._elapsed_before = 0.0
+        self.notices: list[str] = []
+        unit = getattr(searcher, "fidelity_unit", "rows")
+        self._spec_extra = {} if unit == "rows" else {"fidelity_unit": unit}
 
     # -- budget -------------------------------------------------------------------------------------------
     def final_reserve(self) -> float:
@@ -64,8 +68,8 @@ class SearchLoop:
         done = self.state.completed(full_fidelity=False)[:5]
         if not done:
             return 2.0
-        est = [r.fit_time / max(r.extra.get("n_folds", self.opt.n_folds), 1) * 1.3 / max(r.fidelity, 0.05)
-               for r in done]
+        est = [r.fit_time / max(r.extra.get("n_folds", self.opt.n_folds), 1) * 1.3
+               / max(r.extra.get("trained_share", r.fidelity), 0.05) for r in done]
         need = 2.0 + 1.3 * 0.7 * sum(est)  # refits run one after another with every core
         return min(need, 0.35 * self.budget.total_s)
 
@@ -86,7 +90,7 @@ class SearchLoop:
         timeout = left if self.opt.per_trial_timeout is None else min(left, self.opt.per_trial_timeout)
         spec = TrialSpec(trial_id=trial_id, config=dict(proposal.config), seed=self.opt.seed,
                          fidelity=proposal.fidelity, timeout=max(timeout, 1.0), n_threads=self.opt.n_threads,
-                         parent_id=proposal.parent_id)
+                         parent_id=proposal.parent_id, extra=self._spec_extra)
         self.state.proposals[trial_id] = proposal
         self.store.add_trial(self.run_id, spec)
         self.executor.submit(spec)
@@ -106,6 +110,7 @@ class SearchLoop:
         self.store.update_run(self.run_id, elapsed=self._elapsed_before + self.budget.elapsed())
         if tell:
             self.searcher.tell(result.trial_id, result)
+            self._show_notice()
         best = self.state.best()
         is_best = best is not None and best.trial_id == result.trial_id
         prop = self.state.proposals.get(result.trial_id)
@@ -114,6 +119,13 @@ class SearchLoop:
                             self.describe(prop.config) if (is_best and prop) else self.progress.best_desc)
         if failed:
             self._on_failure(result)
+
+    def _show_notice(self) -> None:
+        note = self.searcher.notice()
+        if note and note not in self.notices:
+            self.notices.append(note)
+            self.progress.message(f"forgeml: {note}")
+            warnings.warn(note, SearchWarning, stacklevel=2)
 
     def _on_failure(self, result: TrialResult) -> None:
         err = result.error.short() if result.error else result.status.value

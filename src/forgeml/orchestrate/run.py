@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -100,9 +101,19 @@ def run_automl(est: Any, df: pd.DataFrame, target: str, run_dir: str) -> Outcome
     fctx = FitContext(task=schema.task, n_rows=int(len(X) * (1 - 1 / max(len(folds), 2))),
                       n_features=len(schema.modelled), n_classes=len(schema.classes), seed=est.seed,
                       n_threads=n_threads)
+    search_options = dict(est.search_options or {})
+    if est.search == "auto" and len(X) >= LARGE_ROWS:
+        search_options.setdefault("multi_fidelity", True)  # cheap row-subsample rungs first on large data
+    searcher = make_searcher(est.search, **search_options)
     families = get_families(est.families, fctx)
     if not families:
         raise ConfigError(f"no model family applies to this {schema.task} task with the families {est.families}")
+    if searcher.fidelity_unit == "iterations":  # e.g. pbt: only families trained in rounds or epochs
+        families = {n: f for n, f in families.items() if f.capabilities.iterative_param}
+        if not families:
+            raise ConfigError(f"search={est.search!r} trains models in rounds or epochs, and none of the families "
+                              f"{est.families} is trained that way; add e.g. 'lightgbm' or 'mlp', or pick "
+                              "another search")
     space = joint_space(families, schema, fctx)
     warm = default_configs(families, schema, fctx)
 
@@ -123,10 +134,6 @@ def run_automl(est: Any, df: pd.DataFrame, target: str, run_dir: str) -> Outcome
     else:
         run_id = store.start_run(meta)
 
-    search_options = dict(est.search_options or {})
-    if est.search == "auto" and len(X) >= LARGE_ROWS:
-        search_options.setdefault("multi_fidelity", True)  # cheap row-subsample rungs first on large data
-    searcher = make_searcher(est.search, **search_options)
     searcher.setup(space, seed=est.seed, warm_start=warm, max_trials=est.max_trials)
     if run_id is not None and est.resume:
         specs = {sp.trial_id: sp for sp in store.trial_specs(run_id)}
@@ -161,6 +168,7 @@ def run_automl(est: Any, df: pd.DataFrame, target: str, run_dir: str) -> Outcome
             loop = SearchLoop(searcher=searcher, executor=executor, store=store, run_id=run_id, budget=budget,
                               options=options, progress=progress, state=state, describe=describe)
             loop.run(elapsed_before)
+            shutil.rmtree(os.path.join(run_dir, "state"), ignore_errors=True)  # PBT's per-fold models: done with
             summary = search_summary(searcher, state)
             if summary:
                 progress.message(f"forgeml: {summary}")

@@ -40,9 +40,14 @@ def prep_defaults(capabilities: Capabilities, schema: Schema) -> dict[str, Any]:
     }
 
 
+def _held(choices: tuple, default: Any) -> Categorical:
+    return Categorical(choices, default=default, fixed_in_training=True)
+
+
 def prep_space(capabilities: Capabilities, schema: Schema) -> SearchSpace:
     """Unprefixed preprocessing parameters (``impute``, ``indicators``, ``scale``, ``clip``, ``cat_encoding``)
-    whose defaults equal ``prep_defaults``."""
+    whose defaults equal ``prep_defaults``. All are ``fixed_in_training``: a model continued by PBT keeps the
+    preprocessing it was trained with."""
     cap = capabilities
     numeric, has_missing, has_cat = _facts(schema)
     d = prep_defaults(cap, schema)
@@ -50,19 +55,19 @@ def prep_space(capabilities: Capabilities, schema: Schema) -> SearchSpace:
     conds: dict[str, Condition] = {}
     if numeric and has_missing:
         if cap.handles_missing:
-            params["impute"] = Categorical(("none", "median"), default="none")
-            params["indicators"] = Categorical((True, False), default=True)
+            params["impute"] = _held(("none", "median"), "none")
+            params["indicators"] = _held((True, False), True)
             conds["indicators"] = Condition("impute", ("median",))
         else:
-            params["impute"] = Categorical(("median", "mean", "most_frequent"), default="median")
-            params["indicators"] = Categorical((True, False), default=True)
+            params["impute"] = _held(("median", "mean", "most_frequent"), "median")
+            params["indicators"] = _held((True, False), True)
     if numeric and cap.needs_scaling:
-        params["scale"] = Categorical(("standard", "robust", "quantile"), default=d["scale"])
-        params["clip"] = Categorical(("none", "quantile", "iqr"), default="none")
+        params["scale"] = _held(("standard", "robust", "quantile"), d["scale"])
+        params["clip"] = _held(("none", "quantile", "iqr"), "none")
     if has_cat:
         if cap.native_categorical:
             choices = ("native", "ordinal", "onehot", "target") if native_ok(cap) else ("ordinal", "onehot", "target")
         else:
             choices = ("onehot", "target")
-        params["cat_encoding"] = Categorical(choices, default=d["cat_encoding"])
+        params["cat_encoding"] = _held(choices, d["cat_encoding"])
     return SearchSpace(params, conds)

@@ -94,10 +94,10 @@ def perturb(space: SearchSpace, config: Mapping[str, Any], rng: np.random.Genera
     """PBT's explore step: numbers ×0.8 or ×1.2 within bounds (a zero moves 5% of its range instead),
     categoricals redrawn with a small probability.
 
-    Structural parameters (those others depend on) never change, so the member stays in the family, and with
-    the same preprocessing, as the state it copied.
+    Structural parameters (those others depend on) and those marked ``fixed_in_training`` never change, so the
+    member stays in the family, with the same preprocessing and network shape, as the state it copied.
     """
-    fixed = structural(space)
+    fixed = structural(space) | {n for n, p in space.items() if getattr(p, "fixed_in_training", False)}
     values = dict(config)
     for name, value in config.items():
         p = space[name] if name in space else None

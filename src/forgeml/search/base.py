@@ -30,6 +30,10 @@ class Searcher(ABC):
     """Base class for search strategies. ``__init__`` takes only strategy options; ``setup`` binds a space."""
 
     name: str = ""
+    #: What ``Proposal.fidelity`` is a share of: ``"rows"`` (a subsample, trained afresh) or ``"iterations"``
+    #: (rounds or epochs of the family's iterative parameter, continuing from ``parent_id``'s trained state; the
+    #: orchestrator then searches only families trained iteratively).
+    fidelity_unit: str = "rows"
 
     def setup(self, space: SearchSpace, *, seed: int = 0, warm_start: Sequence[Config] = (),
               max_trials: int | None = None) -> None:
@@ -71,6 +75,10 @@ class Searcher(ABC):
 
     def set_budget_hint(self, remaining_seconds: float) -> None:  # noqa: B027 (optional hook)
         """Seconds left for searching; cost-aware strategies may use it. Called before each ``ask``."""
+
+    def notice(self) -> str | None:
+        """A message for the user about this search (the orchestrator shows each distinct one once), or None."""
+        return None
 
     @abstractmethod
     def _propose(self, trial_id: int) -> Proposal | None:

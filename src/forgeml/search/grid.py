@@ -139,7 +139,15 @@ class GridSearcher(Searcher):
     Options: ``levels`` values per Float/Int (2 → the bounds, 3 → bounds and middle, ...);
     ``allow_partial`` accepts a ``max_trials`` smaller than the grid (an evenly spread subset is evaluated).
     ``coverage()`` says how much of the grid was evaluated.
+
+    With ``max_trials``, a grid larger than it is an error before anything runs. With only a time budget the
+    cost of a point is unknown until some have run: after ``PROJECT_AFTER`` results (warm starts included) the searcher projects the
+    time the rest of the grid needs from how fast the budget hint fell, and when that exceeds what is left,
+    ``notice()`` says so (how many points the budget will cover, and what to change). The points are dealt in an
+    evenly spread order, so a partial grid is still a fair sample of the space.
     """
+
+    PROJECT_AFTER = 3
 
     name = "grid"
 
@@ -160,6 +168,8 @@ class GridSearcher(Searcher):
         self._branches = [self._branches[i] for i in self.rng.permutation(len(self._branches))]
         self.total = sum(sizes)
         self._cursor = 0  # position in the round-robin deal
+        self._hints: list[float] = []
+        self._notice: str | None = None
         self._rounds = [0] * len(self._branches)
         off_grid = sum(not self._on_grid(c) for c in self._queue)
         if max_trials is not None and self.total + off_grid > max_trials and not self.allow_partial:
@@ -192,6 +202,30 @@ class GridSearcher(Searcher):
                 return None
             if point.id not in seen:
                 return Proposal(point)
+
+    def set_budget_hint(self, remaining_seconds: float) -> None:
+        self._hints.append(float(remaining_seconds))
+
+    def _observe(self, trial_id: int, proposal: Proposal | None, result: Any) -> None:
+        told = sum(r is not None for _, r in self.history.values())  # warm starts too: they cost the same
+        if self._notice is not None or self.max_trials is not None or len(self._hints) < 2 or told < self.PROJECT_AFTER:
+            return
+        cov = self.coverage()
+        spent, left = self._hints[0] - self._hints[-1], self._hints[-1]
+        per_point = spent / (told - 1)  # the hint last fell before the newest result came in
+        remaining = self.total - cov.proposed
+        if per_point <= 0 or remaining * per_point <= left:
+            return
+        reach = min(self.total, cov.proposed + int(left / per_point))
+        self._notice = (
+            f"grid search cannot be exhausted within the budget: {self.total} points at about {per_point:.1f} s "
+            f"each need about {self.total * per_point:.0f} s, so about {reach} ({reach / self.total:.0%}) will be "
+            f"evaluated, spread evenly over the grid. To cover it all, raise time_budget by about "
+            f"{remaining * per_point - left:.0f} s, use fewer levels (search_options={{'levels': 2}}) or fewer "
+            f"families; the run summary reports the coverage reached.")
+
+    def notice(self) -> str | None:
+        return self._notice
 
     def coverage(self) -> GridCoverage:
         """Grid points told so far (any status), proposed so far, and in total."""

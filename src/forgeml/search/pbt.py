@@ -1,11 +1,13 @@
 """Population-based training: members train in steps; weak ones copy a strong one's state and perturb it.
 
-Fidelity semantics: a member trains in ``n_steps`` increments; its trial for step ``k`` (1-based) has
-``fidelity = k / n_steps``, the *cumulative* share of the iterative resource (boosting rounds, epochs) the member
-has consumed when that trial ends. ``parent_id`` names the trial whose trained state the trial continues from:
-the member's own previous trial, or, after an exploit, the donor's trial at the same step. An evaluator that
-honours ``parent_id`` trains only the increment from the parent's fidelity; one that ignores it trains from
-scratch up to ``fidelity``: PBT still works, it only costs more.
+Fidelity semantics (``fidelity_unit = "iterations"``): a member trains in ``n_steps`` increments; its trial for
+step ``k`` (1-based) has ``fidelity = k / n_steps``, the *cumulative* share of the iterative resource (boosting
+rounds, trees, epochs) the member has consumed when that trial ends. ``parent_id`` names the trial whose trained
+state the trial continues from: the member's own previous trial, or, after an exploit, the donor's trial at the
+same step. forgeml's evaluator keeps each trial's per-fold models and trains only the increment from the
+parent's (``ModelFamily.continue_from``: LightGBM, XGBoost and CatBoost boost on from the copied trees, forests
+grow more trees, the MLP trains on from the copied weights). An evaluator that ignores ``parent_id`` trains
+from scratch up to ``fidelity``: PBT still works, it only costs more.
 
 Every ``interval`` steps, a member whose loss at its current step is in the bottom ``quantile`` of the members
 that reached that step copies a member from the top ``quantile`` (exploit: its configuration and, through
@@ -15,8 +17,9 @@ explores within the family of the state it copied. A member whose trial failed c
 else restarts from a fresh random configuration. When every member has reached fidelity 1 a new round starts
 from perturbed copies of the best half plus fresh draws.
 
-PBT is meant for spaces whose families are trained iteratively (the orchestrator maps fidelity to rounds or
-epochs); elsewhere fidelity falls back to a row share and PBT behaves like a small evolutionary search.
+Because fidelity counts iterations, the orchestrator gives PBT only the families trained iteratively. Explore
+never changes parameters marked ``fixed_in_training`` (preprocessing, the network's shape), so a copied state
+stays valid. The final model of a member is refit on all rows with the configuration it ended with.
 The first ``population_size`` warm-start configurations become members (any others are not used).
 ``ask`` returns ``None`` while every unfinished member is busy (waiting; ask again after a ``tell``), or after
 ``max_trials`` proposals.
@@ -67,6 +70,7 @@ class PBTSearcher(Searcher):
     ``perturb_factors`` (explore)."""
 
     name = "pbt"
+    fidelity_unit = "iterations"
 
     def __init__(self, population_size: int = 8, n_steps: int = 4, interval: int = 1, quantile: float = 0.25,
                  resample_probability: float = 0.2, perturb_factors: tuple[float, float] = (0.8, 1.2)) -> None:

@@ -4,7 +4,8 @@ run it on their own family).
 It checks the contract the rest of forgeml relies on: spaces sample and validate, defaults are complete valid
 assignments, ``build`` gives a clone-able estimator whose parameters round-trip and whose thread counts respect the
 context, fitting on small synthetic data (NaN and ``category`` columns only when the capabilities promise to handle
-them) gives well-formed predictions, the same seed gives the same model, and a pickled model predicts the same.
+them) gives well-formed predictions, the same seed gives the same model, a pickled model predicts the same, and
+``continue_from`` (if offered) trains on without touching the model it continues.
 """
 from __future__ import annotations
 
@@ -153,4 +154,24 @@ def check_model_family(family: ModelFamily, task: str, *, n_rows: int = 120, n_f
             assert np.allclose(pred, again, rtol=1e-6, atol=1e-9), f"{where}: not deterministic for a fixed seed"
             loaded = pickle.loads(pickle.dumps(est))
             assert np.array_equal(_predictions(loaded, X_test, k), pred), f"{where}: pickle changes predictions"
+        if kind == "default" and i == 0:
+            _check_continuation(family, est, params, ctx, X_train, y_train, X_test, k, pred, where)
     return len(configs)
+
+
+def _check_continuation(family: ModelFamily, fitted: Any, params: dict[str, Any], ctx: FitContext,
+                        X: pd.DataFrame, y: np.ndarray, X_test: pd.DataFrame, k: int, before: np.ndarray,
+                        where: str) -> None:
+    """``continue_from`` (when a family offers it) trains on from ``fitted`` and leaves ``fitted`` as it was."""
+    it = family.capabilities.iterative_param
+    more = family.continue_from(fitted, params, ctx) if it else None
+    if more is None:
+        return
+    assert more is not fitted, f"{where}: continue_from must return a new estimator, not modify the fitted one"
+    assert more.fit(X, y) is more, f"{where}: fit of a continued estimator must return self"
+    _check_predictions(more, X_test, k, where + " (continued)")
+    assert np.array_equal(_predictions(fitted, X_test, k), before), \
+        f"{where}: continue_from changed the predictions of the model it continued from"
+    loaded = pickle.loads(pickle.dumps(more))
+    assert np.array_equal(_predictions(loaded, X_test, k), _predictions(more, X_test, k)), \
+        f"{where}: pickle changes the predictions of a continued model"

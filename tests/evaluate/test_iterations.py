@@ -1,0 +1,129 @@
+"""Fidelity as rounds or epochs, and continuing a parent trial's trained state (what PBT's exploit relies on).
+
+Real data, real models, real pickles on disk: the evaluator is run as a worker runs it.
+"""
+import os
+import pickle
+
+import numpy as np
+import pytest
+from tests.conftest import shared_dataset
+
+from forgeml.data.infer import infer_schema
+from forgeml.data.splits import make_folds
+from forgeml.data.validate import align_for_predict
+from forgeml.evaluate.evaluator import EvalContext, fit_context
+from forgeml.evaluate.evaluator import run_trial as _run_trial
+from forgeml.models import get_families
+from forgeml.orchestrate.run import _encode_target
+from forgeml.pipeline.joint import joint_space
+from forgeml.trial import TrialSpec, TrialStatus
+
+ITER = {"fidelity_unit": "iterations"}
+
+
+def context(tmp_path, name="breast_cancer", n_folds=3):
+    df, entry = shared_dataset(name)
+    schema = infer_schema(df, entry["target"], task=entry["task"])
+    X = align_for_predict(schema, df.drop(columns=[entry["target"]]))
+    y = _encode_target(df, schema)
+    folds = make_folds(y, schema.task, n_rows=len(X), n_cols=X.shape[1], seed=0, n_folds=n_folds)
+    metric = "roc_auc" if schema.task == "binary" else "log_loss" if schema.task == "multiclass" else "rmse"
+    return EvalContext(X=X, y=y, folds=folds, schema_json=schema.to_json(), metric=metric, run_dir=str(tmp_path))
+
+
+def run_trial(spec, ctx):
+    """Run a spec whose config names only some parameters; the rest take the space's defaults."""
+    fctx = fit_context(ctx, len(ctx.y), spec)
+    space = joint_space(get_families(None, fctx, check_applies=False), ctx.schema, fctx)
+    full = dict(space.complete(spec.config))
+    return _run_trial(TrialSpec(spec.trial_id, full, fidelity=spec.fidelity, parent_id=spec.parent_id,
+                                extra=spec.extra), ctx)
+
+
+def lgbm(n_estimators=80, lr=0.1):
+    return {"family": "lightgbm", "lightgbm.n_estimators": n_estimators, "lightgbm.learning_rate": lr}
+
+
+def state(ctx, trial_id):
+    with open(os.path.join(ctx.run_dir, "state", f"trial_{trial_id}.pkl"), "rb") as f:
+        return pickle.load(f)
+
+
+def test_fidelity_is_a_share_of_rounds_on_all_rows(tmp_path):
+    ctx = context(tmp_path)
+    res = run_trial(TrialSpec(0, lgbm(80), fidelity=0.25, extra=ITER), ctx)
+    assert res.status is TrialStatus.COMPLETE, res.error
+    assert res.extra["iterations"] == 20 and res.extra["continued_folds"] == 0
+    saved = state(ctx, 0)
+    assert saved["iterations"] == 20 and len(saved["pipes"]) == 3
+    for pipe, (train, _) in zip(saved["pipes"], ctx.folds):
+        model = pipe.named_steps["model"]
+        assert model.booster_.current_iteration() == 20
+        assert model.n_features_in_ == ctx.X.shape[1] and len(train) > 300  # every training row, no subsample
+
+
+def test_a_child_continues_its_parent_and_matches_training_in_one_go(tmp_path):
+    ctx = context(tmp_path)
+    parent = run_trial(TrialSpec(0, lgbm(80), fidelity=0.5, extra=ITER), ctx)
+    child = run_trial(TrialSpec(1, lgbm(80), fidelity=1.0, parent_id=0, extra=ITER), ctx)
+    whole = run_trial(TrialSpec(2, lgbm(80), fidelity=1.0, extra=ITER), ctx)
+    assert child.status is TrialStatus.COMPLETE, child.error
+    assert child.extra["continued_from"] == 0 and child.extra["continued_folds"] == 3
+    assert child.extra["trained_share"] == pytest.approx(0.5)  # paid only for the missing 40 rounds
+    for pipe in state(ctx, 1)["pipes"]:
+        assert pipe.named_steps["model"].booster_.current_iteration() == 80  # 40 copied + 40 new
+    # boosting 40 then 40 more with the same settings is boosting 80: the same out-of-fold predictions
+    assert child.score == pytest.approx(whole.score, abs=1e-9)
+    np.testing.assert_allclose(np.load(child.oof_path), np.load(whole.oof_path), atol=1e-6)
+    assert child.score > parent.score - 0.01
+
+
+def test_a_child_with_new_settings_keeps_the_parents_trees(tmp_path):
+    ctx = context(tmp_path)
+    run_trial(TrialSpec(0, lgbm(60, lr=0.1), fidelity=0.5, extra=ITER), ctx)
+    child = run_trial(TrialSpec(1, lgbm(60, lr=0.02), fidelity=1.0, parent_id=0, extra=ITER), ctx)
+    scratch = run_trial(TrialSpec(2, lgbm(60, lr=0.02), fidelity=1.0, extra=ITER), ctx)
+    assert child.extra["continued_folds"] == 3
+    parent_model = state(ctx, 0)["pipes"][0].named_steps["model"]
+    child_model = state(ctx, 1)["pipes"][0].named_steps["model"]
+    first = parent_model.booster_.dump_model()["tree_info"][:30]
+    assert child_model.booster_.dump_model()["tree_info"][:30] == first  # the copied trees, unchanged
+    assert child.score != pytest.approx(scratch.score, abs=1e-9)  # not the same as training afresh
+
+
+@pytest.mark.parametrize("family,config", [
+    ("xgboost", {"xgboost.n_estimators": 40}),
+    ("catboost", {"catboost.iterations": 40}),
+    ("random_forest", {"random_forest.n_estimators": 40}),
+    ("mlp", {"mlp.epochs": 8, "mlp.width": 32}),
+])
+def test_every_iterative_family_continues(tmp_path, family, config):
+    ctx = context(tmp_path, "wine", n_folds=2)
+    cfg = {"family": family, **config}
+    run_trial(TrialSpec(0, cfg, fidelity=0.5, extra=ITER), ctx)
+    child = run_trial(TrialSpec(1, cfg, fidelity=1.0, parent_id=0, extra=ITER), ctx)
+    assert child.status is TrialStatus.COMPLETE, child.error
+    assert child.extra["continued_folds"] == 2 and child.extra["trained_share"] == pytest.approx(0.5)
+    model = state(ctx, 1)["pipes"][0].named_steps["model"]
+    size = {"xgboost": lambda m: m.get_booster().num_boosted_rounds(), "catboost": lambda m: m.model_.tree_count_,
+            "random_forest": lambda m: len(m.estimators_), "mlp": lambda m: None}[family](model)
+    assert size in (None, 40)
+
+
+def test_a_missing_or_foreign_parent_state_means_training_afresh(tmp_path):
+    ctx = context(tmp_path)
+    orphan = run_trial(TrialSpec(5, lgbm(40), fidelity=1.0, parent_id=99, extra=ITER), ctx)
+    assert orphan.status is TrialStatus.COMPLETE and orphan.extra["continued_from"] is None
+    assert orphan.extra["trained_share"] == pytest.approx(1.0)
+    run_trial(TrialSpec(6, {"family": "xgboost", "xgboost.n_estimators": 20}, fidelity=0.5, extra=ITER), ctx)
+    other = run_trial(TrialSpec(7, lgbm(40), fidelity=1.0, parent_id=6, extra=ITER), ctx)
+    assert other.status is TrialStatus.COMPLETE and other.extra["continued_from"] is None
+
+
+def test_mlp_with_another_shape_trains_afresh(tmp_path):
+    ctx = context(tmp_path, "wine", n_folds=2)
+    run_trial(TrialSpec(0, {"family": "mlp", "mlp.epochs": 6, "mlp.width": 32}, fidelity=0.5, extra=ITER), ctx)
+    child = run_trial(TrialSpec(1, {"family": "mlp", "mlp.epochs": 6, "mlp.width": 64}, fidelity=1.0, parent_id=0,
+                                extra=ITER), ctx)
+    assert child.status is TrialStatus.COMPLETE and child.extra["continued_folds"] == 0
