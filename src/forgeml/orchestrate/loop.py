@@ -64,8 +64,16 @@ class SearchLoop:
 
     # -- budget -------------------------------------------------------------------------------------------
     def final_reserve(self) -> float:
-        """Seconds to keep for ensembling and refitting, from the cost of the best trials so far."""
-        done = self.state.completed(full_fidelity=False)[:5]
+        """Seconds to keep for ensembling and refitting, from the cost of the trials that would be refit.
+
+        Those are the best full-fidelity trials (the ensemble's candidates); before any exists, only the best
+        low-fidelity one, which the run falls back to. Scaling every low-fidelity trial up to full cost would
+        reserve far more than the refits take and leave the workers idle at the end of a halving run.
+        """
+        done = self.state.completed(full_fidelity=True)[:5]
+        if not done:
+            best = self.state.best()
+            done = [best] if best is not None else []
         if not done:
             return 2.0
         est = [r.fit_time / max(r.extra.get("n_folds", self.opt.n_folds), 1) * 1.3

@@ -141,10 +141,10 @@ class GridSearcher(Searcher):
     ``coverage()`` says how much of the grid was evaluated.
 
     With ``max_trials``, a grid larger than it is an error before anything runs. With only a time budget the
-    cost of a point is unknown until some have run: after ``PROJECT_AFTER`` results (warm starts included) the searcher projects the
-    time the rest of the grid needs from how fast the budget hint fell, and when that exceeds what is left,
-    ``notice()`` says so (how many points the budget will cover, and what to change). The points are dealt in an
-    evenly spread order, so a partial grid is still a fair sample of the space.
+    cost of a point is unknown until some have run: after ``PROJECT_AFTER`` results (warm starts included) the
+    searcher projects the time the rest of the grid needs from how fast the budget hint fell, and when that
+    exceeds what is left, ``notice()`` says so (how many points the budget will cover, and what to change). The
+    points are dealt in an evenly spread order, so a partial grid is still a fair sample of the space.
     """
 
     PROJECT_AFTER = 3
