@@ -140,6 +140,8 @@ def test_pbt_members_continue_trained_models_and_the_run_returns_one(tmp_path):
     assert (continued.parent_id.notna()).all()
     assert (continued.extra.map(lambda e: e["trained_share"]) < 0.5).all()  # paid only for the new rounds
     assert (tmp_path / "oof").is_dir() and not (tmp_path / "state").exists()  # per-fold states removed at the end
+    refits = t[t.kind == "refit"]
+    assert (refits.extra.map(lambda e: e["schedule_steps"]) == 3).any()  # the refit replayed a member's 3 steps
     assert m.score(df.drop(columns=[entry["target"]]), df[entry["target"]]) > 0.95
 
 

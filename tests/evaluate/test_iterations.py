@@ -127,3 +127,27 @@ def test_mlp_with_another_shape_trains_afresh(tmp_path):
     child = run_trial(TrialSpec(1, {"family": "mlp", "mlp.epochs": 6, "mlp.width": 64}, fidelity=1.0, parent_id=0,
                                 extra=ITER), ctx)
     assert child.status is TrialStatus.COMPLETE and child.extra["continued_folds"] == 0
+
+
+def _full(ctx, partial):
+    fctx = fit_context(ctx, len(ctx.y), TrialSpec(0, {}))
+    return joint_space(get_families(None, fctx, check_applies=False), ctx.schema, fctx).complete(partial)
+
+
+def test_a_refit_replays_the_schedule_the_validated_model_was_trained_with(tmp_path):
+    from forgeml.orchestrate.final import refit_in_process
+
+    ctx = context(tmp_path)
+    same = _full(ctx, lgbm(80, lr=0.1))
+    one_go, _ = refit_in_process(same, ctx, seed=0, n_threads=1)
+    replayed, _ = refit_in_process(same, ctx, seed=0, n_threads=1, schedule=[(same, 30), (same, 80)])
+    X = ctx.X.iloc[:50]
+    np.testing.assert_allclose(replayed.predict_proba(X), one_go.predict_proba(X), atol=1e-9)
+    # a schedule that changed the learning rate half way ends with the first trees of the first setting
+    slow = _full(ctx, lgbm(80, lr=0.02))
+    changed, _ = refit_in_process(slow, ctx, seed=0, n_threads=1, schedule=[(same, 40), (slow, 80)])
+    afresh, _ = refit_in_process(slow, ctx, seed=0, n_threads=1)
+    first = one_go.named_steps["model"].booster_.dump_model()["tree_info"][:40]
+    assert changed.named_steps["model"].booster_.dump_model()["tree_info"][:40] == first
+    assert changed.named_steps["model"].booster_.current_iteration() == 80
+    assert not np.allclose(changed.predict_proba(X), afresh.predict_proba(X))

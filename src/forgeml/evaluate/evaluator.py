@@ -101,6 +101,25 @@ def _subsample(train: np.ndarray, y: np.ndarray, fidelity: float, seed: int, cla
     return np.unique(np.concatenate(picked + [rest]))
 
 
+def continue_pipeline(before: Any, config: Config, more: int, family: Any, fctx: Any, X: pd.DataFrame,
+                      y: np.ndarray) -> Any | None:
+    """``before`` (a fitted ``Pipeline(prep, model)``) trained ``more`` further iterations with ``config``'s
+    settings, on the rows it was fitted on; its preprocessing is kept as fitted. ``None`` when the family
+    cannot continue this model."""
+    from sklearn.pipeline import Pipeline
+
+    from forgeml.pipeline.builder import split_config
+
+    hp, _ = split_config(config, config["family"])
+    hp[family.capabilities.iterative_param] = int(more)
+    model = family.continue_from(before.named_steps["model"], hp, fctx)
+    if model is None:
+        return None
+    prep = before.named_steps["prep"]
+    model.fit(prep.transform(X), y)
+    return Pipeline([("prep", prep), ("model", model)])
+
+
 class _Iterations:
     """Fidelity as a share of the family's rounds or epochs (``fidelity_unit="iterations"``, used by PBT).
 
@@ -138,10 +157,6 @@ class _Iterations:
         return state if state.get("family") == self.config["family"] else None
 
     def fit(self, i: int, train: np.ndarray) -> Any:
-        from sklearn.pipeline import Pipeline
-
-        from forgeml.pipeline.builder import split_config
-
         X, y = self.ctx.X.iloc[train], self.ctx.y[train]
         if self.key is None:  # not an iterative family: fidelity means nothing here
             pipe = build(self.config, self.ctx, len(train), self.spec)
@@ -153,16 +168,12 @@ class _Iterations:
             if more <= 0:  # the parent already trained this far
                 self.continued += 1
                 return self._keep(before)
-            hp, _ = split_config(self.config, self.config["family"])
-            hp[self.key.split(".", 1)[1]] = more
-            model = self.family.continue_from(before.named_steps["model"], hp,
-                                              fit_context(self.ctx, len(train), self.spec))
-            if model is not None:
-                prep = before.named_steps["prep"]
-                model.fit(prep.transform(X), y)
+            pipe = continue_pipeline(before, self.config, more, self.family,
+                                     fit_context(self.ctx, len(train), self.spec), X, y)
+            if pipe is not None:
                 self.continued += 1
                 self.trained += more
-                return self._keep(Pipeline([("prep", prep), ("model", model)]))
+                return self._keep(pipe)
         pipe = build(Config({**self.config, self.key: self.target}), self.ctx, len(train), self.spec)
         pipe.fit(X, y)
         self.trained += self.target

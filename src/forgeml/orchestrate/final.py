@@ -14,7 +14,8 @@ import numpy as np
 from forgeml.budget import Budget
 from forgeml.ensemble.greedy import GreedyEnsembler
 from forgeml.metrics import Metric
-from forgeml.orchestrate.loop import SearchState
+from forgeml.orchestrate.loop import SearchState, full_fit_estimate
+from forgeml.space import Config
 from forgeml.store import Store
 from forgeml.trial import ErrorInfo, TrialResult, TrialSpec, TrialStatus
 
@@ -50,7 +51,7 @@ def refit_members(weights: dict[int, float], state: SearchState, ctx, store: Sto
     models: dict[int, object] = {}
     for i, src in enumerate(order):
         res = state.results[src]
-        estimate = res.fit_time / max(n_folds, 1) * 1.3 / max(res.fidelity, 0.05)
+        estimate = full_fit_estimate(res, n_folds)
         if i > 0 and estimate > budget.remaining():
             continue
         tid = state.next_id
@@ -61,26 +62,72 @@ def refit_members(weights: dict[int, float], state: SearchState, ctx, store: Sto
         store.add_trial(run_id, spec)
         t0 = time.time()
         try:
-            pipe, fit_time = refit_in_process(config, ctx, seed, n_threads)
+            schedule = lineage(src, state)
+            pipe, fit_time = refit_in_process(config, ctx, seed, n_threads, schedule=schedule)
         except Exception as exc:  # a member that cannot be refit is dropped, the others stay
             store.finish_trial(run_id, TrialResult.failure(spec, TrialStatus.FAILED, ErrorInfo.from_exception(exc),
                                                            time.time() - t0))
             continue
         models[src] = pipe
         store.finish_trial(run_id, TrialResult(trial_id=tid, status=TrialStatus.COMPLETE, fit_time=fit_time,
-                                               duration=time.time() - t0, extra={"source_trial": src}))
+                                               duration=time.time() - t0,
+                                               extra={"source_trial": src, "schedule_steps": len(schedule)}))
     return models
 
 
-def refit_in_process(config, ctx, seed: int, n_threads: int):
-    """Fit one configuration on all rows; returns the fitted pipeline and its fit seconds."""
+def lineage(trial_id: int, state: SearchState) -> list[tuple[Config, int]]:
+    """``(config, iterations)`` along the chain of trials that ``trial_id`` was trained by continuing (PBT),
+    oldest first; one entry when it was trained afresh, none when it was not trained in iterations."""
+    steps: list[tuple[Config, int]] = []
+    tid: int | None = trial_id
+    while tid is not None and tid in state.results and tid in state.proposals:
+        res = state.results[tid]
+        if "iterations" not in res.extra:
+            break
+        steps.append((state.proposals[tid].config, int(res.extra["iterations"])))
+        tid = res.extra.get("continued_from")
+    return steps[::-1]
+
+
+def refit_in_process(config, ctx, seed: int, n_threads: int, schedule: list[tuple[Config, int]] | None = None):
+    """Fit one configuration on all rows; returns the fitted pipeline and its fit seconds.
+
+    With a PBT ``schedule`` of several steps, the refit replays it: the first step's settings for its
+    iterations, then each later step's settings for the iterations it added, continuing the same model, as
+    the validated model was trained.
+    """
     from forgeml.evaluate.evaluator import build
 
     spec = TrialSpec(trial_id=-1, config=dict(config), seed=seed, n_threads=n_threads,
                      timeout=None, kind="refit")
-    pipe = build(config, ctx, len(ctx.y), spec)
     t0 = time.time()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
+        if schedule and len(schedule) > 1:
+            pipe = _replay(schedule, ctx, spec)
+            if pipe is not None:
+                return pipe, time.time() - t0
+        pipe = build(config, ctx, len(ctx.y), spec)
         pipe.fit(ctx.X, ctx.y)
     return pipe, time.time() - t0
+
+
+def _replay(schedule: list[tuple[Config, int]], ctx, spec: TrialSpec):
+    from forgeml.evaluate.evaluator import build, continue_pipeline, fit_context
+    from forgeml.models import get_families
+
+    first, done = schedule[0]
+    name = first["family"]
+    fctx = fit_context(ctx, len(ctx.y), spec)
+    family = get_families([name], fctx, check_applies=False)[name]
+    key = f"{name}.{family.capabilities.iterative_param}"
+    pipe = build(Config({**first, key: done}), ctx, len(ctx.y), spec)
+    pipe.fit(ctx.X, ctx.y)
+    for config, iterations in schedule[1:]:
+        if iterations <= done:
+            continue
+        pipe = continue_pipeline(pipe, config, iterations - done, family, fctx, ctx.X, ctx.y)
+        if pipe is None:
+            return None  # the family cannot continue: refit the final configuration afresh
+        done = iterations
+    return pipe

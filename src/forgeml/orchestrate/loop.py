@@ -20,6 +20,13 @@ from forgeml.store import Store
 from forgeml.trial import ErrorInfo, TrialResult, TrialSpec, TrialStatus
 
 
+def full_fit_estimate(result: TrialResult, n_folds: int) -> float:
+    """Seconds one fit on all rows should take, from a CV trial's fit time: per fold, scaled to full fidelity
+    (the share of rows or, for a continued PBT trial, of iterations it actually trained), plus 30%."""
+    share = result.extra.get("trained_share", result.fidelity)
+    return result.fit_time / max(result.extra.get("n_folds", n_folds), 1) * 1.3 / max(share, 0.05)
+
+
 @dataclass
 class SearchState:
     """What the loop learned: every finished result and the proposals behind them."""
@@ -76,8 +83,7 @@ class SearchLoop:
             done = [best] if best is not None else []
         if not done:
             return 2.0
-        est = [r.fit_time / max(r.extra.get("n_folds", self.opt.n_folds), 1) * 1.3
-               / max(r.extra.get("trained_share", r.fidelity), 0.05) for r in done]
+        est = [full_fit_estimate(r, self.opt.n_folds) for r in done]
         need = 2.0 + 1.3 * 0.7 * sum(est)  # refits run one after another with every core
         return min(need, 0.35 * self.budget.total_s)
 
