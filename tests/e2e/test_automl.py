@@ -158,3 +158,16 @@ def test_grid_on_a_short_time_budget_warns_and_reports_its_coverage():
         m.fit(df, target=entry["target"])
     assert "grid:" in m.search_summary_ and "points" in m.search_summary_
     assert m.score(df.drop(columns=[entry["target"]]), df[entry["target"]]) > 0.95
+
+
+def test_halving_in_boosting_rounds_promotes_by_training_on(tmp_path):
+    df, entry = shared_dataset("breast_cancer")
+    m = AutoML(search="halving", max_trials=14, time_budget=120, verbose=0, n_jobs=1, families=["lightgbm", "knn"],
+               search_options={"resource": "iterations"}, path=str(tmp_path))
+    m.fit(df, target=entry["target"])
+    cv = m.trials().query("kind == 'cv'")
+    assert set(cv.config.map(lambda c: c["family"])) == {"lightgbm"}
+    promoted = cv[cv.parent_id.notna()]
+    assert len(promoted) >= 3
+    assert (promoted.extra.map(lambda e: e["continued_from"]) == promoted.parent_id).all()
+    assert m.score(df.drop(columns=[entry["target"]]), df[entry["target"]]) > 0.95

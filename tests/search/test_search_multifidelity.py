@@ -135,3 +135,22 @@ def test_halving_runs_warm_starts_as_its_first_arms():
         assert [p.config for p in first] == [SPACE.complete(w) for w in warm]
         if name == "halving":
             assert all(p.fidelity == pytest.approx(1 / 9) for p in first)
+
+
+@pytest.mark.parametrize("name", ["halving", "hyperband"])
+def test_with_iterations_a_promotion_continues_the_arms_trial_at_the_rung_below(name):
+    s, log, _ = simulate(name, 60, seed=3, capacity=2, resource="iterations")
+    assert s.fidelity_unit == "iterations"
+    by_id = dict(log)
+    promoted = [(t, p) for t, p in log if p.parent_id is not None]
+    assert promoted, "some arms were promoted"
+    for t, p in promoted:
+        parent = by_id[p.parent_id]
+        assert p.parent_id < t and parent.config == p.config and parent.fidelity < p.fidelity
+        below = [f for f in rung_fidelities(1 / 9, 3) if f < p.fidelity][-1]
+        assert parent.fidelity == pytest.approx(below)  # exactly one rung down
+    fresh = [p for _, p in log if p.parent_id is None]
+    assert all(p.fidelity == pytest.approx(min(q.fidelity for _, q in log)) for p in fresh) or name == "hyperband"
+    # with rows (the default) nothing continues: a promoted arm trains afresh on more rows
+    s, log, _ = simulate(name, 60, seed=3, capacity=2)
+    assert s.fidelity_unit == "rows" and all(p.parent_id is None for _, p in log)

@@ -28,7 +28,9 @@ def test_battery(name):
 
 
 @pytest.mark.parametrize("name, options", [("auto", {"multi_fidelity": True}), ("halving", {"sampler": "bayes"}),
-                                           ("hyperband", {"sampler": "evolution"}), ("pbt", {"interval": 2})])
+                                           ("hyperband", {"sampler": "evolution"}), ("pbt", {"interval": 2}),
+                                           ("halving", {"resource": "iterations"}),
+                                           ("hyperband", {"resource": "iterations"})])
 def test_battery_on_option_variants(name, options):
     assert len(check_searcher(lambda: make_searcher(name, **options))) == len(CHECKS)
 
@@ -42,7 +44,7 @@ def test_unknown_strategy_and_option_say_what_is_valid():
 
 @pytest.mark.parametrize("name, options", [("halving", {"eta": 1}), ("hyperband", {"min_fidelity": 0}),
                                            ("pbt", {"population_size": 1}), ("grid", {"levels": 0}),
-                                           ("halving", {"sampler": "grid"})])
+                                           ("halving", {"sampler": "grid"}), ("halving", {"resource": "epochs"})])
 def test_bad_options_raise_config_error_at_setup(name, options):
     from forgeml.testing.check_searcher import battery_space
 

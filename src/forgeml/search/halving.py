@@ -7,8 +7,12 @@ promoted one rung up (the same configuration at a higher fidelity); otherwise a 
 warm-start configuration while any is left, else a draw from the inner ``sampler`` (random by default, or
 ``"bayes"`` / ``"evolution"``, which learn from the bottom-rung results of their own draws). Promotions never wait
 for a rung to fill, so parallel workers are never idle and ``ask`` returns ``None`` only after ``max_trials``
-proposals. Failed trials count in their rung with the worst loss and are never promoted. Promoted trials start
-afresh (``parent_id`` is not set).
+proposals. Failed trials count in their rung with the worst loss and are never promoted.
+
+``resource`` says what a fidelity is a share of. ``"rows"`` (default): a row subsample, so every family takes
+part and a promoted arm trains afresh on more rows. ``"iterations"``: boosting rounds, trees or epochs on all
+rows; only families trained that way take part, and a promoted arm continues the model it trained at the rung
+below (``parent_id``), so a promotion costs only the iterations it adds.
 """
 from __future__ import annotations
 
@@ -23,6 +27,7 @@ from forgeml.space import Config, SearchSpace
 from forgeml.trial import TrialResult
 
 INNER_SAMPLERS = ("random", "bayes", "evolution")
+RESOURCES = ("rows", "iterations")
 
 
 def rung_fidelities(min_fidelity: float, eta: float) -> list[float]:
@@ -53,6 +58,7 @@ class Rungs:
         self.eta = eta
         self.losses: list[dict[int, float]] = [{} for _ in self.fidelities]
         self.launched: list[set[int]] = [set() for _ in self.fidelities]
+        self.trials: list[dict[int, int]] = [{} for _ in self.fidelities]  # arm -> its trial at each rung
         self.configs: dict[int, Config] = {}
 
     def start(self, arm: int, config: Config) -> float:
@@ -77,8 +83,10 @@ class Rungs:
         self.launched[rung].add(arm)
         return self.fidelities[rung]
 
-    def record(self, arm: int, rung: int, loss: float) -> None:
+    def record(self, arm: int, rung: int, loss: float, trial_id: int | None = None) -> None:
         self.losses[rung][arm] = loss
+        if trial_id is not None:
+            self.trials[rung][arm] = trial_id
 
     def find(self, config: Config) -> int | None:
         return next((a for a, c in self.configs.items() if c.id == config.id), None)
@@ -90,6 +98,12 @@ class Rungs:
 class _MultiFidelity(Searcher):
     """Brackets of rungs plus an inner sampler for new arms; subclasses choose the brackets."""
 
+    resource: str = "rows"
+
+    @property
+    def fidelity_unit(self) -> str:  # type: ignore[override]
+        return self.resource
+
     def _brackets_for(self, fidelities: list[float]) -> list[Rungs]:
         raise NotImplementedError
 
@@ -97,6 +111,8 @@ class _MultiFidelity(Searcher):
         from forgeml.search import make_searcher
 
         super().setup(space, seed=seed, warm_start=warm_start, max_trials=max_trials)
+        if self.resource not in RESOURCES:
+            raise ConfigError(f"{self.name}: resource must be one of {', '.join(RESOURCES)}, got {self.resource!r}")
         if self.sampler not in INNER_SAMPLERS:
             raise ConfigError(f"{self.name}: sampler must be one of {', '.join(INNER_SAMPLERS)}, got "
                               f"{self.sampler!r}")
@@ -119,7 +135,9 @@ class _MultiFidelity(Searcher):
         if best is not None:
             _, b, arm, rung = best
             self._running[trial_id] = (b, arm, rung)
-            return Proposal(self.brackets[b].configs[arm], fidelity=self.brackets[b].launch(arm, rung))
+            rungs = self.brackets[b]
+            parent = rungs.trials[rung - 1].get(arm) if self.resource == "iterations" else None
+            return Proposal(rungs.configs[arm], fidelity=rungs.launch(arm, rung), parent_id=parent)
         config = next_warm(self._warm, self.history)
         if config is None:
             inner = self._inner.ask(trial_id)
@@ -138,7 +156,7 @@ class _MultiFidelity(Searcher):
             if entry is None:
                 return
         b, arm, rung = entry
-        self.brackets[b].record(arm, rung, loss_of(result))
+        self.brackets[b].record(arm, rung, loss_of(result), trial_id)
         if trial_id in self._inner_trials:
             self._inner_trials.discard(trial_id)
             self._inner.tell(trial_id, result)
@@ -166,14 +184,17 @@ class _MultiFidelity(Searcher):
 
 class HalvingSearcher(_MultiFidelity):
     """Asynchronous successive halving. Options: ``eta`` (keep the best ``1/eta`` per rung), ``min_fidelity``
-    (the bottom rung's share of the resource), ``sampler`` (how new arms are drawn)."""
+    (the bottom rung's share of the resource), ``sampler`` (how new arms are drawn), ``resource`` (``"rows"``
+    or ``"iterations"``)."""
 
     name = "halving"
 
-    def __init__(self, eta: float = 3, min_fidelity: float = 1 / 9, sampler: str = "random") -> None:
+    def __init__(self, eta: float = 3, min_fidelity: float = 1 / 9, sampler: str = "random",
+                 resource: str = "rows") -> None:
         self.eta = eta
         self.min_fidelity = min_fidelity
         self.sampler = sampler
+        self.resource = resource
 
     def _brackets_for(self, fidelities: list[float]) -> list[Rungs]:
         return [Rungs(fidelities, float(self.eta))]

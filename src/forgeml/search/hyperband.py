@@ -17,14 +17,17 @@ from forgeml.search.halving import Rungs, _MultiFidelity
 
 
 class HyperbandSearcher(_MultiFidelity):
-    """Options as ``halving``: ``eta``, ``min_fidelity`` (the most aggressive bracket's first rung), ``sampler``."""
+    """Options as ``halving``: ``eta``, ``min_fidelity`` (the most aggressive bracket's first rung), ``sampler``,
+    ``resource``."""
 
     name = "hyperband"
 
-    def __init__(self, eta: float = 3, min_fidelity: float = 1 / 9, sampler: str = "random") -> None:
+    def __init__(self, eta: float = 3, min_fidelity: float = 1 / 9, sampler: str = "random",
+                 resource: str = "rows") -> None:
         self.eta = eta
         self.min_fidelity = min_fidelity
         self.sampler = sampler
+        self.resource = resource
 
     def _brackets_for(self, fidelities: list[float]) -> list[Rungs]:
         k = len(fidelities) - 1
