@@ -53,6 +53,24 @@ def strategy_table(frame: pd.DataFrame, higher: dict[str, bool]) -> str:
     return "\n".join(lines)
 
 
+def per_dataset_table(frame: pd.DataFrame, higher: dict[str, bool]) -> str:
+    """Test score of every strategy on every dataset, the best of each row in bold."""
+    f = frame[frame.system.str.startswith("forgeml")]
+    systems = sorted(f.system.unique())
+    names = [s[len("forgeml["):-1] if s.startswith("forgeml[") else s for s in systems]
+    lines = ["| dataset | metric | " + " | ".join(names) + " |", "|---|---|" + "---|" * len(systems)]
+    for ds, g in f.groupby("dataset", sort=False):
+        hi = higher[g["task"].iloc[0]]
+        s = g.set_index("system")["test_score"]
+        best = s.max() if hi else s.min()
+        cells = []
+        for name in systems:
+            v = s.get(name)
+            cells.append("fail" if v is None or pd.isna(v) else f"**{v:.4f}**" if v == best else f"{v:.4f}")
+        lines.append(f"| {ds} | {g['metric'].iloc[0]} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
 def mean_curves(frame: pd.DataFrame, higher: dict[str, bool]) -> dict[str, list[float]]:
     curves: dict[str, list[list[float]]] = {}
     for _, g in frame[frame.system.str.startswith("forgeml")].groupby("dataset", sort=False):
