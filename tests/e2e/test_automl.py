@@ -131,7 +131,8 @@ def test_pbt_members_continue_trained_models_and_the_run_returns_one(tmp_path):
     df, entry = shared_dataset("breast_cancer")
     m = AutoML(search="pbt", max_trials=12, time_budget=120, verbose=0, n_jobs=1, families=["lightgbm", "linear"],
                search_options={"population_size": 4, "n_steps": 3}, path=str(tmp_path))
-    m.fit(df, target=entry["target"])
+    with pytest.warns(SearchWarning, match="not searching linear"):
+        m.fit(df, target=entry["target"])
     t = m.trials()
     cv = t[t.kind == "cv"]
     assert set(cv.config.map(lambda c: c["family"])) == {"lightgbm"}  # pbt searches iterative families only

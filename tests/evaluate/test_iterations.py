@@ -46,7 +46,7 @@ def lgbm(n_estimators=80, lr=0.1):
 
 
 def state(ctx, trial_id):
-    with open(os.path.join(ctx.run_dir, "state", f"trial_{trial_id}.pkl"), "rb") as f:
+    with open(os.path.join(ctx.run_dir, "state", "run", f"trial_{trial_id}.pkl"), "rb") as f:
         return pickle.load(f)
 
 
@@ -65,30 +65,43 @@ def test_fidelity_is_a_share_of_rounds_on_all_rows(tmp_path):
 
 def test_a_child_continues_its_parent_and_matches_training_in_one_go(tmp_path):
     ctx = context(tmp_path)
-    parent = run_trial(TrialSpec(0, lgbm(80), fidelity=0.5, extra=ITER), ctx)
-    child = run_trial(TrialSpec(1, lgbm(80), fidelity=1.0, parent_id=0, extra=ITER), ctx)
-    whole = run_trial(TrialSpec(2, lgbm(80), fidelity=1.0, extra=ITER), ctx)
+    parent = run_trial(TrialSpec(0, lgbm(80), fidelity=0.25, extra=ITER), ctx)
+    child = run_trial(TrialSpec(1, lgbm(80), fidelity=0.5, parent_id=0, extra=ITER), ctx)
+    last = run_trial(TrialSpec(2, lgbm(80), fidelity=1.0, parent_id=1, extra=ITER), ctx)
+    whole = run_trial(TrialSpec(3, lgbm(80), fidelity=1.0, extra=ITER), ctx)
     assert child.status is TrialStatus.COMPLETE, child.error
     assert child.extra["continued_from"] == 0 and child.extra["continued_folds"] == 3
-    assert child.extra["trained_share"] == pytest.approx(0.5)  # paid only for the missing 40 rounds
+    assert child.extra["trained_share"] == pytest.approx(0.25)  # paid only for the missing 20 rounds
     for pipe in state(ctx, 1)["pipes"]:
-        assert pipe.named_steps["model"].booster_.current_iteration() == 80  # 40 copied + 40 new
-    # boosting 40 then 40 more with the same settings is boosting 80: the same out-of-fold predictions
-    assert child.score == pytest.approx(whole.score, abs=1e-9)
-    np.testing.assert_allclose(np.load(child.oof_path), np.load(whole.oof_path), atol=1e-6)
-    assert child.score > parent.score - 0.01
+        assert pipe.named_steps["model"].booster_.current_iteration() == 40  # 20 copied + 20 new
+    assert last.extra["continued_from"] == 1 and last.extra["trained_share"] == pytest.approx(0.5)
+    # boosting 20, then 20, then 40 more with the same settings is boosting 80: the same predictions
+    assert last.score == pytest.approx(whole.score, abs=1e-9)
+    np.testing.assert_allclose(np.load(last.oof_path), np.load(whole.oof_path), atol=1e-6)
+    assert last.score > parent.score - 0.01
+    # nothing continues from a full-fidelity trial, so none is kept on disk
+    assert sorted(os.listdir(tmp_path / "state" / "run")) == ["trial_0.pkl", "trial_1.pkl"]
+
+
+def test_a_parent_that_trained_further_is_reused_and_its_count_recorded(tmp_path):
+    ctx = context(tmp_path)
+    run_trial(TrialSpec(0, lgbm(100), fidelity=0.5, extra=ITER), ctx)  # 50 rounds
+    child = run_trial(TrialSpec(1, lgbm(60), fidelity=0.75, parent_id=0, extra=ITER), ctx)  # asks for 45
+    assert child.extra["continued_folds"] == 3 and child.extra["trained_share"] == 0
+    assert child.extra["iterations"] == 50 and state(ctx, 1)["iterations"] == 50
 
 
 def test_a_child_with_new_settings_keeps_the_parents_trees(tmp_path):
     ctx = context(tmp_path)
     run_trial(TrialSpec(0, lgbm(60, lr=0.1), fidelity=0.5, extra=ITER), ctx)
-    child = run_trial(TrialSpec(1, lgbm(60, lr=0.02), fidelity=1.0, parent_id=0, extra=ITER), ctx)
-    scratch = run_trial(TrialSpec(2, lgbm(60, lr=0.02), fidelity=1.0, extra=ITER), ctx)
+    child = run_trial(TrialSpec(1, lgbm(60, lr=0.02), fidelity=0.9, parent_id=0, extra=ITER), ctx)
+    scratch = run_trial(TrialSpec(2, lgbm(60, lr=0.02), fidelity=0.9, extra=ITER), ctx)
     assert child.extra["continued_folds"] == 3
     parent_model = state(ctx, 0)["pipes"][0].named_steps["model"]
     child_model = state(ctx, 1)["pipes"][0].named_steps["model"]
     first = parent_model.booster_.dump_model()["tree_info"][:30]
     assert child_model.booster_.dump_model()["tree_info"][:30] == first  # the copied trees, unchanged
+    assert child_model.booster_.current_iteration() == 54
     assert child.score != pytest.approx(scratch.score, abs=1e-9)  # not the same as training afresh
 
 
@@ -96,19 +109,23 @@ def test_a_child_with_new_settings_keeps_the_parents_trees(tmp_path):
     ("xgboost", {"xgboost.n_estimators": 40}),
     ("catboost", {"catboost.iterations": 40}),
     ("random_forest", {"random_forest.n_estimators": 40}),
-    ("mlp", {"mlp.epochs": 8, "mlp.width": 32}),
+    ("mlp", {"mlp.epochs": 40, "mlp.width": 32, "mlp.lr": 0.01}),
 ])
 def test_every_iterative_family_continues(tmp_path, family, config):
     ctx = context(tmp_path, "wine", n_folds=2)
     cfg = {"family": family, **config}
     run_trial(TrialSpec(0, cfg, fidelity=0.5, extra=ITER), ctx)
-    child = run_trial(TrialSpec(1, cfg, fidelity=1.0, parent_id=0, extra=ITER), ctx)
+    child = run_trial(TrialSpec(1, cfg, fidelity=0.75, parent_id=0, extra=ITER), ctx)
     assert child.status is TrialStatus.COMPLETE, child.error
-    assert child.extra["continued_folds"] == 2 and child.extra["trained_share"] == pytest.approx(0.5)
+    assert child.extra["continued_folds"] == 2 and child.extra["trained_share"] == pytest.approx(0.25)
+    before = state(ctx, 0)["pipes"][0].named_steps["model"]
     model = state(ctx, 1)["pipes"][0].named_steps["model"]
     size = {"xgboost": lambda m: m.get_booster().num_boosted_rounds(), "catboost": lambda m: m.model_.tree_count_,
-            "random_forest": lambda m: len(m.estimators_), "mlp": lambda m: None}[family](model)
-    assert size in (None, 40)
+            "random_forest": lambda m: len(m.estimators_), "mlp": lambda m: None}[family]
+    if family == "mlp":  # the child trained on from the parent's weights: it starts where the parent ended
+        assert model.history_[0] < 0.2 * before.history_[0]  # a fresh network starts near log(3) = 1.1
+    else:
+        assert (size(before), size(model)) == (20, 30)
 
 
 def test_a_missing_or_foreign_parent_state_means_training_afresh(tmp_path):
@@ -119,6 +136,22 @@ def test_a_missing_or_foreign_parent_state_means_training_afresh(tmp_path):
     run_trial(TrialSpec(6, {"family": "xgboost", "xgboost.n_estimators": 20}, fidelity=0.5, extra=ITER), ctx)
     other = run_trial(TrialSpec(7, lgbm(40), fidelity=1.0, parent_id=6, extra=ITER), ctx)
     assert other.status is TrialStatus.COMPLETE and other.extra["continued_from"] is None
+    # the same family on other folds (a resumed run with another n_folds): never continued
+    run_trial(TrialSpec(8, lgbm(40), fidelity=0.5, extra=ITER), ctx)
+    other_folds = context(tmp_path, n_folds=4)
+    res = run_trial(TrialSpec(9, lgbm(40), fidelity=1.0, parent_id=8, extra=ITER), other_folds)
+    assert res.status is TrialStatus.COMPLETE and res.extra["continued_from"] is None
+    # another preprocessing: never continued either
+    mlp = {"family": "mlp", "mlp.epochs": 4, "mlp.width": 32, "mlp.prep.scale": "standard"}
+    run_trial(TrialSpec(20, mlp, fidelity=0.5, extra=ITER), ctx)
+    same = run_trial(TrialSpec(21, mlp, fidelity=1.0, parent_id=20, extra=ITER), ctx)
+    robust = run_trial(TrialSpec(22, {**mlp, "mlp.prep.scale": "robust"}, fidelity=1.0, parent_id=20, extra=ITER),
+                       ctx)
+    assert same.extra["continued_from"] == 20 and robust.extra["continued_from"] is None
+    # a state written by another run in the same directory: not continued
+    res = run_trial(TrialSpec(11, lgbm(40), fidelity=1.0, parent_id=8,
+                              extra={**ITER, "state_key": "another-run"}), ctx)
+    assert res.extra["continued_from"] is None
 
 
 def test_mlp_with_another_shape_trains_afresh(tmp_path):

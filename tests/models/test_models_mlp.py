@@ -96,3 +96,30 @@ def test_importing_forgeml_nn_does_not_import_torch_by_itself():
     code = "import sys, forgeml.nn, forgeml.models; print('torch' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_training_on_from_good_weights_never_returns_worse_ones():
+    from forgeml.nn.trainer import load_numpy_state
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(400, 4)).astype(np.float32)
+    y = (X[:, 0] + X[:, 1] > 0).astype(np.int64)
+    Xv, yv = X[300:], y[300:]
+    net = build_mlp(4, 2, (16,))
+    good = train_module(net, X[:300], y[:300], loss="cross_entropy", lr=1e-2, epochs=40, X_valid=Xv, y_valid=yv)
+
+    def valid_loss(state):
+        import torch
+
+        m = load_numpy_state(build_mlp(4, 2, (16,)), state)
+        with torch.no_grad():
+            return float(torch.nn.functional.cross_entropy(m(torch.from_numpy(Xv)), torch.from_numpy(yv)))
+
+    start = valid_loss(good.state_dict)
+    # a learning rate this large wrecks the weights in the first epoch
+    for score_initial, expect_kept in ((True, True), (False, False)):
+        net = load_numpy_state(build_mlp(4, 2, (16,)), good.state_dict)
+        on = train_module(net, X[:300], y[:300], loss="cross_entropy", lr=50.0, epochs=3, X_valid=Xv, y_valid=yv,
+                          score_initial=score_initial)
+        after = valid_loss(on.state_dict)
+        assert (after <= start + 1e-6) == expect_kept, (score_initial, start, after)

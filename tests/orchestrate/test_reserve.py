@@ -44,5 +44,5 @@ def test_a_continued_pbt_trial_is_costed_by_the_share_it_trained():
     assert loop_with([t]).final_reserve() == pytest.approx(2.0 + 1.3 * 0.7 * (1.0 / 5 * 1.3 / 0.25))
 
 
-def test_reserve_is_capped_at_a_third_of_the_budget():
+def test_reserve_is_capped_at_35_percent_of_the_budget():
     assert loop_with([ok(0, 0.1, fit_time=500.0)], total=60).final_reserve() == pytest.approx(0.35 * 60)

@@ -141,3 +141,19 @@ def test_a_budget_that_covers_the_grid_gives_no_notice():
     space = conditional_space()
     s, notices = _run_with_budget(space, start=1000.0, per_trial=1.0, n=60)
     assert s.coverage().evaluated == 54 and not any(notices)
+
+
+def test_results_replayed_from_an_earlier_session_do_not_dilute_the_projection():
+    space = conditional_space()
+    s = make_searcher("grid")
+    s.setup(space, seed=0)
+    for i in range(10):  # an earlier session's results: they took none of this session's budget
+        p = s.ask(i)
+        s.replay(i, p, result(i, 1.0))
+    notices = []
+    for i in range(10, 14):
+        s.set_budget_hint(100.0 - (i - 10) * 10.0)
+        p = s.ask(i)
+        s.tell(i, result(i, 1.0))
+        notices.append(s.notice())
+    assert notices[-1] is not None and "about 10.0 s each" in notices[-1]

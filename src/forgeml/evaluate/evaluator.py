@@ -124,10 +124,13 @@ class _Iterations:
     """Fidelity as a share of the family's rounds or epochs (``fidelity_unit="iterations"``, used by PBT).
 
     The trial trains ``target = fidelity x config[iterative_param]`` iterations on all training rows of each fold.
-    With a ``parent_id`` whose trained state is on disk (``run_dir/state``), each fold continues the parent's
-    fitted pipeline (its preprocessing as fitted, its model through ``ModelFamily.continue_from``) for the
-    iterations that are missing; otherwise, or when the family cannot continue, it trains afresh. The trial
-    then saves its own per-fold pipelines so that later trials can continue from it.
+    With a ``parent_id`` whose trained state is on disk (``run_dir/state/<run>/``), each fold continues the
+    parent's fitted pipeline (its preprocessing as fitted, its model through ``ModelFamily.continue_from``) for
+    the iterations that are missing; otherwise it trains afresh. A state is only continued when it was made
+    for the same family and preprocessing on the same folds (a fingerprint of each fold's training rows), so a
+    resumed run with other folds, or a stale file, never leaks validation rows into a model. A trial below
+    full fidelity then saves its own per-fold pipelines so that later trials can continue from it (nothing
+    continues from a full-fidelity trial).
     """
 
     def __init__(self, spec: TrialSpec, ctx: EvalContext, config: Config) -> None:
@@ -140,21 +143,28 @@ class _Iterations:
         self.key = f"{family}.{param}" if param else None
         total = int(config[self.key]) if self.key in config else 0
         self.target = max(1, int(round(spec.fidelity * total))) if self.key else 0
-        self.parent = self._load(spec.parent_id) if self.key else None
         self.total = total
+        self.fingerprint = {"family": family, "prep": _prep_of(config), "folds": _folds_digest(ctx)}
+        self.parent = self._load(spec.parent_id) if self.key else None
         self.pipes: list[Any] = []
         self.continued = 0
         self.trained = 0  # iterations trained by this trial, summed over folds
+        self.reached = self.target  # iterations the fold models have (more than target when a parent had more)
 
     def _path(self, trial_id: int) -> str:
-        return os.path.join(self.ctx.run_dir, "state", f"trial_{trial_id}.pkl")
+        run = str(self.spec.extra.get("state_key", "run"))
+        return os.path.join(self.ctx.run_dir, "state", run, f"trial_{trial_id}.pkl")
 
     def _load(self, trial_id: int | None) -> dict[str, Any] | None:
         if trial_id is None or not os.path.exists(self._path(trial_id)):
             return None  # e.g. a worker on another machine: train afresh
-        with open(self._path(trial_id), "rb") as f:
-            state = pickle.load(f)
-        return state if state.get("family") == self.config["family"] else None
+        try:
+            with open(self._path(trial_id), "rb") as f:
+                state = pickle.load(f)
+        except Exception:  # a truncated or unreadable file: train afresh
+            return None
+        ok = state.get("fingerprint") == self.fingerprint and len(state.get("pipes", ())) == len(self.ctx.folds)
+        return state if ok else None
 
     def fit(self, i: int, train: np.ndarray) -> Any:
         X, y = self.ctx.X.iloc[train], self.ctx.y[train]
@@ -165,8 +175,9 @@ class _Iterations:
         if self.parent is not None and i < len(self.parent["pipes"]):
             before = self.parent["pipes"][i]
             more = self.target - int(self.parent["iterations"])
-            if more <= 0:  # the parent already trained this far
+            if more <= 0:  # the parent already trained this far (PBT's explore lowered the total)
                 self.continued += 1
+                self.reached = max(self.reached, int(self.parent["iterations"]))
                 return self._keep(before)
             pipe = continue_pipeline(before, self.config, more, self.family,
                                      fit_context(self.ctx, len(train), self.spec), X, y)
@@ -184,14 +195,35 @@ class _Iterations:
         return pipe
 
     def save(self) -> dict[str, Any]:
-        if self.key is not None:
-            os.makedirs(os.path.join(self.ctx.run_dir, "state"), exist_ok=True)
-            state = {"family": self.config["family"], "iterations": self.target, "pipes": self.pipes}
-            _atomic_save(self._path(self.spec.trial_id), lambda f: pickle.dump(state, f, pickle.HIGHEST_PROTOCOL))
+        if self.key is not None and self.spec.fidelity < 0.999:
+            path = self._path(self.spec.trial_id)
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+            state = {"fingerprint": self.fingerprint, "iterations": self.reached, "pipes": self.pipes}
+            _atomic_save(path, lambda f: pickle.dump(state, f, pickle.HIGHEST_PROTOCOL))
         # the share of a full fit this trial paid for, so the orchestrator can estimate a full fit's cost
         share = self.trained / max(len(self.pipes) * self.total, 1) if self.key else 1.0
-        return {"iterations": self.target, "continued_folds": self.continued, "trained_share": share,
+        return {"iterations": self.reached, "continued_folds": self.continued, "trained_share": share,
                 "continued_from": self.spec.parent_id if self.continued else None}
+
+
+def _prep_of(config: Config) -> dict[str, Any]:
+    from forgeml.pipeline.builder import split_config
+
+    return split_config(config, config["family"])[1]
+
+
+def _folds_digest(ctx: EvalContext) -> str:
+    """A fingerprint of every fold's training rows (a continued model must have seen exactly these)."""
+    if "folds_digest" not in ctx._cache:
+        import hashlib
+
+        h = hashlib.sha1()
+        for train, _ in ctx.folds:
+            h.update(np.asarray(train, dtype=np.int64).tobytes())
+            h.update(b"|")
+        h.update(str(len(ctx.y)).encode())
+        ctx._cache["folds_digest"] = h.hexdigest()
+    return ctx._cache["folds_digest"]
 
 
 def _cv(spec: TrialSpec, ctx: EvalContext) -> TrialResult:

@@ -67,11 +67,13 @@ class ModelFamily(ABC):
         """An unfitted, ``clone``-able scikit-learn estimator for these hyperparameters."""
 
     def continue_from(self, fitted: Any, params: Mapping[str, Any], ctx: FitContext) -> Any | None:
-        """An unfitted estimator that, fit on the rows ``fitted`` was trained on, keeps ``fitted``'s trained state
-        and adds ``params[iterative_param]`` more rounds or epochs with ``params``' other settings.
+        """A new estimator that, fit on the rows ``fitted`` was trained on, keeps ``fitted``'s trained state and
+        adds ``params[iterative_param]`` more rounds or epochs with ``params``' other settings; ``fitted`` itself
+        is left as it was.
 
-        This is what lets population-based training copy a strong member's state and train on. ``None`` (the
-        default) means the family cannot continue; the evaluator then trains afresh, which is correct but slower.
+        This is what lets population-based training copy a strong member's state and train on. The link to
+        ``fitted`` serves the first ``fit`` only (``clone`` drops it). ``None`` (the default) means the family
+        cannot continue; the evaluator then trains afresh, which is correct but slower.
         """
         return None
 

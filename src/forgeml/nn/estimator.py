@@ -80,7 +80,7 @@ class _TorchMLP(BaseEstimator):
             weight_decay=float(self.weight_decay), batch_size=int(self.batch_size), epochs=int(self.epochs),
             X_valid=Xs[valid_idx] if len(valid_idx) else None, y_valid=target[valid_idx] if len(valid_idx) else None,
             patience=int(self.patience), seed=int(self.random_state), deadline=self.deadline,
-            n_threads=int(self.n_threads), device=pick_device(self.device),
+            n_threads=int(self.n_threads), device=pick_device(self.device), score_initial=init is not None,
         )
         self.n_outputs_ = n_out
         self.state_dict_ = result.state_dict

@@ -123,12 +123,14 @@ def train_module(module: Any, X: np.ndarray, y: np.ndarray, *, loss: str, lr: fl
                  weight_decay: float = 0.0, batch_size: int = 256, epochs: int = 50,
                  X_valid: np.ndarray | None = None, y_valid: np.ndarray | None = None, patience: int = 10,
                  seed: int = 0, deadline: float | None = None, n_threads: int = 1,
-                 device: str = "cpu") -> TrainResult:
+                 device: str = "cpu", score_initial: bool = False) -> TrainResult:
     """Train ``module`` in place and return its best weights.
 
     ``loss`` is ``"cross_entropy"`` (``y`` integer codes, module outputs logits) or ``"mse"`` (``y`` float, one
     output). With a validation set, training stops after ``patience`` epochs without improvement and the best
     epoch's weights are returned; it always stops once ``deadline`` (epoch seconds) passes, checked every batch.
+    ``score_initial`` (for a module that continues trained weights): the starting weights are a candidate too, so
+    training on never returns worse weights, on the validation set, than it started from.
     """
     import torch
 
@@ -153,6 +155,12 @@ def train_module(module: Any, X: np.ndarray, y: np.ndarray, *, loss: str, lr: fl
         opt = _AdamW(list(module.parameters()), lr=lr, weight_decay=weight_decay)
         gen = torch.Generator().manual_seed(seed)
         best, best_epoch, best_state = math.inf, 0, state_to_numpy(module)
+        initial_best = False
+        if has_valid and score_initial:
+            with torch.no_grad():
+                start = float(loss_of(torch.from_numpy(predict_batches(module, Xv, device=device)).to(yv.device), yv))
+            if math.isfinite(start):
+                best, initial_best = start, True
         history: list[float] = []
         stopped, completed, steps = "epochs", 0, 0
         for epoch in range(1, epochs + 1):
@@ -185,12 +193,13 @@ def train_module(module: Any, X: np.ndarray, y: np.ndarray, *, loss: str, lr: fl
             history.append(value)
             if math.isfinite(value) and value < best - 1e-7:
                 best, best_epoch, best_state = value, epoch, state_to_numpy(module)
+                initial_best = False
             if stopped == "deadline":
                 break
             if has_valid and epoch - best_epoch >= patience:
                 stopped = "early_stopping"
                 break
-        if not has_valid or best_epoch == 0:  # nothing to select on (or never a finite loss): keep the last weights
+        if not has_valid or (best_epoch == 0 and not initial_best):  # nothing to select on: keep the last weights
             best_state, best_epoch = state_to_numpy(module), completed
         module.to("cpu")
         load_numpy_state(module, best_state)

@@ -67,7 +67,8 @@ class SearchLoop:
         self._elapsed_before = 0.0
         self.notices: list[str] = []
         unit = getattr(searcher, "fidelity_unit", "rows")
-        self._spec_extra = {} if unit == "rows" else {"fidelity_unit": unit}
+        # trained states are kept per run, so a later run in the same directory never continues this one's
+        self._spec_extra = {} if unit == "rows" else {"fidelity_unit": unit, "state_key": run_id}
 
     # -- budget -------------------------------------------------------------------------------------------
     def final_reserve(self) -> float:

@@ -4,6 +4,7 @@ from __future__ import annotations
 import os
 import shutil
 import time
+import warnings
 from dataclasses import dataclass
 from typing import Any
 
@@ -13,7 +14,7 @@ import pandas as pd
 from forgeml.api.predictor import FittedPipeline
 from forgeml.budget import Budget
 from forgeml.data.schema import Schema
-from forgeml.errors import ConfigError, NoModelFittedError
+from forgeml.errors import ConfigError, NoModelFittedError, SearchWarning
 from forgeml.evaluate.evaluator import EvalContext, run_trial
 from forgeml.metrics import Metric, get_metric
 from forgeml.orchestrate.final import choose_weights, refit_members
@@ -109,7 +110,12 @@ def run_automl(est: Any, df: pd.DataFrame, target: str, run_dir: str) -> Outcome
     if not families:
         raise ConfigError(f"no model family applies to this {schema.task} task with the families {est.families}")
     if searcher.fidelity_unit == "iterations":  # e.g. pbt: only families trained in rounds or epochs
+        dropped = [n for n, f in families.items() if not f.capabilities.iterative_param]
         families = {n: f for n, f in families.items() if f.capabilities.iterative_param}
+        if dropped and families and est.families is not None:  # the user named them: say why they are unused
+            warnings.warn(f"search={est.search!r} trains models in rounds or epochs; not searching "
+                          f"{', '.join(dropped)}, which {'is' if len(dropped) == 1 else 'are'} not trained that way",
+                          SearchWarning, stacklevel=3)
         if not families:
             raise ConfigError(f"search={est.search!r} trains models in rounds or epochs, and none of the families "
                               f"{est.families} is trained that way; add e.g. 'lightgbm' or 'mlp', or pick "

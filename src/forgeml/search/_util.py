@@ -90,14 +90,18 @@ def mutate_one(space: SearchSpace, config: Mapping[str, Any], rng: np.random.Gen
 
 
 def perturb(space: SearchSpace, config: Mapping[str, Any], rng: np.random.Generator, *,
-            factors: tuple[float, float] = (0.8, 1.2), resample_probability: float = 0.2) -> Config:
+            factors: tuple[float, float] = (0.8, 1.2), resample_probability: float = 0.2,
+            keep_trained_state: bool = True) -> Config:
     """PBT's explore step: numbers ×0.8 or ×1.2 within bounds (a zero moves 5% of its range instead),
     categoricals redrawn with a small probability.
 
-    Structural parameters (those others depend on) and those marked ``fixed_in_training`` never change, so the
-    member stays in the family, with the same preprocessing and network shape, as the state it copied.
+    Structural parameters (those others depend on) never change, so the member stays in its family; with
+    ``keep_trained_state`` neither do those marked ``fixed_in_training``, so it keeps the preprocessing and
+    network shape of the state it copied.
     """
-    fixed = structural(space) | {n for n, p in space.items() if getattr(p, "fixed_in_training", False)}
+    fixed = structural(space)
+    if keep_trained_state:
+        fixed |= {n for n, p in space.items() if getattr(p, "fixed_in_training", False)}
     values = dict(config)
     for name, value in config.items():
         p = space[name] if name in space else None

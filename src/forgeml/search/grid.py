@@ -169,6 +169,7 @@ class GridSearcher(Searcher):
         self.total = sum(sizes)
         self._cursor = 0  # position in the round-robin deal
         self._hints: list[float] = []
+        self._told_before = 0
         self._notice: str | None = None
         self._rounds = [0] * len(self._branches)
         off_grid = sum(not self._on_grid(c) for c in self._queue)
@@ -204,10 +205,12 @@ class GridSearcher(Searcher):
                 return Proposal(point)
 
     def set_budget_hint(self, remaining_seconds: float) -> None:
+        if not self._hints:  # results replayed from an earlier session took none of this session's time
+            self._told_before = sum(r is not None for _, r in self.history.values())
         self._hints.append(float(remaining_seconds))
 
     def _observe(self, trial_id: int, proposal: Proposal | None, result: Any) -> None:
-        told = sum(r is not None for _, r in self.history.values())  # warm starts too: they cost the same
+        told = sum(r is not None for _, r in self.history.values()) - self._told_before
         if self._notice is not None or self.max_trials is not None or len(self._hints) < 2 or told < self.PROJECT_AFTER:
             return
         cov = self.coverage()

@@ -13,13 +13,15 @@ Every ``interval`` steps, a member whose loss at its current step is in the bott
 that reached that step copies a member from the top ``quantile`` (exploit: its configuration and, through
 ``parent_id``, its state) and perturbs it (explore: numbers ×0.8 or ×1.2 within bounds, categoricals redrawn
 with ``resample_probability``). Structural choices (``family``, preprocessing) are never perturbed: the member
-explores within the family of the state it copied. A member whose trial failed copies a donor if there is one,
+explores within the family of the state it copied. Members of a new round train from scratch, so they
+may change anything. A member whose trial failed copies a donor if there is one,
 else restarts from a fresh random configuration. When every member has reached fidelity 1 a new round starts
 from perturbed copies of the best half plus fresh draws.
 
 Because fidelity counts iterations, the orchestrator gives PBT only the families trained iteratively. Explore
 never changes parameters marked ``fixed_in_training`` (preprocessing, the network's shape), so a copied state
-stays valid. The final model of a member is refit on all rows with the configuration it ended with.
+stays valid. A member's final model is refit on all rows by replaying its schedule: each step's settings for
+the iterations that step added, continuing one model, as its validated models were trained.
 The first ``population_size`` warm-start configurations become members (any others are not used).
 ``ask`` returns ``None`` while every unfinished member is busy (waiting; ask again after a ``tell``), or after
 ``max_trials`` proposals.
@@ -97,14 +99,14 @@ class PBTSearcher(Searcher):
         self.round = 0
 
     # -- ask ----------------------------------------------------------------------------------------------
-    def _explore(self, config: Config) -> Config:
+    def _explore(self, config: Config, keep_trained_state: bool = True) -> Config:
         return perturb(self.space, config, self.rng, factors=tuple(self.perturb_factors),
-                       resample_probability=self.resample_probability)
+                       resample_probability=self.resample_probability, keep_trained_state=keep_trained_state)
 
     def _new_round(self) -> None:
         ranked = sorted(self.members, key=lambda m: (m.losses.get(m.step, math.inf), m.index))
         keep = [m.config for m in ranked[: len(ranked) // 2] if math.isfinite(m.losses.get(m.step, math.inf))]
-        configs = [self._explore(c) for c in keep]
+        configs = [self._explore(c, keep_trained_state=False) for c in keep]  # they start from scratch
         configs += [self.space.sample(self.rng) for _ in range(len(self.members) - len(configs))]
         self.members = [Member(i, c) for i, c in enumerate(configs)]
         self.round += 1
