@@ -109,3 +109,13 @@ def test_sigkill_then_resume_loses_and_repeats_nothing(tmp_path):
     assert len(cv) > len(done_before)
     model = forgeml.load(str(out))
     assert len(model.predict(df.drop(columns=[entry["target"]]).head(20))) == 20
+
+
+def test_strategies_lists_every_strategy_with_its_options():
+    from forgeml.search import SEARCHERS
+
+    out = run("strategies").stdout
+    for name in SEARCHERS.names():
+        assert f"\n  {name}" in out
+    assert "resource='rows'" in out and "population_size=8" in out and "levels=3" in out
+    assert "lightgbm" in out and "``" not in out

@@ -154,11 +154,18 @@ def cmd_trials(a: argparse.Namespace) -> int:
 
 
 def cmd_strategies(a: argparse.Namespace) -> int:
-    from forgeml.models import FAMILIES
-    from forgeml.search import SEARCHERS
+    import textwrap
 
-    print("search strategies:", ", ".join(SEARCHERS.names()))
-    print("model families:   ", ", ".join(FAMILIES.names()))
+    from forgeml.models import FAMILIES
+    from forgeml.search import describe_searchers
+
+    print("Search strategies (--search NAME, options as --search-option KEY=VALUE):\n")
+    for name, summary, opts in describe_searchers():
+        print(f"  {name}{' (default)' if name == 'auto' else ''}")
+        print(textwrap.fill(summary, 100, initial_indent="      ", subsequent_indent="      "))
+        print(textwrap.fill(f"options: {opts or '(none)'}", 100, initial_indent="      ",
+                            subsequent_indent="        "))
+    print("\nModel families (--families a,b):", ", ".join(FAMILIES.names()))
     return 0
 
 

@@ -35,4 +35,18 @@ def make_searcher(name: str, **options: Any) -> Searcher:
     return cls(**options)
 
 
-__all__ = ["SEARCHERS", "Proposal", "Searcher", "make_searcher"]
+def describe_searchers() -> list[tuple[str, str, str]]:
+    """``(name, one-line summary, options with defaults)`` for every strategy, for ``forgeml strategies``."""
+    rows = []
+    for name in SEARCHERS.names():
+        cls = SEARCHERS[name]
+        module_doc = (inspect.getmodule(cls).__doc__ or "").strip()
+        summary = module_doc.split("\n\n")[0].replace("\n", " ").replace("``", "").rstrip(".")
+        params = inspect.signature(cls.__init__).parameters.values()
+        opts = ", ".join(f"{p.name}={p.default:.4g}" if isinstance(p.default, float) else f"{p.name}={p.default!r}"
+                         for p in params if p.name != "self")
+        rows.append((name, summary, opts))
+    return rows
+
+
+__all__ = ["SEARCHERS", "Proposal", "Searcher", "describe_searchers", "make_searcher"]
