@@ -172,3 +172,25 @@ def test_halving_in_boosting_rounds_promotes_by_training_on(tmp_path):
     assert len(promoted) >= 3
     assert (promoted.extra.map(lambda e: e["continued_from"]) == promoted.parent_id).all()
     assert m.score(df.drop(columns=[entry["target"]]), df[entry["target"]]) > 0.95
+
+
+def test_a_budget_too_short_for_any_trial_still_returns_a_model(tmp_path):
+    df, entry = shared_dataset("penguins")
+    m = AutoML(time_budget=1.5, verbose=0, path=str(tmp_path))  # workers are not even ready in 1.5 s
+    with pytest.warns(SearchWarning, match="no trial finished"):
+        m.fit(df, target=entry["target"])
+    X = df.drop(columns=[entry["target"]])
+    assert m.predict_proba(X).shape == (len(df), 3) and m.score(X, df[entry["target"]]) > -1.0
+    t = m.trials()
+    assert (t.kind == "refit").sum() == 1 and t[t.kind == "refit"].extra.iloc[0]["fallback"] is True
+    assert (t[t.kind == "cv"].status != "complete").all()
+    lb = m.leaderboard()
+    assert len(lb) == 1 and lb.ensemble_weight.iloc[0] == 1.0 and lb["cv_log_loss"].isna().all()
+    assert "fallback" in m.search_summary_
+
+
+def test_trials_that_fail_are_reported_not_papered_over():
+    df = pd.DataFrame({"x": np.arange(60.0), "y": np.r_[np.zeros(30), np.ones(30)]})
+    m = AutoML(max_trials=2, verbose=0, families=["linear"], memory_limit_mb=1)  # every worker goes over 1 MB
+    with pytest.raises(forgeml.errors.NoModelFittedError, match="no trial completed"):
+        m.fit(df, target="y")

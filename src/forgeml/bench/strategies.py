@@ -75,7 +75,7 @@ def mean_curves(frame: pd.DataFrame, higher: dict[str, bool]) -> dict[str, list[
     curves: dict[str, list[list[float]]] = {}
     for _, g in frame[frame.system.str.startswith("forgeml")].groupby("dataset", sort=False):
         hi = higher[g["task"].iloc[0]]
-        per = {r.system: json.loads(r.anytime) for r in g.itertuples() if isinstance(r.anytime, str)}
+        per = {r.system: json.loads(r.anytime) for r in g.itertuples() if isinstance(getattr(r, "anytime", None), str)}
         vals = [v for c in per.values() for v in c if v is not None]
         if not vals:
             continue

@@ -23,6 +23,7 @@ from forgeml.orchestrate.progress import Progress
 from forgeml.search.base import Proposal
 from forgeml.space import Config
 from forgeml.store import Store
+from forgeml.trial import ErrorInfo, TrialResult, TrialSpec, TrialStatus
 
 UNLIMITED_S = 10 * 365 * 24 * 3600.0
 LARGE_ROWS = 100_000  # measured: multi-fidelity rungs lost to full-fidelity trials on diamonds (54k rows)
@@ -180,14 +181,22 @@ def run_automl(est: Any, df: pd.DataFrame, target: str, run_dir: str) -> Outcome
                 progress.message(f"forgeml: {summary}")
                 store.update_run(run_id, search_summary=summary)
             pipeline, weights, ens_score = _finalize(est, state, ctx, executor, store, run_id, budget, metric,
-                                                     loop)
+                                                     loop, fallback=warm[0] if warm else None)
         except BaseException:
             store.update_run(run_id, status="interrupted")
             raise
         finally:
             executor.shutdown()
     leaderboard = build_leaderboard(state, weights, ens_score, metric)
-    store.update_run(run_id, status="complete", best_trial_id=state.best().trial_id,
+    if not weights:  # the fallback pipeline: listed, with no cross-validated score
+        leaderboard = pd.DataFrame([{"trial_id": -1, "pipeline": pipeline.descriptions[0], "family":
+                                     warm[0]["family"], f"cv_{metric.name}": float("nan"), "fidelity": 0.0,
+                                     "fit_time": float("nan"), "predict_s_per_1k": float("nan"),
+                                     "ensemble_weight": 1.0}])
+        summary = f"{summary}; no trial finished in time: fallback pipeline, not validated"
+        store.update_run(run_id, search_summary=summary)
+    best = state.best()  # None when only the fallback pipeline was fit
+    store.update_run(run_id, status="complete", best_trial_id=best.trial_id if best else None,
                      elapsed=elapsed_before + budget.elapsed(), ensemble_score=ens_score)
     return Outcome(schema=schema, metric=metric, pipeline=pipeline, leaderboard=leaderboard, run_id=run_id,
                    n_trials=len(state.results), seconds=time.time() - t_start, search_summary=summary)
@@ -202,8 +211,13 @@ def search_summary(searcher, state: SearchState) -> str:
     return "; ".join(parts)
 
 
-def _finalize(est, state: SearchState, ctx: EvalContext, executor, store, run_id, budget, metric, loop):
+def _finalize(est, state: SearchState, ctx: EvalContext, executor, store, run_id, budget, metric, loop,
+              fallback=None):
     if not state.completed(full_fidelity=False):
+        broken = any(r.status in (TrialStatus.FAILED, TrialStatus.CRASHED) for r in state.results.values())
+        if fallback is not None and not broken:  # only out of time: the budget is too short for this machine now
+            executor.shutdown()
+            return _fallback(est, fallback, ctx, store, run_id)
         common = loop.errors.most_common(1)
         why = f" Most common error: {common[0][0]} ({common[0][1]}×)." if common else ""
         raise NoModelFittedError(
@@ -228,6 +242,32 @@ def _finalize(est, state: SearchState, ctx: EvalContext, executor, store, run_id
     if len(kept) != len(weights):
         ens_score = None  # the refitted ensemble differs from the one scored on OOF predictions
     return pipeline, {k: kept[k] / total for k in order}, ens_score
+
+
+def _fallback(est, config, ctx: EvalContext, store, run_id):
+    """The cheapest default fit on all rows, unvalidated: what a budget too short for any trial still returns.
+
+    A trial that failed means something is wrong with the data or a family, and the run says so instead; a
+    budget in which every trial merely ran out of time still keeps its promise of a fitted model.
+    """
+    from forgeml.orchestrate.final import refit_in_process
+
+    budget = f"the {est.time_budget:g} s budget" if est.time_budget is not None else "the budget"
+    warnings.warn(f"no trial finished within {budget}; returning the cheapest default pipeline "
+                  f"({describe(config)}) fit on all rows without validation. Give a larger time_budget for a "
+                  "searched, cross-validated model.", SearchWarning, stacklevel=4)
+    spec = TrialSpec(trial_id=store.next_trial_id(run_id), config=dict(config), seed=est.seed, kind="refit",
+                     extra={"fallback": True})
+    store.add_trial(run_id, spec)
+    try:
+        pipe, fit_time = refit_in_process(config, ctx, est.seed, os.cpu_count() or 1)
+    except Exception as exc:
+        store.finish_trial(run_id, TrialResult.failure(spec, TrialStatus.FAILED, ErrorInfo.from_exception(exc), 0.0))
+        raise NoModelFittedError(f"no trial finished within the budget, and the fallback pipeline failed: "
+                                 f"{type(exc).__name__}: {exc}"[:400] + "; give a larger time_budget") from exc
+    store.finish_trial(run_id, TrialResult(trial_id=spec.trial_id, status=TrialStatus.COMPLETE, fit_time=fit_time,
+                                           duration=fit_time, extra={"fallback": True}))
+    return FittedPipeline(ctx.schema, [pipe], [1.0], [describe(config)]), {}, None
 
 
 def build_leaderboard(state: SearchState, weights: dict[int, float], ens_score: float | None,
