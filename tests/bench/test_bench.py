@@ -61,3 +61,22 @@ def test_bench_compares_strategies_on_a_real_dataset(tmp_path):
     assert kept == pytest.approx(frame.set_index("system").loc["forgeml[random]", "fit_wall_s"])
     assert "3 datasets" not in (tmp_path / "results.md").read_text()
     assert "1 datasets with every strategy" in (tmp_path / "results.md").read_text()
+
+
+def test_paired_table_counts_wins_and_treats_failures_as_constant():
+    from forgeml.bench.strategies import paired_table, strategy_table
+
+    rows = []
+    for i in range(6):  # auto beats x on five datasets; on the sixth x failed
+        rows += [{"dataset": f"d{i}", "system": "constant", "task": "binary", "test_score": 0.5},
+                 {"dataset": f"d{i}", "system": "forgeml[auto]", "task": "binary", "test_score": 0.9,
+                  "wall_over_budget": 1.0},
+                 {"dataset": f"d{i}", "system": "forgeml[x]", "task": "binary",
+                  "test_score": 0.8 if i < 5 else float("nan"), "wall_over_budget": 1.0}]
+    frame = pd.DataFrame(rows)
+    higher = {"binary": True}
+    table = paired_table(frame, higher)
+    assert "| forgeml[x] | 6 | 0 | 0 |" in table  # the failure counts as a loss for x
+    f = normalized_scores(frame, higher).set_index(["dataset", "system"])
+    assert f.loc[("d5", "forgeml[x]"), "norm"] == 0.0 and f.loc[("d5", "forgeml[x]"), "rank"] == 2
+    assert "| forgeml[x] | 0.625 | 2.00 |" in strategy_table(frame, higher)

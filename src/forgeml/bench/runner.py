@@ -144,7 +144,7 @@ def summarize(frame: pd.DataFrame) -> str:
 
 
 def write_reports(frame: pd.DataFrame, outdir: Path, searches: list[str], time_budget: float) -> None:
-    from forgeml.bench.strategies import anytime_svg, mean_curves, per_dataset_table, strategy_table
+    from forgeml.bench.strategies import anytime_svg, mean_curves, paired_table, per_dataset_table, strategy_table
 
     higher = {t: h for t, (_, h) in HEADLINE.items()}
     if len(searches) == 1:
@@ -155,7 +155,8 @@ def write_reports(frame: pd.DataFrame, outdir: Path, searches: list[str], time_b
     complete = [d for d, g in frame.groupby("dataset", sort=False) if wanted <= set(g.system)]
     frame = frame[frame.dataset.isin(complete)]
     text = (f"Search strategies, {time_budget:g} s per dataset, {len(complete)} datasets with every strategy\n\n"
-            + strategy_table(frame, higher) + "\n\nTest score per dataset (best in bold)\n\n"
+            + strategy_table(frame, higher) + "\n\n" + paired_table(frame, higher)
+            + "\n\nTest score per dataset (best in bold)\n\n"
             + per_dataset_table(frame, higher) + "\n")
     (outdir / "results.md").write_text(text)
     (outdir / "anytime.svg").write_text(anytime_svg(mean_curves(frame, higher),
