@@ -80,3 +80,19 @@ def test_paired_table_counts_wins_and_treats_failures_as_constant():
     f = normalized_scores(frame, higher).set_index(["dataset", "system"])
     assert f.loc[("d5", "forgeml[x]"), "norm"] == 0.0 and f.loc[("d5", "forgeml[x]"), "rank"] == 2
     assert "| forgeml[x] | 0.625 | 2.00 |" in strategy_table(frame, higher)
+
+
+def test_search_specs_carry_options():
+    from forgeml.bench.runner import split_searches
+    from forgeml.errors import ConfigError
+    from forgeml.search import parse_search_spec
+
+    assert split_searches("random, auto(random_fraction=0.3;max_cost_share=0.2),bayes") == [
+        "random", "auto(random_fraction=0.3;max_cost_share=0.2)", "bayes"]
+    assert parse_search_spec("auto(random_fraction=0.3;multi_fidelity=true)") == (
+        "auto", {"random_fraction": 0.3, "multi_fidelity": True})
+    assert parse_search_spec("halving(resource=iterations)") == ("halving", {"resource": "iterations"})
+    with pytest.raises(ConfigError, match="KEY=VALUE"):
+        parse_search_spec("auto(random_fraction)")
+    with pytest.raises(ConfigError, match="parentheses"):
+        parse_search_spec("auto(random_fraction=0.3")

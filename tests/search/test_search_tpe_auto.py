@@ -170,3 +170,15 @@ def test_optuna_does_not_leak(name):
     for p, _, _ in out:
         assert type(p.config).__module__ == "forgeml.space"
         assert all(not type(v).__module__.startswith("optuna") for v in p.config.values())
+
+
+def test_auto_random_interleaving_avoids_slow_families_and_teaches_tpe():
+    s = make_searcher("auto", random_fraction=1.0)
+    out = _run(s, FAMILY_SPACE, family_loss, 30, cost=lambda c: COST[c["family"]], remaining=lambda spent: 40.0)
+    fams = Counter(p.config["family"] for p, _, _ in out[3:])
+    assert fams["slow"] <= 1 and len(fams) == 2  # random, but never the family too slow for what remains
+    assert s.state()["n_model_trials"] == 30  # TPE still saw every result
+    # the default draws nothing at random: the same seed gives TPE's proposals, as before the option existed
+    a = [p.config for p, _, _ in _run(make_searcher("auto"), FAMILY_SPACE, family_loss, 15)]
+    b = [p.config for p, _, _ in _run(make_searcher("auto", random_fraction=0.0), FAMILY_SPACE, family_loss, 15)]
+    assert a == b

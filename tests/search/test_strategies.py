@@ -27,7 +27,8 @@ def test_battery(name):
     assert ran == [c.__name__ for c in CHECKS] and len(ran) == 9
 
 
-@pytest.mark.parametrize("name, options", [("auto", {"multi_fidelity": True}), ("halving", {"sampler": "bayes"}),
+@pytest.mark.parametrize("name, options", [("auto", {"multi_fidelity": True}), ("auto", {"random_fraction": 0.5}),
+                                           ("halving", {"sampler": "bayes"}),
                                            ("hyperband", {"sampler": "evolution"}), ("pbt", {"interval": 2}),
                                            ("halving", {"resource": "iterations"}),
                                            ("hyperband", {"resource": "iterations"})])
@@ -44,7 +45,8 @@ def test_unknown_strategy_and_option_say_what_is_valid():
 
 @pytest.mark.parametrize("name, options", [("halving", {"eta": 1}), ("hyperband", {"min_fidelity": 0}),
                                            ("pbt", {"population_size": 1}), ("grid", {"levels": 0}),
-                                           ("halving", {"sampler": "grid"}), ("halving", {"resource": "epochs"})])
+                                           ("halving", {"sampler": "grid"}), ("halving", {"resource": "epochs"}),
+                                           ("auto", {"random_fraction": 1.5})])
 def test_bad_options_raise_config_error_at_setup(name, options):
     from forgeml.testing.check_searcher import battery_space
 

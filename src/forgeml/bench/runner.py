@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import time
 from pathlib import Path
 
@@ -65,6 +66,11 @@ def reference(kind: str, train, test, target, task, seed):
     return None, m.predict_proba(Xte), list(m.classes_), time.time() - t0
 
 
+def split_searches(text: str) -> list[str]:
+    """Split ``"random,auto(a=1;b=2),bayes"`` at the commas outside parentheses."""
+    return [s.strip() for s in re.findall(r"[^,(]+(?:\([^)]*\))?", text) if s.strip()]
+
+
 def system_name(search: str, searches: list[str]) -> str:
     return "forgeml" if len(searches) == 1 else f"forgeml[{search}]"
 
@@ -88,18 +94,22 @@ def run_one(entry: dict, root: Path, *, time_budget: float, seed: int, searches:
         if system in done:
             continue
         rows.append(_forgeml_row(entry, train, test, target, task, metric, system, search=search,
-                                 time_budget=time_budget, seed=seed, path=workdir / f"{entry['name']}-{search}"))
+                                 time_budget=time_budget, seed=seed,
+                                 path=workdir / f"{entry['name']}-{re.sub(r'[^A-Za-z0-9_.=-]+', '_', search)}"))
     return rows
 
 
 def _forgeml_row(entry, train, test, target, task, metric, system, *, search, time_budget, seed, path) -> dict:
     from forgeml import AutoML
     from forgeml.bench.strategies import anytime
+    from forgeml.search import parse_search_spec
 
     row = {"dataset": entry["name"], "system": system, "task": task, "metric": metric}
     t0 = time.time()
     try:
-        m = AutoML(time_budget=time_budget, seed=seed, verbose=0, search=search, path=str(path))
+        name, options = parse_search_spec(search)
+        m = AutoML(time_budget=time_budget, seed=seed, verbose=0, search=name, search_options=options,
+                   path=str(path))
         m.fit(train, target=target)
         row["anytime"] = json.dumps(anytime(m.trials(), t0, time_budget, m.metric_.greater_is_better))
         row["fit_wall_s"] = time.time() - t0
@@ -165,12 +175,13 @@ def write_reports(frame: pd.DataFrame, outdir: Path, searches: list[str], time_b
 
 def run_bench(suite: str, out: str, *, time_budget: float = 60.0, seed: int = 0, only: list[str] | None = None,
               search: str = "auto", max_rows: int | None = None, resume: bool = False) -> pd.DataFrame:
-    """Run the suite; ``search`` may list several strategies (comma-separated) to compare them.
+    """Run the suite; ``search`` may list several strategies (comma-separated) to compare them, each with
+    options if wanted: ``"auto,auto(random_fraction=0.3)"``.
 
     With ``resume``, rows already in ``OUT/results.csv`` are kept and their (dataset, system) pairs are not
     run again, so a long comparison can be spread over several sittings or extended by a strategy.
     """
-    searches = [s.strip() for s in search.split(",") if s.strip()]
+    searches = split_searches(search)
     manifest = json.loads(Path(suite).read_text())
     root = Path(suite).parent
     outdir = Path(out)

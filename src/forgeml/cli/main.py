@@ -44,17 +44,14 @@ def _automl(a: argparse.Namespace, path: str | None, resume: bool = False):
 
 
 def _options(pairs: list[str]) -> dict:
-    import json
+    from forgeml.search import option_value
 
     out = {}
     for pair in pairs:
         key, sep, value = pair.partition("=")
         if not sep:
             raise ConfigError(f"--search-option takes KEY=VALUE, got {pair!r}")
-        try:
-            out[key] = json.loads(value.lower() if value.lower() in ("true", "false", "null") else value)
-        except json.JSONDecodeError:
-            out[key] = value
+        out[key] = option_value(value)
     return out
 
 

@@ -35,6 +35,32 @@ def make_searcher(name: str, **options: Any) -> Searcher:
     return cls(**options)
 
 
+def option_value(text: str) -> Any:
+    """A strategy option given as text (command line, bench spec): JSON if it parses (numbers, booleans,
+    lists), else the string itself."""
+    import json
+
+    try:
+        return json.loads(text.lower() if text.lower() in ("true", "false", "null") else text)
+    except json.JSONDecodeError:
+        return text
+
+
+def parse_search_spec(spec: str) -> tuple[str, dict[str, Any]]:
+    """``"auto"`` or ``"auto(random_fraction=0.3;max_cost_share=0.2)"`` -> name and options."""
+    name, _, rest = spec.strip().partition("(")
+    options: dict[str, Any] = {}
+    if rest:
+        if not rest.endswith(")"):
+            raise ConfigError(f"search spec {spec!r}: options go in parentheses, as in auto(random_fraction=0.3)")
+        for pair in filter(None, (p.strip() for p in rest[:-1].split(";"))):
+            key, sep, value = pair.partition("=")
+            if not sep:
+                raise ConfigError(f"search spec {spec!r}: options are KEY=VALUE separated by ';', got {pair!r}")
+            options[key.strip()] = option_value(value.strip())
+    return name.strip(), options
+
+
 def describe_searchers() -> list[tuple[str, str, str]]:
     """``(name, one-line summary, options with defaults)`` for every strategy, for ``forgeml strategies``."""
     rows = []
@@ -49,4 +75,5 @@ def describe_searchers() -> list[tuple[str, str, str]]:
     return rows
 
 
-__all__ = ["SEARCHERS", "Proposal", "Searcher", "describe_searchers", "make_searcher"]
+__all__ = ["SEARCHERS", "Proposal", "Searcher", "describe_searchers", "make_searcher", "option_value",
+           "parse_search_spec"]

@@ -10,7 +10,11 @@
    so one slow family cannot eat most of a short budget; its remaining warm starts are dropped too. A family
    whose first 3+ trials all failed is avoided as well. If every family is avoided, the cheapest one stays
    allowed.
-4. ``multi_fidelity=True`` (the orchestrator sets it on large data): the warm starts, then TPE's
+4. ``random_fraction`` (default 0): the share of proposals after the warm starts drawn at random (from the
+   families not avoided) instead of by TPE, which still learns from them. Interleaving random draws is the
+   classic guard of model-based search against a misled model, and it gives the final ensemble more diverse
+   members.
+5. ``multi_fidelity=True`` (the orchestrator sets it on large data): the warm starts, then TPE's
    configurations, start at a low fidelity and the best are promoted asynchronously, as in ``halving`` (ASHA);
    TPE learns from all bottom-rung results, and promotions obey the same cost rule.
 
@@ -23,7 +27,8 @@ from dataclasses import dataclass, field
 from statistics import median
 from typing import Any
 
-from forgeml.search._util import cost_of, loss_of, top_categorical
+from forgeml.errors import ConfigError
+from forgeml.search._util import cost_of, fill, loss_of, top_categorical
 from forgeml.search.base import Proposal
 from forgeml.search.halving import Rungs, next_warm, rung_fidelities
 from forgeml.search.tpe import TPESearcher
@@ -48,7 +53,8 @@ class FamilyCost:
 class AutoSearcher(TPESearcher):
     """Options: ``n_startup`` and ``n_ei_candidates`` (TPE), ``multi_fidelity`` with ``eta`` and
     ``min_fidelity`` (ASHA), ``max_cost_share`` (the largest share of the remaining budget one trial may
-    take), ``family_param`` (the categorical that costs are tracked by)."""
+    take), ``family_param`` (the categorical that costs are tracked by), ``random_fraction`` (the share of
+    random proposals interleaved with TPE's)."""
 
     name = "auto"
     multivariate = True
@@ -57,7 +63,7 @@ class AutoSearcher(TPESearcher):
 
     def __init__(self, n_startup: int = 10, n_ei_candidates: int = 24, multi_fidelity: bool = False,
                  eta: float = 3, min_fidelity: float = 1 / 9, max_cost_share: float = 0.25,
-                 family_param: str = "family") -> None:
+                 family_param: str = "family", random_fraction: float = 0.0) -> None:
         self.n_startup = n_startup
         self.n_ei_candidates = n_ei_candidates
         self.multi_fidelity = multi_fidelity
@@ -65,9 +71,12 @@ class AutoSearcher(TPESearcher):
         self.min_fidelity = min_fidelity
         self.max_cost_share = max_cost_share
         self.family_param = family_param
+        self.random_fraction = random_fraction
 
     def setup(self, space: SearchSpace, *, seed: int = 0, warm_start=(), max_trials: int | None = None) -> None:
         super().setup(space, seed=seed, warm_start=warm_start, max_trials=max_trials)
+        if not 0.0 <= float(self.random_fraction) <= 1.0:
+            raise ConfigError(f"auto: random_fraction must be in [0, 1], got {self.random_fraction}")
         self._family = top_categorical(space, self.family_param)
         self.costs: dict[Any, FamilyCost] = {}
         self.remaining: float | None = None
@@ -124,11 +133,21 @@ class AutoSearcher(TPESearcher):
                 return Proposal(warm, fidelity=fidelity)
         bad = self.avoided(fidelity)
         self.avoid = {self._family: bad} if bad else {}
-        config = self.sample_config(trial_id)
+        if float(self.random_fraction) > 0 and self.rng.random() < float(self.random_fraction):
+            config = self._random_config(bad)  # TPE learns from it when its result is told
+        else:
+            config = self.sample_config(trial_id)
         if self.rungs is not None:
             self.rungs.start(trial_id, config)
             self._arms[trial_id] = (trial_id, 0)
         return Proposal(config, fidelity=fidelity)
+
+    def _random_config(self, bad: set) -> Config:
+        if self._family is None:
+            return self.space.sample(self.rng)
+        ok = [c for c in self.space[self._family].choices if not any(c == b for b in bad)]
+        family = ok[int(self.rng.integers(len(ok)))] if ok else self.space[self._family].sample(self.rng)
+        return fill(self.space, {self._family: family}, self.rng)
 
     def _observe(self, trial_id: int, proposal: Proposal | None, result: TrialResult) -> None:
         if proposal is not None:
