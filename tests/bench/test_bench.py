@@ -80,6 +80,13 @@ def test_paired_table_counts_wins_and_treats_failures_as_constant():
     f = normalized_scores(frame, higher).set_index(["dataset", "system"])
     assert f.loc[("d5", "forgeml[x]"), "norm"] == 0.0 and f.loc[("d5", "forgeml[x]"), "rank"] == 2
     assert "| forgeml[x] | 0.625 | 2.00 |" in strategy_table(frame, higher)
+    # every strategy failed, or none beat the constant: scores stay finite and ordered
+    bad = pd.DataFrame([{"dataset": "z", "system": "constant", "task": "binary", "test_score": 0.5},
+                        {"dataset": "z", "system": "forgeml[a]", "task": "binary", "test_score": 0.40},
+                        {"dataset": "z", "system": "forgeml[b]", "task": "binary", "test_score": 0.45},
+                        {"dataset": "z", "system": "forgeml[c]", "task": "binary", "test_score": float("nan")}])
+    z = normalized_scores(bad, higher).set_index("system")["norm"]
+    assert z["forgeml[b]"] > z["forgeml[a]"] and z["forgeml[c]"] == 0.0 and z.notna().all()
 
 
 def test_search_specs_carry_options():
@@ -96,3 +103,7 @@ def test_search_specs_carry_options():
         parse_search_spec("auto(random_fraction)")
     with pytest.raises(ConfigError, match="parentheses"):
         parse_search_spec("auto(random_fraction=0.3")
+    with pytest.raises(ConfigError, match="cannot read"):
+        split_searches("auto(x=(1)),random")
+    with pytest.raises(ConfigError, match="no option"):
+        split_searches("random,auto(random_fractoin=0.3)")  # caught before any dataset runs

@@ -67,8 +67,25 @@ def reference(kind: str, train, test, target, task, seed):
 
 
 def split_searches(text: str) -> list[str]:
-    """Split ``"random,auto(a=1;b=2),bayes"`` at the commas outside parentheses."""
-    return [s.strip() for s in re.findall(r"[^,(]+(?:\([^)]*\))?", text) if s.strip()]
+    """Split ``"random,auto(a=1;b=2),bayes"`` at the commas outside parentheses, and check every strategy and
+    option name before anything runs (a typo would otherwise cost a whole suite of error rows)."""
+    from forgeml.errors import ConfigError
+    from forgeml.search import make_searcher, parse_search_spec
+
+    parts = [s.strip() for s in re.findall(r"[^,(]+(?:\([^)]*\))?", text) if s.strip()]
+    if ",".join(parts).replace(" ", "") != text.replace(" ", "").strip(","):
+        raise ConfigError(f"cannot read the search list {text!r}; write e.g. random,auto(random_fraction=0.3)")
+    for spec in parts:
+        name, options = parse_search_spec(spec)
+        make_searcher(name, **options)
+    return parts
+
+
+def _slug(spec: str) -> str:
+    import hashlib
+
+    clean = re.sub(r"[^A-Za-z0-9_.=-]+", "_", spec)
+    return clean if clean == spec else f"{clean}-{hashlib.sha1(spec.encode()).hexdigest()[:6]}"
 
 
 def system_name(search: str, searches: list[str]) -> str:
@@ -95,7 +112,7 @@ def run_one(entry: dict, root: Path, *, time_budget: float, seed: int, searches:
             continue
         rows.append(_forgeml_row(entry, train, test, target, task, metric, system, search=search,
                                  time_budget=time_budget, seed=seed,
-                                 path=workdir / f"{entry['name']}-{re.sub(r'[^A-Za-z0-9_.=-]+', '_', search)}"))
+                                 path=workdir / f"{entry['name']}-{_slug(search)}"))
     return rows
 
 

@@ -38,7 +38,8 @@ def normalized_scores(frame: pd.DataFrame, higher: dict[str, bool]) -> pd.DataFr
         best = f["test_score"].max() if hi else f["test_score"].min()
         span = (best - const) if hi else (const - best)
         score = f["test_score"].fillna(const)
-        f["norm"] = ((score - const) if hi else (const - score)) / (span if span else 1.0)
+        span = span if np.isfinite(span) and span > 0 else 1.0  # all failed, or none beat the constant
+        f["norm"] = ((score - const) if hi else (const - score)) / span
         f["rank"] = f["test_score"].rank(ascending=not hi, method="average", na_option="bottom")
         cv = f["anytime"].map(_last) if "anytime" in f else pd.Series(np.nan, index=f.index)
         f["cv_rank"] = cv.rank(ascending=not hi, method="average", na_option="bottom")
@@ -75,7 +76,10 @@ def paired_table(frame: pd.DataFrame, higher: dict[str, bool], reference: str = 
     f = normalized_scores(frame, higher)
     norm = f.pivot_table(index="dataset", columns="system", values="norm")
     if reference not in norm:
-        return ""
+        candidates = [c for c in norm.columns if c.startswith(reference.rstrip("]"))]
+        if not candidates:
+            return ""
+        reference = candidates[0]
     lines = [f"| {reference} against | wins | ties | losses | mean norm difference | Wilcoxon p |",
              "|---|---|---|---|---|---|"]
     for other in sorted(c for c in norm.columns if c != reference):
@@ -84,6 +88,8 @@ def paired_table(frame: pd.DataFrame, higher: dict[str, bool], reference: str = 
         nonzero = d[d.abs() > 1e-12]
         p = float(wilcoxon(nonzero).pvalue) if len(nonzero) >= 3 else float("nan")
         lines.append(f"| {other} | {wins} | {len(d) - wins - losses} | {losses} | {d.mean():+.4f} | {p:.3f} |")
+    if len(norm) < 6:
+        lines.append(f"\nWith {len(norm)} datasets the Wilcoxon test cannot reach p < 0.05 (6 are needed).")
     return "\n".join(lines)
 
 

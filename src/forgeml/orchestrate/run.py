@@ -180,18 +180,18 @@ def run_automl(est: Any, df: pd.DataFrame, target: str, run_dir: str) -> Outcome
             if summary:
                 progress.message(f"forgeml: {summary}")
                 store.update_run(run_id, search_summary=summary)
-            pipeline, weights, ens_score = _finalize(est, state, ctx, executor, store, run_id, budget, metric,
-                                                     loop, fallback=warm[0] if warm else None)
+            pipeline, weights, ens_score, fb = _finalize(est, state, ctx, executor, store, run_id, budget, metric,
+                                                         loop, fallback=_cheapest(warm, families))
         except BaseException:
             store.update_run(run_id, status="interrupted")
             raise
         finally:
             executor.shutdown()
     leaderboard = build_leaderboard(state, weights, ens_score, metric)
-    if not weights:  # the fallback pipeline: listed, with no cross-validated score
-        leaderboard = pd.DataFrame([{"trial_id": -1, "pipeline": pipeline.descriptions[0], "family":
-                                     warm[0]["family"], f"cv_{metric.name}": float("nan"), "fidelity": 0.0,
-                                     "fit_time": float("nan"), "predict_s_per_1k": float("nan"),
+    if fb is not None:  # the fallback pipeline: listed, with no cross-validated score
+        leaderboard = pd.DataFrame([{"trial_id": fb["trial_id"], "pipeline": pipeline.descriptions[0],
+                                     "family": fb["family"], f"cv_{metric.name}": float("nan"), "fidelity": 1.0,
+                                     "fit_time": fb["fit_time"], "predict_s_per_1k": float("nan"),
                                      "ensemble_weight": 1.0}])
         summary = f"{summary}; no trial finished in time: fallback pipeline, not validated"
         store.update_run(run_id, search_summary=summary)
@@ -215,7 +215,8 @@ def _finalize(est, state: SearchState, ctx: EvalContext, executor, store, run_id
               fallback=None):
     if not state.completed(full_fidelity=False):
         broken = any(r.status in (TrialStatus.FAILED, TrialStatus.CRASHED) for r in state.results.values())
-        if fallback is not None and not broken:  # only out of time: the budget is too short for this machine now
+        out_of_time = est.time_budget is not None and est.per_trial_timeout is None and not broken
+        if fallback is not None and out_of_time:  # the budget is too short for this machine now
             executor.shutdown()
             return _fallback(est, fallback, ctx, store, run_id)
         common = loop.errors.most_common(1)
@@ -241,7 +242,14 @@ def _finalize(est, state: SearchState, ctx: EvalContext, executor, store, run_id
                               [describe(state.proposals[k].config) for k in order])
     if len(kept) != len(weights):
         ens_score = None  # the refitted ensemble differs from the one scored on OOF predictions
-    return pipeline, {k: kept[k] / total for k in order}, ens_score
+    return pipeline, {k: kept[k] / total for k in order}, ens_score, None
+
+
+def _cheapest(warm: list[Config], families: dict) -> Config | None:
+    """The warm-start configuration of the cheapest family (by its declared relative cost), first of those."""
+    if not warm:
+        return None
+    return min(enumerate(warm), key=lambda iw: (families[iw[1]["family"]].capabilities.cost, iw[0]))[1]
 
 
 def _fallback(est, config, ctx: EvalContext, store, run_id):
@@ -252,8 +260,7 @@ def _fallback(est, config, ctx: EvalContext, store, run_id):
     """
     from forgeml.orchestrate.final import refit_in_process
 
-    budget = f"the {est.time_budget:g} s budget" if est.time_budget is not None else "the budget"
-    warnings.warn(f"no trial finished within {budget}; returning the cheapest default pipeline "
+    warnings.warn(f"no trial finished within the {est.time_budget:g} s budget; returning the cheapest default pipeline "
                   f"({describe(config)}) fit on all rows without validation. Give a larger time_budget for a "
                   "searched, cross-validated model.", SearchWarning, stacklevel=4)
     spec = TrialSpec(trial_id=store.next_trial_id(run_id), config=dict(config), seed=est.seed, kind="refit",
@@ -267,7 +274,8 @@ def _fallback(est, config, ctx: EvalContext, store, run_id):
                                  f"{type(exc).__name__}: {exc}"[:400] + "; give a larger time_budget") from exc
     store.finish_trial(run_id, TrialResult(trial_id=spec.trial_id, status=TrialStatus.COMPLETE, fit_time=fit_time,
                                            duration=fit_time, extra={"fallback": True}))
-    return FittedPipeline(ctx.schema, [pipe], [1.0], [describe(config)]), {}, None
+    row = {"trial_id": spec.trial_id, "family": config["family"], "fit_time": fit_time}
+    return FittedPipeline(ctx.schema, [pipe], [1.0], [describe(config)]), {}, None, row
 
 
 def build_leaderboard(state: SearchState, weights: dict[int, float], ens_score: float | None,

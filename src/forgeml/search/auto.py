@@ -75,7 +75,7 @@ class AutoSearcher(TPESearcher):
 
     def setup(self, space: SearchSpace, *, seed: int = 0, warm_start=(), max_trials: int | None = None) -> None:
         super().setup(space, seed=seed, warm_start=warm_start, max_trials=max_trials)
-        if not 0.0 <= float(self.random_fraction) <= 1.0:
+        if not isinstance(self.random_fraction, (int, float)) or not 0.0 <= float(self.random_fraction) <= 1.0:
             raise ConfigError(f"auto: random_fraction must be in [0, 1], got {self.random_fraction}")
         self._family = top_categorical(space, self.family_param)
         self.costs: dict[Any, FamilyCost] = {}
