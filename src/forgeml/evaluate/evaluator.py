@@ -101,6 +101,16 @@ def _subsample(train: np.ndarray, y: np.ndarray, fidelity: float, seed: int, cla
     return np.unique(np.concatenate(picked + [rest]))
 
 
+def iterative_family(config: Config, ctx: EvalContext, spec: TrialSpec) -> tuple[Any, str | None]:
+    """The family of ``config`` and the joint-config key of its iterative parameter (None if it has none)."""
+    from forgeml.models import get_families
+
+    name = config["family"]
+    family = get_families([name], fit_context(ctx, len(ctx.y), spec), check_applies=False)[name]
+    param = family.capabilities.iterative_param
+    return family, (f"{name}.{param}" if param else None)
+
+
 def continue_pipeline(before: Any, config: Config, more: int, family: Any, fctx: Any, X: pd.DataFrame,
                       y: np.ndarray) -> Any | None:
     """``before`` (a fitted ``Pipeline(prep, model)``) trained ``more`` further iterations with ``config``'s
@@ -134,13 +144,9 @@ class _Iterations:
     """
 
     def __init__(self, spec: TrialSpec, ctx: EvalContext, config: Config) -> None:
-        from forgeml.models import get_families
-
         self.spec, self.ctx, self.config = spec, ctx, config
         family = config["family"]
-        self.family = get_families([family], fit_context(ctx, len(ctx.y), spec), check_applies=False)[family]
-        param = self.family.capabilities.iterative_param
-        self.key = f"{family}.{param}" if param else None
+        self.family, self.key = iterative_family(config, ctx, spec)
         total = int(config[self.key]) if self.key in config else 0
         self.target = max(1, int(round(spec.fidelity * total))) if self.key else 0
         self.total = total

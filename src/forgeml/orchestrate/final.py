@@ -113,14 +113,13 @@ def refit_in_process(config, ctx, seed: int, n_threads: int, schedule: list[tupl
 
 
 def _replay(schedule: list[tuple[Config, int]], ctx, spec: TrialSpec):
-    from forgeml.evaluate.evaluator import build, continue_pipeline, fit_context
-    from forgeml.models import get_families
+    from forgeml.evaluate.evaluator import build, continue_pipeline, fit_context, iterative_family
 
     first, done = schedule[0]
-    name = first["family"]
     fctx = fit_context(ctx, len(ctx.y), spec)
-    family = get_families([name], fctx, check_applies=False)[name]
-    key = f"{name}.{family.capabilities.iterative_param}"
+    family, key = iterative_family(first, ctx, spec)
+    if key is None:
+        return None
     pipe = build(Config({**first, key: done}), ctx, len(ctx.y), spec)
     pipe.fit(ctx.X, ctx.y)
     for config, iterations in schedule[1:]:
