@@ -46,3 +46,23 @@ def test_greedy_regression_and_determinism():
     b = ENSEMBLERS["greedy"]().fit(oof, y, METRICS["rmse"])
     assert a == b
     assert a.score < min(METRICS["rmse"].score(y, p) for p in oof.values())
+
+
+def test_greedy_keeps_to_the_refit_budget_but_always_takes_the_best_member():
+    y, oof = _members(seed=1)
+    m = METRICS["log_loss"]
+    free = ENSEMBLERS["greedy"]().fit(oof, y, m)
+    assert {1, 2} <= set(free.weights)
+    first = 1 if m.score(y, oof[1]) <= m.score(y, oof[2]) else 2
+    other = 3 - first
+    # the partner that would help costs more than the time left: the ensemble does without it
+    costs = {1: 1.0, 2: 1.0, 3: 0.1}
+    costs[other] = 5.0
+    tight = ENSEMBLERS["greedy"]().fit(oof, y, m, costs=costs, max_cost=3.0)
+    assert other not in tight.weights and first in tight.weights
+    assert sum(costs[k] for k in tight.weights) <= 3.0
+    # the first pick is exempt: a best member dearer than the whole budget is still chosen, and alone
+    alone = ENSEMBLERS["greedy"]().fit(oof, y, m, costs={1: 9.0, 2: 9.0, 3: 9.0}, max_cost=1.0)
+    assert list(alone.weights) == [first] and alone.score == pytest.approx(m.score(y, oof[first]))
+    # a budget that covers everyone changes nothing
+    assert ENSEMBLERS["greedy"]().fit(oof, y, m, costs=costs, max_cost=100.0) == free

@@ -25,5 +25,9 @@ class Ensembler(ABC):
     name: str = ""
 
     @abstractmethod
-    def fit(self, oof: Mapping[int, np.ndarray], y: np.ndarray, metric: Metric, *, seed: int = 0) -> Ensemble:
-        """Choose weights for the members in ``oof`` (trial id -> predictions on the same rows as ``y``)."""
+    def fit(self, oof: Mapping[int, np.ndarray], y: np.ndarray, metric: Metric, *, seed: int = 0,
+            costs: Mapping[int, float] | None = None, max_cost: float | None = None) -> Ensemble:
+        """Choose weights for the members in ``oof`` (trial id -> predictions on the same rows as ``y``).
+
+        ``costs`` (seconds to refit each member) and ``max_cost`` bound the members chosen to what the time
+        left can refit; the best single member is always allowed."""

@@ -4,6 +4,10 @@ Repeatedly add (with replacement) the member whose inclusion gives the best metr
 predictions, for ``rounds`` rounds, and keep the best prefix; weights are the selection counts. The first pick
 is the best single member, so the ensemble is never worse than it on these rows. Ties break on the member order
 given, so the result is deterministic.
+
+With ``costs`` and ``max_cost`` (seconds to refit each member, and the seconds left), a member not yet chosen
+joins only while the chosen members' costs still fit: the ensemble that is scored is one the budget can refit.
+The first pick is exempt, since the run always refits its best member.
 """
 from __future__ import annotations
 
@@ -22,7 +26,8 @@ class GreedyEnsembler(Ensembler):
         self.rounds = rounds
         self.tol = tol
 
-    def fit(self, oof: Mapping[int, np.ndarray], y: np.ndarray, metric: Metric, *, seed: int = 0) -> Ensemble:
+    def fit(self, oof: Mapping[int, np.ndarray], y: np.ndarray, metric: Metric, *, seed: int = 0,
+            costs: Mapping[int, float] | None = None, max_cost: float | None = None) -> Ensemble:
         keys = list(oof)
         if not keys:
             raise ValueError("no members to ensemble")
@@ -30,9 +35,14 @@ class GreedyEnsembler(Ensembler):
         loss = lambda p: metric.loss(metric.score(y, p))  # noqa: E731
         counts = np.zeros(len(keys), dtype=int)
         current = np.zeros_like(preds[0])
+        cost = np.array([float((costs or {}).get(k, 0.0)) for k in keys])
+        limit = np.inf if max_cost is None else float(max_cost)
         best_loss, best_counts = np.inf, None
         for n in range(self.rounds):
-            cand = [loss((current * n + p) / (n + 1)) for p in preds]
+            spent = cost[counts > 0].sum()
+            cand = [loss((current * n + p) / (n + 1))
+                    if n == 0 or counts[j] > 0 or spent + cost[j] <= limit else np.inf
+                    for j, p in enumerate(preds)]
             i = int(np.argmin(cand))
             counts[i] += 1
             current = (current * n + preds[i]) / (n + 1)

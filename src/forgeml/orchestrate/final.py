@@ -1,8 +1,9 @@
 """After the search: choose ensemble weights on out-of-fold predictions, refit the members on all rows.
 
 Refits run in this process once the search's workers have stopped, best member first, under what is left of
-the budget. Members whose refit fails or would not fit in the time left are dropped and the weights
-renormalised.
+the budget. The ensemble is chosen among members whose estimated refits fit in that time. When a refit fails
+or runs over its estimate, the weights are chosen again among the members that were refit, so the returned
+ensemble is always one that was scored on out-of-fold predictions.
 """
 from __future__ import annotations
 
@@ -21,8 +22,13 @@ from forgeml.trial import ErrorInfo, TrialResult, TrialSpec, TrialStatus
 
 
 def choose_weights(state: SearchState, y: np.ndarray, mask: np.ndarray, metric: Metric, *, max_members: int,
-                   ensemble: bool) -> tuple[dict[int, float], float | None]:
-    done = [r for r in state.completed() if r.oof_path]
+                   ensemble: bool, refit_budget: float | None = None, n_folds: int = 5,
+                   only: set[int] | None = None) -> tuple[dict[int, float], float | None]:
+    """Greedy ensemble weights over the best ``max_members`` trials (restricted to ``only`` when given).
+
+    With ``refit_budget``, the chosen members' estimated refit seconds stay within it (the first pick aside).
+    """
+    done = [r for r in state.completed() if r.oof_path and (only is None or r.trial_id in only)]
     if not done:
         return {}, None
     if not ensemble or len(done) == 1:
@@ -35,7 +41,8 @@ def choose_weights(state: SearchState, y: np.ndarray, mask: np.ndarray, metric: 
             continue
     if not oof:
         return {done[0].trial_id: 1.0}, done[0].score
-    ens = GreedyEnsembler().fit(oof, y[mask], metric)
+    costs = {k: full_fit_estimate(state.results[k], n_folds) for k in oof}
+    ens = GreedyEnsembler().fit(oof, y[mask], metric, costs=costs, max_cost=refit_budget)
     return {k: float(v) for k, v in ens.weights.items()}, float(ens.score)
 
 

@@ -224,25 +224,33 @@ def _finalize(est, state: SearchState, ctx: EvalContext, executor, store, run_id
         raise NoModelFittedError(
             f"no trial completed within the budget ({len(state.results)} tried).{why} Give a larger time_budget, "
             "or look at the errors with .trials() / `forgeml trials DIR`.")
+    executor.shutdown()  # free every core for the refits
     mask = ctx.oof_mask()
-    weights, ens_score = choose_weights(state, ctx.y, mask, metric, max_members=20, ensemble=est.ensemble)
+    # what the refits may take: the time left, less a margin for choosing the weights and saving the model
+    refit_budget = max(budget.remaining() - 1.0, 0.0)
+    weights, ens_score = choose_weights(state, ctx.y, mask, metric, max_members=20, ensemble=est.ensemble,
+                                        refit_budget=refit_budget, n_folds=len(ctx.folds))
     if not weights:  # only low-fidelity trials finished (PBT, halving on a short budget): take the best of them
         best = state.best()
         weights, ens_score = {best.trial_id: 1.0}, best.score
-    executor.shutdown()  # free every core for the refits
     cores = os.cpu_count() or 1
     models = refit_members(weights, state, ctx, store, run_id, budget, seed=est.seed, n_threads=cores,
                            n_folds=len(ctx.folds))
-    kept = {k: w for k, w in weights.items() if k in models}
-    if not kept:
+    if not models:
         raise NoModelFittedError("no pipeline could be refit on all rows; see .trials() for the errors")
-    total = sum(kept.values())
-    order = sorted(kept, key=lambda k: -kept[k])
-    pipeline = FittedPipeline(ctx.schema, [models[k] for k in order], [kept[k] / total for k in order],
+    if set(models) != set(weights):
+        # a refit failed or ran over: weigh again among the refit members, so the score still describes the model
+        again, score = choose_weights(state, ctx.y, mask, metric, max_members=20, ensemble=est.ensemble,
+                                      only=set(models))
+        if again:
+            weights, ens_score = again, score
+        else:  # the refit members have no out-of-fold predictions: keep their weights, unscored
+            weights, ens_score = {k: w for k, w in weights.items() if k in models}, None
+    total = sum(weights.values())
+    order = sorted(weights, key=lambda k: -weights[k])
+    pipeline = FittedPipeline(ctx.schema, [models[k] for k in order], [weights[k] / total for k in order],
                               [describe(state.proposals[k].config) for k in order])
-    if len(kept) != len(weights):
-        ens_score = None  # the refitted ensemble differs from the one scored on OOF predictions
-    return pipeline, {k: kept[k] / total for k in order}, ens_score, None
+    return pipeline, {k: weights[k] / total for k in order}, ens_score, None
 
 
 def _cheapest(warm: list[Config], families: dict) -> Config | None:
