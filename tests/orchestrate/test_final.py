@@ -50,3 +50,15 @@ def test_weights_chosen_again_among_the_members_that_were_refit(state):
     assert set(weights) <= {1, 2} and 1 in weights
     pred = sum(w * np.load(st.results[k].oof_path) for k, w in weights.items())
     assert score == pytest.approx(METRICS["rmse"].score(y, pred))
+
+
+def test_the_search_loop_probe_picks_the_same_members_on_a_row_sample(state):
+    from forgeml.evaluate.evaluator import EvalContext
+    from forgeml.orchestrate.run import ensemble_probe
+
+    st, y = state
+    folds = [(np.arange(i, len(y), 4), np.setdiff1d(np.arange(len(y)), np.arange(i, len(y), 4))) for i in range(4)]
+    ctx = EvalContext(X=None, y=y, folds=folds, schema_json="{}", metric="rmse", run_dir="")
+    full, _ = choose_weights(st, y, np.ones(len(y), bool), METRICS["rmse"], max_members=20, ensemble=True)
+    assert ensemble_probe(ctx, METRICS["rmse"], True, seed=0, max_rows=400)(st) == set(full)
+    assert ensemble_probe(ctx, METRICS["rmse"], False, seed=0)(st) == {0}  # no ensemble: the best alone

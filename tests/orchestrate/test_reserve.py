@@ -7,14 +7,14 @@ from forgeml.search import make_searcher
 from forgeml.trial import TrialResult, TrialStatus
 
 
-def loop_with(results, total=60.0):
+def loop_with(results, total=60.0, probe=None):
     state = SearchState()
     for r in results:
         state.results[r.trial_id] = r
     return SearchLoop(searcher=make_searcher("random"), executor=None, store=None, run_id="r",
                       budget=Budget(total), options=LoopOptions(seed=0, max_trials=None, per_trial_timeout=None,
                                                                 n_threads=1, n_folds=5),
-                      progress=None, state=state, describe=str)
+                      progress=None, state=state, describe=str, ensemble_probe=probe)
 
 
 def ok(tid, loss, fit_time, fidelity=1.0, **extra):
@@ -46,3 +46,43 @@ def test_a_continued_pbt_trial_is_costed_by_the_share_it_trained():
 
 def test_reserve_is_capped_at_35_percent_of_the_budget():
     assert loop_with([ok(0, 0.1, fit_time=500.0)], total=60).final_reserve() == pytest.approx(0.35 * 60)
+
+
+def est(fit_time):
+    return fit_time / 5 * 1.3
+
+
+def test_reserve_covers_the_members_the_ensemble_would_take_not_just_the_best_five():
+    cheap = [ok(i, 0.1 + i / 100, fit_time=1.0) for i in range(6)]
+    slow_diverse = ok(9, 0.5, fit_time=20.0)  # ranked last, but the ensemble wants it
+    calls = []
+
+    def probe(state):
+        calls.append(len(state.results))
+        return {0, 9}
+
+    loop = loop_with([*cheap, slow_diverse], probe=probe)
+    assert loop.final_reserve() == pytest.approx(2.0 + 1.3 * 0.7 * (est(1.0) + est(20.0)))
+    assert loop_with([*cheap, slow_diverse]).final_reserve() == pytest.approx(2.0 + 1.3 * 0.7 * 5 * est(1.0))
+    # the probe runs again only when the candidates change
+    loop.final_reserve()
+    assert calls == [7]
+    loop.state.results[10] = ok(10, 0.05, fit_time=1.0)
+    loop._next_probe = 0.0
+    loop.final_reserve()
+    assert calls == [7, 8]
+
+
+def test_the_best_trial_is_reserved_for_even_when_the_probe_leaves_it_out():
+    trials = [ok(0, 0.1, fit_time=10.0), ok(1, 0.2, fit_time=1.0)]
+    assert loop_with(trials, probe=lambda s: {1}).final_reserve() == pytest.approx(
+        2.0 + 1.3 * 0.7 * (est(10.0) + est(1.0)))
+
+
+def test_a_failing_probe_falls_back_to_the_best_five():
+    trials = [ok(i, 0.1 + i / 100, fit_time=1.0) for i in range(8)]
+
+    def probe(state):
+        raise OSError("an out-of-fold file went missing")
+
+    assert loop_with(trials, probe=probe).final_reserve() == pytest.approx(2.0 + 1.3 * 0.7 * 5 * est(1.0))

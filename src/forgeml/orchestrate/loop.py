@@ -7,8 +7,10 @@ The orchestrator is the only writer of the store. Two modes:
 """
 from __future__ import annotations
 
+import time
 import warnings
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from forgeml.budget import Budget
@@ -58,7 +60,8 @@ class SearchLoop:
     """Runs the search phase until the search deadline, ``max_trials``, or the searcher runs dry."""
 
     def __init__(self, *, searcher: Searcher, executor: Executor, store: Store, run_id: str, budget: Budget,
-                 options: LoopOptions, progress: Progress, state: SearchState, describe) -> None:
+                 options: LoopOptions, progress: Progress, state: SearchState, describe,
+                 ensemble_probe: Callable[[SearchState], set[int]] | None = None) -> None:
         self.searcher, self.executor, self.store, self.run_id = searcher, executor, store, run_id
         self.budget, self.opt, self.progress, self.state = budget, options, progress, state
         self.describe = describe
@@ -66,6 +69,11 @@ class SearchLoop:
         self._warned_systematic = False
         self._elapsed_before = 0.0
         self.notices: list[str] = []
+        # the members the final ensemble would take now; refreshed as better trials arrive, at a bounded cost
+        self.ensemble_probe = ensemble_probe
+        self._members: set[int] = set()
+        self._probed: tuple[int, ...] = ()
+        self._next_probe = 0.0
         unit = getattr(searcher, "fidelity_unit", "rows")
         # trained states are kept per run, so a later run in the same directory never continues this one's
         self._spec_extra = {} if unit == "rows" else {"fidelity_unit": unit, "state_key": run_id}
@@ -74,11 +82,18 @@ class SearchLoop:
     def final_reserve(self) -> float:
         """Seconds to keep for ensembling and refitting, from the cost of the trials that would be refit.
 
-        Those are the best full-fidelity trials (the ensemble's candidates); before any exists, only the best
-        low-fidelity one, which the run falls back to. Scaling every low-fidelity trial up to full cost would
-        reserve far more than the refits take and leave the workers idle at the end of a halving run.
+        Those are the members the ensemble would choose now (``ensemble_probe``), or without a probe the best
+        five full-fidelity trials; before any full-fidelity trial exists, only the best low-fidelity one,
+        which the run falls back to. Scaling every low-fidelity trial up to full cost would reserve far more
+        than the refits take and leave the workers idle at the end of a halving run. Reserving for the best
+        five alone missed the slower, diverse members (an SVM, an MLP) that greedy selection likes to add.
         """
-        done = self.state.completed(full_fidelity=True)[:5]
+        ranked = self.state.completed(full_fidelity=True)
+        if ranked and self.ensemble_probe is not None:
+            members = self._probe(ranked)
+            done = [r for r in ranked if r.trial_id in members or r is ranked[0]]
+        else:
+            done = ranked[:5]
         if not done:
             best = self.state.best()
             done = [best] if best is not None else []
@@ -87,6 +102,20 @@ class SearchLoop:
         est = [full_fit_estimate(r, self.opt.n_folds) for r in done]
         need = 2.0 + 1.3 * 0.7 * sum(est)  # refits run one after another with every core
         return min(need, 0.35 * self.budget.total_s)
+
+    def _probe(self, ranked: list[TrialResult]) -> set[int]:
+        """The probe's members, recomputed only when the candidates changed and not more often than keeps its
+        cost under a tenth of this (otherwise idle) process's time."""
+        key = tuple(r.trial_id for r in ranked[:20])
+        now = time.monotonic()
+        if key != self._probed and now >= self._next_probe:
+            try:
+                self._members = set(self.ensemble_probe(self.state))
+            except Exception:  # noqa: BLE001 - a failed probe only makes the reserve a guess
+                self._members = {r.trial_id for r in ranked[:5]}
+            self._probed = key
+            self._next_probe = time.monotonic() + max(1.0, 10 * (time.monotonic() - now))
+        return self._members
 
     def search_left(self) -> float:
         return self.budget.remaining() - self.final_reserve()

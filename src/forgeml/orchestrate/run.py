@@ -173,7 +173,8 @@ def run_automl(est: Any, df: pd.DataFrame, target: str, run_dir: str) -> Outcome
         try:
             executor.start(run_trial, ctx)
             loop = SearchLoop(searcher=searcher, executor=executor, store=store, run_id=run_id, budget=budget,
-                              options=options, progress=progress, state=state, describe=describe)
+                              options=options, progress=progress, state=state, describe=describe,
+                              ensemble_probe=ensemble_probe(ctx, metric, est.ensemble, est.seed))
             loop.run(elapsed_before)
             shutil.rmtree(os.path.join(run_dir, "state"), ignore_errors=True)  # PBT's per-fold models: done with
             summary = search_summary(searcher, state)
@@ -200,6 +201,23 @@ def run_automl(est: Any, df: pd.DataFrame, target: str, run_dir: str) -> Outcome
                      elapsed=elapsed_before + budget.elapsed(), ensemble_score=ens_score)
     return Outcome(schema=schema, metric=metric, pipeline=pipeline, leaderboard=leaderboard, run_id=run_id,
                    n_trials=len(state.results), seconds=time.time() - t_start, search_summary=summary)
+
+
+def ensemble_probe(ctx: EvalContext, metric: Metric, ensemble: bool, seed: int, max_rows: int = 2000):
+    """What the final ensemble would choose now, on at most ``max_rows`` out-of-fold rows: the search loop
+    keeps back the time to refit those members."""
+    mask = ctx.oof_mask()
+    rows = np.flatnonzero(mask)
+    if len(rows) > max_rows:
+        rows = np.sort(np.random.default_rng(seed).choice(rows, max_rows, replace=False))
+    sub = np.zeros(len(mask), dtype=bool)
+    sub[rows] = True
+
+    def probe(state: SearchState) -> set[int]:
+        weights, _ = choose_weights(state, ctx.y, sub, metric, max_members=20, ensemble=ensemble)
+        return set(weights)
+
+    return probe
 
 
 def search_summary(searcher, state: SearchState) -> str:
