@@ -15,14 +15,14 @@ import numpy as np
 from forgeml.budget import Budget
 from forgeml.ensemble.greedy import GreedyEnsembler
 from forgeml.metrics import Metric
-from forgeml.orchestrate.loop import SearchState, full_fit_estimate
+from forgeml.orchestrate.loop import ENSEMBLE_CANDIDATES, SearchState, full_fit_estimate
 from forgeml.space import Config
 from forgeml.store import Store
 from forgeml.trial import ErrorInfo, TrialResult, TrialSpec, TrialStatus
 
 
-def choose_weights(state: SearchState, y: np.ndarray, mask: np.ndarray, metric: Metric, *, max_members: int,
-                   ensemble: bool, refit_budget: float | None = None, n_folds: int = 5,
+def choose_weights(state: SearchState, y: np.ndarray, mask: np.ndarray, metric: Metric, *, ensemble: bool,
+                   max_members: int = ENSEMBLE_CANDIDATES, refit_budget: float | None = None, n_folds: int = 5,
                    only: set[int] | None = None) -> tuple[dict[int, float], float | None]:
     """Greedy ensemble weights over the best ``max_members`` trials (restricted to ``only`` when given).
 

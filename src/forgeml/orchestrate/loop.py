@@ -22,6 +22,9 @@ from forgeml.store import Store
 from forgeml.trial import ErrorInfo, TrialResult, TrialSpec, TrialStatus
 
 
+ENSEMBLE_CANDIDATES = 20  # the best trials greedy ensemble selection chooses among
+
+
 def full_fit_estimate(result: TrialResult, n_folds: int) -> float:
     """Seconds one fit on all rows should take, from a CV trial's fit time: per fold, scaled to full fidelity
     (the share of rows or, for a continued PBT trial, of iterations it actually trained), plus 30%."""
@@ -106,15 +109,16 @@ class SearchLoop:
     def _probe(self, ranked: list[TrialResult]) -> set[int]:
         """The probe's members, recomputed only when the candidates changed and not more often than keeps its
         cost under a tenth of this (otherwise idle) process's time."""
-        key = tuple(r.trial_id for r in ranked[:20])
-        now = time.monotonic()
-        if key != self._probed and now >= self._next_probe:
+        key = tuple(r.trial_id for r in ranked[:ENSEMBLE_CANDIDATES])
+        start = time.monotonic()
+        if key != self._probed and start >= self._next_probe:
             try:
                 self._members = set(self.ensemble_probe(self.state))
             except Exception:  # noqa: BLE001 - a failed probe only makes the reserve a guess
                 self._members = {r.trial_id for r in ranked[:5]}
             self._probed = key
-            self._next_probe = time.monotonic() + max(1.0, 10 * (time.monotonic() - now))
+            end = time.monotonic()
+            self._next_probe = end + max(1.0, 10 * (end - start))
         return self._members
 
     def search_left(self) -> float:

@@ -214,7 +214,7 @@ def ensemble_probe(ctx: EvalContext, metric: Metric, ensemble: bool, seed: int, 
     sub[rows] = True
 
     def probe(state: SearchState) -> set[int]:
-        weights, _ = choose_weights(state, ctx.y, sub, metric, max_members=20, ensemble=ensemble)
+        weights, _ = choose_weights(state, ctx.y, sub, metric, ensemble=ensemble)
         return set(weights)
 
     return probe
@@ -246,7 +246,7 @@ def _finalize(est, state: SearchState, ctx: EvalContext, executor, store, run_id
     mask = ctx.oof_mask()
     # what the refits may take: the time left, less a margin for choosing the weights and saving the model
     refit_budget = max(budget.remaining() - 1.0, 0.0)
-    weights, ens_score = choose_weights(state, ctx.y, mask, metric, max_members=20, ensemble=est.ensemble,
+    weights, ens_score = choose_weights(state, ctx.y, mask, metric, ensemble=est.ensemble,
                                         refit_budget=refit_budget, n_folds=len(ctx.folds))
     if not weights:  # only low-fidelity trials finished (PBT, halving on a short budget): take the best of them
         best = state.best()
@@ -258,7 +258,7 @@ def _finalize(est, state: SearchState, ctx: EvalContext, executor, store, run_id
         raise NoModelFittedError("no pipeline could be refit on all rows; see .trials() for the errors")
     if set(models) != set(weights):
         # a refit failed or ran over: weigh again among the refit members, so the score still describes the model
-        again, score = choose_weights(state, ctx.y, mask, metric, max_members=20, ensemble=est.ensemble,
+        again, score = choose_weights(state, ctx.y, mask, metric, ensemble=est.ensemble,
                                       only=set(models))
         if again:
             weights, ens_score = again, score
