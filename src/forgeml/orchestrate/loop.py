@@ -21,7 +21,6 @@ from forgeml.search.base import Proposal, Searcher
 from forgeml.store import Store
 from forgeml.trial import ErrorInfo, TrialResult, TrialSpec, TrialStatus
 
-
 ENSEMBLE_CANDIDATES = 20  # the best trials greedy ensemble selection chooses among
 
 
