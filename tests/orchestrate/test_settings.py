@@ -75,3 +75,14 @@ def test_a_search_warning_points_at_the_users_call():
         est.fit(df, target="y")
     mine = [w for w in caught if issubclass(w.category, SearchWarning) and "not searching linear" in str(w.message)]
     assert len(mine) == 1 and mine[0].filename == __file__
+
+
+def test_a_search_that_cannot_start_leaves_no_run_behind(tmp_path):
+    """Everything decided from settings and data (here: a grid too large for max_trials) fails before the run
+    is opened in the store, so no run is left marked ``running``."""
+    from forgeml.store import Store
+
+    est = AutoML(search="grid", max_trials=2, families=["linear"], n_jobs=1, verbose=0, path=str(tmp_path / "run"))
+    with pytest.raises(ConfigError, match="max_trials=2"):
+        est.fit(frame(), target="y")
+    assert not (tmp_path / "run").exists() or Store.open(str(tmp_path / "run")).latest_run() is None
