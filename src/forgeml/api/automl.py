@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import os
 import tempfile
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -15,7 +15,9 @@ from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
 
 from forgeml.errors import ConfigError, DataError, NotFittedError, TargetError
 from forgeml.orchestrate.settings import RunSettings
-from forgeml.pipeline.fitted import FittedPipeline
+
+if TYPE_CHECKING:  # imported by the run itself; `import forgeml` stays light
+    from forgeml.pipeline.fitted import FittedPipeline
 
 TASK_ALIASES = {"auto": None, "classification": "classification", "binary": "binary",
                 "multiclass": "multiclass", "regression": "regression"}
