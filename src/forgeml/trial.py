@@ -44,9 +44,10 @@ class ErrorInfo:
 class TrialSpec:
     """One unit of work for an executor.
 
-    ``kind`` is ``"cv"`` (cross-validate ``config``, keep out-of-fold predictions) or ``"refit"`` (fit on all
-    rows and save the fitted pipeline). ``fidelity`` in (0, 1] is the share of the resource a multi-fidelity
-    searcher grants (rows or boosting rounds); ``parent_id`` names a trial whose state a PBT member starts from.
+    ``kind`` is ``"cv"`` (cross-validate ``config``, keep out-of-fold predictions; what executors run) or
+    ``"refit"`` (the record of a final fit on all rows, run in the orchestrator's process). ``fidelity`` in
+    (0, 1] is the share of the resource a multi-fidelity searcher grants (rows or boosting rounds); ``parent_id``
+    names a trial whose state a PBT member starts from.
     """
 
     trial_id: int

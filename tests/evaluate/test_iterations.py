@@ -15,7 +15,7 @@ from forgeml.data.validate import align_for_predict
 from forgeml.evaluate.evaluator import EvalContext, fit_context
 from forgeml.evaluate.evaluator import run_trial as _run_trial
 from forgeml.models import get_families
-from forgeml.orchestrate.run import _encode_target
+from forgeml.orchestrate.prepare import encode_target
 from forgeml.pipeline.joint import joint_space
 from forgeml.trial import TrialSpec, TrialStatus
 
@@ -26,7 +26,7 @@ def context(tmp_path, name="breast_cancer", n_folds=3):
     df, entry = shared_dataset(name)
     schema = infer_schema(df, entry["target"], task=entry["task"])
     X = align_for_predict(schema, df.drop(columns=[entry["target"]]))
-    y = _encode_target(df, schema)
+    y = encode_target(df, schema)
     folds = make_folds(y, schema.task, n_rows=len(X), n_cols=X.shape[1], seed=0, n_folds=n_folds)
     metric = "roc_auc" if schema.task == "binary" else "log_loss" if schema.task == "multiclass" else "rmse"
     return EvalContext(X=X, y=y, folds=folds, schema_json=schema.to_json(), metric=metric, run_dir=str(tmp_path))

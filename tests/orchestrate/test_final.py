@@ -54,7 +54,7 @@ def test_weights_chosen_again_among_the_members_that_were_refit(state):
 
 def test_the_search_loop_probe_picks_the_same_members_on_a_row_sample(state):
     from forgeml.evaluate.evaluator import EvalContext
-    from forgeml.orchestrate.run import ensemble_probe
+    from forgeml.orchestrate.finalize import ensemble_probe
 
     st, y = state
     folds = [(np.arange(i, len(y), 4), np.setdiff1d(np.arange(len(y)), np.arange(i, len(y), 4))) for i in range(4)]

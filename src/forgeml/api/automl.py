@@ -7,14 +7,17 @@ from __future__ import annotations
 
 import os
 import tempfile
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
 
-from forgeml.api.predictor import FittedPipeline
 from forgeml.errors import ConfigError, DataError, NotFittedError, TargetError
+from forgeml.orchestrate.settings import RunSettings
+
+if TYPE_CHECKING:  # imported by the run itself; `import forgeml` stays light
+    from forgeml.pipeline.fitted import FittedPipeline
 
 TASK_ALIASES = {"auto": None, "classification": "classification", "binary": "binary",
                 "multiclass": "multiclass", "regression": "regression"}
@@ -81,7 +84,7 @@ class AutoML(BaseEstimator):
         df, target = self._frame(X, y, target)
         os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
         run_dir = self.path or tempfile.mkdtemp(prefix="forgeml-")
-        outcome = run_automl(self, df, target, run_dir)
+        outcome = run_automl(self._settings(), df, target, run_dir)
         self.schema_ = outcome.schema
         self.metric_ = outcome.metric
         self.best_pipeline_: FittedPipeline = outcome.pipeline
@@ -99,6 +102,17 @@ class AutoML(BaseEstimator):
         if self.path:
             self.save(self.path)
         return self
+
+    def _settings(self) -> RunSettings:
+        """The run's options as one frozen value: what the orchestrator reads instead of this estimator."""
+        return RunSettings(
+            time_budget=self.time_budget, metric=self.metric, task=self.task, task_restriction=self._task_restriction,
+            seed=self.seed, max_trials=self.max_trials, n_jobs=self.n_jobs, search=self.search,
+            search_options=self.search_options or {}, families=self.families, ensemble=self.ensemble,
+            n_folds=self.n_folds, per_trial_timeout=self.per_trial_timeout, memory_limit_mb=self.memory_limit_mb,
+            resume=self.resume, backend=self.backend,
+            backend_options={"address": self.ray_address} if self.backend == "ray" and self.ray_address else {},
+            inf_as_nan=self.inf_as_nan, verbose=self.verbose, raise_on_trial_error=self.raise_on_trial_error)
 
     def _check_params(self) -> None:
         if self.time_budget is None and self.max_trials is None:

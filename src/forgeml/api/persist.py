@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from forgeml._io import atomic_write
 from forgeml.errors import ModelLoadError
 
 FORMAT_VERSION = 1
@@ -29,29 +30,20 @@ def _versions() -> dict[str, str]:
     return out
 
 
-def _atomic_write(path: Path, data: bytes) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-
-
 def save_model(model: Any, path: str | os.PathLike) -> Path:
     """Write ``model`` (a fitted AutoML) to directory ``path``; the manifest is written last."""
     d = Path(path)
     d.mkdir(parents=True, exist_ok=True)
-    _atomic_write(d / MODEL, pickle.dumps(model, protocol=pickle.HIGHEST_PROTOCOL))
-    _atomic_write(d / SCHEMA, model.schema_.to_json().encode())
+    atomic_write(d / MODEL, pickle.dumps(model, protocol=pickle.HIGHEST_PROTOCOL))
+    atomic_write(d / SCHEMA, model.schema_.to_json().encode())
     try:
-        _atomic_write(d / LEADERBOARD, model.leaderboard().to_csv(index=False).encode())
+        atomic_write(d / LEADERBOARD, model.leaderboard().to_csv(index=False).encode())
     except Exception:  # the leaderboard is informative only
         pass
     manifest = {"format_version": FORMAT_VERSION, "kind": type(model).__name__, "task": model.schema_.task,
                 "target": model.schema_.target, "metric": model.metric_.name, "saved_at": time.time(),
                 "versions": _versions()}
-    _atomic_write(d / MANIFEST, json.dumps(manifest, indent=1).encode())
+    atomic_write(d / MANIFEST, json.dumps(manifest, indent=1).encode())
     return d
 
 

@@ -1,68 +1,10 @@
-"""The deployable result of a run: schema check, preprocessing + model (or a weighted ensemble of them),
-and the mapping back to the user's labels, in one picklable object."""
+"""Where ``FittedPipeline`` used to live; it is now ``forgeml.pipeline.fitted.FittedPipeline``.
+
+Kept as an alias because a pickle names the class by its module path: models saved before the move say
+``forgeml.api.predictor.FittedPipeline`` and must still load.
+"""
 from __future__ import annotations
 
-from typing import Any
+from forgeml.pipeline.fitted import FittedPipeline
 
-import numpy as np
-import pandas as pd
-
-from forgeml.data.schema import Schema
-
-
-class FittedPipeline:
-    """Predicts from raw feature frames, as the user's labels.
-
-    ``members`` are fitted scikit-learn ``Pipeline``s (preprocessing + model) trained on integer-coded labels;
-    ``weights`` combine their probabilities (classification) or predictions (regression).
-    """
-
-    def __init__(self, schema: Schema, members: list[Any], weights: list[float],
-                 descriptions: list[str] | None = None) -> None:
-        self.schema = schema
-        self.members = members
-        self.weights = [float(w) for w in weights]
-        self.descriptions = descriptions or [type(m).__name__ for m in members]
-
-    @property
-    def task(self) -> str:
-        return self.schema.task
-
-    @property
-    def classes_(self) -> np.ndarray:
-        return np.asarray(self.schema.classes, dtype=object if _mixed(self.schema.classes) else None)
-
-    def _align(self, X: Any) -> pd.DataFrame:
-        from forgeml.data.validate import align_for_predict
-
-        return align_for_predict(self.schema, X)
-
-    def _combined(self, X: pd.DataFrame) -> np.ndarray:
-        from forgeml.evaluate.evaluator import predict_matrix
-
-        k = 0 if self.task == "regression" else len(self.schema.classes)
-        out = None
-        for w, m in zip(self.weights, self.members):
-            p = w * predict_matrix(m, X, k)
-            out = p if out is None else out + p
-        return out
-
-    def predict_proba(self, X: Any) -> np.ndarray:
-        if self.task == "regression":
-            raise AttributeError("predict_proba is only available for classification tasks")
-        p = self._combined(self._align(X))
-        return p / np.clip(p.sum(axis=1, keepdims=True), 1e-15, None)
-
-    def predict(self, X: Any) -> np.ndarray:
-        if self.task == "regression":
-            return self._combined(self._align(X))
-        idx = self.predict_proba(X).argmax(axis=1)
-        return self.classes_[idx]
-
-    def __repr__(self) -> str:
-        parts = ", ".join(f"{w:.2f}×{d}" for w, d in zip(self.weights, self.descriptions))
-        return f"FittedPipeline({self.task}: {parts})"
-
-
-def _mixed(values: tuple) -> bool:
-    return len({type(v) for v in values}) > 1
+__all__ = ["FittedPipeline"]

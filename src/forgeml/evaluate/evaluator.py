@@ -1,4 +1,4 @@
-"""Evaluate one configuration: cross-validate it (keeping out-of-fold predictions) or refit it on all rows.
+"""Evaluate one configuration: cross-validate it, keeping out-of-fold predictions.
 
 ``run_trial(spec, context)`` is the function executors run in worker processes. It is the only place where
 model code runs, and it never raises: every exception becomes a ``FAILED`` ``TrialResult``.
@@ -15,8 +15,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from forgeml._io import atomic_write
 from forgeml.data.schema import Schema
 from forgeml.metrics import get_metric
+from forgeml.pipeline.fitted import predict_matrix
 from forgeml.space import Config
 from forgeml.trial import ErrorInfo, TrialResult, TrialSpec, TrialStatus
 
@@ -71,19 +73,6 @@ def build(config: Config, ctx: EvalContext, n_rows: int, spec: TrialSpec):
     fctx = fit_context(ctx, n_rows, spec)
     families = get_families([config["family"]], fctx, check_applies=False)
     return build_pipeline(config, ctx.schema, families, fctx)
-
-
-def predict_matrix(pipe: Any, X: pd.DataFrame, n_classes: int) -> np.ndarray:
-    """Predictions in the evaluator's internal form: (n, k) probabilities over all classes, or a vector."""
-    if n_classes == 0:
-        return np.asarray(pipe.predict(X), dtype=float).ravel()
-    proba = np.asarray(pipe.predict_proba(X), dtype=float)
-    classes = np.asarray(getattr(pipe, "classes_", np.arange(proba.shape[1]))).astype(int)
-    if proba.shape[1] == n_classes and np.array_equal(classes, np.arange(n_classes)):
-        return proba
-    full = np.zeros((len(X), n_classes))  # a training fold lacked some class: give it probability 0
-    full[:, classes] = proba
-    return full
 
 
 def _subsample(train: np.ndarray, y: np.ndarray, fidelity: float, seed: int, classification: bool) -> np.ndarray:
@@ -205,7 +194,7 @@ class _Iterations:
             path = self._path(self.spec.trial_id)
             os.makedirs(os.path.dirname(path), exist_ok=True)
             state = {"fingerprint": self.fingerprint, "iterations": self.reached, "pipes": self.pipes}
-            _atomic_save(path, lambda f: pickle.dump(state, f, pickle.HIGHEST_PROTOCOL))
+            atomic_write(path, lambda f: pickle.dump(state, f, pickle.HIGHEST_PROTOCOL))
         # the share of a full fit this trial paid for, so the orchestrator can estimate a full fit's cost
         share = self.trained / max(len(self.pipes) * self.total, 1) if self.key else 1.0
         return {"iterations": self.reached, "continued_folds": self.continued, "trained_share": share,
@@ -265,7 +254,7 @@ def _cv(spec: TrialSpec, ctx: EvalContext) -> TrialResult:
     if spec.fidelity >= 0.999:
         os.makedirs(os.path.join(ctx.run_dir, "oof"), exist_ok=True)
         oof_path = os.path.join(ctx.run_dir, "oof", f"trial_{spec.trial_id}.npy")
-        _atomic_save(oof_path, lambda f: np.save(f, oof.astype(np.float32)))
+        atomic_write(oof_path, lambda f: np.save(f, oof.astype(np.float32)))
     n_pred = int(mask.sum())
     extra = iterations.save() if iterations is not None else {}
     return TrialResult(
@@ -276,37 +265,20 @@ def _cv(spec: TrialSpec, ctx: EvalContext) -> TrialResult:
     )
 
 
-def _refit(spec: TrialSpec, ctx: EvalContext) -> TrialResult:
-    pipe = build(Config(spec.config), ctx, len(ctx.y), spec)
-    t0 = time.perf_counter()
-    pipe.fit(ctx.X, ctx.y)
-    fit_time = time.perf_counter() - t0
-    sample = ctx.X.iloc[: min(len(ctx.X), 1000)]
-    t1 = time.perf_counter()
-    predict_matrix(pipe, sample, ctx.n_classes)
-    predict_time = time.perf_counter() - t1
-    os.makedirs(os.path.join(ctx.run_dir, "models"), exist_ok=True)
-    path = os.path.join(ctx.run_dir, "models", f"trial_{spec.extra.get('source_trial', spec.trial_id)}.pkl")
-    _atomic_save(path, lambda f: pickle.dump(pipe, f, protocol=pickle.HIGHEST_PROTOCOL))
-    return TrialResult(trial_id=spec.trial_id, status=TrialStatus.COMPLETE, fit_time=fit_time,
-                       predict_time=predict_time, model_path=path, fidelity=1.0,
-                       extra={"predict_s_per_1k_rows": predict_time / len(sample) * 1000})
-
-
-def _atomic_save(path: str, write) -> None:
-    tmp = f"{path}.{os.getpid()}.tmp"
-    with open(tmp, "wb") as f:
-        write(f)
-    os.replace(tmp, path)
-
-
 def run_trial(spec: TrialSpec, ctx: EvalContext) -> TrialResult:
-    """Run one trial; never raises."""
+    """Cross-validate one trial; never raises.
+
+    Only ``kind="cv"`` specs come here: the final refits run in the orchestrator's process
+    (``orchestrate.final.refit_in_process``) once the workers have stopped, and any other kind is a failed trial.
+    """
     t0 = time.time()
     try:
+        if spec.kind != "cv":
+            raise ValueError(f"run_trial cross-validates trials of kind 'cv', not {spec.kind!r}; "
+                             "final refits run in the orchestrator (orchestrate.final.refit_in_process)")
         with warnings.catch_warnings():  # library chatter (convergence, deprecations) is not the user's concern
             warnings.simplefilter("ignore")
-            result = _refit(spec, ctx) if spec.kind == "refit" else _cv(spec, ctx)
+            result = _cv(spec, ctx)
     except MemoryError as exc:
         return TrialResult.failure(spec, TrialStatus.CRASHED, ErrorInfo.from_exception(exc), time.time() - t0)
     except Exception as exc:  # a failed trial is a result, not a crash of the run

@@ -6,15 +6,14 @@ this class directly (it is a path wrapper and pickles cheaply); the store only r
 """
 from __future__ import annotations
 
-import os
 import pickle
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Any
 
 import numpy as np
 
+from forgeml._io import atomic_write
 from forgeml.errors import StoreError
 
 ARTIFACTS_DIR = "artifacts"
@@ -42,22 +41,10 @@ class ArtifactStore:
     def _atomic_write(self, target: Path, write: Callable[[IO[bytes]], None]) -> str:
         try:
             target.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+            atomic_write(target, write)
         except OSError as e:
             raise StoreError(f"cannot write artifact {target}: {e}; check that the run directory is writable "
                              "and the disk is not full.") from e
-        try:
-            with os.fdopen(fd, "wb") as fh:
-                write(fh)
-            os.replace(tmp, target)
-        except BaseException as e:
-            try:
-                os.unlink(tmp)
-            except OSError:
-                pass
-            if isinstance(e, OSError):
-                raise StoreError(f"cannot write artifact {target}: {e}; check free disk space.") from e
-            raise
         return str(target.resolve())
 
     def _resolve(self, path: str | Path) -> Path:

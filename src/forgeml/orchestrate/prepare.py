@@ -1,0 +1,132 @@
+"""Before any trial runs: validate the frame, settle task, schema and metric, cut the folds, and set up the search.
+
+Everything here is decided from the settings and the data alone (no store, no workers), so a bad argument or a
+bad frame fails before a run directory is touched.
+"""
+from __future__ import annotations
+
+import os
+import warnings
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from forgeml.data.infer import infer_schema
+from forgeml.data.schema import Schema
+from forgeml.data.splits import make_folds
+from forgeml.data.validate import align_for_predict, validate_training
+from forgeml.errors import ConfigError, SearchWarning
+from forgeml.metrics import Metric, get_metric
+from forgeml.models import get_families
+from forgeml.models.base import FitContext, ModelFamily
+from forgeml.orchestrate.settings import RunSettings
+from forgeml.pipeline.joint import default_configs, joint_space
+from forgeml.search import make_searcher
+from forgeml.search.base import Searcher
+from forgeml.space import Config, SearchSpace
+
+LARGE_ROWS = 100_000  # measured: multi-fidelity rungs lost to full-fidelity trials on diamonds (54k rows)
+
+
+@dataclass
+class Prepared:
+    """The data and the search, ready to run: encoded target, folds, families, joint space and a set-up searcher."""
+
+    schema: Schema
+    metric: Metric
+    X: pd.DataFrame
+    y: np.ndarray
+    folds: list[tuple[np.ndarray, np.ndarray]]
+    n_workers: int
+    n_threads: int
+    families: dict[str, ModelFamily]
+    searcher: Searcher
+    space: SearchSpace
+    warm: list[Config]
+
+
+def prepare(settings: RunSettings, df: pd.DataFrame, target: str) -> Prepared:
+    """Validate ``df`` and build everything the search needs; raises ``ForgeMLError``s for bad data or options."""
+    df = validate_training(df, target, inf_as_nan=settings.inf_as_nan)
+    task = resolve_task(settings.task, settings.task_restriction, df[target])
+    schema = infer_schema(df, target, task=task)
+    metric = get_metric(settings.metric, schema.task)
+    X = align_for_predict(schema, df.drop(columns=[target]))
+    y = encode_target(df, schema)
+    n_workers, n_threads = resources(settings.n_jobs)
+    folds = make_folds(y, schema.task, n_rows=len(X), n_cols=X.shape[1], seed=settings.seed, n_folds=settings.n_folds)
+    fctx = FitContext(task=schema.task, n_rows=int(len(X) * (1 - 1 / max(len(folds), 2))),
+                      n_features=len(schema.modelled), n_classes=len(schema.classes), seed=settings.seed,
+                      n_threads=n_threads)
+    searcher = make_run_searcher(settings, len(X))
+    families = choose_families(settings, searcher, fctx, schema.task)
+    space = joint_space(families, schema, fctx)
+    warm = default_configs(families, schema, fctx)
+    searcher.setup(space, seed=settings.seed, warm_start=warm, max_trials=settings.max_trials)
+    return Prepared(schema=schema, metric=metric, X=X, y=y, folds=folds, n_workers=n_workers, n_threads=n_threads,
+                    families=families, searcher=searcher, space=space, warm=warm)
+
+
+def resolve_task(requested: str, restriction: str | None, y: pd.Series) -> str | None:
+    """The task to fit: the user's explicit choice, else the estimator's restriction, else ``None`` (infer)."""
+    if requested in ("binary", "multiclass", "regression"):
+        want = requested
+    elif requested == "classification" or restriction == "classification":
+        want = "binary" if y.nunique() == 2 else "multiclass"
+    elif restriction == "regression":
+        want = "regression"
+    else:
+        return None
+    if restriction == "classification" and want == "regression":
+        raise ConfigError("AutoClassifier cannot fit a regression task; use AutoRegressor")
+    if restriction == "regression" and want != "regression":
+        raise ConfigError(f"AutoRegressor cannot fit a {want} task; use AutoClassifier")
+    return want
+
+
+def encode_target(df: pd.DataFrame, schema: Schema) -> np.ndarray:
+    """The target as models see it: floats for regression, class indices 0..k-1 (in ``schema.classes`` order)."""
+    y = df[schema.target]
+    if schema.task == "regression":
+        return pd.to_numeric(y, errors="raise").to_numpy(dtype=float)
+    index = {c: i for i, c in enumerate(schema.classes)}
+    return y.map(index).to_numpy(dtype=np.int64)
+
+
+def resources(n_jobs: int) -> tuple[int, int]:
+    """``(workers, threads per worker)``: one worker per core for ``n_jobs=-1``, the cores shared out otherwise."""
+    cores = os.cpu_count() or 1
+    n_workers = cores if n_jobs == -1 else min(n_jobs, max(cores, 1) * 4)
+    return n_workers, max(1, cores // n_workers)
+
+
+def make_run_searcher(settings: RunSettings, n_rows: int) -> Searcher:
+    """The searcher asked for, with cheap row-subsample rungs first when ``auto`` meets large data."""
+    options: dict[str, Any] = dict(settings.search_options)
+    if settings.search == "auto" and n_rows >= LARGE_ROWS:
+        options.setdefault("multi_fidelity", True)
+    return make_searcher(settings.search, **options)
+
+
+def choose_families(settings: RunSettings, searcher: Searcher, fctx: FitContext, task: str) -> dict[str, ModelFamily]:
+    """The families to search: those that apply here, and only those trained in rounds or epochs when the
+    searcher's fidelity is iterations (PBT). Raises when none is left, saying what to change."""
+    families = get_families(settings.families, fctx)
+    if not families:
+        raise ConfigError(f"no model family applies to this {task} task with the families {settings.families}")
+    if searcher.fidelity_unit != "iterations":
+        return families
+    dropped = [n for n, f in families.items() if not f.capabilities.iterative_param]
+    families = {n: f for n, f in families.items() if f.capabilities.iterative_param}
+    if dropped and families and settings.families is not None:  # the user named them: say why they are unused
+        # stacklevel: choose_families < prepare < run_automl < AutoML.fit < the user's call
+        warnings.warn(f"search={settings.search!r} trains models in rounds or epochs; not searching "
+                      f"{', '.join(dropped)}, which {'is' if len(dropped) == 1 else 'are'} not trained that way",
+                      SearchWarning, stacklevel=5)
+    if not families:
+        raise ConfigError(f"search={settings.search!r} trains models in rounds or epochs, and none of the families "
+                          f"{settings.families} is trained that way; add e.g. 'lightgbm' or 'mlp', or pick "
+                          "another search")
+    return families

@@ -1,0 +1,68 @@
+"""Open the run in the store: a new one, or (``resume``) the latest one with its finished trials replayed."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from forgeml.budget import Budget
+from forgeml.orchestrate.loop import SearchState
+from forgeml.orchestrate.prepare import Prepared
+from forgeml.orchestrate.settings import RunSettings
+from forgeml.search.base import Proposal
+from forgeml.store import Store
+
+
+@dataclass
+class OpenRun:
+    """A run being written: its store and id, what the search knows so far, and the time it has left."""
+
+    store: Store
+    run_id: str
+    state: SearchState
+    budget: Budget
+    elapsed_before: float  # seconds spent by earlier sessions of a resumed run
+
+
+def open_run(settings: RunSettings, prep: Prepared, run_dir: str, target: str, budget: Budget) -> OpenRun:
+    """Start a run, or continue the latest one when ``settings.resume``: earlier sessions' time is charged to
+    the budget, their unfinished trials are marked crashed and their finished ones are told to the searcher."""
+    store = Store.open(run_dir)
+    state = SearchState()
+    elapsed_before = 0.0
+    run_id = store.latest_run() if settings.resume else None
+    if run_id is not None:
+        elapsed_before = float(store.get_run(run_id).get("elapsed") or 0.0)
+        if settings.time_budget is not None:
+            budget = Budget(max(settings.time_budget - elapsed_before, 1.0))
+        store.mark_running_as(run_id, "crashed")
+        store.update_run(run_id, status="running")
+    else:
+        run_id = store.start_run(run_meta(settings, prep, target))
+    if settings.resume:
+        replay(store, run_id, prep, state)
+    return OpenRun(store=store, run_id=run_id, state=state, budget=budget, elapsed_before=elapsed_before)
+
+
+def run_meta(settings: RunSettings, prep: Prepared, target: str) -> dict:
+    """What the store records about a new run."""
+    return {"task": prep.schema.task, "metric": prep.metric.name, "target": target, "seed": settings.seed,
+            "time_budget": settings.time_budget, "max_trials": settings.max_trials, "search": settings.search,
+            "n_rows": len(prep.X), "n_features": prep.X.shape[1]}
+
+
+def replay(store: Store, run_id: str, prep: Prepared, state: SearchState) -> None:
+    """Tell the searcher every finished cross-validation trial of ``run_id``, and continue its trial ids."""
+    specs = {sp.trial_id: sp for sp in store.trial_specs(run_id)}
+    for res in store.trial_results(run_id):
+        spec = specs.get(res.trial_id)
+        if spec is None or spec.kind != "cv" or "family" not in spec.config or not res.status.finished:
+            continue
+        prop = Proposal(prep.space.complete(spec.config), fidelity=res.fidelity, parent_id=spec.parent_id)
+        state.proposals[res.trial_id] = prop
+        state.results[res.trial_id] = res
+        prep.searcher.replay(res.trial_id, prop, res)
+    state.next_id = store.next_trial_id(run_id)
+
+
+def trial_cap(max_trials: int | None, state: SearchState) -> int | None:
+    """The loop's cap on trial ids: ``max_trials`` counts the trials a resumed run already replayed."""
+    return None if max_trials is None else max(max_trials, len(state.proposals))

@@ -1,0 +1,49 @@
+"""What one run needs to know, as one frozen value: the orchestrator never sees the estimator.
+
+``AutoML._settings()`` builds it from the estimator's parameters (already checked at the edge). Every field
+has the estimator's default, so tests and other front ends can write ``RunSettings(max_trials=4, ...)``.
+A new run option is one field here, one line in ``AutoML._settings()``, and its use in ``orchestrate/``.
+"""
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class RunSettings:
+    """The options of one run.
+
+    ``metric``, ``search`` and the entries of ``families`` are names, or user objects where the registries accept
+    them, so they are typed loosely. ``task_restriction`` is ``"classification"``/``"regression"`` for
+    ``AutoClassifier``/``AutoRegressor`` and ``None`` for ``AutoML``.
+    """
+
+    time_budget: float | None = 60.0
+    metric: Any = "auto"
+    task: str = "auto"
+    task_restriction: str | None = None
+    seed: int = 0
+    max_trials: int | None = None
+    n_jobs: int = -1
+    search: Any = "auto"
+    search_options: Mapping[str, Any] = field(default_factory=dict)
+    families: Sequence[Any] | None = None
+    ensemble: bool = True
+    n_folds: int | None = None
+    per_trial_timeout: float | None = None
+    memory_limit_mb: float | None = None
+    resume: bool = False
+    backend: Any = "local"
+    backend_options: Mapping[str, Any] = field(default_factory=dict)
+    inf_as_nan: bool = False
+    verbose: int = 1
+    raise_on_trial_error: bool = False
+
+    def __post_init__(self) -> None:
+        # own copies, so a caller mutating its dict or list later cannot change a run in progress
+        object.__setattr__(self, "search_options", dict(self.search_options or {}))
+        object.__setattr__(self, "backend_options", dict(self.backend_options or {}))
+        if self.families is not None:
+            object.__setattr__(self, "families", list(self.families))
