@@ -134,3 +134,15 @@ def test_stopping_a_trial_also_stops_its_child_processes(tmp_path):
 @pytest.mark.parametrize("name", ["ok", "timeout"])
 def test_forkserver_start_method(name):
     CHECKS[name](lambda **kw: LocalExecutor(start_method="forkserver", **kw))
+
+
+def test_memory_spike_between_polls_is_caught():
+    """Polling once an hour cannot see a 600 MB spike that lasts a fraction of a second; the peak check can."""
+    with LocalExecutor(n_workers=1, memory_limit_mb=200, memory_check_every=3600) as ex:
+        ex.start(trial_fn, CountingContext())
+        got = run_specs(ex, [TrialSpec(i, {"action": "spike", "mb": 600}) for i in range(3)] +
+                        [TrialSpec(3, {"action": "ok"}), TrialSpec(4, {"action": "spike", "mb": 20})])
+    for i in range(3):
+        assert got[i].status is TrialStatus.CRASHED, f"trial {i}: {got[i].status} {got[i].error}"
+        assert got[i].error.type == "MemoryError" and "peaked at" in got[i].error.message, got[i].error
+    assert got[3].ok and got[4].ok, (got[3].error, got[4].error)  # under the limit: the peak is per trial
