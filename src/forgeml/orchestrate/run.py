@@ -155,13 +155,10 @@ def run_automl(est: Any, df: pd.DataFrame, target: str, run_dir: str) -> Outcome
         state.next_id = store.next_trial_id(run_id)
 
     ctx = EvalContext(X=X, y=y, folds=folds, schema_json=schema.to_json(), metric=metric.name, run_dir=run_dir)
-    executor_opts: dict[str, Any] = {"n_workers": n_workers, "memory_limit_mb": est.memory_limit_mb}
-    if est.backend == "local":
-        executor_opts.update(threads_per_worker=n_threads, wait_ready=False)
-    elif est.backend == "ray":
-        executor_opts = {"address": est.ray_address or "auto", "n_workers": n_workers,
-                         "memory_limit_mb": est.memory_limit_mb}
-    executor = make_executor(est.backend, **executor_opts)
+    own = {"local": {"wait_ready": False}, "ray": {"address": est.ray_address or "auto"}}
+    backend_options = own.get(est.backend, {}) if isinstance(est.backend, str) else {}
+    executor = make_executor(est.backend, n_workers=n_workers, threads_per_worker=n_threads,
+                             memory_limit_mb=est.memory_limit_mb, **backend_options)
     max_trials = est.max_trials
     if max_trials is not None and est.resume:
         max_trials = max(0, max_trials - len(state.proposals))
