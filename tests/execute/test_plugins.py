@@ -76,3 +76,13 @@ def test_automl_with_a_broken_backend_fails_clearly():
     df = pd.DataFrame({"x": np.arange(20.0), "y": np.r_[np.zeros(10), np.ones(10)]})
     with pytest.raises(ConfigError, match="unknown executor 'nope'; available: local, ray"):
         AutoML(backend="nope", max_trials=1, families=["linear"], verbose=0).fit(df, target="y")
+
+
+def test_cli_backend_choices_come_from_the_registry(capsys):
+    from forgeml.cli.main import build_parser
+
+    argv = ["fit", "data.csv", "--target", "y", "--out", "run"]
+    assert build_parser().parse_args([*argv, "--backend", PLUGIN]).backend == PLUGIN
+    with pytest.raises(SystemExit):
+        build_parser().parse_args([*argv, "--backend", "nope"])
+    assert f"'local', 'ray', '{PLUGIN}'" in capsys.readouterr().err

@@ -2,11 +2,14 @@
 
 ``make_executor(n_workers=..., memory_limit_mb=...)`` must return a fresh, unstarted executor. Each check
 starts its own executor with ``forgeml.testing.trial_fns.trial_fn`` and a ``CountingContext``, runs real worker
-processes, and raises ``AssertionError`` with what went wrong. Usage::
+processes, and raises ``AssertionError`` with what went wrong. ``tests/execute/test_battery.py`` runs it over
+every registered name. Usage::
 
+    from forgeml.execute import make_executor, register_executor
     from forgeml.testing.check_executor import CHECKS, check_executor
-    check_executor(lambda **kw: LocalExecutor(**kw))                       # all checks
-    check_executor(lambda **kw: RayExecutor(address=ADDR, **kw), skip={"memory": "why"})
+    register_executor("mine", MyExecutor)
+    check_executor(lambda **kw: make_executor("mine", **kw))                        # all checks
+    check_executor(lambda **kw: make_executor("ray", address=ADDR, **kw), skip={"memory": "why"})
 """
 from __future__ import annotations
 
