@@ -58,17 +58,20 @@ def _resettable_peak() -> bool:
         return False
 
 
-def _peak_rss_mb() -> float:
-    """Peak resident memory of this process in MB: ``VmHWM`` where available, else ``ru_maxrss``."""
+def _vm_hwm_mb() -> float | None:
+    """Peak resident memory since the last reset (``VmHWM``, Linux), or None where there is no such counter."""
     try:
         with open("/proc/self/status", "rb") as fh:
             m = _HWM.search(fh.read())
-        if m:
-            return int(m.group(1)) / 1024
     except OSError:
-        pass
+        return None
+    return int(m.group(1)) / 1024 if m else None
+
+
+def _max_rss_mb() -> float:
+    """Peak resident memory over the process's life (``ru_maxrss``: bytes on macOS, kB elsewhere)."""
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return rss / 2**20 if sys.platform == "darwin" else rss / 1024  # bytes on macOS, kB on Linux
+    return rss / 2**20 if sys.platform == "darwin" else rss / 1024
 
 
 def _current_rss_mb() -> float:
@@ -76,7 +79,7 @@ def _current_rss_mb() -> float:
         import psutil
 
         return psutil.Process().memory_info().rss / 2**20
-    except Exception:  # psutil missing or the platform refuses: the peak alone must do
+    except Exception:  # the platform refuses: the lifetime peak alone must do
         return 0.0
 
 
@@ -85,16 +88,17 @@ def run_measured(fn, spec: TrialSpec, context: object, worker: str) -> tuple[Tri
 
     The parent polls memory only every so often, so a trial that spikes above the limit and returns between
     two polls would slip through; the peak measured here cannot miss it. Where the peak can be reset (Linux)
-    it is the trial's own peak; elsewhere it is the process peak if the trial raised it, else the current
-    resident size (a lower bound of the trial's peak).
+    it is the trial's own peak; elsewhere it is the lifetime peak if the trial raised it, else the current
+    resident size (a lower bound of the trial's peak). Child processes the trial started are not counted here
+    (the parent's polling covers those while they live).
     """
-    exact = _resettable_peak()
-    before = _peak_rss_mb()
+    if _resettable_peak() and _vm_hwm_mb() is not None:
+        result = run_trial(fn, spec, context, worker)
+        return result, _vm_hwm_mb() or 0.0
+    before = _max_rss_mb()
     result = run_trial(fn, spec, context, worker)
-    after = _peak_rss_mb()
-    if exact or after > before:
-        return result, after
-    return result, max(_current_rss_mb(), 0.0)
+    after = _max_rss_mb()
+    return result, after if after > before else _current_rss_mb()
 
 
 def _watch_parent(parent_pid: int, interval: float = 0.5) -> None:
