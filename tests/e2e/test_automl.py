@@ -203,8 +203,14 @@ def test_a_budget_too_short_for_any_trial_still_returns_a_model(tmp_path):
     assert "fallback" in m.search_summary_
 
 
-def test_trials_that_fail_are_reported_not_papered_over():
+def test_trials_that_fail_are_reported_not_papered_over(tmp_path):
     df = pd.DataFrame({"x": np.arange(60.0), "y": np.r_[np.zeros(30), np.ones(30)]})
-    m = AutoML(max_trials=2, verbose=0, families=["linear"], memory_limit_mb=1)  # every worker goes over 1 MB
+    m = AutoML(max_trials=2, verbose=0, families=["linear"], memory_limit_mb=1, path=str(tmp_path))
+    # Every worker holds more than 1 MB. The limit is checked on each trial's peak at its end, not only by
+    # polling, so even a trial that finishes between two polls is caught: this does not depend on timing.
     with pytest.raises(forgeml.errors.NoModelFittedError, match="no trial completed"):
         m.fit(df, target="y")
+    trials = forgeml.trials(str(tmp_path))
+    cv = trials[trials.kind == "cv"]
+    assert len(cv) == 2 and (cv.status == "crashed").all(), cv[["status", "error"]]
+    assert cv["error"].str.contains("MemoryError").all() and cv["error"].str.contains("memory limit of 1 MB").all()

@@ -1,5 +1,8 @@
 """A Ray head for the ``ray`` tests: ``FORGEML_RAY_ADDRESS`` if set (CI), else one started here and stopped after.
 
+The executor plug-in of ``tests/plugins/executors.py`` is registered here, before collection, so every test
+parametrized over ``EXECUTORS`` covers it as it would cover any user's plug-in.
+
 The head started here uses free ports and its own temp dir so it cannot collide with another cluster on the
 machine, and it is stopped by signalling the ``ray start --block`` process we launched (never ``ray stop``,
 which would stop every Ray cluster of the user).
@@ -19,6 +22,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from tests.plugins.executors import register_plugins
+
+register_plugins()
 
 
 def _free_port() -> int:
@@ -79,3 +85,18 @@ def ray_address() -> Iterator[str]:
         return
     with ray_head() as address:
         yield address
+
+
+@pytest.fixture(scope="module")
+def connected(ray_address: str) -> Iterator[str]:
+    """One driver connection shared by a module's tests, so Ray workers stay warm between them."""
+    import ray
+
+    from forgeml.execute.ray import _use_local_token
+
+    if ray.is_initialized():
+        ray.shutdown()
+    _use_local_token(ray_address)
+    ray.init(address=ray_address, log_to_driver=False)
+    yield ray_address
+    ray.shutdown()

@@ -1,7 +1,8 @@
 """RayExecutor against a real Ray head on 127.0.0.1 (``FORGEML_RAY_ADDRESS``, or one started by conftest).
 
-The battery shares one driver connection (opened by the ``connected`` fixture) so Ray workers stay warm
-between checks; ``test_executor_owns_its_connection`` covers the executor connecting and disconnecting itself.
+The battery (``test_battery.py``) shares one driver connection (the ``connected`` fixture of conftest) so Ray
+workers stay warm between checks; ``test_executor_owns_its_connection`` covers the executor connecting and
+disconnecting itself.
 """
 from __future__ import annotations
 
@@ -12,16 +13,9 @@ import pytest
 from forgeml.errors import ConfigError, MissingDependencyError
 from forgeml.execute import make_executor
 from forgeml.execute.ray import RayExecutor
-from forgeml.testing.check_executor import CHECKS, run_specs
+from forgeml.testing.check_executor import run_specs
 from forgeml.testing.trial_fns import CountingContext, trial_fn
 from forgeml.trial import TrialSpec, TrialStatus
-
-# Checks that do not apply to Ray, with the reason.
-SKIP = {"memory": "Ray has no per-task RSS limit: memory_limit_mb is a scheduling request, and Ray's node-level "
-                  "memory monitor decides kills"}
-# Per-check executor options: deterministic crashes are not retried here (retries are tested below), which
-# saves four Ray worker restarts.
-OPTIONS = {"crash": {"max_retries": 0}}
 
 
 def test_missing_ray_says_what_to_install(monkeypatch):
@@ -51,27 +45,6 @@ def test_executor_owns_its_connection(ray_address):
     assert all(r.worker.startswith("ray:") for r in got.values())
     ex.shutdown()
     assert not ray.is_initialized(), "the executor connected, so it must disconnect"
-
-
-@pytest.fixture(scope="module")
-def connected(ray_address):
-    import ray
-
-    from forgeml.execute.ray import _use_local_token
-
-    if ray.is_initialized():
-        ray.shutdown()
-    _use_local_token(ray_address)
-    ray.init(address=ray_address, log_to_driver=False)
-    yield ray_address
-    ray.shutdown()
-
-
-@pytest.mark.ray
-@pytest.mark.parametrize("name", [n for n in CHECKS if n not in SKIP])
-def test_battery(connected, name):
-    options = OPTIONS.get(name, {})
-    CHECKS[name](lambda **kw: RayExecutor(address=connected, **options, **kw))
 
 
 @pytest.mark.ray

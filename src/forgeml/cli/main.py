@@ -26,7 +26,11 @@ def _add_fit_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--families", default=None, help="comma-separated model families (default: all)")
     p.add_argument("--n-jobs", type=int, default=-1)
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--backend", default="local", choices=["local", "ray"])
+    from forgeml.execute import EXECUTORS
+
+    p.add_argument("--backend", default="local", choices=EXECUTORS.names(),
+                   help="where trials run: 'local' worker processes, 'ray' (see --ray-address) or a registered "
+                        "executor plug-in (default local)")
     p.add_argument("--ray-address", default=None)
     p.add_argument("--no-ensemble", action="store_true", help="keep the single best pipeline")
     p.add_argument("--verbose", type=int, default=1)

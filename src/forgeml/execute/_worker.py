@@ -7,7 +7,10 @@ from __future__ import annotations
 
 import os
 import pickle
+import re
+import resource
 import signal
+import sys
 import threading
 import time
 import warnings
@@ -40,6 +43,62 @@ def limit_threads(threads: int) -> None:
             threadpool_limits(int(threads))
         except Exception:  # a library threadpoolctl cannot drive must not stop the worker
             pass
+
+
+_HWM = re.compile(rb"VmHWM:\s*(\d+)\s*kB")
+
+
+def _resettable_peak() -> bool:
+    """Reset this process's peak resident memory (Linux >= 4.0: ``5`` to ``/proc/self/clear_refs``)."""
+    try:
+        with open("/proc/self/clear_refs", "w") as fh:
+            fh.write("5")
+        return True
+    except OSError:
+        return False
+
+
+def _vm_hwm_mb() -> float | None:
+    """Peak resident memory since the last reset (``VmHWM``, Linux), or None where there is no such counter."""
+    try:
+        with open("/proc/self/status", "rb") as fh:
+            m = _HWM.search(fh.read())
+    except OSError:
+        return None
+    return int(m.group(1)) / 1024 if m else None
+
+
+def _max_rss_mb() -> float:
+    """Peak resident memory over the process's life (``ru_maxrss``: bytes on macOS, kB elsewhere)."""
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return rss / 2**20 if sys.platform == "darwin" else rss / 1024
+
+
+def _current_rss_mb() -> float:
+    try:
+        import psutil
+
+        return psutil.Process().memory_info().rss / 2**20
+    except Exception:  # the platform refuses: the lifetime peak alone must do
+        return 0.0
+
+
+def run_measured(fn, spec: TrialSpec, context: object, worker: str) -> tuple[TrialResult, float]:
+    """``run_trial`` plus the most memory this process held during the trial, in MB.
+
+    The parent polls memory only every so often, so a trial that spikes above the limit and returns between
+    two polls would slip through; the peak measured here cannot miss it. Where the peak can be reset (Linux)
+    it is the trial's own peak; elsewhere it is the lifetime peak if the trial raised it, else the current
+    resident size (a lower bound of the trial's peak). Child processes the trial started are not counted here
+    (the parent's polling covers those while they live).
+    """
+    if _resettable_peak() and _vm_hwm_mb() is not None:
+        result = run_trial(fn, spec, context, worker)
+        return result, _vm_hwm_mb() or 0.0
+    before = _max_rss_mb()
+    result = run_trial(fn, spec, context, worker)
+    after = _max_rss_mb()
+    return result, after if after > before else _current_rss_mb()
 
 
 def _watch_parent(parent_pid: int, interval: float = 0.5) -> None:
@@ -105,13 +164,13 @@ def worker_main(conn: Connection, payload: bytes, threads: int, parent_pid: int)
             return
         if spec is None:
             return
-        result = run_trial(fn, spec, context, name)
+        result, peak_mb = run_measured(fn, spec, context, name)
         try:
-            conn.send(("result", result))
+            conn.send(("result", result, peak_mb))
         except (EOFError, OSError):
             return
         except Exception as exc:  # the result could not be pickled
             conn.send(("result", TrialResult.failure(
                 spec, TrialStatus.FAILED,
                 ErrorInfo(type(exc).__name__, f"the trial result could not be sent back to the parent: {exc}"),
-                duration=result.duration, worker=name)))
+                duration=result.duration, worker=name), peak_mb))

@@ -4,6 +4,10 @@ An executor is built with a top-level function ``fn(spec, context) -> TrialResul
 ``context`` that is shipped to each worker once. It never imports search or models. A worker that dies,
 is killed, exceeds its memory limit or its trial's timeout becomes a ``CRASHED``/``TIMEOUT`` result, never an
 exception in the caller's loop.
+
+Every executor's constructor accepts the ``COMMON_OPTIONS`` keywords (it may ignore one it cannot use, saying so
+in its docstring), and every other argument has a default, so the orchestrator builds any registered executor
+the same way: ``make_executor(name, n_workers=..., threads_per_worker=..., memory_limit_mb=..., **own)``.
 """
 from __future__ import annotations
 
@@ -14,6 +18,9 @@ from typing import Any
 from forgeml.trial import TrialResult, TrialSpec
 
 TrialFn = Callable[[TrialSpec, Any], TrialResult]
+
+#: Constructor keywords every executor accepts: parallel trials, native threads per trial, memory cap per worker.
+COMMON_OPTIONS = ("n_workers", "threads_per_worker", "memory_limit_mb")
 
 
 class Executor(ABC):

@@ -50,14 +50,18 @@ class _Worker:
 class LocalExecutor(Executor):
     """``n_workers`` local processes, each limited to ``threads_per_worker`` native threads.
 
-    ``memory_limit_mb`` caps each worker's resident memory (with its child processes); a worker above it is
-    killed and its trial recorded ``CRASHED`` with a ``MemoryError``. Time limits come from ``spec.timeout``.
+    ``memory_limit_mb`` caps each worker's resident memory: the parent polls the worker's (and its child
+    processes') memory every ``memory_check_every`` seconds, and the worker reports its own peak at the end of
+    every trial, so a trial that goes above the limit is caught even if it returns between two polls. Either
+    way the worker is killed (and replaced) and its trial recorded ``CRASHED`` with a ``MemoryError``, even if
+    it finished. Time limits come from ``spec.timeout``.
     """
 
     name = "local"
 
     def __init__(self, n_workers: int = 1, threads_per_worker: int = 1, memory_limit_mb: float | None = None,
-                 start_method: str = "subprocess", start_timeout: float = 120.0, wait_ready: bool = True) -> None:
+                 start_method: str = "subprocess", start_timeout: float = 120.0, wait_ready: bool = True,
+                 memory_check_every: float = _MEMORY_CHECK_EVERY_S) -> None:
         if int(n_workers) < 1:
             raise ConfigError(f"n_workers must be at least 1, got {n_workers}.")
         if int(threads_per_worker) < 1:
@@ -68,12 +72,15 @@ class LocalExecutor(Executor):
                               "('fork' would copy the parent's OpenMP/torch thread state into the workers).")
         if memory_limit_mb is not None and memory_limit_mb <= 0:
             raise ConfigError(f"memory_limit_mb must be positive or None, got {memory_limit_mb}.")
+        if not memory_check_every > 0:
+            raise ConfigError(f"memory_check_every must be a positive number of seconds, got {memory_check_every}.")
         self.n_workers = int(n_workers)
         self.threads_per_worker = int(threads_per_worker)
         self.memory_limit_mb = memory_limit_mb
         self.start_method = start_method
         self.start_timeout = start_timeout
         self.wait_ready = wait_ready
+        self.memory_check_every = float(memory_check_every)
         self._payload: bytes | None = None
         self._workers: list[_Worker] = []
         self._queue: deque[TrialSpec] = deque()
@@ -255,9 +262,18 @@ class LocalExecutor(Executor):
             self._queue.clear()
         elif kind == "result" and w.spec is not None:
             spec, res = w.spec, msg[1]
+            peak = msg[2] if len(msg) > 2 else 0.0
+            if self.memory_limit_mb is not None and peak > self.memory_limit_mb:
+                self._stop(w, TrialStatus.CRASHED, self._memory_error(peak, "peaked at"))
+                return
             w.spec = None
             self._done.append(replace(res, trial_id=spec.trial_id, worker=res.worker or w.name,
                                       duration=res.duration or (time.time() - w.started)))
+
+    def _memory_error(self, used: float, how: str = "used") -> ErrorInfo:
+        return ErrorInfo("MemoryError", f"the worker {how} {used:.0f} MB, above the memory limit of "
+                         f"{self.memory_limit_mb:g} MB, and was stopped; raise memory_limit_mb or lower the data "
+                         "size or model complexity.")
 
     def _on_death(self, w: _Worker) -> None:
         w.process.join(0.5)
@@ -303,10 +319,12 @@ class LocalExecutor(Executor):
         for w in list(self._workers):
             dead = False
             try:
-                while w.conn.poll():
+                while w in self._workers and w.conn.poll():
                     self._on_message(w, w.conn.recv())
             except (EOFError, OSError):
                 dead = True
+            if w not in self._workers:  # stopped (and replaced) while handling its messages
+                continue
             if dead or not w.process.is_alive():
                 self._on_death(w)
         self._enforce_limits()
@@ -320,7 +338,7 @@ class LocalExecutor(Executor):
                 self._stop(w, TrialStatus.TIMEOUT, ErrorInfo(
                     "TimeoutError", f"trial exceeded its time limit of {spec.timeout:g} s and its worker was "
                     "stopped; raise the per-trial timeout or the budget if such trials should finish."))
-        if self.memory_limit_mb is None or now - self._last_memory_check < _MEMORY_CHECK_EVERY_S:
+        if self.memory_limit_mb is None or now - self._last_memory_check < self.memory_check_every:
             return
         self._last_memory_check = now
         for w in list(self._workers):
@@ -328,7 +346,4 @@ class LocalExecutor(Executor):
                 continue
             used = tree_rss_mb(w.pid)
             if used > self.memory_limit_mb:
-                self._stop(w, TrialStatus.CRASHED, ErrorInfo(
-                    "MemoryError", f"the worker used {used:.0f} MB, above the memory limit of "
-                    f"{self.memory_limit_mb:g} MB, and was stopped; raise memory_limit_mb or lower the data "
-                    "size or model complexity."))
+                self._stop(w, TrialStatus.CRASHED, self._memory_error(used))

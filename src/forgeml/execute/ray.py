@@ -91,7 +91,9 @@ class RayExecutor(Executor):
 
     ``address`` is ``"auto"`` (the cluster started on this machine), ``"HOST:PORT"``, or ``None``/``"local"``
     to start a private local instance. ``memory_limit_mb`` is passed to Ray as each task's memory request
-    (used for scheduling; Ray's own memory monitor kills tasks when the node runs out). A trial's time limit
+    (used for scheduling; Ray's own memory monitor kills tasks when the node runs out), not a limit this
+    executor enforces. ``threads_per_worker`` is accepted like every executor's, and ignored: a task's native
+    thread pools are capped at ``cpus_per_trial``, the CPUs Ray reserves for it. A trial's time limit
     counts from its submission to Ray, so keep ``n_workers`` within the cluster's free CPUs. Numpy arrays in the
     context reach workers zero-copy and read-only: trial functions must not modify them in place.
     """
@@ -99,7 +101,8 @@ class RayExecutor(Executor):
     name = "ray"
 
     def __init__(self, address: str | None = "auto", n_workers: int | None = None, cpus_per_trial: int = 1,
-                 memory_limit_mb: float | None = None, max_retries: int = 1) -> None:
+                 memory_limit_mb: float | None = None, max_retries: int = 1,
+                 threads_per_worker: int | None = None) -> None:
         if n_workers is not None and int(n_workers) < 1:
             raise ConfigError(f"n_workers must be at least 1 or None, got {n_workers}.")
         if int(cpus_per_trial) < 1:
@@ -110,6 +113,7 @@ class RayExecutor(Executor):
         self.n_workers = n_workers
         self.cpus_per_trial = int(cpus_per_trial)
         self.memory_limit_mb = memory_limit_mb
+        self.threads_per_worker = threads_per_worker  # accepted for the common interface; see the docstring
         self.max_retries = int(max_retries)
         self._ray: Any = None
         self._remote: Any = None

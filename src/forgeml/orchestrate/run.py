@@ -71,14 +71,13 @@ def run_automl(settings: RunSettings, df: pd.DataFrame, target: str, run_dir: st
 
 
 def build_executor(settings: RunSettings, n_workers: int, n_threads: int) -> Executor:
-    """The executor of the search's trials (its workers start in ``search``)."""
-    options = {"n_workers": n_workers, "memory_limit_mb": settings.memory_limit_mb}
-    if settings.backend == "local":
-        options.update(threads_per_worker=n_threads, wait_ready=False)
-    elif settings.backend == "ray":
-        options = {"address": "auto", "n_workers": n_workers, "memory_limit_mb": settings.memory_limit_mb}
+    """The executor of the search's trials (its workers start in ``search``): any registered name, class or
+    instance, given the common options; an executor's own options come from ``settings.backend_options``."""
+    own = {"local": {"wait_ready": False}, "ray": {"address": "auto"}}
+    options = dict(own.get(settings.backend, {})) if isinstance(settings.backend, str) else {}
     options.update(settings.backend_options)
-    return make_executor(settings.backend, **options)
+    return make_executor(settings.backend, n_workers=n_workers, threads_per_worker=n_threads,
+                         memory_limit_mb=settings.memory_limit_mb, **options)
 
 
 def search(settings: RunSettings, prep: Prepared, run: OpenRun, ctx: EvalContext, executor: Executor,

@@ -2,11 +2,14 @@
 
 ``make_executor(n_workers=..., memory_limit_mb=...)`` must return a fresh, unstarted executor. Each check
 starts its own executor with ``forgeml.testing.trial_fns.trial_fn`` and a ``CountingContext``, runs real worker
-processes, and raises ``AssertionError`` with what went wrong. Usage::
+processes, and raises ``AssertionError`` with what went wrong. ``tests/execute/test_battery.py`` runs it over
+every registered name. Usage::
 
+    from forgeml.execute import make_executor, register_executor
     from forgeml.testing.check_executor import CHECKS, check_executor
-    check_executor(lambda **kw: LocalExecutor(**kw))                       # all checks
-    check_executor(lambda **kw: RayExecutor(address=ADDR, **kw), skip={"memory": "why"})
+    register_executor("mine", MyExecutor)
+    check_executor(lambda **kw: make_executor("mine", **kw))                        # all checks
+    check_executor(lambda **kw: make_executor("ray", address=ADDR, **kw), skip={"memory": "why"})
 """
 from __future__ import annotations
 
@@ -166,6 +169,19 @@ def check_memory(make_executor: MakeExecutor) -> None:
         _assert_complete(got[1], loss=10.0)
 
 
+def check_memory_spike(make_executor: MakeExecutor) -> None:
+    """A trial that goes above ``memory_limit_mb`` only briefly and returns at once is still a ``MemoryError``.
+
+    A limit enforced only by polling misses a spike that falls between two polls; it must not be missed.
+    """
+    with _started(make_executor, 1, memory_limit_mb=300) as ex:
+        got = run_specs(ex, [TrialSpec(0, {"action": "spike", "mb": 900}), _ok(1)], wait=60)
+        r = got[0]
+        assert r.status is TrialStatus.CRASHED, f"a 900 MB spike under a 300 MB limit gave {r.status} {r.error}"
+        assert r.error is not None and r.error.type == "MemoryError", r.error
+        _assert_complete(got[1], loss=10.0)
+
+
 def check_cancel(make_executor: MakeExecutor) -> None:
     """``cancel`` stops a running and a queued trial (``PRUNED``); unknown ids are ignored."""
     with _started(make_executor, 1) as ex:
@@ -234,6 +250,7 @@ CHECKS: dict[str, Callable[[MakeExecutor], None]] = {
     "crash": check_crash,
     "kill_worker": check_kill_worker,
     "memory": check_memory,
+    "memory_spike": check_memory_spike,
     "cancel": check_cancel,
     "parallel": check_parallel,
     "large_result": check_large_result,

@@ -1,9 +1,9 @@
 """Top-level trial functions and a context for the executor battery (importable by spawned and Ray workers).
 
 ``trial_fn`` does what ``spec.config["action"]`` says: return a result, raise, sleep, exit hard, kill itself,
-allocate memory or report its pid. ``CountingContext`` counts how many times it was unpickled in the current
-process (per context instance), so a test can check that an executor ships the context once per worker, not
-once per trial.
+allocate memory (and hold it, or free it at once) or report its pid. ``CountingContext`` counts how many times
+it was unpickled in the current process (per context instance), so a test can check that an executor ships the
+context once per worker, not once per trial.
 """
 from __future__ import annotations
 
@@ -76,6 +76,11 @@ def trial_fn(spec: TrialSpec, context: CountingContext) -> TrialResult:
             time.sleep(0.01)
         time.sleep(float(cfg.get("hold", 20.0)))
         return _ok(spec, context, t0, held_mb=16 * len(blocks))
+    if action == "spike":  # touch `mb` MB at once, free it and return at once: over a limit only briefly
+        block = np.ones(int(float(cfg.get("mb", 512)) * 2**20 / 8))
+        held = block.nbytes / 2**20
+        del block
+        return _ok(spec, context, t0, held_mb=held)
     if action == "pid_sleep":
         with open(Path(context.tmp_dir) / f"{spec.trial_id}.pid", "a") as fh:
             fh.write(f"{os.getpid()}\n")
