@@ -8,7 +8,6 @@ wrapped in ``UserMetric``, which hands them the user's own labels (see its docst
 """
 from __future__ import annotations
 
-import inspect
 import numbers
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace

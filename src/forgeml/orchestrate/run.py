@@ -15,7 +15,7 @@ from forgeml.api.predictor import FittedPipeline
 from forgeml.budget import Budget
 from forgeml.data.schema import Schema
 from forgeml.errors import ConfigError, NoModelFittedError, SearchWarning
-from forgeml.evaluate.evaluator import EvalContext, run_trial
+from forgeml.evaluate.evaluator import EvalContext, run_trial, shipped_plugins
 from forgeml.metrics import Metric, get_metric
 from forgeml.orchestrate.final import choose_weights, refit_members
 from forgeml.orchestrate.loop import LoopOptions, SearchLoop, SearchState
@@ -92,7 +92,7 @@ def run_automl(est: Any, df: pd.DataFrame, target: str, run_dir: str) -> Outcome
     df = validate_training(df, target, inf_as_nan=est.inf_as_nan)
     task = _resolve_task(est.task, est._task_restriction, df[target])
     schema = infer_schema(df, target, task=task)
-    metric = get_metric(est.metric, schema.task)
+    metric = get_metric(est.metric, schema.task, classes=schema.classes)
     X = align_for_predict(schema, df.drop(columns=[target]))
     y = _encode_target(df, schema)
 
@@ -129,8 +129,8 @@ def run_automl(est: Any, df: pd.DataFrame, target: str, run_dir: str) -> Outcome
     elapsed_before = 0.0
     run_id = store.latest_run() if est.resume else None
     meta = {"task": schema.task, "metric": metric.name, "target": target, "seed": est.seed,
-            "time_budget": est.time_budget, "max_trials": est.max_trials, "search": est.search,
-            "n_rows": len(X), "n_features": X.shape[1]}
+            "time_budget": est.time_budget, "max_trials": est.max_trials,
+            "search": searcher.name or type(searcher).__name__, "n_rows": len(X), "n_features": X.shape[1]}
     if run_id is not None:
         old = store.get_run(run_id)
         elapsed_before = float(old.get("elapsed") or 0.0)
@@ -154,7 +154,8 @@ def run_automl(est: Any, df: pd.DataFrame, target: str, run_dir: str) -> Outcome
             searcher.replay(res.trial_id, prop, res)
         state.next_id = store.next_trial_id(run_id)
 
-    ctx = EvalContext(X=X, y=y, folds=folds, schema_json=schema.to_json(), metric=metric.name, run_dir=run_dir)
+    ctx = EvalContext(X=X, y=y, folds=folds, schema_json=schema.to_json(), metric=metric.name, run_dir=run_dir,
+                      plugins=shipped_plugins(metric, families))
     executor_opts: dict[str, Any] = {"n_workers": n_workers, "memory_limit_mb": est.memory_limit_mb}
     if est.backend == "local":
         executor_opts.update(threads_per_worker=n_threads, wait_ready=False)
