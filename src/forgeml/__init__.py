@@ -9,7 +9,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
-__all__ = ["AutoML", "AutoClassifier", "AutoRegressor", "load", "trials", "runs", "__version__"]
+__all__ = ["AutoML", "AutoClassifier", "AutoRegressor", "load", "trials", "runs", "__version__", "make_metric",
+           "register_ensembler", "register_executor", "register_family", "register_metric", "register_searcher"]
 
 if TYPE_CHECKING:
     from forgeml.api.automl import AutoClassifier, AutoML, AutoRegressor
@@ -34,6 +35,53 @@ def runs(path: str) -> Any:
     from forgeml.store.queries import runs_frame
 
     return runs_frame(path)
+
+
+# -- extension points (docs/extending.md): each delegates, lazily, to its package -------------------------------
+def register_family(name: str, family: Any, *, overwrite: bool = False) -> Any:
+    """Make a ``ModelFamily`` subclass searchable by name; a broken one raises ``ConfigError`` naming the rule."""
+    from forgeml.models import register_family as register
+
+    return register(name, family, overwrite=overwrite)
+
+
+def register_searcher(name: str, searcher: Any, *, overwrite: bool = False) -> Any:
+    """Make a ``Searcher`` subclass usable as ``AutoML(search=name)``; a broken one raises ``ConfigError``."""
+    from forgeml.search import register_searcher as register
+
+    return register(name, searcher, overwrite=overwrite)
+
+
+def register_ensembler(name: str, ensembler: Any, *, overwrite: bool = False) -> Any:
+    """Make an ``Ensembler`` subclass usable as ``AutoML(ensemble=name)``; a broken one raises ``ConfigError``."""
+    from forgeml.ensemble import register_ensembler as register
+
+    return register(name, ensembler, overwrite=overwrite)
+
+
+def register_metric(name: str, fn: Any, *, greater_is_better: bool = True, needs_proba: bool = False,
+                    tasks: Any = None, overwrite: bool = False) -> Any:
+    """Make ``fn(y_true, y_pred) -> float`` usable as ``AutoML(metric=name)`` (see ``forgeml.metrics.UserMetric``
+    for what it receives); a broken one raises ``ConfigError`` naming the rule."""
+    from forgeml.metrics import register_metric as register
+
+    return register(name, fn, greater_is_better=greater_is_better, needs_proba=needs_proba, tasks=tasks,
+                    overwrite=overwrite)
+
+
+def register_executor(name: str, cls: Any, *, overwrite: bool = False) -> Any:
+    """Make an ``Executor`` subclass usable as ``AutoML(backend=name)``."""
+    from forgeml.execute import register_executor as register
+
+    return register(name, cls, overwrite=overwrite)
+
+
+def make_metric(fn: Any, *, greater_is_better: bool = True, needs_proba: bool = False, name: str | None = None,
+                tasks: Any = None) -> Any:
+    """A ``Metric`` from ``fn(y_true, y_pred) -> float``, to pass as ``AutoML(metric=...)``."""
+    from forgeml.metrics import make_metric as make
+
+    return make(fn, greater_is_better=greater_is_better, needs_proba=needs_proba, name=name, tasks=tasks)
 
 
 def __getattr__(name: str) -> Any:

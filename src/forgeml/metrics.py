@@ -2,11 +2,16 @@
 
 Predictions passed to metrics are the evaluator's internal form: for classification an ``(n, k)`` probability
 array over ``classes_`` order and integer-coded ``y`` in ``0..k-1``; for regression a float vector.
+
+User metrics (a plain callable, ``make_metric``, ``register_metric``) do not see that internal form: they are
+wrapped in ``UserMetric``, which hands them the user's own labels (see its docstring for exactly what they get).
 """
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
+import numbers
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+from typing import Any
 
 import numpy as np
 from sklearn import metrics as skm
@@ -119,14 +124,208 @@ METRICS: dict[str, Metric] = {
 DEFAULT_METRIC = {"binary": "roc_auc", "multiclass": "log_loss", "regression": "rmse"}
 
 
-def get_metric(name: str, task: str) -> Metric:
-    """The metric called ``name`` (``"auto"`` picks the AutoML Benchmark default for ``task``)."""
-    if name in (None, "auto"):
+def get_metric(name: str | Metric | Callable[..., float], task: str, classes: Sequence[Any] | None = None) -> Metric:
+    """The metric for ``task``: ``"auto"`` (the AutoML Benchmark default), a name (built-in, registered or from an
+    installed plug-in), a ``Metric`` (e.g. from ``make_metric``), or a plain callable ``f(y_true, y_pred)``, taken
+    as higher-is-better on predicted labels or values.
+
+    ``classes`` (the class labels in code order) lets a user metric receive the user's labels rather than codes.
+    """
+    if name is None or (isinstance(name, str) and name == "auto"):
         name = DEFAULT_METRIC[task]
-    if name not in METRICS:
-        raise ConfigError(f"unknown metric {name!r}; available: auto, {', '.join(METRICS)}")
-    m = METRICS[name]
+    if isinstance(name, Metric):
+        m = name
+    elif isinstance(name, str):
+        _load_metric_plugins()
+        if name not in METRICS:
+            raise ConfigError(f"unknown metric {name!r}; available: auto, {', '.join(METRICS)}")
+        m = METRICS[name]
+    elif callable(name):
+        m = make_metric(name)
+    else:
+        raise ConfigError(f"metric must be a name, a callable f(y_true, y_pred) -> float or a Metric from "
+                          f"forgeml.make_metric, got {type(name).__name__}")
     if task not in m.tasks:
         ok = [n for n, mm in METRICS.items() if task in mm.tasks]
-        raise ConfigError(f"metric {name!r} does not apply to a {task} task; use one of: {', '.join(ok)}")
+        raise ConfigError(f"metric {m.name!r} does not apply to a {task} task (its tasks: {', '.join(m.tasks)}); "
+                          f"use one of: {', '.join(ok)}")
+    if isinstance(m.fn, UserMetric) and classes is not None and task != "regression":
+        m = replace(m, fn=m.fn.bind(classes))
     return m
+
+
+# -- user metrics --------------------------------------------------------------------------------------------
+TASKS = ("binary", "multiclass", "regression")
+
+
+class UserMetric:
+    """A user's ``f(y_true, y_pred[, sample_weight=...]) -> float`` adapted to forgeml's internal predictions.
+
+    What ``f`` receives, as scikit-learn's scorers would give it:
+
+    - regression: ``y_true`` and the predicted values, float arrays;
+    - classification, ``needs_proba=False``: ``y_true`` and the predicted labels, both in the user's own labels
+      (the values of the target column, e.g. ``"yes"``/``"no"``);
+    - classification, ``needs_proba=True``: ``y_true`` in the user's labels and, for a binary task, the
+      probability of the second class in sorted order (``classes_[1]``, a 1-d array); for a multiclass task the
+      ``(n, k)`` probability array whose columns follow ``classes_``;
+    - ``sample_weight=...`` only when the run has weights, so ``f`` need not accept it otherwise.
+
+    Until the run binds the class labels (``bind``), ``y_true`` and predicted labels are the codes ``0..k-1``.
+    """
+
+    def __init__(self, fn: Callable[..., float], needs_proba: bool = False, classes: Sequence[Any] | None = None):
+        self.fn = fn
+        self.needs_proba = needs_proba
+        self.classes = None if classes is None else np.asarray(classes)
+
+    def bind(self, classes: Sequence[Any]) -> UserMetric:
+        return UserMetric(self.fn, self.needs_proba, classes)
+
+    def __call__(self, y: np.ndarray, p: np.ndarray, sample_weight: np.ndarray | None = None) -> float:
+        y, p = np.asarray(y), np.asarray(p)
+        if p.ndim == 2:  # classification: codes 0..k-1 and (n, k) probabilities
+            labels = self.classes if self.classes is not None else np.arange(p.shape[1])
+            y_true = labels[y.astype(int)]
+            if self.needs_proba:
+                y_pred = p[:, 1] if p.shape[1] == 2 else p
+            else:
+                y_pred = labels[p.argmax(axis=1)]
+        else:
+            y_true, y_pred = y, p
+        kwargs = {} if sample_weight is None else {"sample_weight": np.asarray(sample_weight)}
+        return self.fn(y_true, y_pred, **kwargs)
+
+    def _key(self) -> tuple:
+        return (self.fn, self.needs_proba, None if self.classes is None else tuple(self.classes.tolist()))
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, UserMetric) and other._key() == self._key()
+
+    def __hash__(self) -> int:
+        return hash(self._key())
+
+    def __repr__(self) -> str:
+        return f"UserMetric({getattr(self.fn, '__qualname__', self.fn)!r}, needs_proba={self.needs_proba})"
+
+
+def make_metric(fn: Callable[..., float], *, greater_is_better: bool = True, needs_proba: bool = False,
+                name: str | None = None, tasks: Sequence[str] | None = None) -> Metric:
+    """A ``Metric`` from ``fn(y_true, y_pred) -> float`` (what ``fn`` receives: see ``UserMetric``).
+
+    The metric is checked on a tiny example of each of its ``tasks``; a broken one raises ``ConfigError`` naming
+    the rule. Without ``tasks``, it keeps the tasks (classification only with ``needs_proba``) whose example it
+    passes, and raises when it passes none. To run in worker
+    processes ``fn`` must be importable: a top-level ``def`` in a module, not a lambda or a nested function.
+    """
+    if isinstance(fn, Metric):
+        fn = fn.fn
+    if not callable(fn):
+        raise ConfigError(f"a metric must be callable as f(y_true, y_pred) -> float, got {type(fn).__name__}")
+    name = name or getattr(fn, "__name__", None) or type(fn).__name__
+    explicit = tasks is not None
+    tasks = tuple(tasks) if tasks is not None else (("binary", "multiclass") if needs_proba else TASKS)
+    bad = [t for t in tasks if t not in TASKS]
+    if not tasks or bad:
+        raise ConfigError(f"metric {name!r}: tasks must be some of {', '.join(TASKS)}, got {tasks!r}")
+    if needs_proba and "regression" in tasks:
+        raise ConfigError(f"metric {name!r}: needs_proba=True applies to classification only; "
+                          "drop 'regression' from tasks")
+    m = Metric(str(name), fn if isinstance(fn, UserMetric) else UserMetric(fn, needs_proba), bool(greater_is_better),
+               tasks, needs_proba=bool(needs_proba))
+    if explicit:
+        check_metric(m)
+        return m
+    # tasks not given: keep those it works on (f1_score with its default average is binary only); none is an error
+    works = [t for t in tasks if _metric_problem(m, t) is None]
+    if not works:
+        check_metric(m)  # raises, naming the first task's problem
+    return replace(m, tasks=tuple(works))
+
+
+def check_metric(metric: Metric) -> None:
+    """Raise ``ConfigError`` unless ``metric`` gives a real number on a tiny example of each of its tasks."""
+    if not isinstance(metric.name, str) or not metric.name:
+        raise ConfigError(f"a metric needs a non-empty string name, got {metric.name!r}")
+    if not isinstance(metric.greater_is_better, bool):
+        raise ConfigError(f"metric {metric.name!r}: greater_is_better must be True or False")
+    for task in metric.tasks:
+        problem = _metric_problem(metric, task)
+        if problem:
+            raise ConfigError(f"metric {metric.name!r} must return a float on a tiny {task} example, {problem}")
+
+
+def _metric_problem(metric: Metric, task: str) -> str | None:
+    import warnings
+
+    y, p = _tiny_example(task)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            value = metric.fn(y, p)
+    except Exception as exc:
+        return f"but it raised {type(exc).__name__}: {exc}"
+    # NaN is allowed here: the example has codes 0..k-1 for labels, which a label-specific metric may not expect
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        return f"got {value!r}"
+    return None
+
+
+def _tiny_example(task: str) -> tuple[np.ndarray, np.ndarray]:
+    if task == "regression":
+        return np.array([1.0, 2.0, 3.0, 4.5, 5.0, 7.0]), np.array([1.2, 1.9, 3.3, 4.0, 5.5, 6.5])
+    k = 2 if task == "binary" else 3
+    y = np.arange(8) % k
+    p = np.full((8, k), 0.2 / (k - 1))
+    p[np.arange(8), (y + (np.arange(8) == 7)) % k] = 0.8  # right on 7 rows, wrong on one
+    return y, p
+
+
+def register_metric(name: str, fn: Callable[..., float] | Metric, *, greater_is_better: bool = True,
+                    needs_proba: bool = False, tasks: Sequence[str] | None = None, overwrite: bool = False) -> Metric:
+    """Make ``fn`` usable by name (``AutoML(metric=name)``, ``forgeml fit --metric name``); returns the ``Metric``.
+
+    ``fn`` is a callable (wrapped as in ``make_metric``) or a ``Metric``; a built-in or registered name is
+    refused unless ``overwrite=True``. A broken metric raises ``ConfigError`` naming the rule it breaks.
+    """
+    if not isinstance(name, str) or not name.strip() or name == "auto":
+        raise ConfigError(f"a metric needs a non-empty string name other than 'auto', got {name!r}")
+    _load_metric_plugins()
+    if name in METRICS and not overwrite:
+        raise ConfigError(f"a metric named {name!r} is already registered; pass overwrite=True to replace it, or "
+                          "choose another name")
+    if isinstance(fn, Metric):
+        m = replace(fn, name=name)
+        check_metric(m)
+    else:
+        m = make_metric(fn, greater_is_better=greater_is_better, needs_proba=needs_proba, name=name, tasks=tasks)
+    METRICS[name] = m
+    return m
+
+
+def unregister_metric(name: str) -> None:
+    """Remove a registered metric (tests and plug-in reloads)."""
+    if name not in METRICS:
+        raise ConfigError(f"unknown metric {name!r}; available: {', '.join(METRICS)}")
+    del METRICS[name]
+
+
+_plugins_loaded = False
+
+
+def _load_metric_plugins() -> None:
+    """Register the ``forgeml.metrics`` entry points once (a ``Metric`` or a higher-is-better callable each)."""
+    global _plugins_loaded
+    if _plugins_loaded:
+        return
+    _plugins_loaded = True
+    from forgeml.registry import ENTRY_POINT_GROUPS, load_entry_points
+
+    load_entry_points(ENTRY_POINT_GROUPS["metric"], "metric", lambda n, obj: register_metric(n, obj),
+                      lambda n: n in METRICS)
+
+
+def metric_names(task: str | None = None) -> list[str]:
+    """Every metric name (built-in, registered and installed plug-ins), optionally only those for ``task``."""
+    _load_metric_plugins()
+    return [n for n, m in METRICS.items() if task is None or task in m.tasks]

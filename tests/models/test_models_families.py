@@ -7,9 +7,12 @@ from forgeml.errors import ConfigError
 from forgeml.models import FAMILIES, get_families
 from forgeml.models.base import FitContext, ModelFamily
 from forgeml.testing import check_model_family
+from plugins.families import DecisionTreeFamily
 
 TASKS = ("binary", "multiclass", "regression")
 CASES = [(name, task) for name in FAMILIES for task in TASKS if task in FAMILIES[name].capabilities.tasks]
+PLUGINS = {"decision_tree": DecisionTreeFamily}  # tests/plugins: registered for the battery like a user would
+PLUGIN_CASES = [(name, task) for name, cls in PLUGINS.items() for task in cls.capabilities.tasks]
 
 
 def test_every_family_and_task_is_checked():
@@ -18,9 +21,15 @@ def test_every_family_and_task_is_checked():
     assert len(CASES) == 27
 
 
-@pytest.mark.parametrize(("name", "task"), CASES)
+@pytest.mark.parametrize(("name", "task"), CASES + PLUGIN_CASES)
 def test_family_conformance(name: str, task: str):
-    family = FAMILIES[name]()
+    if name in PLUGINS:
+        FAMILIES.register(name, PLUGINS[name])
+    try:
+        family = FAMILIES[name]()
+    finally:
+        if name in PLUGINS:
+            FAMILIES.unregister(name)
     assert family.name == name
     n_fitted = check_model_family(family, task)
     assert n_fitted >= 4  # at least one default plus the random samples

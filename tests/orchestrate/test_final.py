@@ -62,3 +62,22 @@ def test_the_search_loop_probe_picks_the_same_members_on_a_row_sample(state):
     full, _ = choose_weights(st, y, np.ones(len(y), bool), METRICS["rmse"], max_members=20, ensemble=True)
     assert ensemble_probe(ctx, METRICS["rmse"], True, seed=0, max_rows=400)(st) == set(full)
     assert ensemble_probe(ctx, METRICS["rmse"], False, seed=0)(st) == {0}  # no ensemble: the best alone
+
+
+def test_choose_weights_uses_the_ensembler_named_or_given(state):
+    """ENSEMBLERS is read: a registered name and an object each choose the weights (not always greedy)."""
+    from forgeml.ensemble import ENSEMBLERS
+    from plugins.ensemblers import AverageEnsembler, BestSingleEnsembler
+
+    st, y = state
+    mask = np.ones(len(y), bool)
+    greedy, _ = choose_weights(st, y, mask, METRICS["rmse"], max_members=20, ensemble="greedy")
+    assert len(greedy) >= 2
+    single, score = choose_weights(st, y, mask, METRICS["rmse"], max_members=20, ensemble=BestSingleEnsembler())
+    assert single == {0: 1.0} and score == pytest.approx(st.results[0].score)
+    ENSEMBLERS.register("average", AverageEnsembler)
+    try:
+        avg, _ = choose_weights(st, y, mask, METRICS["rmse"], max_members=20, ensemble="average")
+    finally:
+        ENSEMBLERS.unregister("average")
+    assert avg == pytest.approx({0: 1 / 3, 1: 1 / 3, 2: 1 / 3})

@@ -6,6 +6,9 @@ import pytest
 from forgeml.errors import ConfigError
 from forgeml.search import SEARCHERS, Searcher, make_searcher
 from forgeml.testing.check_searcher import CHECKS, check_searcher
+from plugins.searchers import PlainRandomSearcher
+
+PLUGINS = {"plain_random": PlainRandomSearcher}  # tests/plugins: registered for the battery like a user would
 
 # Options for the battery, each with its reason; everything else runs with its defaults.
 BATTERY_OPTIONS = {
@@ -21,9 +24,15 @@ def test_registry_lists_every_strategy():
         assert issubclass(cls, Searcher) and cls.name == name
 
 
-@pytest.mark.parametrize("name", SEARCHERS.names())
+@pytest.mark.parametrize("name", SEARCHERS.names() + list(PLUGINS))
 def test_battery(name):
-    ran = check_searcher(lambda: make_searcher(name, **BATTERY_OPTIONS.get(name, {})))
+    if name in PLUGINS:
+        SEARCHERS.register(name, PLUGINS[name])
+    try:
+        ran = check_searcher(lambda: make_searcher(name, **BATTERY_OPTIONS.get(name, {})))
+    finally:
+        if name in PLUGINS:
+            SEARCHERS.unregister(name)
     assert ran == [c.__name__ for c in CHECKS] and len(ran) == 9
 
 

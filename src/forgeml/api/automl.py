@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -28,16 +29,20 @@ class AutoML(BaseEstimator):
 
     Args:
         time_budget: seconds for the whole ``fit`` (search, ensemble and refit); ``None`` needs ``max_trials``.
-        metric: ``"auto"`` (ROC AUC binary, log loss multiclass, RMSE regression) or a name from
-            ``forgeml.metrics.METRICS``.
+        metric: ``"auto"`` (ROC AUC binary, log loss multiclass, RMSE regression), a name from
+            ``forgeml.metrics.METRICS`` (built-in or registered with ``forgeml.register_metric``), a ``Metric`` from
+            ``forgeml.make_metric``, or a plain callable ``f(y_true, y_pred) -> float``, taken as higher-is-better
+            on predicted labels (classification, in your own labels) or values (regression).
         task: ``"auto"``, ``"binary"``, ``"multiclass"``, ``"regression"`` or ``"classification"``.
         seed: every random choice derives from it.
         max_trials: stop after this many search trials; with it the run is reproducible.
         n_jobs: parallel trials (-1 = one per core); threads per trial = cores // n_jobs.
-        search: a strategy name from ``forgeml.search.SEARCHERS``.
+        search: a strategy name from ``forgeml.search.SEARCHERS`` or a ``Searcher`` object (copied at each fit).
         search_options: options for that strategy (e.g. ``{"levels": 2, "allow_partial": True}`` for grid).
-        families: model family names to consider (default: all available).
-        ensemble: build a greedy ensemble of the best trials (else the single best pipeline).
+        families: model families to consider, as names and/or ``ModelFamily`` objects (default: all registered).
+        ensemble: ``True`` (greedy ensemble of the best trials), ``False`` (the single best pipeline), a name from
+            ``forgeml.ensemble.ENSEMBLERS`` or an ``Ensembler`` object. Plug-in objects must be defined in an
+            importable module (not ``__main__``): worker processes import them by reference.
         path: run directory (experiment store, artifacts, saved model); default a new temporary directory.
         resume: continue the latest run stored in ``path`` instead of starting a new one.
         backend: ``"local"`` worker processes or ``"ray"``; ``ray_address`` for an existing cluster.
@@ -46,10 +51,11 @@ class AutoML(BaseEstimator):
 
     _task_restriction: str | None = None
 
-    def __init__(self, time_budget: float | None = 60.0, metric: str = "auto", task: str = "auto", seed: int = 0,
-                 max_trials: int | None = None, n_jobs: int = -1, search: str = "auto",
-                 search_options: dict[str, Any] | None = None, families: list[str] | None = None,
-                 ensemble: bool = True, n_folds: int | None = None,
+    def __init__(self, time_budget: float | None = 60.0, metric: str | Callable[..., float] = "auto",
+                 task: str = "auto", seed: int = 0, max_trials: int | None = None, n_jobs: int = -1,
+                 search: str | Any = "auto", search_options: dict[str, Any] | None = None,
+                 families: list[str | Any] | None = None, ensemble: bool | str | Any = True,
+                 n_folds: int | None = None,
                  per_trial_timeout: float | None = None, memory_limit_mb: float | None = None,
                  path: str | None = None, resume: bool = False, backend: str = "local",
                  ray_address: str | None = None, inf_as_nan: bool = False, verbose: int = 1,
@@ -127,6 +133,29 @@ class AutoML(BaseEstimator):
             raise ConfigError(f"n_jobs must be -1 or a positive integer, got {self.n_jobs!r}")
         if self.resume and not self.path:
             raise ConfigError("resume=True needs path= the run directory to resume")
+        self._check_plugins()
+
+    def _check_plugins(self) -> None:
+        """Refuse a broken metric, family, searcher or ensembler object before any data is read."""
+        from forgeml.ensemble import resolve_ensembler
+        from forgeml.metrics import Metric
+
+        if not (isinstance(self.metric, (str, Metric)) or callable(self.metric)):
+            raise ConfigError(f"metric must be a name, a callable f(y_true, y_pred) -> float or a Metric from "
+                              f"forgeml.make_metric, got {type(self.metric).__name__}")
+        if self.families is not None:
+            if isinstance(self.families, str) or not isinstance(self.families, (list, tuple)):
+                raise ConfigError(f"families must be a list of names and/or ModelFamily objects, got "
+                                  f"{self.families!r}")
+            from forgeml.models import check_family
+            for f in self.families:
+                if not isinstance(f, str):
+                    check_family(None, f)
+        if not isinstance(self.search, str):
+            from forgeml.search import check_searcher_class
+            check_searcher_class(None, self.search)
+        if not isinstance(self.ensemble, (bool, str)):
+            resolve_ensembler(self.ensemble, check=True)
 
     def _frame(self, X: Any, y: Any, target: str | None) -> tuple[pd.DataFrame, str]:
         from forgeml.data.load import read_table

@@ -33,6 +33,7 @@ class EvalContext:
     schema_json: str
     metric: str
     run_dir: str
+    plugins: Any = None  # a forgeml.registry.Portable of the run's metric and families (see shipped_plugins)
     _cache: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
     @property
@@ -71,7 +72,7 @@ def build(config: Config, ctx: EvalContext, n_rows: int, spec: TrialSpec):
     from forgeml.pipeline.builder import build_pipeline
 
     fctx = fit_context(ctx, n_rows, spec)
-    families = get_families([config["family"]], fctx, check_applies=False)
+    families = _shipped(ctx, "families") or get_families([config["family"]], fctx, check_applies=False)
     return build_pipeline(config, ctx.schema, families, fctx)
 
 
@@ -95,7 +96,8 @@ def iterative_family(config: Config, ctx: EvalContext, spec: TrialSpec) -> tuple
     from forgeml.models import get_families
 
     name = config["family"]
-    family = get_families([name], fit_context(ctx, len(ctx.y), spec), check_applies=False)[name]
+    family = (_shipped(ctx, "families") or get_families([name], fit_context(ctx, len(ctx.y), spec),
+                                                        check_applies=False))[name]
     param = family.capabilities.iterative_param
     return family, (f"{name}.{param}" if param else None)
 
@@ -223,7 +225,7 @@ def _folds_digest(ctx: EvalContext) -> str:
 
 def _cv(spec: TrialSpec, ctx: EvalContext) -> TrialResult:
     config = Config(spec.config)
-    metric = get_metric(ctx.metric, ctx.schema.task)
+    metric = _shipped(ctx, "metric") or get_metric(ctx.metric, ctx.schema.task)
     k = ctx.n_classes
     oof = np.full((len(ctx.y), k) if k else len(ctx.y), np.nan)
     fit_time = predict_time = 0.0
@@ -263,6 +265,19 @@ def _cv(spec: TrialSpec, ctx: EvalContext) -> TrialResult:
         fidelity=spec.fidelity, oof_path=oof_path,
         extra={"predict_s_per_1k_rows": predict_time / max(n_pred, 1) * 1000, "n_folds": len(ctx.folds), **extra},
     )
+
+
+# -- plug-ins: the run's metric and family objects travel with the context, so a user's metric or family, or one
+# registered only in the parent, exists in worker processes too (by reference: see forgeml.registry.Portable)
+def shipped_plugins(metric: Any, families: dict[str, Any]) -> Any:
+    """What ``EvalContext.plugins`` holds for a run with this metric and these families."""
+    from forgeml.registry import Portable
+
+    return Portable({"metric": metric, "families": dict(families)})
+
+
+def _shipped(ctx: EvalContext, key: str) -> Any:
+    return ctx.plugins.load().get(key) if ctx.plugins is not None else None
 
 
 def run_trial(spec: TrialSpec, ctx: EvalContext) -> TrialResult:

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import time
 import warnings
+from typing import Any
 
 import numpy as np
 
 from forgeml.budget import Budget
-from forgeml.ensemble.greedy import GreedyEnsembler
+from forgeml.ensemble import resolve_ensembler
 from forgeml.metrics import Metric
 from forgeml.orchestrate.loop import ENSEMBLE_CANDIDATES, SearchState, full_fit_estimate
 from forgeml.space import Config
@@ -21,17 +22,20 @@ from forgeml.store import Store
 from forgeml.trial import ErrorInfo, TrialResult, TrialSpec, TrialStatus
 
 
-def choose_weights(state: SearchState, y: np.ndarray, mask: np.ndarray, metric: Metric, *, ensemble: bool,
+def choose_weights(state: SearchState, y: np.ndarray, mask: np.ndarray, metric: Metric, *, ensemble: Any,
                    max_members: int = ENSEMBLE_CANDIDATES, refit_budget: float | None = None, n_folds: int = 5,
-                   only: set[int] | None = None) -> tuple[dict[int, float], float | None]:
-    """Greedy ensemble weights over the best ``max_members`` trials (restricted to ``only`` when given).
+                   only: set[int] | None = None, seed: int = 0) -> tuple[dict[int, float], float | None]:
+    """Ensemble weights over the best ``max_members`` trials (restricted to ``only`` when given).
 
-    With ``refit_budget``, the chosen members' estimated refit seconds stay within it (the first pick aside).
+    ``ensemble`` is what ``AutoML(ensemble=...)`` holds: ``True`` (greedy), ``False`` (the best single trial), a
+    name in ``forgeml.ensemble.ENSEMBLERS`` or an ``Ensembler`` object. With ``refit_budget``, the chosen members'
+    estimated refit seconds stay within it (the first pick aside).
     """
     done = [r for r in state.completed() if r.oof_path and (only is None or r.trial_id in only)]
     if not done:
         return {}, None
-    if not ensemble or len(done) == 1:
+    ensembler = resolve_ensembler(ensemble)
+    if ensembler is None or len(done) == 1:
         return {done[0].trial_id: 1.0}, done[0].score
     oof = {}
     for r in done[:max_members]:
@@ -42,7 +46,7 @@ def choose_weights(state: SearchState, y: np.ndarray, mask: np.ndarray, metric: 
     if not oof:
         return {done[0].trial_id: 1.0}, done[0].score
     costs = {k: full_fit_estimate(state.results[k], n_folds) for k in oof}
-    ens = GreedyEnsembler().fit(oof, y[mask], metric, costs=costs, max_cost=refit_budget)
+    ens = ensembler.fit(oof, y[mask], metric, seed=seed, costs=costs, max_cost=refit_budget)
     return {k: float(v) for k, v in ens.weights.items()}, float(ens.score)
 
 

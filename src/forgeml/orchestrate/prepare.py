@@ -52,7 +52,7 @@ def prepare(settings: RunSettings, df: pd.DataFrame, target: str) -> Prepared:
     df = validate_training(df, target, inf_as_nan=settings.inf_as_nan)
     task = resolve_task(settings.task, settings.task_restriction, df[target])
     schema = infer_schema(df, target, task=task)
-    metric = get_metric(settings.metric, schema.task)
+    metric = get_metric(settings.metric, schema.task, classes=schema.classes)
     X = align_for_predict(schema, df.drop(columns=[target]))
     y = encode_target(df, schema)
     n_workers, n_threads = resources(settings.n_jobs)

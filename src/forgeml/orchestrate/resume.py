@@ -45,7 +45,8 @@ def open_run(settings: RunSettings, prep: Prepared, run_dir: str, target: str, b
 def run_meta(settings: RunSettings, prep: Prepared, target: str) -> dict:
     """What the store records about a new run."""
     return {"task": prep.schema.task, "metric": prep.metric.name, "target": target, "seed": settings.seed,
-            "time_budget": settings.time_budget, "max_trials": settings.max_trials, "search": settings.search,
+            "time_budget": settings.time_budget, "max_trials": settings.max_trials,
+            "search": prep.searcher.name or type(prep.searcher).__name__,
             "n_rows": len(prep.X), "n_features": prep.X.shape[1]}
 
 

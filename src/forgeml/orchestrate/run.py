@@ -15,7 +15,7 @@ import pandas as pd
 
 from forgeml.budget import Budget
 from forgeml.data.schema import Schema
-from forgeml.evaluate.evaluator import EvalContext, run_trial
+from forgeml.evaluate.evaluator import EvalContext, run_trial, shipped_plugins
 from forgeml.execute import make_executor
 from forgeml.execute.base import Executor
 from forgeml.metrics import Metric
@@ -51,7 +51,8 @@ def run_automl(settings: RunSettings, df: pd.DataFrame, target: str, run_dir: st
     prep = prepare(settings, df, target)
     run = open_run(settings, prep, run_dir, target, budget)
     ctx = EvalContext(X=prep.X, y=prep.y, folds=prep.folds, schema_json=prep.schema.to_json(),
-                      metric=prep.metric.name, run_dir=run_dir)
+                      metric=prep.metric.name, run_dir=run_dir,
+                      plugins=shipped_plugins(prep.metric, prep.families))
     executor = build_executor(settings, prep.n_workers, prep.n_threads)
     t_start = time.time()
     with Progress(settings.verbose, settings.time_budget, prep.metric.name) as progress:

@@ -1,16 +1,67 @@
 """Search strategies behind one ``Searcher`` protocol (ask a configuration, tell its result).
 
 A new strategy is one file in this folder plus one line in ``SEARCHERS``; ``forgeml.testing.check_searcher``
-then covers it (``tests/search/test_strategies.py`` runs the battery over every entry).
+then covers it (``tests/search/test_strategies.py`` runs the battery over every entry). A plug-in joins with
+``register_searcher`` (or the ``forgeml.searchers`` entry point), or is passed directly: ``AutoML(search=obj)``.
 """
 from __future__ import annotations
 
+import copy
 import inspect
 from typing import Any
 
 from forgeml.errors import ConfigError
 from forgeml.registry import Registry
 from forgeml.search.base import Proposal, Searcher
+
+
+def check_searcher_class(name: str | None, searcher: Any) -> Searcher:
+    """A searcher instance, if ``searcher`` (a class, built with no arguments, or an instance) keeps the protocol;
+    else ``ConfigError`` naming the broken rule. Cheap: one ask and one tell on a tiny space
+    (``forgeml.testing.check_searcher`` is the full battery)."""
+    from forgeml.space import Categorical, Float, SearchSpace
+    from forgeml.trial import TrialResult, TrialStatus
+
+    label = name or getattr(searcher, "name", None) or getattr(searcher, "__name__", type(searcher).__name__)
+    what = f"searcher {label!r}"
+    cls = searcher if isinstance(searcher, type) else type(searcher)
+    lacking = [m for m in ("setup", "ask", "tell") if not callable(getattr(cls, m, None))]
+    if lacking:
+        raise ConfigError(f"{what} must implement setup(), ask() and tell() (the forgeml.search.Searcher "
+                          f"protocol); missing: {', '.join(lacking)}")
+    abstract = sorted(getattr(cls, "__abstractmethods__", ()))
+    if abstract:
+        raise ConfigError(f"{what} must implement ask() and tell(); as a Searcher subclass it must define "
+                          f"{', '.join(abstract)}()")
+    if isinstance(searcher, type):
+        try:
+            searcher = cls()
+        except Exception as exc:
+            raise ConfigError(f"{what} must be constructible with no arguments (give every option a default): "
+                              f"{type(exc).__name__}: {exc}") from None
+    if name is not None and getattr(searcher, "name", None) != name:
+        raise ConfigError(f"{what} must have name = {name!r}, the name it is registered under (it has "
+                          f"{getattr(searcher, 'name', None)!r})")
+    if getattr(searcher, "fidelity_unit", "rows") not in ("rows", "iterations"):
+        raise ConfigError(f"{what}: fidelity_unit must be 'rows' or 'iterations', got {searcher.fidelity_unit!r}")
+    probe = copy.deepcopy(searcher)
+    space = SearchSpace({"family": Categorical(("a", "b")), "x": Float(0.0, 1.0)})
+    try:
+        probe.setup(space, seed=0, warm_start=(), max_trials=None)
+        prop = probe.ask(0)
+    except Exception as exc:
+        raise ConfigError(f"{what}: setup() then ask() must work on a tiny space; they raised "
+                          f"{type(exc).__name__}: {exc}") from None
+    if prop is None or not isinstance(prop, Proposal):
+        raise ConfigError(f"{what}: the first ask() on a fresh space must return a Proposal, got {prop!r}")
+    try:
+        space.validate(prop.config)
+        probe.tell(0, TrialResult(0, TrialStatus.COMPLETE, score=-1.0, loss=1.0, fidelity=prop.fidelity))
+    except Exception as exc:
+        raise ConfigError(f"{what}: ask() must propose a valid configuration and tell() must accept its result; "
+                          f"{type(exc).__name__}: {exc}") from None
+    return searcher
+
 
 SEARCHERS: Registry[type[Searcher]] = Registry("search strategy", {
     "auto": "forgeml.search.auto:AutoSearcher",
@@ -21,11 +72,33 @@ SEARCHERS: Registry[type[Searcher]] = Registry("search strategy", {
     "halving": "forgeml.search.halving:HalvingSearcher",
     "hyperband": "forgeml.search.hyperband:HyperbandSearcher",
     "pbt": "forgeml.search.pbt:PBTSearcher",
-})
+}, check=check_searcher_class, group="forgeml.searchers")
 
 
-def make_searcher(name: str, **options: Any) -> Searcher:
-    """A new, unbound searcher ``name`` with ``options``; an unknown name or option raises ``ConfigError``."""
+def register_searcher(name: str, searcher: type[Searcher] | str, *, overwrite: bool = False) -> type[Searcher]:
+    """Add a search strategy class (or ``"module:Class"``) under ``name``, after ``check_searcher_class``.
+
+    Its ``__init__`` takes only options, all with defaults, and its ``name`` equals ``name``. Define it in an
+    importable module (not ``__main__``). Returns the class."""
+    if not isinstance(searcher, (type, str)):
+        raise ConfigError(f"register_searcher({name!r}, ...) takes the searcher class, not an instance; pass an "
+                          "instance directly with AutoML(search=...) instead")
+    return SEARCHERS.register(name, searcher, overwrite=overwrite)
+
+
+def make_searcher(name: str | Searcher | type[Searcher], **options: Any) -> Searcher:
+    """A new, unbound searcher ``name`` with ``options``; an unknown name or option raises ``ConfigError``.
+
+    ``name`` may also be a searcher object (checked, then copied, so a fit never changes the user's object; it
+    takes no ``options``) or a searcher class (built with ``options``)."""
+    if not isinstance(name, str):
+        if not isinstance(name, type):
+            if options:
+                raise ConfigError(f"search_options {sorted(options)} apply to a named strategy; configure your "
+                                  f"searcher object {type(name).__name__} directly instead")
+            return copy.deepcopy(check_searcher_class(None, name))
+        check_searcher_class(None, name)
+        return name(**options)
     cls = SEARCHERS[name]
     valid = [p for p in inspect.signature(cls.__init__).parameters if p != "self"]
     unknown = sorted(set(options) - set(valid))
@@ -75,5 +148,5 @@ def describe_searchers() -> list[tuple[str, str, str]]:
     return rows
 
 
-__all__ = ["SEARCHERS", "Proposal", "Searcher", "describe_searchers", "make_searcher", "option_value",
-           "parse_search_spec"]
+__all__ = ["SEARCHERS", "Proposal", "Searcher", "check_searcher_class", "describe_searchers", "make_searcher",
+           "option_value", "parse_search_spec", "register_searcher"]
