@@ -34,7 +34,10 @@ def is_missing_like(s: pd.Series) -> np.ndarray:
 
 def unreadable(s: pd.Series, converted: pd.Series) -> np.ndarray:
     """Mask of the entries of ``s`` that hold a value but became missing in ``converted`` (same index)."""
-    return np.asarray(converted.isna(), dtype=bool) & ~is_missing_like(s)
+    lost = np.asarray(converted.isna(), dtype=bool) & ~is_missing(s)
+    if lost.any():  # look for missing-value markers among those only
+        lost[lost] = ~is_missing_like(s[lost])
+    return lost
 
 
 def to_numeric(s: pd.Series) -> pd.Series:

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from forgeml.data.coerce import is_missing, is_missing_like, to_bool, to_datetime, to_numeric, to_string, unreadable
+from forgeml.data.coerce import is_missing, to_bool, to_datetime, to_numeric, to_string, unreadable
 from forgeml.data.infer import infer_column, infer_task
 from forgeml.data.schema import BOOLEAN, CATEGORICAL, DATETIME, MODELLED, NUMERIC, TEXT, Schema
 from forgeml.data.splits import MAX_RARE_CLASSES
@@ -167,7 +167,7 @@ def check_values(df: pd.DataFrame, target: str, *, on_bad_value: str = "raise",
         if kind not in (NUMERIC, DATETIME, BOOLEAN):
             continue
         converted = _read_as(s, kind, c, on_bad_value, inf_as_nan, DataError, "in the training table")
-        lost = np.asarray(converted.isna(), dtype=bool) & ~is_missing_like(s)  # reported above, now missing
+        lost = unreadable(s, converted)  # reported above, now missing
         if lost.any():
             if out is df:
                 out = df.copy()
