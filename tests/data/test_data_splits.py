@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from forgeml.data import make_folds
-from forgeml.errors import DataError
+from forgeml.errors import DataError, TargetError
 
 
 def _check_partition(folds, n):
@@ -43,6 +43,13 @@ def test_rare_class_lowers_fold_count():
 def test_singleton_class_still_gives_two_folds():
     y = np.array([0] * 20 + [1] * 20 + [2])
     assert len(make_folds(y, "multiclass", n_rows=41, n_cols=2, seed=0)) == 2
+
+
+def test_many_single_row_classes_are_a_target_error():
+    y = np.array([0] * 20 + [1] * 20 + [2, 3, 4, 5])
+    with pytest.raises(TargetError, match="4 of 6 target classes have fewer than 2 rows"):
+        make_folds(y, "multiclass", n_rows=44, n_cols=2, seed=0)
+    assert len(make_folds(y, "regression", n_rows=44, n_cols=2, seed=0)) == 5
 
 
 def test_large_data_gets_stratified_holdout():

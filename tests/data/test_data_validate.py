@@ -7,7 +7,8 @@ import pandas as pd
 import pytest
 
 from forgeml.data import align_for_predict, infer_schema, validate_training
-from forgeml.errors import DataError, SchemaMismatchError, TargetError
+from forgeml.data.validate import check_values
+from forgeml.errors import ConfigError, DataError, SchemaMismatchError, TargetError
 
 
 def _frame(n: int = 20) -> pd.DataFrame:
@@ -50,8 +51,17 @@ def test_target_all_missing():
 def test_constant_numeric_target():
     df = _frame()
     df["label"] = 3.0
-    with pytest.raises(TargetError, match="constant"):
+    with pytest.raises(TargetError, match="has a single value"):
         validate_training(df, "label")
+
+
+def test_single_class_integer_target_message_is_plain():
+    df = _frame().assign(label=np.ones(20, dtype=np.int64))
+    with pytest.raises(TargetError) as err:
+        validate_training(df, "label")
+    msg = str(err.value)
+    assert "the target column 'label' has a single value (1)" in msg
+    assert "np." not in msg
 
 
 def test_one_class():
@@ -203,12 +213,75 @@ def test_align_empty(schema):
         align_for_predict(schema, _predict_frame().iloc[:0])
 
 
-def test_align_few_bad_numbers_become_missing_with_warning(schema):
+def test_align_one_bad_number_is_an_error_naming_column_row_and_value(schema):
+    X = _predict_frame().iloc[:1].assign(num=["abc"])
+    X.index = ["order-17"]
+    with pytest.raises(SchemaMismatchError) as err:
+        align_for_predict(schema, X)
+    msg = str(err.value)
+    assert "'num'" in msg and "row 'order-17': 'abc'" in msg and "on_bad_value='nan'" in msg
+
+
+def test_align_many_bad_numbers_names_the_first_few(schema):
+    X = pd.concat([_predict_frame()] * 50, ignore_index=True)
+    X["num"] = ["1.5"] * 90 + [f"bad{i}" for i in range(10)]
+    with pytest.raises(SchemaMismatchError) as err:
+        align_for_predict(schema, X)
+    msg = str(err.value)
+    assert "10 values" in msg and "row 90: 'bad0'" in msg and "row 94: 'bad4'" in msg
+    assert "'bad5'" not in msg and "and 5 more" in msg
+
+
+def test_align_bad_numbers_become_missing_only_when_asked(schema):
     X = pd.concat([_predict_frame()] * 50, ignore_index=True)
     X["num"] = ["1.5"] * 97 + ["oops", "n/a", "?"]
-    with pytest.warns(UserWarning, match="3 non-numeric values"):
+    with pytest.warns(UserWarning, match=r"2 values not readable as a number.*row 97: 'oops', row 99: '\?'"):
+        out = align_for_predict(schema, X, on_bad_value="nan")
+    assert out["num"].isna().sum() == 3 and out["num"].iloc[0] == 1.5
+
+
+def test_align_missing_markers_are_missing_not_bad(schema):
+    X = pd.concat([_predict_frame()] * 3, ignore_index=True).assign(num=["1", "", " NA ", "n/a", "null", None])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
         out = align_for_predict(schema, X)
-    assert out["num"].isna().sum() == 3
+    assert out["num"].iloc[0] == 1.0 and out["num"].iloc[1:].isna().all()
+
+
+@pytest.mark.parametrize("value", [np.inf, "inf", "-inf"])
+def test_align_inf_is_refused_as_at_fit(schema, value):
+    X = _predict_frame().assign(num=[1.0, value])
+    with pytest.raises(SchemaMismatchError, match="'num': 1 value equal to \\+/-inf: row 1.*inf_as_nan=True"):
+        align_for_predict(schema, X)
+    out = align_for_predict(schema, X, inf_as_nan=True)
+    assert out["num"].iloc[0] == 1.0 and np.isnan(out["num"].iloc[1])
+
+
+def test_align_unparseable_date_is_an_error(schema):
+    X = _predict_frame().assign(when=["2021-03-04", "someday"])
+    with pytest.raises(SchemaMismatchError, match="'when'.*date/time.*row 1: 'someday'"):
+        align_for_predict(schema, X)
+    with pytest.warns(UserWarning, match="'someday'"):
+        out = align_for_predict(schema, X, on_bad_value="nan")
+    assert out["when"].isna().tolist() == [False, True]
+
+
+def test_align_unknown_yes_no_word_is_an_error():
+    n = 40
+    df = pd.DataFrame({"flag": ["yes", "no"] * (n // 2), "x": np.arange(n, dtype=float), "y": [0, 1] * (n // 2)})
+    schema = infer_schema(df, "y")
+    assert schema.column("flag").kind == "boolean"
+    X = pd.DataFrame({"flag": ["yes", "maybe"], "x": [1.0, 2.0]})
+    with pytest.raises(SchemaMismatchError, match="'flag'.*yes/no.*'maybe'"):
+        align_for_predict(schema, X)
+    with pytest.warns(UserWarning, match="'maybe'"):
+        out = align_for_predict(schema, X, on_bad_value="nan")
+    assert out["flag"].tolist()[0] == "yes" and pd.isna(out["flag"].tolist()[1])
+
+
+def test_align_rejects_an_unknown_policy(schema):
+    with pytest.raises(ConfigError, match="on_bad_value"):
+        align_for_predict(schema, _predict_frame(), on_bad_value="drop")
 
 
 def test_align_training_frame_with_numbers_as_strings_round_trips():
@@ -216,6 +289,54 @@ def test_align_training_frame_with_numbers_as_strings_round_trips():
     df = pd.DataFrame({"v": [str(i) for i in range(n - 8)] + ["n/a"] * 8, "y": [0, 1] * (n // 2)})
     schema = infer_schema(df, "y")
     assert schema.column("v").kind == "numeric"
-    with pytest.warns(UserWarning, match="8 non-numeric"):
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
         out = align_for_predict(schema, df.drop(columns="y"))
     assert out["v"].dtype == "float64" and out["v"].isna().sum() == 8
+
+
+# ---------------------------------------------------------------- training-time values
+
+
+def _strings_frame(n: int = 100) -> pd.DataFrame:
+    return pd.DataFrame({"v": [str(i) for i in range(n - 2)] + ["abc", "NA"], "cat": ["a", "b"] * (n // 2),
+                         "y": [0, 1] * (n // 2)})
+
+
+def test_training_bad_number_is_an_error_naming_it():
+    with pytest.raises(DataError) as err:
+        check_values(_strings_frame(), "y")
+    msg = str(err.value)
+    assert "'v'" in msg and "row 98: 'abc'" in msg and "on_bad_value='nan'" in msg
+
+
+def test_training_bad_number_becomes_missing_when_asked_and_kinds_stay():
+    df = _strings_frame()
+    with pytest.warns(UserWarning, match="row 98: 'abc'"):
+        out = check_values(df, "y", on_bad_value="nan")
+    assert pd.isna(out.loc[98, "v"]) and out.loc[97, "v"] == "97" and out.loc[99, "v"] == "NA"
+    assert df.loc[98, "v"] == "abc"  # the caller's frame is not modified
+    assert [c.kind for c in infer_schema(out, "y").columns] == [c.kind for c in infer_schema(df, "y").columns]
+
+
+def test_training_inf_text_follows_inf_as_nan():
+    df = _strings_frame().assign(v=[str(i) for i in range(99)] + ["inf"])
+    with pytest.raises(DataError, match="'v': 1 value equal to \\+/-inf: row 99"):
+        check_values(df, "y")
+    assert pd.isna(check_values(df, "y", inf_as_nan=True).loc[99, "v"])
+
+
+def test_training_clean_frame_is_returned_as_is():
+    df = _strings_frame().assign(v=[str(i) for i in range(100)])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert check_values(df, "y") is df
+
+
+def test_many_single_row_classes_are_a_target_error_up_front():
+    labels = [f"c{i}" for i in range(20) for _ in range(4)] + [f"s{i}" for i in range(9)]
+    df = pd.DataFrame({"x": np.arange(len(labels), dtype=float), "y": labels})
+    with pytest.raises(TargetError) as err:
+        validate_training(df, "y")
+    msg = str(err.value)
+    assert "9 of 29 classes with fewer than 2 rows" in msg and "'s0'" in msg and "Merge rare classes" in msg

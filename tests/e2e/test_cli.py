@@ -1,10 +1,14 @@
 """The command line, run as a user would: real processes, real files."""
+import argparse
 import os
+import re
+import shutil
 import signal
 import subprocess
 import sys
 import time
 
+import numpy as np
 import pandas as pd
 import pytest
 from tests.conftest import shared_dataset
@@ -119,3 +123,108 @@ def test_strategies_lists_every_strategy_with_its_options():
         assert f"\n  {name}" in out
     assert "resource='rows'" in out and "population_size=8" in out and "levels=3" in out
     assert "lightgbm" in out and "``" not in out
+
+
+# ------------------------------------------------------------------ the `forgeml` command itself, as a user runs it
+SRC = os.path.dirname(os.path.dirname(os.path.abspath(forgeml.__file__)))
+ENV = {**os.environ, "PYTHONPATH": SRC + os.pathsep + os.environ.get("PYTHONPATH", "")}
+FAST = ["--max-trials", 2, "--families", "linear", "--n-jobs", 1, "--verbose", 0, "--no-ensemble"]
+
+
+def forgeml_cmd(*args, check=True, timeout=300):
+    exe = shutil.which("forgeml")
+    assert exe, "the forgeml command is not installed (pip install -e .)"
+    p = subprocess.run([exe, *map(str, args)], capture_output=True, text=True, timeout=timeout, env=ENV)
+    if check:
+        assert p.returncode == 0, p.stderr[-3000:]
+    return p
+
+
+@pytest.fixture(scope="module")
+def models(tmp_path_factory):
+    """A binary and a regression model fit by `forgeml fit`, and a table large enough to fill a pipe."""
+    d = tmp_path_factory.mktemp("cmd")
+    rng = np.random.default_rng(0)
+    df = pd.DataFrame({"a": rng.normal(size=150), "b": rng.normal(size=150)})
+    df.assign(target=(df.a + df.b > 0).astype(int)).to_csv(d / "cls.csv", index=False)
+    df.assign(target=2 * df.a + rng.normal(size=150)).to_csv(d / "reg.csv", index=False)
+    pd.DataFrame({"a": rng.normal(size=200_000), "b": rng.normal(size=200_000)}).to_csv(d / "big.csv", index=False)
+    forgeml_cmd("fit", d / "cls.csv", "--target", "target", "--out", d / "cls", *FAST)
+    forgeml_cmd("fit", d / "reg.csv", "--target", "target", "--out", d / "reg", *FAST)
+    return d
+
+
+def test_version():
+    p = forgeml_cmd("--version")
+    assert p.stdout.strip() == f"forgeml {forgeml.__version__}"
+
+
+def test_every_option_of_every_subcommand_has_help():
+    from forgeml.cli.main import build_parser
+
+    ap = build_parser()
+    sub = next(a for a in ap._actions if isinstance(a, argparse._SubParsersAction))
+    missing = [f"{name} {'/'.join(a.option_strings) or a.dest}" for name, p in sub.choices.items()
+               for a in p._actions if not isinstance(a, argparse._HelpAction) and not a.help]
+    assert missing == []
+    assert "replace a finished run" in forgeml_cmd("fit", "--help").stdout
+
+
+@pytest.mark.slow
+def test_predict_into_a_closed_pipe_ends_quietly(models):
+    exe = shutil.which("forgeml")
+    producer = subprocess.Popen([exe, "predict", models / "cls", models / "big.csv"], stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, env=ENV)
+    head = subprocess.Popen(["head", "-1"], stdin=producer.stdout, stdout=subprocess.PIPE)
+    producer.stdout.close()  # head alone holds the reading end: when it exits the pipe is closed
+    first, _ = head.communicate(timeout=300)
+    err = producer.stderr.read().decode()
+    producer.stderr.close()
+    assert producer.wait(timeout=300) == 0, err
+    assert first.decode().strip() == "target"
+    assert "Traceback" not in err and "BrokenPipe" not in err and "Exception ignored" not in err
+
+
+@pytest.mark.slow
+def test_proba_on_a_regression_model_is_a_one_line_error(models):
+    p = forgeml_cmd("predict", models / "reg", models / "reg.csv", "--proba", check=False)
+    assert p.returncode == 2 and "Traceback" not in p.stderr
+    assert p.stderr.startswith("error: --proba needs a classification model") and p.stderr.count("\n") == 1
+
+
+@pytest.mark.slow
+def test_top_is_honoured(models):
+    board = forgeml_cmd("leaderboard", models / "cls", "--top", 1).stdout.strip().splitlines()
+    assert len(board) == 2 and "linear" in board[1]
+    assert len(forgeml_cmd("leaderboard", models / "cls").stdout.strip().splitlines()) == 3
+    every = forgeml_cmd("trials", models / "cls").stdout.strip().splitlines()
+    best = forgeml_cmd("trials", models / "cls", "--top", 2).stdout.strip().splitlines()
+    assert len(every) == 4 and len(best) == 3  # header + 2 searched trials + the refit; header + 2
+
+
+@pytest.mark.slow
+def test_runs_prints_readable_times(models):
+    out = forgeml_cmd("runs", models / "cls").stdout
+    assert re.search(r"20\d\d-\d\d-\d\d \d\d:\d\d:\d\d", out) and "e+09" not in out
+
+
+@pytest.mark.slow
+def test_fit_into_a_finished_run_needs_resume_or_overwrite(models, tmp_path):
+    out = tmp_path / "run"
+    shutil.copytree(models / "cls", out)
+    before = (out / "model.pkl").read_bytes()
+    p = forgeml_cmd("fit", models / "cls.csv", "--target", "target", "--out", out, *FAST, check=False)
+    assert p.returncode == 2 and "Traceback" not in p.stderr
+    assert str(out) in p.stderr and "--resume" in p.stderr and "--overwrite" in p.stderr
+    assert (out / "model.pkl").read_bytes() == before
+    forgeml_cmd("fit", models / "cls.csv", "--target", "target", "--out", out, "--overwrite", "--seed", 1, *FAST)
+    assert (out / "model.pkl").read_bytes() != before
+
+
+@pytest.mark.slow
+def test_predict_bad_values_are_an_error_unless_asked(models, tmp_path):
+    pd.DataFrame({"a": ["0.5", "abc"], "b": [0.1, 0.2]}).to_csv(tmp_path / "bad.csv", index=False)
+    p = forgeml_cmd("predict", models / "cls", tmp_path / "bad.csv", check=False)
+    assert p.returncode == 2 and "column 'a'" in p.stderr and "row 1: 'abc'" in p.stderr and "Traceback" not in p.stderr
+    p = forgeml_cmd("predict", models / "cls", tmp_path / "bad.csv", "--on-bad-value", "nan")
+    assert len(p.stdout.strip().splitlines()) == 3 and "'abc'" in p.stderr

@@ -6,6 +6,7 @@ orchestrator and sets ``best_pipeline_``, ``schema_``, ``leaderboard_``.
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
@@ -14,6 +15,7 @@ import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
 
+from forgeml.data.validate import check_on_bad_value
 from forgeml.errors import ConfigError, DataError, NotFittedError, TargetError
 from forgeml.orchestrate.settings import RunSettings
 
@@ -43,9 +45,16 @@ class AutoML(BaseEstimator):
         ensemble: ``True`` (greedy ensemble of the best trials), ``False`` (the single best pipeline), a name from
             ``forgeml.ensemble.ENSEMBLERS`` or an ``Ensembler`` object. Plug-in objects must be defined in an
             importable module (not ``__main__``): worker processes import them by reference.
-        path: run directory (experiment store, artifacts, saved model); default a new temporary directory.
+        path: run directory (experiment store, artifacts, saved model), kept after ``fit``; default a new
+            temporary directory, removed when ``fit`` ends (also when it fails): pass ``path`` to keep the run.
         resume: continue the latest run stored in ``path`` instead of starting a new one.
+        overwrite: replace a finished run already in ``path`` (only the files forgeml wrote there are removed);
+            without it, or ``resume``, fitting into such a directory is a ``ConfigError``.
         backend: ``"local"`` worker processes or ``"ray"``; ``ray_address`` for an existing cluster.
+        inf_as_nan: read +/-inf in feature columns as missing values (default: an error, at fit and predict).
+        on_bad_value: what to do, at fit and at predict, with a value that cannot be read as its column's type
+            (``"abc"`` in a numeric column, an unparseable date): ``"raise"`` (default) a ``DataError`` naming the
+            column, row and value, or ``"nan"`` to read it as missing, with a warning naming it.
         verbose: 0 silent, 1 live progress on a terminal, 2 also plain progress lines.
     """
 
@@ -59,7 +68,7 @@ class AutoML(BaseEstimator):
                  per_trial_timeout: float | None = None, memory_limit_mb: float | None = None,
                  path: str | None = None, resume: bool = False, backend: str = "local",
                  ray_address: str | None = None, inf_as_nan: bool = False, verbose: int = 1,
-                 raise_on_trial_error: bool = False) -> None:
+                 raise_on_trial_error: bool = False, on_bad_value: str = "raise", overwrite: bool = False) -> None:
         self.time_budget = time_budget
         self.metric = metric
         self.task = task
@@ -80,22 +89,36 @@ class AutoML(BaseEstimator):
         self.inf_as_nan = inf_as_nan
         self.verbose = verbose
         self.raise_on_trial_error = raise_on_trial_error
+        self.on_bad_value = on_bad_value
+        self.overwrite = overwrite
 
     # ------------------------------------------------------------------------------------------------ fit
     def fit(self, X: Any, y: Any = None, *, target: str | None = None) -> AutoML:
         """Fit on a DataFrame with a ``target`` column, on ``(X, y)``, or on a CSV/Parquet path."""
         from forgeml.orchestrate.run import run_automl
+        from forgeml.store.rundir import prepare_run_dir
 
         self._check_params()
+        if self.path:
+            prepare_run_dir(self.path, resume=self.resume, overwrite=self.overwrite)
         df, target = self._frame(X, y, target)
         os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
         run_dir = self.path or tempfile.mkdtemp(prefix="forgeml-")
-        outcome = run_automl(self._settings(), df, target, run_dir)
+        try:
+            outcome = run_automl(self._settings(), df, target, run_dir)
+            if not self.path:  # the temporary folder goes: keep in memory what inspection needs later
+                from forgeml.store import Store
+
+                with Store.open(run_dir, create=False) as store:
+                    self._trials = store.trials(outcome.run_id)
+        finally:
+            if not self.path:
+                shutil.rmtree(run_dir, ignore_errors=True)
         self.schema_ = outcome.schema
         self.metric_ = outcome.metric
         self.best_pipeline_: FittedPipeline = outcome.pipeline
         self.leaderboard_ = outcome.leaderboard
-        self.run_dir_ = run_dir
+        self.run_dir_ = self.path or None
         self.run_id_ = outcome.run_id
         self.n_trials_ = outcome.n_trials
         self.search_summary_ = outcome.search_summary
@@ -118,7 +141,8 @@ class AutoML(BaseEstimator):
             n_folds=self.n_folds, per_trial_timeout=self.per_trial_timeout, memory_limit_mb=self.memory_limit_mb,
             resume=self.resume, backend=self.backend,
             backend_options={"address": self.ray_address} if self.backend == "ray" and self.ray_address else {},
-            inf_as_nan=self.inf_as_nan, verbose=self.verbose, raise_on_trial_error=self.raise_on_trial_error)
+            inf_as_nan=self.inf_as_nan, on_bad_value=self.on_bad_value, verbose=self.verbose,
+            raise_on_trial_error=self.raise_on_trial_error)
 
     def _check_params(self) -> None:
         if self.time_budget is None and self.max_trials is None:
@@ -133,6 +157,7 @@ class AutoML(BaseEstimator):
             raise ConfigError(f"n_jobs must be -1 or a positive integer, got {self.n_jobs!r}")
         if self.resume and not self.path:
             raise ConfigError("resume=True needs path= the run directory to resume")
+        check_on_bad_value(self.on_bad_value)
         self._check_plugins()
 
     def _check_plugins(self) -> None:
@@ -199,11 +224,14 @@ class AutoML(BaseEstimator):
         return pd.DataFrame(p, columns=self.classes_.tolist(), index=frame_index)
 
     def _read(self, X: Any) -> Any:
+        from forgeml.data.validate import align_for_predict
+
         if isinstance(X, (str, os.PathLike)):
             from forgeml.data.load import read_table
 
-            return read_table(X)
-        return X
+            X = read_table(X)
+        # the estimator's own value policy (on_bad_value, inf_as_nan); the pipeline's check then finds nothing
+        return align_for_predict(self.schema_, X, on_bad_value=self.on_bad_value, inf_as_nan=self.inf_as_nan)
 
     def score(self, X: Any, y: Any, sample_weight: Any = None) -> float:
         """The run's metric on ``(X, y)``, in its natural direction (AUC up, RMSE down)."""
@@ -230,9 +258,12 @@ class AutoML(BaseEstimator):
     def trials(self) -> pd.DataFrame:
         """Every trial of this run from the experiment store (including failed ones)."""
         self._check_fitted()
+        if getattr(self, "_trials", None) is not None and not self.run_dir_:  # its temporary folder is gone
+            return self._trials.copy()
         from forgeml.store import Store
 
-        return Store.open(self.run_dir_).trials(self.run_id_)
+        with Store.open(self.run_dir_, create=False) as store:
+            return store.trials(self.run_id_)
 
     def save(self, path: str) -> str:
         from forgeml.api.persist import save_model

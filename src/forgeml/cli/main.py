@@ -1,6 +1,7 @@
 """The ``forgeml`` command: thin wrappers over the public API and the store.
 
-Every ``ForgeMLError`` is printed as one line (``error: ...``) with exit code 2, never as a traceback.
+Every ``ForgeMLError`` is printed as one line (``error: ...``) with exit code 2, never as a traceback. A reader
+that closes the pipe early (``forgeml predict ... | head``) ends the command quietly, with exit code 0.
 """
 from __future__ import annotations
 
@@ -17,26 +18,31 @@ DEMO_DATASETS = ("breast_cancer", "wine", "diabetes")
 def _add_fit_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--time-budget", type=float, default=60.0, help="seconds for the whole fit (default 60)")
     p.add_argument("--max-trials", type=int, default=None, help="stop after N trials (reproducible runs)")
-    p.add_argument("--metric", default="auto")
+    p.add_argument("--metric", default="auto",
+                   help="metric to optimise: auto (ROC AUC binary, log loss multiclass, RMSE regression) or a name")
     p.add_argument("--task", default="auto", choices=["auto", "binary", "multiclass", "regression",
-                                                      "classification"])
+                                                      "classification"],
+                   help="the task (default: inferred from the target)")
     p.add_argument("--search", default="auto", help="search strategy (see `forgeml strategies`)")
     p.add_argument("--search-option", action="append", default=[], metavar="KEY=VALUE",
                    help="an option of the search strategy, e.g. levels=2 or allow_partial=true (repeatable)")
     p.add_argument("--families", default=None, help="comma-separated model families (default: all)")
-    p.add_argument("--n-jobs", type=int, default=-1)
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--n-jobs", type=int, default=-1, help="parallel trials (-1, the default: one per core)")
+    p.add_argument("--seed", type=int, default=0, help="seed for every random choice (default 0)")
     from forgeml.execute import EXECUTORS
 
     p.add_argument("--backend", default="local", choices=EXECUTORS.names(),
                    help="where trials run: 'local' worker processes, 'ray' (see --ray-address) or a registered "
                         "executor plug-in (default local)")
-    p.add_argument("--ray-address", default=None)
+    p.add_argument("--ray-address", default=None, help="address of an existing Ray cluster (with --backend ray)")
     p.add_argument("--no-ensemble", action="store_true", help="keep the single best pipeline")
-    p.add_argument("--verbose", type=int, default=1)
+    p.add_argument("--on-bad-value", default="raise", choices=["raise", "nan"],
+                   help="a value that cannot be read as its column's type: raise an error (default) or read it "
+                        "as missing, with a warning")
+    p.add_argument("--verbose", type=int, default=1, help="0 silent, 1 progress (default), 2 also plain lines")
 
 
-def _automl(a: argparse.Namespace, path: str | None, resume: bool = False):
+def _automl(a: argparse.Namespace, path: str | None, resume: bool = False, overwrite: bool = False):
     from forgeml import AutoML
 
     families = [f.strip() for f in a.families.split(",")] if a.families else None
@@ -44,7 +50,7 @@ def _automl(a: argparse.Namespace, path: str | None, resume: bool = False):
                   search=a.search, search_options=_options(a.search_option), families=families,
                   n_jobs=a.n_jobs, seed=a.seed, backend=a.backend,
                   ray_address=a.ray_address, ensemble=not a.no_ensemble, verbose=a.verbose, path=path,
-                  resume=resume)
+                  resume=resume, overwrite=overwrite, on_bad_value=a.on_bad_value)
 
 
 def _options(pairs: list[str]) -> dict:
@@ -82,7 +88,7 @@ def cmd_demo(a: argparse.Namespace) -> int:
                                    stratify=None if task_is_reg else df["target"])
     print(f"forgeml demo: {a.dataset} ({len(train)} training rows, {df.shape[1] - 1} features), "
           f"{a.time_budget:.0f}s budget")
-    automl = AutoML(time_budget=a.time_budget, seed=a.seed, verbose=a.verbose, path=a.out)
+    automl = AutoML(time_budget=a.time_budget, seed=a.seed, verbose=a.verbose, path=a.out, overwrite=a.overwrite)
     automl.fit(train, target="target")
     print("\nLeaderboard (cross-validated on the training rows):")
     _print_frame(automl.leaderboard().head(10))
@@ -95,7 +101,7 @@ def cmd_demo(a: argparse.Namespace) -> int:
 
 
 def cmd_fit(a: argparse.Namespace) -> int:
-    automl = _automl(a, a.out, resume=a.resume)
+    automl = _automl(a, a.out, resume=a.resume, overwrite=a.overwrite)
     automl.fit(a.data, target=a.target)
     if a.verbose:
         _print_frame(automl.leaderboard().head(15))
@@ -110,6 +116,11 @@ def cmd_predict(a: argparse.Namespace) -> int:
     from forgeml.data.load import read_table
 
     model = load(a.model)
+    if a.proba and model.task_ == "regression":
+        raise ConfigError(f"--proba needs a classification model, but {a.model} is a regression model; "
+                          "drop --proba to get its predictions")
+    if a.on_bad_value is not None:
+        model.set_params(on_bad_value=a.on_bad_value)
     X = read_table(a.data)
     if a.proba:
         out = model.predict_proba(X)
@@ -128,7 +139,7 @@ def cmd_predict(a: argparse.Namespace) -> int:
 def cmd_leaderboard(a: argparse.Namespace) -> int:
     from forgeml import load
 
-    _print_frame(load(a.model).leaderboard(), max_rows=a.top)
+    _print_frame(load(a.model).leaderboard().head(a.top), max_rows=a.top)
     return 0
 
 
@@ -143,6 +154,8 @@ def cmd_trials(a: argparse.Namespace) -> int:
     from forgeml import trials
 
     frame = trials(a.dir, a.run)
+    if a.top is not None:  # the best N: lowest loss first (trials without a score last), ties by trial id
+        frame = frame.sort_values(["loss", "trial_id"], na_position="last", kind="stable").head(a.top)
     cols = [c for c in ("trial_id", "status", "kind", "score", "fidelity", "fit_time", "duration", "config", "error")
             if c in frame.columns]
     frame = frame[cols].copy()
@@ -150,7 +163,7 @@ def cmd_trials(a: argparse.Namespace) -> int:
         frame["config"] = frame["config"].map(lambda c: str(c)[:60])
     if "error" in frame:
         frame["error"] = frame["error"].map(lambda e: (str(e)[:60] if e else ""))
-    _print_frame(frame, max_rows=a.top)
+    _print_frame(frame, max_rows=len(frame))
     return 0
 
 
@@ -188,58 +201,69 @@ def cmd_bench_parallel(a: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from forgeml import __version__
+
     ap = argparse.ArgumentParser(prog="forgeml", description="AutoML for tabular data.")
+    ap.add_argument("--version", action="version", version=f"forgeml {__version__}")
     sub = ap.add_subparsers(dest="command", required=True)
     p = sub.add_parser("demo", help="fit on an embedded dataset and print the leaderboard")
-    p.add_argument("--dataset", default="breast_cancer", choices=DEMO_DATASETS)
-    p.add_argument("--time-budget", type=float, default=30.0)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--out", default=None)
-    p.add_argument("--verbose", type=int, default=1)
+    p.add_argument("--dataset", default="breast_cancer", choices=DEMO_DATASETS,
+                   help="embedded dataset to fit (default breast_cancer)")
+    p.add_argument("--time-budget", type=float, default=30.0, help="seconds for the whole fit (default 30)")
+    p.add_argument("--seed", type=int, default=0, help="seed for every random choice (default 0)")
+    p.add_argument("--out", default=None, help="run directory to keep (default: a temporary one, removed)")
+    p.add_argument("--overwrite", action="store_true", help="replace a finished run already in --out")
+    p.add_argument("--verbose", type=int, default=1, help="0 silent, 1 progress (default), 2 also plain lines")
     p.set_defaults(fn=cmd_demo)
     p = sub.add_parser("fit", help="search for the best pipeline on a CSV/Parquet file")
-    p.add_argument("data")
-    p.add_argument("--target", required=True)
+    p.add_argument("data", help="training table (CSV, TSV or Parquet)")
+    p.add_argument("--target", required=True, help="the column to predict")
     p.add_argument("--out", required=True, help="run directory (store, artifacts, saved model)")
     p.add_argument("--resume", action="store_true", help="continue the latest run in --out")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace a finished run already in --out (removes only the files forgeml wrote there)")
     _add_fit_options(p)
     p.set_defaults(fn=cmd_fit)
     p = sub.add_parser("predict", help="predict with a saved model")
-    p.add_argument("model")
-    p.add_argument("data")
-    p.add_argument("--out", default=None)
+    p.add_argument("model", help="model directory (the --out of `forgeml fit`)")
+    p.add_argument("data", help="table to predict on (CSV, TSV or Parquet)")
+    p.add_argument("--out", default=None, help="CSV file for the predictions (default: standard output)")
     p.add_argument("--proba", action="store_true", help="class probabilities instead of labels")
+    p.add_argument("--on-bad-value", default=None, choices=["raise", "nan"],
+                   help="a value that cannot be read as its column's type: raise an error or read it as "
+                        "missing, with a warning (default: as chosen at fit, raise unless set)")
     p.set_defaults(fn=cmd_predict)
     p = sub.add_parser("leaderboard", help="show a saved model's leaderboard")
-    p.add_argument("model")
-    p.add_argument("--top", type=int, default=30)
+    p.add_argument("model", help="model directory (the --out of `forgeml fit`)")
+    p.add_argument("--top", type=int, default=30, help="show the N best pipelines (default 30)")
     p.set_defaults(fn=cmd_leaderboard)
     p = sub.add_parser("runs", help="list the runs stored in a run directory")
-    p.add_argument("dir")
+    p.add_argument("dir", help="run directory (holds forgeml.db)")
     p.set_defaults(fn=cmd_runs)
     p = sub.add_parser("trials", help="list the trials of a run")
-    p.add_argument("dir")
-    p.add_argument("--run", default=None)
-    p.add_argument("--top", type=int, default=200)
+    p.add_argument("dir", help="run directory (holds forgeml.db)")
+    p.add_argument("--run", default=None, help="run id (default: the latest run; see `forgeml runs DIR`)")
+    p.add_argument("--top", type=int, default=None,
+                   help="show the N best trials, best first (default: every trial, in trial order)")
     p.set_defaults(fn=cmd_trials)
     p = sub.add_parser("strategies", help="list search strategies and model families")
     p.set_defaults(fn=cmd_strategies)
     p = sub.add_parser("bench", help="benchmark on a suite of datasets (manifest.json)")
-    p.add_argument("--suite", required=True)
-    p.add_argument("--time-budget", type=float, default=60.0)
-    p.add_argument("--out", default="bench-out")
+    p.add_argument("--suite", required=True, help="folder holding the suite's manifest.json and data files")
+    p.add_argument("--time-budget", type=float, default=60.0, help="seconds per dataset and system (default 60)")
+    p.add_argument("--out", default="bench-out", help="output folder for results.csv and runs (default bench-out)")
     p.add_argument("--only", default=None, help="comma-separated dataset names")
-    p.add_argument("--search", default="auto")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--search", default="auto", help="search strategy (see `forgeml strategies`)")
+    p.add_argument("--seed", type=int, default=0, help="seed for every random choice (default 0)")
     p.add_argument("--max-rows", type=int, default=None, help="skip datasets with more rows")
     p.add_argument("--resume", action="store_true", help="keep OUT/results.csv and run only what it lacks")
     p.set_defaults(fn=cmd_bench)
     p = sub.add_parser("bench-parallel", help="trials per minute with n_jobs=1 versus n_jobs=2")
-    p.add_argument("data")
-    p.add_argument("--target", required=True)
-    p.add_argument("--time-budget", type=float, default=60.0)
-    p.add_argument("--families", default="lightgbm,linear")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("data", help="training table (CSV, TSV or Parquet)")
+    p.add_argument("--target", required=True, help="the column to predict")
+    p.add_argument("--time-budget", type=float, default=60.0, help="seconds per measurement (default 60)")
+    p.add_argument("--families", default="lightgbm,linear", help="comma-separated model families")
+    p.add_argument("--seed", type=int, default=0, help="seed for every random choice (default 0)")
     p.set_defaults(fn=cmd_bench_parallel)
     return ap
 
@@ -248,7 +272,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     args = build_parser().parse_args(argv)
     try:
-        return args.fn(args)
+        code = args.fn(args)
+        sys.stdout.flush()  # a closed pipe shows here, not at interpreter exit
+        return code
+    except BrokenPipeError:  # e.g. `forgeml predict ... | head`: the reader has what it wanted
+        _quiet_stdout()
+        return 0
     except ForgeMLError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -256,6 +285,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("interrupted; completed trials are kept in the run directory (resume with --resume)",
               file=sys.stderr)
         return 130
+
+
+def _quiet_stdout() -> None:
+    """Point stdout at /dev/null so that Python's final flush does not report the closed pipe again (the
+    recipe of the Python docs' "Note on SIGPIPE")."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
 
 
 if __name__ == "__main__":

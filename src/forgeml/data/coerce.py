@@ -10,6 +10,10 @@ import warnings
 import numpy as np
 import pandas as pd
 
+# Strings that mean "no value" rather than a bad value: blank cells and the markers ``pandas.read_csv`` reads
+# as missing by default, so a frame built in memory means the same as the CSV file it came from.
+NA_STRINGS = frozenset({"", "#N/A", "#N/A N/A", "#NA", "-1.#IND", "-1.#QNAN", "-NaN", "-nan", "1.#IND", "1.#QNAN",
+                        "<NA>", "N/A", "NA", "NULL", "NaN", "None", "n/a", "nan", "null"})
 TRUE_WORDS = frozenset({"true", "yes", "y", "t", "1", "1.0"})
 FALSE_WORDS = frozenset({"false", "no", "n", "f", "0", "0.0"})
 
@@ -17,6 +21,23 @@ FALSE_WORDS = frozenset({"false", "no", "n", "f", "0", "0.0"})
 def is_missing(s: pd.Series) -> np.ndarray:
     """Missing mask that treats None, NaN, NaT and pd.NA alike."""
     return np.asarray(s.isna(), dtype=bool)
+
+
+def is_missing_like(s: pd.Series) -> np.ndarray:
+    """``is_missing`` plus strings that only mark a missing value (blank, ``"NA"``, ``"null"``, ...)."""
+    miss = is_missing(s)
+    if s.dtype == object or pd.api.types.is_string_dtype(s.dtype):
+        marker = s.map(lambda v: isinstance(v, str) and v.strip() in NA_STRINGS)
+        miss = miss | marker.to_numpy(dtype=bool, na_value=False)
+    return miss
+
+
+def unreadable(s: pd.Series, converted: pd.Series) -> np.ndarray:
+    """Mask of the entries of ``s`` that hold a value but became missing in ``converted`` (same index)."""
+    lost = np.asarray(converted.isna(), dtype=bool) & ~is_missing(s)
+    if lost.any():  # look for missing-value markers among those only
+        lost[lost] = ~is_missing_like(s[lost])
+    return lost
 
 
 def to_numeric(s: pd.Series) -> pd.Series:
@@ -76,6 +97,8 @@ def to_string(s: pd.Series) -> pd.Series:
     """Object Series of ``str`` values with missing entries as ``np.nan`` (mixed types become strings)."""
     vals = s.astype(object)
     miss = is_missing(vals)
+    if pd.api.types.infer_dtype(vals, skipna=True) in ("string", "empty"):  # already strings: no per-value work
+        return vals.where(~miss, np.nan)
     out = vals.map(_str)
     out[miss] = np.nan
     return out.astype(object)

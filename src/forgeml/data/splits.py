@@ -10,10 +10,11 @@ import warnings
 
 import numpy as np
 
-from forgeml.errors import DataError
+from forgeml.errors import DataError, TargetError
 
 SMALL_CELLS = 1_000_000  # rows * cols at or below which 5 folds are used
 HOLDOUT_FRAC = 0.2
+MAX_RARE_CLASSES = 3  # single-row target classes tolerated (validate_training warns) before it is an error
 
 
 def n_folds_for(n_rows: int, n_cols: int, holdout_rows: int = 100_000) -> int:
@@ -39,6 +40,8 @@ def make_folds(y: np.ndarray, task: str, *, n_rows: int, n_cols: int, seed: int,
     if k < 1:
         raise DataError(f"n_folds must be >= 1, got {n_folds}")
     classify = task in ("binary", "multiclass")
+    if classify:
+        _check_classes(y)
     dummy = np.zeros((n, 1))
     if k == 1:
         n_test = max(1, int(round(HOLDOUT_FRAC * n)))
@@ -59,3 +62,16 @@ def make_folds(y: np.ndarray, task: str, *, n_rows: int, n_cols: int, seed: int,
             return [(tr, te) for tr, te in cv.split(dummy, y)]
     cv = KFold(n_splits=k, shuffle=True, random_state=seed)
     return [(tr, te) for tr, te in cv.split(dummy)]
+
+
+def _check_classes(y: np.ndarray) -> None:
+    """Many classes with a single row (never both trained on and scored): say so here, not as a budget that no
+    trial finished in (``validate_training`` names the labels; this catches a classification task
+    chosen for a target it inferred as numeric)."""
+    labels, counts = np.unique(y, return_counts=True)
+    rare = labels[counts < 2]
+    if len(rare) > MAX_RARE_CLASSES:
+        shown = ", ".join(str(v) for v in rare[:5]) + (", ..." if len(rare) > 5 else "")
+        raise TargetError(f"{len(rare)} of {len(labels)} target classes have fewer than 2 rows (class codes {shown}): "
+                          "cross-validation can neither train on nor score them. Merge rare classes into larger ones "
+                          "or drop their rows, or fit a regression if the target is numeric")

@@ -16,15 +16,15 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from forgeml.data.coerce import is_missing, to_datetime, to_numeric, to_string
-from forgeml.data.infer import infer_task
+from forgeml.data.coerce import is_missing, to_bool, to_datetime, to_numeric, to_string, unreadable
+from forgeml.data.infer import infer_column, infer_task
 from forgeml.data.schema import BOOLEAN, CATEGORICAL, DATETIME, MODELLED, NUMERIC, TEXT, Schema
-from forgeml.errors import DataError, SchemaMismatchError, TargetError
+from forgeml.data.splits import MAX_RARE_CLASSES
+from forgeml.errors import ConfigError, DataError, SchemaMismatchError, TargetError
 
-# Values of a numeric column that may fail numeric coercion (becoming missing, with a warning) before it is an
-# error: a few, or up to the 5% that schema inference tolerates when it calls a string column numeric.
-MAX_BAD_VALUES = 3
-MAX_BAD_SHARE = 0.05
+# What to do with a value that cannot be read as its column's type (e.g. "abc" in a numeric column).
+ON_BAD_VALUE = ("raise", "nan")
+_SHOW = 5  # bad values or classes named in a message
 
 
 def _names(cols: Any, limit: int = 20) -> str:
@@ -39,8 +39,8 @@ def validate_training(df: pd.DataFrame, target: str, *, inf_as_nan: bool = False
 
     Raises ``DataError`` for an empty table, duplicate column names, unhashable cell values or +/-inf in
     feature columns (unless ``inf_as_nan=True``, which turns them into missing values), and ``TargetError``
-    for a target that is absent, entirely missing, infinite or constant. ``task`` (inferred when None) only
-    decides whether single-row classes deserve a warning.
+    for a target that is absent, entirely missing, infinite or constant, or (for classification; ``task`` is
+    inferred when None) has more than ``MAX_RARE_CLASSES`` classes with a single row (see ``check_class_sizes``).
     """
     if not isinstance(df, pd.DataFrame):
         raise DataError(f"expected a pandas DataFrame, got {type(df).__name__}; load files with read_table()")
@@ -77,14 +77,39 @@ def validate_training(df: pd.DataFrame, target: str, *, inf_as_nan: bool = False
     counts = y.value_counts()
     if len(counts) < 2:
         numeric = pd.api.types.is_numeric_dtype(y.dtype) and not pd.api.types.is_bool_dtype(y.dtype)
-        what = "constant" if numeric else "has only one class"
-        raise TargetError(f"the target column {target!r} {what} ({counts.index[0]!r}): there is nothing to "
+        what = "has a single value" if numeric else "has only one class"
+        raise TargetError(f"the target column {target!r} {what} ({_plain(counts.index[0])}): there is nothing to "
                           "learn; use a target with at least two distinct values")
-    if (task or infer_task(y)) != "regression" and (counts < 2).any():
-        rare = list(counts.index[counts < 2])
-        warnings.warn(f"target classes with a single row: {_names(rare)}; they cannot be cross-validated "
-                      "reliably", UserWarning, stacklevel=2)
+    if (task or infer_task(y)) != "regression":
+        check_class_sizes(counts, target)
     return _check_inf(df, target, inf_as_nan)
+
+
+def _plain(v: Any) -> str:
+    """A value as the user wrote it: ``1`` and ``'yes'``, not ``np.int64(1)``."""
+    return repr(v.item() if isinstance(v, np.generic) else v)
+
+
+def check_class_sizes(counts: pd.Series, target: str) -> None:
+    """Classes with a single row: up to ``MAX_RARE_CLASSES`` are a warning (cross-validation scores them but
+    cannot also train on them); more are a ``TargetError`` up front, since they point at a target that is not
+    a set of classes (or needs its rare classes merged), and trials would only fail or run out of time.
+
+    ``counts`` holds the number of rows per class label (``y.value_counts()``).
+    """
+    rare = counts[counts < 2]
+    if len(rare) == 0:
+        return
+    shown = ", ".join(_plain(v) for v in rare.index[:_SHOW]) + (", ..." if len(rare) > _SHOW else "")
+    if len(rare) <= MAX_RARE_CLASSES:
+        warnings.warn(f"target classes with a single row: {shown}; they cannot be cross-validated reliably",
+                      UserWarning, stacklevel=3)
+        return
+    numeric = pd.api.types.is_numeric_dtype(counts.index.dtype) and not pd.api.types.is_bool_dtype(counts.index)
+    hint = "; or fit a regression (task='regression', AutoRegressor) since the target is numeric" if numeric else ""
+    raise TargetError(f"the target column {target!r} has {len(rare)} of {len(counts)} classes with fewer than 2 rows "
+                      f"({shown}): cross-validation can neither train on nor score them. Merge rare classes into "
+                      f"larger ones (e.g. an 'other' class) or drop their rows{hint}")
 
 
 def _check_hashable(df: pd.DataFrame) -> None:
@@ -114,14 +139,60 @@ def _check_inf(df: pd.DataFrame, target: str, inf_as_nan: bool) -> pd.DataFrame:
     return df
 
 
-def align_for_predict(schema: Schema, X: Any) -> pd.DataFrame:
+
+
+def check_values(df: pd.DataFrame, target: str, *, on_bad_value: str = "raise",
+                 inf_as_nan: bool = False) -> pd.DataFrame:
+    """The training table with no value silently changed: cells of a numeric, date or yes/no column (as schema
+    inference will type it) that cannot be read as that type are a ``DataError`` naming column, row and value,
+    or, with ``on_bad_value="nan"``, missing values with a ``UserWarning`` naming them. ``"inf"`` written as
+    text follows ``inf_as_nan`` as real infinities do. Only text-like columns can hold such values.
+
+    Run before the fit infers its schema; the kinds it infers afterwards are unchanged (only unreadable cells
+    become missing).
+    """
+    check_on_bad_value(on_bad_value)
+    keep = ~is_missing(df[target]) if target in df.columns else np.ones(len(df), dtype=bool)
+    out = df
+    for c in df.columns:
+        s = df[c]
+        if c == target or (pd.api.types.is_numeric_dtype(s.dtype) and not isinstance(s.dtype, pd.CategoricalDtype)):
+            continue
+        if pd.api.types.is_datetime64_any_dtype(s.dtype) or pd.api.types.is_bool_dtype(s.dtype):
+            continue
+        try:
+            kind = infer_column(s[keep], name=c).kind
+        except TypeError:  # unhashable cells: validate_training names them
+            continue
+        if kind not in (NUMERIC, DATETIME, BOOLEAN):
+            continue
+        converted = _read_as(s, kind, c, on_bad_value, inf_as_nan, DataError, "in the training table")
+        lost = unreadable(s, converted)  # reported above, now missing
+        if lost.any():
+            if out is df:
+                out = df.copy()
+            out[c] = s.astype(object).where(~lost, np.nan)
+    return out
+
+
+def check_on_bad_value(on_bad_value: Any) -> None:
+    """``ConfigError`` unless ``on_bad_value`` is one of ``ON_BAD_VALUE``."""
+    if on_bad_value not in ON_BAD_VALUE:
+        raise ConfigError(f"on_bad_value must be one of {', '.join(map(repr, ON_BAD_VALUE))}, got {on_bad_value!r}")
+
+
+def align_for_predict(schema: Schema, X: Any, *, on_bad_value: str = "raise", inf_as_nan: bool = False) -> pd.DataFrame:
     """``X`` as a frame with the schema's columns, in schema order, with values coerced to the fitted types.
 
     Arrays are read by schema order. Missing modelled columns raise ``SchemaMismatchError``; extra columns
-    are dropped with a ``UserWarning`` (the target column silently). Numbers sent as strings are converted;
-    when more than a few values (and more than 5%) fail to convert, that is a ``SchemaMismatchError`` naming
-    them. Also suitable for the training frame itself, so fit and predict see identically coerced values.
+    are dropped with a ``UserWarning`` (the target column silently). Numbers and dates sent as strings are
+    converted. No value is changed silently: a value that cannot be read as its column's fitted type (numeric,
+    datetime, yes/no) is a ``SchemaMismatchError`` naming the column, the row (index label) and the value,
+    unless ``on_bad_value="nan"``, which reads it as missing with a warning; +/-inf in a numeric column is an
+    error unless ``inf_as_nan=True`` (as at fit). Blank cells and markers such as ``"NA"`` are missing values.
+    Also suitable for the training frame itself, so fit and predict see identically coerced values.
     """
+    check_on_bad_value(on_bad_value)
     names = schema.names()
     if isinstance(X, pd.Series):
         X = X.to_frame().T if X.name is None or X.name not in names else X.to_frame()
@@ -152,30 +223,60 @@ def align_for_predict(schema: Schema, X: Any) -> pd.DataFrame:
         if spec.name not in present:  # id / constant columns are not needed
             out[spec.name] = pd.Series(np.nan, index=X.index, dtype="float64")
             continue
-        out[spec.name] = _coerce(X[spec.name], spec.kind, spec.name)
+        out[spec.name] = _coerce(X[spec.name], spec.kind, spec.name, on_bad_value, inf_as_nan)
     return pd.DataFrame(out, index=X.index)
 
 
-def _coerce(s: pd.Series, kind: str, name: Any) -> pd.Series:
-    if kind == NUMERIC:
-        if pd.api.types.is_numeric_dtype(s.dtype) and not isinstance(s.dtype, pd.CategoricalDtype):
-            return s
-        num = to_numeric(s)
-        bad = num.isna() & ~pd.Series(is_missing(s), index=s.index)
-        n_values = max(1, int((~pd.Series(is_missing(s), index=s.index)).sum()))
-        if int(bad.sum()) > MAX_BAD_VALUES and bad.sum() > MAX_BAD_SHARE * n_values:
-            examples = list(dict.fromkeys(str(v) for v in s[bad]))[:5]
-            raise SchemaMismatchError(
-                f"column {name!r} was numeric at fit time but {int(bad.sum())} values are not numbers, e.g. "
-                f"{_names(examples)}; send numbers (or leave them missing)")
-        if bad.any():
-            warnings.warn(f"column {name!r}: {int(bad.sum())} non-numeric values treated as missing",
-                          UserWarning, stacklevel=3)
-        return num
-    if kind == DATETIME:
-        return to_datetime(s)
+def _coerce(s: pd.Series, kind: str, name: Any, on_bad_value: str, inf_as_nan: bool) -> pd.Series:
+    if kind in (NUMERIC, DATETIME, BOOLEAN):
+        return _read_as(s, kind, name, on_bad_value, inf_as_nan, SchemaMismatchError, "at fit time")
     if kind in (CATEGORICAL, TEXT):
         return to_string(s)
-    if kind == BOOLEAN:
-        return s
     return s
+
+
+_TYPE_WORDS = {NUMERIC: "a number", DATETIME: "a date/time", BOOLEAN: "a yes/no value"}
+
+
+def _read_as(s: pd.Series, kind: str, name: Any, on_bad_value: str, inf_as_nan: bool, error: type[DataError],
+             when: str) -> pd.Series:
+    """``s`` read as ``kind``, unreadable values and infinities handled by the policy (booleans stay raw: the
+    preprocessing maps them, but unreadable ones become NaN here so that nothing is dropped unseen)."""
+    plain_numbers = pd.api.types.is_numeric_dtype(s.dtype) and not isinstance(s.dtype, pd.CategoricalDtype)
+    if kind == NUMERIC:
+        out = s if plain_numbers else to_numeric(s)
+    elif kind == DATETIME:
+        out = to_datetime(s)
+    else:
+        if pd.api.types.is_bool_dtype(s.dtype) or plain_numbers:
+            return s
+        out = s
+    converted = to_bool(s) if kind == BOOLEAN else out
+    if not plain_numbers:
+        bad = unreadable(s, converted)
+        if bad.any():
+            _report(s, bad, name, f"not readable as {_TYPE_WORDS[kind]} (the column's type {when})", error,
+                    on_bad_value, "fix or remove them (leave a cell empty for a missing value), or pass "
+                    "on_bad_value='nan' to read them as missing")
+            out = out.where(~bad, np.nan) if kind != BOOLEAN else s.astype(object).where(~bad, np.nan)
+    if kind == NUMERIC and pd.api.types.is_float_dtype(out.dtype):
+        inf = np.isinf(out.to_numpy(dtype="float64", na_value=np.nan))
+        if inf.any():
+            if not inf_as_nan:
+                _report(s, inf, name, "equal to +/-inf", error, "raise",
+                        "replace them with NaN or pass inf_as_nan=True to read them as missing")
+            out = out.where(~inf, np.nan)
+    return out
+
+
+def _report(s: pd.Series, bad: np.ndarray, name: Any, what: str, error: type[DataError], on_bad_value: str,
+            fix: str) -> None:
+    n = int(bad.sum())
+    rows = s.index[bad][:_SHOW]
+    shown = ", ".join(f"row {_plain(r)}: {_plain(v)}" for r, v in zip(rows, s[bad].iloc[:_SHOW]))
+    more = f" and {n - _SHOW} more" if n > _SHOW else ""
+    values = "value" if n == 1 else "values"
+    if on_bad_value == "raise":
+        raise error(f"column {name!r}: {n} {values} {what}: {shown}{more}; {fix}")
+    warnings.warn(f"column {name!r}: {n} {values} {what}, read as missing (on_bad_value='nan'): {shown}{more}",
+                  UserWarning, stacklevel=4)

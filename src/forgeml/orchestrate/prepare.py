@@ -16,7 +16,7 @@ import pandas as pd
 from forgeml.data.infer import infer_schema
 from forgeml.data.schema import Schema
 from forgeml.data.splits import make_folds
-from forgeml.data.validate import align_for_predict, validate_training
+from forgeml.data.validate import align_for_predict, check_values, validate_training
 from forgeml.errors import ConfigError, SearchWarning
 from forgeml.metrics import Metric, get_metric
 from forgeml.models import get_families
@@ -49,6 +49,7 @@ class Prepared:
 
 def prepare(settings: RunSettings, df: pd.DataFrame, target: str) -> Prepared:
     """Validate ``df`` and build everything the search needs; raises ``ForgeMLError``s for bad data or options."""
+    df = check_values(df, target, on_bad_value=settings.on_bad_value, inf_as_nan=settings.inf_as_nan)
     df = validate_training(df, target, inf_as_nan=settings.inf_as_nan)
     task = resolve_task(settings.task, settings.task_restriction, df[target])
     schema = infer_schema(df, target, task=task)

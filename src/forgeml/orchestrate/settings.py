@@ -38,6 +38,7 @@ class RunSettings:
     backend: Any = "local"
     backend_options: Mapping[str, Any] = field(default_factory=dict)
     inf_as_nan: bool = False
+    on_bad_value: str = "raise"
     verbose: int = 1
     raise_on_trial_error: bool = False
 

@@ -31,6 +31,13 @@ def trials_frame(path: str | Path, run_id: str | None = None, *, all_runs: bool 
 
 
 def runs_frame(path: str | Path) -> pd.DataFrame:
-    """One row per run in the store at ``path``, newest first."""
+    """One row per run in the store at ``path``, newest first; ``created_at`` and ``ended_at`` are UTC
+    timestamps to the second (the store keeps epoch seconds)."""
+    import pandas as pd
+
     with Store.open(path, create=False) as store:
-        return store.runs()
+        frame = store.runs()
+    for col in ("created_at", "ended_at"):
+        if col in frame:
+            frame[col] = pd.to_datetime(pd.to_numeric(frame[col], errors="coerce"), unit="s", utc=True).dt.floor("s")
+    return frame

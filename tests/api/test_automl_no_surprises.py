@@ -1,0 +1,106 @@
+"""AutoML never changes a value, replaces a finished run or leaves a temporary folder behind unasked."""
+from __future__ import annotations
+
+import pickle
+import tempfile
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from forgeml import AutoML, load
+from forgeml.errors import ConfigError, DataError, SchemaMismatchError
+
+FAST = {"time_budget": None, "max_trials": 2, "families": ["linear"], "ensemble": False, "verbose": 0, "n_jobs": 1}
+
+
+def _frame(n: int = 80) -> pd.DataFrame:
+    rng = np.random.default_rng(0)
+    df = pd.DataFrame({"a": rng.normal(size=n), "b": rng.normal(size=n)})
+    df["target"] = (df.a + df.b > 0).astype(int)
+    return df
+
+
+@pytest.fixture
+def own_tmp(tmp_path, monkeypatch):
+    """Temporary folders of this test only, so that other processes' folders do not count."""
+    d = tmp_path / "tmp"
+    d.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(d))
+    return d
+
+
+@pytest.fixture(scope="module")
+def fitted():
+    return AutoML(**FAST).fit(_frame(), target="target")
+
+
+def test_one_row_with_text_in_a_numeric_column_is_an_error(fitted):
+    with pytest.raises(SchemaMismatchError, match="column 'a'.*row 0: 'abc'"):
+        fitted.predict(pd.DataFrame({"a": ["abc"], "b": [0.1]}))
+
+
+def test_inf_at_predict_is_refused_unless_inf_as_nan(fitted):
+    X = pd.DataFrame({"a": [np.inf, 0.2], "b": [0.1, 0.3]})
+    with pytest.raises(SchemaMismatchError, match="'a': 1 value equal to"):
+        fitted.predict(X)
+    lenient = pickle.loads(pickle.dumps(fitted)).set_params(inf_as_nan=True)
+    assert len(lenient.predict(X)) == 2
+
+
+def test_on_bad_value_nan_predicts_with_a_warning(fitted):
+    lenient = pickle.loads(pickle.dumps(fitted)).set_params(on_bad_value="nan")
+    with pytest.warns(UserWarning, match="row 0: 'abc'"):
+        pred = lenient.predict(pd.DataFrame({"a": ["abc", "0.5"], "b": [0.1, 0.2]}))
+    assert len(pred) == 2
+
+
+def test_training_values_are_not_changed_silently(own_tmp):
+    df = _frame().astype({"a": object})
+    df.loc[5, "a"] = "oops"
+    with pytest.raises(DataError, match="column 'a'.*row 5: 'oops'"):
+        AutoML(**FAST).fit(df, target="target")
+    with pytest.warns(UserWarning, match="row 5: 'oops'"):
+        m = AutoML(**FAST, on_bad_value="nan").fit(df, target="target")
+    assert m.schema_.column("a").kind == "numeric"
+
+
+def test_unknown_on_bad_value_is_a_config_error():
+    with pytest.raises(ConfigError, match="on_bad_value"):
+        AutoML(**FAST, on_bad_value="ignore").fit(_frame(), target="target")
+
+
+def test_temporary_run_folder_is_removed_and_the_model_still_works(own_tmp, tmp_path):
+    m = AutoML(**FAST).fit(_frame(), target="target")
+    assert list(own_tmp.iterdir()) == []
+    assert m.run_dir_ is None
+    trials = m.trials()
+    assert len(trials) >= 2 and set(trials["status"]) == {"complete"}
+    assert len(m.leaderboard()) == 2 and len(m.predict(_frame().drop(columns="target"))) == 80
+    again = pickle.loads(pickle.dumps(m))
+    assert len(again.trials()) == len(trials)
+    m.save(tmp_path / "saved")
+    loaded = load(tmp_path / "saved")
+    assert (loaded.predict(_frame().drop(columns="target")) == m.predict(_frame().drop(columns="target"))).all()
+    assert len(loaded.trials()) == len(trials)
+
+
+def test_temporary_run_folder_is_removed_after_a_failed_fit(own_tmp):
+    df = _frame().assign(target=1)  # fails inside the run, after its folder was made
+    with pytest.raises(DataError, match="single value"):
+        AutoML(**FAST).fit(df, target="target")
+    assert list(own_tmp.iterdir()) == []
+
+
+def test_a_finished_run_is_not_overwritten_without_asking(tmp_path):
+    path = tmp_path / "run"
+    AutoML(**FAST, path=str(path)).fit(_frame(), target="target")
+    model_bytes = (path / "model.pkl").read_bytes()
+    with pytest.raises(ConfigError, match="already holds a finished run"):
+        AutoML(**FAST, path=str(path), seed=1).fit(_frame(), target="target")
+    assert (path / "model.pkl").read_bytes() == model_bytes
+    m = AutoML(**FAST, path=str(path), seed=1, overwrite=True).fit(_frame(), target="target")
+    assert m.trials()["run_id"].unique().tolist() == [m.run_id_]
+    from forgeml import runs
+
+    assert len(runs(path)) == 1
