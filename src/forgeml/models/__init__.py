@@ -44,4 +44,13 @@ def get_families(names: Sequence[str] | None, ctx: FitContext, *,
     return out
 
 
-__all__ = ["FAMILIES", "Capabilities", "FitContext", "ModelFamily", "get_families"]
+def split_by_sample_weight(families: dict[str, ModelFamily]) -> tuple[dict[str, ModelFamily], list[str]]:
+    """``(families that honour sample_weight, names of those that do not)``, both in the order given.
+
+    A run fitted with weights searches only the first: a family that ignored the weights would be scored and
+    ensembled as if it had used them."""
+    kept = {n: f for n, f in families.items() if f.capabilities.sample_weight}
+    return kept, [n for n in families if n not in kept]
+
+
+__all__ = ["FAMILIES", "Capabilities", "FitContext", "ModelFamily", "get_families", "split_by_sample_weight"]

@@ -14,9 +14,10 @@ import pandas as pd
 from forgeml.api.predictor import FittedPipeline
 from forgeml.budget import Budget
 from forgeml.data.schema import Schema
+from forgeml.data.weights import pop_sample_weight
 from forgeml.errors import ConfigError, NoModelFittedError, SearchWarning
 from forgeml.evaluate.evaluator import EvalContext, run_trial
-from forgeml.metrics import Metric, get_metric
+from forgeml.metrics import Metric, accepts_sample_weight, get_metric
 from forgeml.orchestrate.final import choose_weights, refit_members
 from forgeml.orchestrate.loop import LoopOptions, SearchLoop, SearchState
 from forgeml.orchestrate.progress import Progress
@@ -78,7 +79,8 @@ def _encode_target(df: pd.DataFrame, schema: Schema) -> np.ndarray:
     return y.map(index).to_numpy(dtype=np.int64)
 
 
-def run_automl(est: Any, df: pd.DataFrame, target: str, run_dir: str) -> Outcome:
+def run_automl(est: Any, df: pd.DataFrame, target: str, run_dir: str, sample_weight: str | None = None) -> Outcome:
+    """``sample_weight``: the name of the column of ``df`` holding the row weights (checked by ``AutoML.fit``)."""
     from forgeml.data.infer import infer_schema
     from forgeml.data.splits import make_folds
     from forgeml.data.validate import align_for_predict, validate_training
@@ -90,9 +92,13 @@ def run_automl(est: Any, df: pd.DataFrame, target: str, run_dir: str) -> Outcome
 
     budget = Budget(est.time_budget if est.time_budget is not None else UNLIMITED_S)
     df = validate_training(df, target, inf_as_nan=est.inf_as_nan)
+    df, row_weights = pop_sample_weight(df, sample_weight, target)  # sample_weight: the rows' weights, not a feature
     task = _resolve_task(est.task, est._task_restriction, df[target])
     schema = infer_schema(df, target, task=task)
     metric = get_metric(est.metric, schema.task)
+    if row_weights is not None and not accepts_sample_weight(metric.fn):  # sample_weight: refuse, never ignore
+        raise ConfigError(f"metric {metric.name!r} takes no sample_weight; use a metric that does, or fit without "
+                          "sample_weight")
     X = align_for_predict(schema, df.drop(columns=[target]))
     y = _encode_target(df, schema)
 
@@ -110,6 +116,9 @@ def run_automl(est: Any, df: pd.DataFrame, target: str, run_dir: str) -> Outcome
     families = get_families(est.families, fctx)
     if not families:
         raise ConfigError(f"no model family applies to this {schema.task} task with the families {est.families}")
+    skipped: list[str] = []
+    if row_weights is not None:  # sample_weight: only families that honour it
+        families, skipped = weighted_families(families, est.families)
     if searcher.fidelity_unit == "iterations":  # e.g. pbt: only families trained in rounds or epochs
         dropped = [n for n, f in families.items() if not f.capabilities.iterative_param]
         families = {n: f for n, f in families.items() if f.capabilities.iterative_param}
@@ -154,7 +163,8 @@ def run_automl(est: Any, df: pd.DataFrame, target: str, run_dir: str) -> Outcome
             searcher.replay(res.trial_id, prop, res)
         state.next_id = store.next_trial_id(run_id)
 
-    ctx = EvalContext(X=X, y=y, folds=folds, schema_json=schema.to_json(), metric=metric.name, run_dir=run_dir)
+    ctx = EvalContext(X=X, y=y, folds=folds, schema_json=schema.to_json(), metric=metric.name, run_dir=run_dir,
+                      sample_weight=row_weights)
     executor_opts: dict[str, Any] = {"n_workers": n_workers, "memory_limit_mb": est.memory_limit_mb}
     if est.backend == "local":
         executor_opts.update(threads_per_worker=n_threads, wait_ready=False)
@@ -178,6 +188,8 @@ def run_automl(est: Any, df: pd.DataFrame, target: str, run_dir: str) -> Outcome
             loop.run(elapsed_before)
             shutil.rmtree(os.path.join(run_dir, "state"), ignore_errors=True)  # PBT's per-fold models: done with
             summary = search_summary(searcher, state)
+            if skipped:  # sample_weight: say which families were not searched
+                summary = f"{summary}; {skipped_note(skipped)}"
             if summary:
                 progress.message(f"forgeml: {summary}")
                 store.update_run(run_id, search_summary=summary)
@@ -196,6 +208,7 @@ def run_automl(est: Any, df: pd.DataFrame, target: str, run_dir: str) -> Outcome
                                      "ensemble_weight": 1.0}])
         summary = f"{summary}; no trial finished in time: fallback pipeline, not validated"
         store.update_run(run_id, search_summary=summary)
+    leaderboard = with_skipped_families(leaderboard, skipped, metric)  # sample_weight: rows naming them
     best = state.best()  # None when only the fallback pipeline was fit
     store.update_run(run_id, status="complete", best_trial_id=best.trial_id if best else None,
                      elapsed=elapsed_before + budget.elapsed(), ensemble_score=ens_score)
@@ -214,10 +227,40 @@ def ensemble_probe(ctx: EvalContext, metric: Metric, ensemble: bool, seed: int, 
     sub[rows] = True
 
     def probe(state: SearchState) -> set[int]:
-        weights, _ = choose_weights(state, ctx.y, sub, metric, ensemble=ensemble)
+        weights, _ = choose_weights(state, ctx.y, sub, metric, ensemble=ensemble, sample_weight=ctx.sample_weight)
         return set(weights)
 
     return probe
+
+
+def weighted_families(families: dict, requested: list[str] | None) -> tuple[dict, list[str]]:
+    """The families that honour ``sample_weight``, and the names of those left out (with a ``SearchWarning``)."""
+    from forgeml.models import split_by_sample_weight
+
+    kept, skipped = split_by_sample_weight(families)
+    if not kept:
+        raise ConfigError(f"none of the families {requested or list(families)} can use sample_weight; add one that "
+                          "can (e.g. 'lightgbm' or 'linear'), or fit without sample_weight")
+    if skipped:
+        warnings.warn(f"{skipped_note(skipped)}; they would ignore the weights", SearchWarning, stacklevel=4)
+    return kept, skipped
+
+
+def skipped_note(skipped: list[str]) -> str:
+    return f"not searched: {', '.join(skipped)} (cannot use sample_weight)"
+
+
+def with_skipped_families(frame: pd.DataFrame, skipped: list[str], metric: Metric) -> pd.DataFrame:
+    """The leaderboard with one row per family left out of a weighted run, at the bottom, unscored."""
+    if not skipped:
+        return frame
+    rows = pd.DataFrame([{"trial_id": pd.NA, "pipeline": f"{name}: not searched (cannot use sample_weight)",
+                          "family": name, f"cv_{metric.name}": float("nan"), "fidelity": float("nan"),
+                          "fit_time": float("nan"), "predict_s_per_1k": float("nan"), "ensemble_weight": 0.0}
+                         for name in skipped], columns=frame.columns)
+    out = pd.concat([frame.astype({"trial_id": "Int64"}), rows.astype({"trial_id": "Int64"})], ignore_index=True)
+    out.attrs["not_searched"] = {name: "cannot use sample_weight" for name in skipped}
+    return out
 
 
 def search_summary(searcher, state: SearchState) -> str:
@@ -247,7 +290,8 @@ def _finalize(est, state: SearchState, ctx: EvalContext, executor, store, run_id
     # what the refits may take: the time left, less a margin for choosing the weights and saving the model
     refit_budget = max(budget.remaining() - 1.0, 0.0)
     weights, ens_score = choose_weights(state, ctx.y, mask, metric, ensemble=est.ensemble,
-                                        refit_budget=refit_budget, n_folds=len(ctx.folds))
+                                        refit_budget=refit_budget, n_folds=len(ctx.folds),
+                                        sample_weight=ctx.sample_weight)
     if not weights:  # only low-fidelity trials finished (PBT, halving on a short budget): take the best of them
         best = state.best()
         weights, ens_score = {best.trial_id: 1.0}, best.score
@@ -259,7 +303,7 @@ def _finalize(est, state: SearchState, ctx: EvalContext, executor, store, run_id
     if set(models) != set(weights):
         # a refit failed or ran over: weigh again among the refit members, so the score still describes the model
         again, score = choose_weights(state, ctx.y, mask, metric, ensemble=est.ensemble,
-                                      only=set(models))
+                                      only=set(models), sample_weight=ctx.sample_weight)
         if again:
             weights, ens_score = again, score
         else:  # the refit members have no out-of-fold predictions: keep their weights, unscored
