@@ -51,3 +51,27 @@ def test_a_fold_whose_validation_rows_all_weigh_zero_has_no_score_but_the_trial_
     res = run_trial(TrialSpec(0, LINEAR), ctx)
     assert res.status is TrialStatus.COMPLETE, res.error
     assert np.isnan(res.fold_scores[0]) and np.isfinite(res.fold_scores[1:]).all() and np.isfinite(res.score)
+
+
+def test_iterative_trials_continue_only_models_trained_with_the_same_weights(tmp_path):
+    from forgeml.evaluate.evaluator import fit_context
+    from forgeml.models import get_families
+    from forgeml.pipeline.joint import joint_space
+
+    ctx = context(tmp_path)  # both contexts share one run directory, so each can see the other's saved states
+    weighted = context(tmp_path, sample_weight=np.where(ctx.y == 1, 6.0, 1.0))
+    it = {"fidelity_unit": "iterations"}
+
+    def spec(tid, fidelity, parent=None):
+        cfg = {"family": "lightgbm", "lightgbm.n_estimators": 40}
+        fctx = fit_context(ctx, 300, TrialSpec(0, cfg))
+        space = joint_space(get_families(["lightgbm"], fctx), ctx.schema, fctx)
+        return TrialSpec(tid, dict(space.complete(cfg)), fidelity=fidelity, parent_id=parent, extra=it)
+
+    assert run_trial(spec(0, 0.5), weighted).status is TrialStatus.COMPLETE
+    child = run_trial(spec(1, 1.0, parent=0), weighted)
+    assert child.status is TrialStatus.COMPLETE, child.error
+    assert child.extra["continued_folds"] == 3  # weighted parent, weighted child: continued
+    assert run_trial(spec(2, 0.5), ctx).status is TrialStatus.COMPLETE
+    other = run_trial(spec(3, 1.0, parent=2), weighted)
+    assert other.status is TrialStatus.COMPLETE and other.extra["continued_folds"] == 0  # trained without weights
