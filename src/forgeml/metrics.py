@@ -8,9 +8,11 @@ wrapped in ``UserMetric``, which hands them the user's own labels (see its docst
 """
 from __future__ import annotations
 
+import inspect
 import numbers
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
+from functools import lru_cache
 from typing import Any
 
 import numpy as np
@@ -22,13 +24,27 @@ from forgeml.errors import ConfigError
 @dataclass(frozen=True)
 class Metric:
     name: str
-    fn: Callable[[np.ndarray, np.ndarray], float]
+    fn: Callable[..., float]  # fn(y, pred) or fn(y, pred, sample_weight=None)
     greater_is_better: bool
     tasks: tuple[str, ...]
     needs_proba: bool = True
 
-    def score(self, y: np.ndarray, pred: np.ndarray) -> float:
-        return float(self.fn(np.asarray(y), np.asarray(pred)))
+    def score(self, y: np.ndarray, pred: np.ndarray, sample_weight: np.ndarray | None = None) -> float:
+        """The metric on ``(y, pred)``, each row counted ``sample_weight`` times (all once when None).
+
+        NaN when the weights of these rows sum to zero (e.g. a fold whose rows all weigh 0): nothing to measure.
+        A function without a ``sample_weight`` parameter serves unweighted runs only; with weights it raises
+        ``ConfigError`` rather than silently ignoring them.
+        """
+        if sample_weight is None:
+            return float(self.fn(np.asarray(y), np.asarray(pred)))
+        if not accepts_sample_weight(self.fn):
+            raise ConfigError(f"metric {self.name!r} takes no sample_weight; give its function a "
+                              "sample_weight=None parameter, or fit without sample_weight")
+        w = np.asarray(sample_weight, dtype=float)
+        if not w.sum() > 0:
+            return float("nan")
+        return float(self.fn(np.asarray(y), np.asarray(pred), sample_weight=w))
 
     def loss(self, score: float) -> float:
         """Turn a score into something to minimise."""
@@ -38,23 +54,47 @@ class Metric:
         return -np.inf if self.greater_is_better else np.inf
 
 
+def accepts_sample_weight(fn: Callable[..., float]) -> bool:
+    """Whether ``fn`` can be called with ``sample_weight=`` (a named parameter or ``**kwargs``); for a user's
+    metric, whether the user's own function can (``UserMetric`` passes the weights on to it)."""
+    fn = fn.fn if isinstance(fn, UserMetric) else fn
+    try:
+        return _accepts(fn)
+    except TypeError:  # an unhashable callable object: look again, uncached
+        return _accepts.__wrapped__(fn)
+
+
+@lru_cache(maxsize=256)
+def _accepts(fn: Callable[..., float]) -> bool:
+    try:
+        params = inspect.signature(fn).parameters.values()
+    except (TypeError, ValueError):  # a builtin without a signature: assume the plain (y, pred) form
+        return False
+    return any(p.name == "sample_weight" or p.kind is p.VAR_KEYWORD for p in params)
+
+
 def _labels(p: np.ndarray) -> np.ndarray:
     return p.argmax(axis=1) if p.ndim == 2 else p
 
 
 # The ensembler scores thousands of candidate blends, so the common metrics are plain NumPy (scikit-learn's
-# input validation costs ~30 ms a call); tests check them against scikit-learn.
-def _accuracy(y, p):
-    return float(np.mean(_labels(p) == y))
+# input validation costs ~30 ms a call); tests check them against scikit-learn, weighted and unweighted. Each takes
+# ``sample_weight=None``: None keeps the unweighted fast path, an array counts row i ``sample_weight[i]`` times.
+def _mean(values: np.ndarray, sample_weight: np.ndarray | None) -> float:
+    return float(np.mean(values) if sample_weight is None else np.average(values, weights=sample_weight))
 
 
-def _balanced_accuracy(y, p):
-    return skm.balanced_accuracy_score(y, _labels(p))
+def _accuracy(y, p, sample_weight=None):
+    return _mean(_labels(p) == y, sample_weight)
 
 
-def _f1(y, p):
+def _balanced_accuracy(y, p, sample_weight=None):
+    return skm.balanced_accuracy_score(y, _labels(p), sample_weight=sample_weight)
+
+
+def _f1(y, p, sample_weight=None):
     k = p.shape[1] if p.ndim == 2 else len(np.unique(y))
-    return skm.f1_score(y, _labels(p), average="binary" if k == 2 else "macro")
+    return skm.f1_score(y, _labels(p), average="binary" if k == 2 else "macro", sample_weight=sample_weight)
 
 
 def _rankdata(s: np.ndarray) -> np.ndarray:
@@ -67,7 +107,9 @@ def _rankdata(s: np.ndarray) -> np.ndarray:
     return ranks
 
 
-def _binary_auc(pos: np.ndarray, s: np.ndarray) -> float:
+def _binary_auc(pos: np.ndarray, s: np.ndarray, sample_weight: np.ndarray | None = None) -> float:
+    if sample_weight is not None:
+        return _weighted_binary_auc(pos, np.asarray(s, dtype=float), sample_weight)
     n1 = int(pos.sum())
     n0 = len(pos) - n1
     if n1 == 0 or n0 == 0:
@@ -76,35 +118,60 @@ def _binary_auc(pos: np.ndarray, s: np.ndarray) -> float:
     return float((ranks[pos].sum() - n1 * (n1 + 1) / 2) / (n1 * n0))
 
 
-def _roc_auc(y, p):
-    """Binary AUC, or the unweighted mean of one-vs-rest AUCs over the classes present (sklearn's 'ovr')."""
+def _weighted_binary_auc(pos: np.ndarray, s: np.ndarray, w: np.ndarray) -> float:
+    """The weighted Mann-Whitney statistic: over (positive i, negative j) pairs, w_i w_j for s_i > s_j and half
+    that for a tie, over the total pair weight; equal to the trapezoidal area under scikit-learn's weighted ROC."""
+    w1, w0 = float(w[pos].sum()), float(w[~pos].sum())
+    if w1 <= 0 or w0 <= 0:
+        return float("nan")
+    order = np.argsort(s, kind="mergesort")
+    ss = s[order]
+    starts = np.flatnonzero(np.r_[True, ss[1:] != ss[:-1]])  # one group per distinct score, ascending
+    wpos = np.add.reduceat(np.where(pos, w, 0.0)[order], starts)
+    wneg = np.add.reduceat(np.where(pos, 0.0, w)[order], starts)
+    below = np.cumsum(wneg) - wneg  # negative weight with a strictly lower score
+    return float((wpos * (below + 0.5 * wneg)).sum() / (w1 * w0))
+
+
+def _roc_auc(y, p, sample_weight=None):
+    """Binary AUC, or the unweighted mean of one-vs-rest AUCs over the classes present (sklearn's 'ovr').
+
+    With weights, rows of weight 0 are dropped first: a class seen only in such rows is not present."""
     y = np.asarray(y)
+    w = sample_weight
+    if w is not None:
+        keep = np.asarray(w) > 0
+        y, p, w = y[keep], p[keep], np.asarray(w, dtype=float)[keep]
     if p.ndim == 1:
-        return _binary_auc(y == 1, p)
+        return _binary_auc(y == 1, p, w)
     if p.shape[1] == 2:
-        return _binary_auc(y == 1, p[:, 1])
+        return _binary_auc(y == 1, p[:, 1], w)
     present = np.unique(y)
     if len(present) == 2:
         pp = p[:, present]
-        return _binary_auc(y == present[1], pp[:, 1] / np.clip(pp.sum(1), 1e-15, None))
+        return _binary_auc(y == present[1], pp[:, 1] / np.clip(pp.sum(1), 1e-15, None), w)
     pp = p
     if len(present) < p.shape[1]:  # renormalise only when needed: dividing by sums of ~1 would break ties
         pp = p[:, present] / np.clip(p[:, present].sum(1, keepdims=True), 1e-15, None)
-    return float(np.mean([_binary_auc(y == c, pp[:, i]) for i, c in enumerate(present)]))
+    return float(np.mean([_binary_auc(y == c, pp[:, i], w) for i, c in enumerate(present)]))
 
 
-def _log_loss(y, p):
+def _log_loss(y, p, sample_weight=None):
     p = np.clip(p, 1e-15, 1.0)
     p = p / p.sum(axis=1, keepdims=True)
-    return float(-np.mean(np.log(p[np.arange(len(y)), np.asarray(y, dtype=int)])))
+    return _mean(-np.log(p[np.arange(len(y)), np.asarray(y, dtype=int)]), sample_weight)
 
 
-def _rmse(y, p):
-    return float(np.sqrt(np.mean((np.asarray(y, dtype=float) - p) ** 2)))
+def _rmse(y, p, sample_weight=None):
+    return float(np.sqrt(_mean((np.asarray(y, dtype=float) - p) ** 2, sample_weight)))
 
 
-def _mae(y, p):
-    return float(np.mean(np.abs(np.asarray(y, dtype=float) - p)))
+def _mae(y, p, sample_weight=None):
+    return _mean(np.abs(np.asarray(y, dtype=float) - p), sample_weight)
+
+
+def _r2(y, p, sample_weight=None):
+    return skm.r2_score(y, p, sample_weight=sample_weight)
 
 
 _CLS = ("binary", "multiclass")
@@ -117,7 +184,7 @@ METRICS: dict[str, Metric] = {
         Metric("log_loss", _log_loss, False, _CLS),
         Metric("rmse", _rmse, False, ("regression",), needs_proba=False),
         Metric("mae", _mae, False, ("regression",), needs_proba=False),
-        Metric("r2", skm.r2_score, True, ("regression",), needs_proba=False),
+        Metric("r2", _r2, True, ("regression",), needs_proba=False),
     ]
 }
 

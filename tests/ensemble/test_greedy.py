@@ -66,3 +66,19 @@ def test_greedy_keeps_to_the_refit_budget_but_always_takes_the_best_member():
     assert list(alone.weights) == [first] and alone.score == pytest.approx(m.score(y, oof[first]))
     # a budget that covers everyone changes nothing
     assert ENSEMBLERS["greedy"]().fit(oof, y, m, costs=costs, max_cost=100.0) == free
+
+
+def test_greedy_scores_blends_with_the_row_weights():
+    # member 1 is right on the first 400 rows, member 2 on the last 200: unweighted, 1 wins; weighing the last
+    # 200 rows 5x, 2 wins, and the reported score is the weighted one
+    y = np.tile([0, 1], 300)
+    good, bad = np.eye(2)[y] * 0.8 + 0.1, np.eye(2)[1 - y] * 0.8 + 0.1
+    first = np.arange(600) < 400
+    oof = {1: np.where(first[:, None], good, bad), 2: np.where(first[:, None], bad, good)}
+    m = METRICS["accuracy"]
+    plain = ENSEMBLERS["greedy"]().fit(oof, y, m)
+    w = np.where(first, 1.0, 5.0)
+    weighted = ENSEMBLERS["greedy"]().fit(oof, y, m, sample_weight=w)
+    assert plain.weights == {1: 1.0} and plain.score == pytest.approx(400 / 600)
+    assert weighted.weights == {2: 1.0} and weighted.score == pytest.approx(1000 / 1400)
+    assert weighted.score == pytest.approx(m.score(y, weighted.combine(oof), sample_weight=w))

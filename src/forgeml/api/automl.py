@@ -93,8 +93,15 @@ class AutoML(BaseEstimator):
         self.overwrite = overwrite
 
     # ------------------------------------------------------------------------------------------------ fit
-    def fit(self, X: Any, y: Any = None, *, target: str | None = None) -> AutoML:
-        """Fit on a DataFrame with a ``target`` column, on ``(X, y)``, or on a CSV/Parquet path."""
+    def fit(self, X: Any, y: Any = None, *, target: str | None = None, sample_weight: Any = None) -> AutoML:
+        """Fit on a DataFrame with a ``target`` column, on ``(X, y)``, or on a CSV/Parquet path.
+
+        ``sample_weight``: one non-negative weight per row (an array-like), or the name of a column of the
+        training frame holding them (that column is then not a feature). The folds' fits and scores, the metric,
+        the ensemble and the final refit all count row i ``sample_weight[i]`` times; model families that cannot
+        use weights (kNN, MLP) are left out of the search with a ``SearchWarning`` and a note in the leaderboard.
+        """
+        from forgeml.data.weights import attach_sample_weight
         from forgeml.orchestrate.run import run_automl
         from forgeml.store.rundir import prepare_run_dir
 
@@ -102,10 +109,11 @@ class AutoML(BaseEstimator):
         if self.path:
             prepare_run_dir(self.path, resume=self.resume, overwrite=self.overwrite)
         df, target = self._frame(X, y, target)
+        df, weight_column = attach_sample_weight(df, sample_weight, target)
         os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
         run_dir = self.path or tempfile.mkdtemp(prefix="forgeml-")
         try:
-            outcome = run_automl(self._settings(), df, target, run_dir)
+            outcome = run_automl(self._settings(), df, target, run_dir, sample_weight=weight_column)
             if not self.path:  # the temporary folder goes: keep in memory what inspection needs later
                 from forgeml.store import Store
 
@@ -234,20 +242,24 @@ class AutoML(BaseEstimator):
         return align_for_predict(self.schema_, X, on_bad_value=self.on_bad_value, inf_as_nan=self.inf_as_nan)
 
     def score(self, X: Any, y: Any, sample_weight: Any = None) -> float:
-        """The run's metric on ``(X, y)``, in its natural direction (AUC up, RMSE down)."""
+        """The run's metric on ``(X, y)``, in its natural direction (AUC up, RMSE down), each row counted
+        ``sample_weight[i]`` times when weights are given."""
         self._check_fitted()
-        return self._metric_on(self.metric_, X, y)
+        return self._metric_on(self.metric_, X, y, sample_weight)
 
-    def _metric_on(self, metric, X: Any, y: Any) -> float:
+    def _metric_on(self, metric, X: Any, y: Any, sample_weight: Any = None) -> float:
+        from forgeml.data.weights import check_sample_weight
+
         y = np.asarray(y)
+        w = None if sample_weight is None else check_sample_weight(sample_weight, len(y))
         if self.task_ == "regression":
-            return metric.score(y.astype(float), self.predict(X))
+            return metric.score(y.astype(float), self.predict(X), sample_weight=w)
         index = {c: i for i, c in enumerate(self.classes_)}
         try:
             codes = np.array([index[v] for v in y])
         except KeyError as exc:
             raise DataError(f"y holds the label {exc.args[0]!r}, which was not seen in training") from None
-        return metric.score(codes, self.best_pipeline_.predict_proba(self._read(X)))
+        return metric.score(codes, self.best_pipeline_.predict_proba(self._read(X)), sample_weight=w)
 
     # ------------------------------------------------------------------------------------- inspection
     def leaderboard(self) -> pd.DataFrame:

@@ -26,8 +26,11 @@ class Ensembler(ABC):
 
     @abstractmethod
     def fit(self, oof: Mapping[int, np.ndarray], y: np.ndarray, metric: Metric, *, seed: int = 0,
-            costs: Mapping[int, float] | None = None, max_cost: float | None = None) -> Ensemble:
+            costs: Mapping[int, float] | None = None, max_cost: float | None = None,
+            sample_weight: np.ndarray | None = None) -> Ensemble:
         """Choose weights for the members in ``oof`` (trial id -> predictions on the same rows as ``y``).
 
         ``costs`` (seconds to refit each member) and ``max_cost`` bound the members chosen to what the time
-        left can refit; the best single member is always allowed."""
+        left can refit; the best single member is always allowed. ``sample_weight`` (one per row of ``y``, or
+        None) weighs the rows in every score, as ``Metric.score`` does; the run passes it only when it has
+        weights."""

@@ -8,6 +8,8 @@ given, so the result is deterministic.
 With ``costs`` and ``max_cost`` (seconds to refit each member, and the seconds left), a member not yet chosen
 joins only while the chosen members' costs still fit: the ensemble that is scored is one the budget can refit.
 The first pick is exempt, since the run always refits its best member.
+
+With ``sample_weight`` (one weight per row of ``y``) every blend is scored with those weights.
 """
 from __future__ import annotations
 
@@ -27,12 +29,14 @@ class GreedyEnsembler(Ensembler):
         self.tol = tol
 
     def fit(self, oof: Mapping[int, np.ndarray], y: np.ndarray, metric: Metric, *, seed: int = 0,
-            costs: Mapping[int, float] | None = None, max_cost: float | None = None) -> Ensemble:
+            costs: Mapping[int, float] | None = None, max_cost: float | None = None,
+            sample_weight: np.ndarray | None = None) -> Ensemble:
         keys = list(oof)
         if not keys:
             raise ValueError("no members to ensemble")
         preds = [np.asarray(oof[k], dtype=float) for k in keys]
-        loss = lambda p: metric.loss(metric.score(y, p))  # noqa: E731
+        w = None if sample_weight is None else np.asarray(sample_weight, dtype=float)
+        loss = lambda p: metric.loss(metric.score(y, p, sample_weight=w))  # noqa: E731
         counts = np.zeros(len(keys), dtype=int)
         current = np.zeros_like(preds[0])
         cost = np.array([float((costs or {}).get(k, 0.0)) for k in keys])
@@ -52,4 +56,4 @@ class GreedyEnsembler(Ensembler):
         current = sum(c * p for c, p in zip(counts, preds)) / counts.sum()
         total = counts.sum()
         weights = {keys[i]: counts[i] / total for i in range(len(keys)) if counts[i] > 0}
-        return Ensemble(weights=weights, score=metric.score(y, current))
+        return Ensemble(weights=weights, score=metric.score(y, current, sample_weight=w))

@@ -18,6 +18,7 @@ import pandas as pd
 from forgeml._io import atomic_write
 from forgeml.data.schema import Schema
 from forgeml.metrics import get_metric
+from forgeml.pipeline.builder import fit_pipeline
 from forgeml.pipeline.fitted import predict_matrix
 from forgeml.space import Config
 from forgeml.trial import ErrorInfo, TrialResult, TrialSpec, TrialStatus
@@ -34,6 +35,9 @@ class EvalContext:
     metric: str
     run_dir: str
     plugins: Any = None  # a forgeml.registry.Portable of the run's metric and families (see shipped_plugins)
+    # row weights (non-negative, aligned with y) or None: fold fits get their training rows' weights, fold and
+    # out-of-fold scores their validation rows', the ensemble and the final refit all of them
+    sample_weight: np.ndarray | None = None
     _cache: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
     @property
@@ -52,6 +56,10 @@ class EvalContext:
         for _, valid in self.folds:
             mask[valid] = True
         return mask
+
+    def weights(self, rows: np.ndarray) -> np.ndarray | None:
+        """The weights of ``rows`` (indices or a boolean mask), or None for an unweighted run."""
+        return None if self.sample_weight is None else self.sample_weight[rows]
 
     def __getstate__(self) -> dict[str, Any]:
         state = dict(self.__dict__)
@@ -103,7 +111,7 @@ def iterative_family(config: Config, ctx: EvalContext, spec: TrialSpec) -> tuple
 
 
 def continue_pipeline(before: Any, config: Config, more: int, family: Any, fctx: Any, X: pd.DataFrame,
-                      y: np.ndarray) -> Any | None:
+                      y: np.ndarray, sample_weight: np.ndarray | None = None) -> Any | None:
     """``before`` (a fitted ``Pipeline(prep, model)``) trained ``more`` further iterations with ``config``'s
     settings, on the rows it was fitted on; its preprocessing is kept as fitted. ``None`` when the family
     cannot continue this model."""
@@ -117,7 +125,10 @@ def continue_pipeline(before: Any, config: Config, more: int, family: Any, fctx:
     if model is None:
         return None
     prep = before.named_steps["prep"]
-    model.fit(prep.transform(X), y)
+    if sample_weight is None:
+        model.fit(prep.transform(X), y)
+    else:
+        model.fit(prep.transform(X), y, sample_weight=sample_weight)
     return Pipeline([("prep", prep), ("model", model)])
 
 
@@ -164,10 +175,10 @@ class _Iterations:
         return state if ok else None
 
     def fit(self, i: int, train: np.ndarray) -> Any:
-        X, y = self.ctx.X.iloc[train], self.ctx.y[train]
+        X, y, w = self.ctx.X.iloc[train], self.ctx.y[train], self.ctx.weights(train)
         if self.key is None:  # not an iterative family: fidelity means nothing here
             pipe = build(self.config, self.ctx, len(train), self.spec)
-            pipe.fit(X, y)
+            fit_pipeline(pipe, X, y, w)
             return self._keep(pipe)
         if self.parent is not None and i < len(self.parent["pipes"]):
             before = self.parent["pipes"][i]
@@ -177,13 +188,13 @@ class _Iterations:
                 self.reached = max(self.reached, int(self.parent["iterations"]))
                 return self._keep(before)
             pipe = continue_pipeline(before, self.config, more, self.family,
-                                     fit_context(self.ctx, len(train), self.spec), X, y)
+                                     fit_context(self.ctx, len(train), self.spec), X, y, w)
             if pipe is not None:
                 self.continued += 1
                 self.trained += more
                 return self._keep(pipe)
         pipe = build(Config({**self.config, self.key: self.target}), self.ctx, len(train), self.spec)
-        pipe.fit(X, y)
+        fit_pipeline(pipe, X, y, w)
         self.trained += self.target
         return self._keep(pipe)
 
@@ -219,6 +230,8 @@ def _folds_digest(ctx: EvalContext) -> str:
             h.update(np.asarray(train, dtype=np.int64).tobytes())
             h.update(b"|")
         h.update(str(len(ctx.y)).encode())
+        if ctx.sample_weight is not None:  # a model trained with other weights is another model
+            h.update(np.asarray(ctx.sample_weight, dtype=np.float64).tobytes())
         ctx._cache["folds_digest"] = h.hexdigest()
     return ctx._cache["folds_digest"]
 
@@ -238,18 +251,18 @@ def _cv(spec: TrialSpec, ctx: EvalContext) -> TrialResult:
         else:
             train = _subsample(train, ctx.y, spec.fidelity, spec.seed + i, k > 0)
             pipe = build(config, ctx, len(train), spec)
-            pipe.fit(ctx.X.iloc[train], ctx.y[train])
+            fit_pipeline(pipe, ctx.X.iloc[train], ctx.y[train], ctx.weights(train))
         t1 = time.perf_counter()
         pred = predict_matrix(pipe, ctx.X.iloc[valid], k)
         t2 = time.perf_counter()
         fit_time += t1 - t0
         predict_time += t2 - t1
         oof[valid] = pred
-        fold_scores.append(metric.score(ctx.y[valid], pred))
+        fold_scores.append(metric.score(ctx.y[valid], pred, sample_weight=ctx.weights(valid)))
     mask = ctx.oof_mask()
     if not np.all(np.isfinite(oof[mask])):
         raise ValueError("the model produced NaN or infinite predictions")
-    score = metric.score(ctx.y[mask], oof[mask])
+    score = metric.score(ctx.y[mask], oof[mask], sample_weight=ctx.weights(mask))
     if not np.isfinite(score):
         raise ValueError(f"{metric.name} is not finite ({score})")
     oof_path = None

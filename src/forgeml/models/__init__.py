@@ -134,5 +134,14 @@ def get_families(names: Sequence[str | ModelFamily | type[ModelFamily]] | None, 
     return out
 
 
+def split_by_sample_weight(families: dict[str, ModelFamily]) -> tuple[dict[str, ModelFamily], list[str]]:
+    """``(families that honour sample_weight, names of those that do not)``, both in the order given.
+
+    A run fitted with weights searches only the first: a family that ignored the weights would be scored and
+    ensembled as if it had used them."""
+    kept = {n: f for n, f in families.items() if f.capabilities.sample_weight}
+    return kept, [n for n in families if n not in kept]
+
+
 __all__ = ["FAMILIES", "Capabilities", "FitContext", "ModelFamily", "check_family", "get_families",
-           "register_family"]
+           "register_family", "split_by_sample_weight"]

@@ -21,7 +21,9 @@ class Capabilities:
     one-hot is not required. ``needs_scaling``: distance or gradient based (linear, SVM, kNN, MLP).
     ``iterative_param``: the hyperparameter that counts rounds/epochs (for multi-fidelity and PBT).
     ``max_rows``: above this the family is skipped (SVM's cubic cost). ``cost``: rough cost relative to
-    default LightGBM, used to order cheap configurations first.
+    default LightGBM, used to order cheap configurations first. ``sample_weight``: the estimator's ``fit`` takes
+    ``sample_weight=`` and honours it; a family without it is left out of a run fitted with weights (False by
+    default, so a plug-in family is never handed weights it would silently ignore).
     """
 
     tasks: tuple[str, ...] = ("binary", "multiclass", "regression")
@@ -33,6 +35,7 @@ class Capabilities:
     max_rows: int | None = None
     cost: float = 1.0
     library: str | None = None  # the import name of an optional dependency, for availability checks
+    sample_weight: bool = False
 
 
 @dataclass(frozen=True)

@@ -63,7 +63,7 @@ class _CatBoostBase(BaseEstimator):
         self.random_seed = random_seed
         self.deadline = deadline
 
-    def fit(self, X: Any, y: Any) -> _CatBoostBase:
+    def fit(self, X: Any, y: Any, sample_weight: Any = None) -> _CatBoostBase:
         import catboost
 
         self.cat_columns_ = _categorical_columns(X)
@@ -77,7 +77,8 @@ class _CatBoostBase(BaseEstimator):
         callbacks = None if self.deadline is None else [_DeadlineCallback(float(self.deadline))]
         init = self.__dict__.pop("_init_model", None)  # set by CatBoostFamily.continue_from, used once
         model.fit(_as_catboost(X, self.cat_columns_), np.asarray(y), cat_features=cat_idx or None,
-                  callbacks=callbacks, init_model=init)
+                  callbacks=callbacks, init_model=init,
+                  sample_weight=None if sample_weight is None else np.asarray(sample_weight, dtype=float))
         self.model_ = model
         return self
 
@@ -119,7 +120,7 @@ class CatBoostFamily(ModelFamily):
 
     name = "catboost"
     capabilities = Capabilities(handles_missing=True, native_categorical=True, iterative_param="iterations",
-                                cost=3.0, library="catboost")
+                                cost=3.0, library="catboost", sample_weight=True)
 
     def space(self, ctx: FitContext) -> SearchSpace:
         return SearchSpace({

@@ -14,7 +14,7 @@ from forgeml.models._common import threads
 from forgeml.models.base import Capabilities, FitContext, ModelFamily
 from forgeml.space import Categorical, Condition, Float, Int, SearchSpace
 
-_CAPS = dict(handles_missing=True, native_categorical=True, iterative_param="n_estimators")
+_CAPS = dict(handles_missing=True, native_categorical=True, iterative_param="n_estimators", sample_weight=True)
 
 
 class _ForestFamily(ModelFamily):

@@ -20,7 +20,7 @@ class LightGBMFamily(ModelFamily):
 
     name = "lightgbm"
     capabilities = Capabilities(handles_missing=True, native_categorical=True, iterative_param="n_estimators",
-                                cost=1.0, library="lightgbm")
+                                cost=1.0, library="lightgbm", sample_weight=True)
 
     def space(self, ctx: FitContext) -> SearchSpace:
         return SearchSpace({

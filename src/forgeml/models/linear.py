@@ -20,7 +20,7 @@ class LinearFamily(ModelFamily):
     """
 
     name = "linear"
-    capabilities = Capabilities(needs_scaling=True, cost=0.2)
+    capabilities = Capabilities(needs_scaling=True, cost=0.2, sample_weight=True)
 
     def space(self, ctx: FitContext) -> SearchSpace:
         if ctx.task == "regression":

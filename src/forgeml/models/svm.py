@@ -18,7 +18,7 @@ MAX_ROWS = 10_000
 
 class SVMFamily(ModelFamily):
     name = "svm"
-    capabilities = Capabilities(needs_scaling=True, max_rows=MAX_ROWS, cost=5.0)
+    capabilities = Capabilities(needs_scaling=True, max_rows=MAX_ROWS, cost=5.0, sample_weight=True)
 
     def space(self, ctx: FitContext) -> SearchSpace:
         params: dict[str, Any] = {

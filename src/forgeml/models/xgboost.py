@@ -18,7 +18,7 @@ class XGBoostFamily(ModelFamily):
 
     name = "xgboost"
     capabilities = Capabilities(handles_missing=True, native_categorical=True, iterative_param="n_estimators",
-                                cost=1.5, library="xgboost")
+                                cost=1.5, library="xgboost", sample_weight=True)
 
     def space(self, ctx: FitContext) -> SearchSpace:
         return SearchSpace({

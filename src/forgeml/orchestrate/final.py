@@ -1,7 +1,8 @@
 """After the search: choose ensemble weights on out-of-fold predictions, refit the members on all rows.
 
 Refits run in this process once the search's workers have stopped, best member first, under what is left of
-the budget. The ensemble is chosen among members whose estimated refits fit in that time. When a refit fails
+the budget, with the run's sample weights when it has them. The ensemble is chosen among members whose
+estimated refits fit in that time, scoring the blends with the same weights. When a refit fails
 or runs over its estimate, the weights are chosen again among the members that were refit, so the returned
 ensemble is always one that was scored on out-of-fold predictions.
 """
@@ -24,12 +25,14 @@ from forgeml.trial import ErrorInfo, TrialResult, TrialSpec, TrialStatus
 
 def choose_weights(state: SearchState, y: np.ndarray, mask: np.ndarray, metric: Metric, *, ensemble: Any,
                    max_members: int = ENSEMBLE_CANDIDATES, refit_budget: float | None = None, n_folds: int = 5,
-                   only: set[int] | None = None, seed: int = 0) -> tuple[dict[int, float], float | None]:
+                   only: set[int] | None = None, seed: int = 0,
+                   sample_weight: np.ndarray | None = None) -> tuple[dict[int, float], float | None]:
     """Ensemble weights over the best ``max_members`` trials (restricted to ``only`` when given).
 
     ``ensemble`` is what ``AutoML(ensemble=...)`` holds: ``True`` (greedy), ``False`` (the best single trial), a
     name in ``forgeml.ensemble.ENSEMBLERS`` or an ``Ensembler`` object. With ``refit_budget``, the chosen members'
-    estimated refit seconds stay within it (the first pick aside).
+    estimated refit seconds stay within it (the first pick aside). ``sample_weight`` (all rows, aligned with
+    ``y``; None for none) weighs the rows the blends are scored on; an ensembler is given it only when set.
     """
     done = [r for r in state.completed() if r.oof_path and (only is None or r.trial_id in only)]
     if not done:
@@ -46,7 +49,8 @@ def choose_weights(state: SearchState, y: np.ndarray, mask: np.ndarray, metric: 
     if not oof:
         return {done[0].trial_id: 1.0}, done[0].score
     costs = {k: full_fit_estimate(state.results[k], n_folds) for k in oof}
-    ens = ensembler.fit(oof, y[mask], metric, seed=seed, costs=costs, max_cost=refit_budget)
+    weighted = {} if sample_weight is None else {"sample_weight": np.asarray(sample_weight)[mask]}
+    ens = ensembler.fit(oof, y[mask], metric, seed=seed, costs=costs, max_cost=refit_budget, **weighted)
     return {k: float(v) for k, v in ens.weights.items()}, float(ens.score)
 
 
@@ -108,6 +112,7 @@ def refit_in_process(config, ctx, seed: int, n_threads: int, schedule: list[tupl
     the validated model was trained.
     """
     from forgeml.evaluate.evaluator import build
+    from forgeml.pipeline.builder import fit_pipeline
 
     spec = TrialSpec(trial_id=-1, config=dict(config), seed=seed, n_threads=n_threads,
                      timeout=None, kind="refit")
@@ -119,12 +124,13 @@ def refit_in_process(config, ctx, seed: int, n_threads: int, schedule: list[tupl
             if pipe is not None:
                 return pipe, time.time() - t0
         pipe = build(config, ctx, len(ctx.y), spec)
-        pipe.fit(ctx.X, ctx.y)
+        fit_pipeline(pipe, ctx.X, ctx.y, ctx.sample_weight)
     return pipe, time.time() - t0
 
 
 def _replay(schedule: list[tuple[Config, int]], ctx, spec: TrialSpec):
     from forgeml.evaluate.evaluator import build, continue_pipeline, fit_context, iterative_family
+    from forgeml.pipeline.builder import fit_pipeline
 
     first, done = schedule[0]
     fctx = fit_context(ctx, len(ctx.y), spec)
@@ -132,11 +138,11 @@ def _replay(schedule: list[tuple[Config, int]], ctx, spec: TrialSpec):
     if key is None:
         return None
     pipe = build(Config({**first, key: done}), ctx, len(ctx.y), spec)
-    pipe.fit(ctx.X, ctx.y)
+    fit_pipeline(pipe, ctx.X, ctx.y, ctx.sample_weight)
     for config, iterations in schedule[1:]:
         if iterations <= done:
             continue
-        pipe = continue_pipeline(pipe, config, iterations - done, family, fctx, ctx.X, ctx.y)
+        pipe = continue_pipeline(pipe, config, iterations - done, family, fctx, ctx.X, ctx.y, ctx.sample_weight)
         if pipe is None:
             return None  # the family cannot continue: refit the final configuration afresh
         done = iterations

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import os
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -17,8 +17,9 @@ from forgeml.data.infer import infer_schema
 from forgeml.data.schema import Schema
 from forgeml.data.splits import make_folds
 from forgeml.data.validate import align_for_predict, check_values, validate_training
+from forgeml.data.weights import pop_sample_weight
 from forgeml.errors import ConfigError, SearchWarning
-from forgeml.metrics import Metric, get_metric
+from forgeml.metrics import Metric, accepts_sample_weight, get_metric
 from forgeml.models import get_families
 from forgeml.models.base import FitContext, ModelFamily
 from forgeml.orchestrate.settings import RunSettings
@@ -45,15 +46,24 @@ class Prepared:
     searcher: Searcher
     space: SearchSpace
     warm: list[Config]
+    sample_weight: np.ndarray | None = None  # the rows' weights, aligned with y, or None
+    skipped: list[str] = field(default_factory=list)  # families left out: they cannot use sample_weight
 
 
-def prepare(settings: RunSettings, df: pd.DataFrame, target: str) -> Prepared:
-    """Validate ``df`` and build everything the search needs; raises ``ForgeMLError``s for bad data or options."""
+def prepare(settings: RunSettings, df: pd.DataFrame, target: str, sample_weight: str | None = None) -> Prepared:
+    """Validate ``df`` and build everything the search needs; raises ``ForgeMLError``s for bad data or options.
+
+    ``sample_weight`` names the column of ``df`` holding the rows' weights (not a feature), if any.
+    """
     df = check_values(df, target, on_bad_value=settings.on_bad_value, inf_as_nan=settings.inf_as_nan)
     df = validate_training(df, target, inf_as_nan=settings.inf_as_nan)
+    df, row_weights = pop_sample_weight(df, sample_weight, target)
     task = resolve_task(settings.task, settings.task_restriction, df[target])
     schema = infer_schema(df, target, task=task)
     metric = get_metric(settings.metric, schema.task, classes=schema.classes)
+    if row_weights is not None and not accepts_sample_weight(metric.fn):  # refuse weights, never ignore them
+        raise ConfigError(f"metric {metric.name!r} takes no sample_weight; use a metric that does, or fit without "
+                          "sample_weight")
     X = align_for_predict(schema, df.drop(columns=[target]))
     y = encode_target(df, schema)
     n_workers, n_threads = resources(settings.n_jobs)
@@ -63,11 +73,15 @@ def prepare(settings: RunSettings, df: pd.DataFrame, target: str) -> Prepared:
                       n_threads=n_threads)
     searcher = make_run_searcher(settings, len(X))
     families = choose_families(settings, searcher, fctx, schema.task)
+    skipped: list[str] = []
+    if row_weights is not None:  # only families that honour the weights
+        families, skipped = weighted_families(families, settings.families)
     space = joint_space(families, schema, fctx)
     warm = default_configs(families, schema, fctx)
     searcher.setup(space, seed=settings.seed, warm_start=warm, max_trials=settings.max_trials)
     return Prepared(schema=schema, metric=metric, X=X, y=y, folds=folds, n_workers=n_workers, n_threads=n_threads,
-                    families=families, searcher=searcher, space=space, warm=warm)
+                    families=families, searcher=searcher, space=space, warm=warm, sample_weight=row_weights,
+                    skipped=skipped)
 
 
 def resolve_task(requested: str, restriction: str | None, y: pd.Series) -> str | None:
@@ -131,3 +145,17 @@ def choose_families(settings: RunSettings, searcher: Searcher, fctx: FitContext,
                           f"{settings.families} is trained that way; add e.g. 'lightgbm' or 'mlp', or pick "
                           "another search")
     return families
+
+
+def weighted_families(families: dict[str, ModelFamily], requested: Any) -> tuple[dict[str, ModelFamily], list[str]]:
+    """The families that honour ``sample_weight``, and the names of those left out (with a ``SearchWarning``)."""
+    from forgeml.models import split_by_sample_weight
+    from forgeml.orchestrate.report import skipped_note
+
+    kept, skipped = split_by_sample_weight(families)
+    if not kept:
+        raise ConfigError(f"none of the families {requested or list(families)} can use sample_weight; add one that "
+                          "can (e.g. 'lightgbm' or 'linear'), or fit without sample_weight")
+    if skipped:  # stacklevel: weighted_families < prepare < run_automl < AutoML.fit < the user's call
+        warnings.warn(f"{skipped_note(skipped)}; they would ignore the weights", SearchWarning, stacklevel=5)
+    return kept, skipped

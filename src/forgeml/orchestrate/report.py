@@ -63,3 +63,21 @@ def fallback_leaderboard(row: dict[str, Any], description: str, metric: Metric) 
     return pd.DataFrame([{"trial_id": row["trial_id"], "pipeline": description, "family": row["family"],
                           f"cv_{metric.name}": float("nan"), "fidelity": 1.0, "fit_time": row["fit_time"],
                           "predict_s_per_1k": float("nan"), "ensemble_weight": 1.0}])
+
+
+def skipped_note(skipped: list[str]) -> str:
+    """The note on families left out of a weighted run (search summary and warning)."""
+    return f"not searched: {', '.join(skipped)} (cannot use sample_weight)"
+
+
+def with_skipped_families(frame: pd.DataFrame, skipped: list[str], metric: Metric) -> pd.DataFrame:
+    """The leaderboard with one row per family left out of a weighted run, at the bottom, unscored."""
+    if not skipped:
+        return frame
+    rows = pd.DataFrame([{"trial_id": pd.NA, "pipeline": f"{name}: not searched (cannot use sample_weight)",
+                          "family": name, f"cv_{metric.name}": float("nan"), "fidelity": float("nan"),
+                          "fit_time": float("nan"), "predict_s_per_1k": float("nan"), "ensemble_weight": 0.0}
+                         for name in skipped], columns=frame.columns)
+    out = pd.concat([frame.astype({"trial_id": "Int64"}), rows.astype({"trial_id": "Int64"})], ignore_index=True)
+    out.attrs["not_searched"] = {name: "cannot use sample_weight" for name in skipped}
+    return out

@@ -23,7 +23,14 @@ from forgeml.orchestrate.finalize import Final, cheapest, ensemble_probe, finali
 from forgeml.orchestrate.loop import LoopOptions, SearchLoop
 from forgeml.orchestrate.prepare import Prepared, prepare
 from forgeml.orchestrate.progress import Progress
-from forgeml.orchestrate.report import build_leaderboard, describe, fallback_leaderboard, search_summary
+from forgeml.orchestrate.report import (
+    build_leaderboard,
+    describe,
+    fallback_leaderboard,
+    search_summary,
+    skipped_note,
+    with_skipped_families,
+)
 from forgeml.orchestrate.resume import OpenRun, open_run, trial_cap
 from forgeml.orchestrate.settings import RunSettings
 from forgeml.pipeline.fitted import FittedPipeline
@@ -45,14 +52,18 @@ class Outcome:
     search_summary: str = ""
 
 
-def run_automl(settings: RunSettings, df: pd.DataFrame, target: str, run_dir: str) -> Outcome:
-    """Search, ensemble and refit on ``df`` (``target`` is the column to predict), storing the run in ``run_dir``."""
+def run_automl(settings: RunSettings, df: pd.DataFrame, target: str, run_dir: str,
+               sample_weight: str | None = None) -> Outcome:
+    """Search, ensemble and refit on ``df`` (``target`` is the column to predict), storing the run in ``run_dir``.
+
+    ``sample_weight`` names the column of ``df`` holding the row weights (checked by ``AutoML.fit``), if any.
+    """
     budget = Budget(settings.time_budget if settings.time_budget is not None else UNLIMITED_S)
-    prep = prepare(settings, df, target)
+    prep = prepare(settings, df, target, sample_weight)
     run = open_run(settings, prep, run_dir, target, budget)
     ctx = EvalContext(X=prep.X, y=prep.y, folds=prep.folds, schema_json=prep.schema.to_json(),
                       metric=prep.metric.name, run_dir=run_dir,
-                      plugins=shipped_plugins(prep.metric, prep.families))
+                      plugins=shipped_plugins(prep.metric, prep.families), sample_weight=prep.sample_weight)
     executor = build_executor(settings, prep.n_workers, prep.n_threads)
     t_start = time.time()
     with Progress(settings.verbose, settings.time_budget, prep.metric.name) as progress:
@@ -65,7 +76,7 @@ def run_automl(settings: RunSettings, df: pd.DataFrame, target: str, run_dir: st
             raise
         finally:
             executor.shutdown()
-    leaderboard, summary = record(run, final, prep.metric, summary)
+    leaderboard, summary = record(run, final, prep, summary)
     return Outcome(schema=prep.schema, metric=prep.metric, pipeline=final.pipeline, leaderboard=leaderboard,
                    run_id=run.run_id, n_trials=len(run.state.results), seconds=time.time() - t_start,
                    search_summary=summary)
@@ -95,20 +106,24 @@ def search(settings: RunSettings, prep: Prepared, run: OpenRun, ctx: EvalContext
     loop.run(run.elapsed_before)
     shutil.rmtree(os.path.join(ctx.run_dir, "state"), ignore_errors=True)  # PBT's per-fold models: done with
     summary = search_summary(prep.searcher, run.state)
+    if prep.skipped:  # sample_weight: say which families were not searched
+        summary = f"{summary}; {skipped_note(prep.skipped)}"
     if summary:
         progress.message(f"forgeml: {summary}")
         run.store.update_run(run.run_id, search_summary=summary)
     return loop, summary
 
 
-def record(run: OpenRun, final: Final, metric: Metric, summary: str) -> tuple[pd.DataFrame, str]:
+def record(run: OpenRun, final: Final, prep: Prepared, summary: str) -> tuple[pd.DataFrame, str]:
     """The leaderboard, and the run marked complete in the store; returns the leaderboard and final summary."""
+    metric = prep.metric
     if final.fallback is None:
         leaderboard = build_leaderboard(run.state, final.weights, final.score, metric)
     else:  # the fallback pipeline: listed, with no cross-validated score
         leaderboard = fallback_leaderboard(final.fallback, final.pipeline.descriptions[0], metric)
         summary = f"{summary}; no trial finished in time: fallback pipeline, not validated"
         run.store.update_run(run.run_id, search_summary=summary)
+    leaderboard = with_skipped_families(leaderboard, prep.skipped, metric)  # rows naming them
     best = run.state.best()  # None when only the fallback pipeline was fit
     run.store.update_run(run.run_id, status="complete", best_trial_id=best.trial_id if best else None,
                          elapsed=run.elapsed_before + run.budget.elapsed(), ensemble_score=final.score)

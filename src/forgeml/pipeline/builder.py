@@ -1,13 +1,14 @@
 """A joint config becomes an unfitted scikit-learn ``Pipeline([("prep", Preprocessor), ("model", estimator)])``.
 
 The pipeline is fit on the raw feature columns in schema order and ``y`` (integer-coded ``0..k-1`` for
-classification; decoding labels is the caller's job).
+classification; decoding labels is the caller's job), through ``fit_pipeline`` when rows carry weights.
 """
 from __future__ import annotations
 
 from collections.abc import Mapping
 from typing import Any
 
+import numpy as np
 from sklearn.pipeline import Pipeline
 
 from forgeml.data.schema import Schema
@@ -47,3 +48,15 @@ def build_pipeline(config: Mapping[str, Any], schema: Schema, families: Mapping[
     params.update(prep)
     pre = Preprocessor.from_schema(schema, params, seed=ctx.seed)
     return Pipeline([("prep", pre), ("model", fam.build(hp, ctx))])
+
+
+def fit_pipeline(pipe: Pipeline, X: Any, y: Any, sample_weight: Any = None) -> Pipeline:
+    """Fit ``pipe``; ``sample_weight`` (None for none) goes to the model step's ``fit``.
+
+    The preprocessing is fitted unweighted: imputation statistics, scaling and the out-of-fold target encoding
+    count every row once. The weights decide what the model learns; preprocessing only shapes its inputs.
+    Only families with ``Capabilities.sample_weight`` may receive weights.
+    """
+    if sample_weight is None:
+        return pipe.fit(X, y)
+    return pipe.fit(X, y, model__sample_weight=np.asarray(sample_weight, dtype=float))

@@ -4,8 +4,9 @@ run it on their own family).
 It checks the contract the rest of forgeml relies on: spaces sample and validate, defaults are complete valid
 assignments, ``build`` gives a clone-able estimator whose parameters round-trip and whose thread counts respect the
 context, fitting on small synthetic data (NaN and ``category`` columns only when the capabilities promise to handle
-them) gives well-formed predictions, the same seed gives the same model, a pickled model predicts the same, and
-``continue_from`` (if offered) trains on without touching the model it continues.
+them) gives well-formed predictions, the same seed gives the same model, a pickled model predicts the same,
+``continue_from`` (if offered) trains on without touching the model it continues, and a family that declares
+``Capabilities.sample_weight`` takes ``fit(X, y, sample_weight=w)`` and follows the weights.
 """
 from __future__ import annotations
 
@@ -156,7 +157,33 @@ def check_model_family(family: ModelFamily, task: str, *, n_rows: int = 120, n_f
             assert np.array_equal(_predictions(loaded, X_test, k), pred), f"{where}: pickle changes predictions"
         if kind == "default" and i == 0:
             _check_continuation(family, est, params, ctx, X_train, y_train, X_test, k, pred, where)
+            if caps.sample_weight:
+                _check_sample_weight(family, params, ctx, X_train, y_train, X_test, k, where)
     return len(configs)
+
+
+def _check_sample_weight(family: ModelFamily, params: dict[str, Any], ctx: FitContext, X: pd.DataFrame,
+                         y: np.ndarray, X_test: pd.DataFrame, k: int, where: str) -> None:
+    """A family declaring ``sample_weight`` fits with weights and follows them: trained on the rows twice, the
+    second copy with wrong targets but weight 0, it predicts like a model trained on the clean rows only (at
+    most 3/4 of the distance of the same model trained without the weights)."""
+    wrong = (y + 1) % k if k else y + 5.0 * float(np.std(y))
+    X2, y2 = pd.concat([X, X], ignore_index=True), np.concatenate([y, wrong])
+    w = np.r_[np.ones(len(y)), np.zeros(len(y))]
+    clean = _predictions(family.build(params, ctx).fit(X, y), X_test, k)
+    weighted = family.build(params, ctx)
+    try:
+        fitted = weighted.fit(X2, y2, sample_weight=w)
+    except TypeError as exc:
+        raise AssertionError(f"{where}: declares sample_weight but fit does not take it: {exc}") from exc
+    assert fitted is weighted, f"{where}: fit with sample_weight must return self"
+    pred = _check_predictions(weighted, X_test, k, where + " (weighted)")
+    ignored = _predictions(family.build(params, ctx).fit(X2, y2), X_test, k)
+    d_weighted, d_ignored = float(np.mean(np.abs(pred - clean))), float(np.mean(np.abs(ignored - clean)))
+    # bagged and randomised models (forests, CatBoost) draw other random numbers on twice the rows: not exact
+    assert d_weighted < 0.75 * d_ignored, (
+        f"{where}: rows of weight 0 still shape the model (distance to the clean fit {d_weighted:.3g} with weights, "
+        f"{d_ignored:.3g} without); does fit pass sample_weight to the model?")
 
 
 def _check_continuation(family: ModelFamily, fitted: Any, params: dict[str, Any], ctx: FitContext,
