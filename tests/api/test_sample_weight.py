@@ -142,3 +142,19 @@ def test_score_refuses_bad_weights_too(fits):
     X, y = overlapping(1, n=50)
     with pytest.raises(DataError, match="has 3 values"):
         AutoML.score(fits["plain"], X, y, sample_weight=[1.0, 2.0, 3.0])
+
+
+def test_a_user_metric_without_sample_weight_is_refused_for_a_weighted_fit_not_called_wrongly():
+    """A user's metric is wrapped; the wrapper must not claim to take weights the user's function cannot."""
+    from tests.plugins.metrics import recall_of_yes
+
+    from forgeml import make_metric
+    from forgeml.metrics import accepts_sample_weight
+
+    plain = make_metric(recall_of_yes, tasks=["binary"])
+    weighted = make_metric(skm.accuracy_score, tasks=["binary"])
+    assert not accepts_sample_weight(plain.fn) and accepts_sample_weight(weighted.fn)
+    df = pd.DataFrame({"x": np.arange(40.0), "y": ["yes", "no"] * 20})
+    with pytest.raises(ConfigError, match="takes no sample_weight"):
+        AutoML(max_trials=1, families=["linear"], metric=plain, verbose=0, n_jobs=1).fit(
+            df, target="y", sample_weight=np.ones(40))
