@@ -254,8 +254,10 @@ class AutoML(BaseEstimator):
         return hasattr(self, "best_pipeline_")
 
     def __sklearn_tags__(self) -> Any:
-        """Missing values are imputed and small sparse matrices densified, so both are accepted inputs."""
+        """Missing values are imputed and small sparse matrices densified, so both are accepted inputs; without
+        ``max_trials`` the wall clock decides how many trials run, so the result is not determined by ``seed``."""
         tags = super().__sklearn_tags__()
+        tags.non_deterministic = self.max_trials is None
         tags.input_tags.allow_nan = True
         tags.input_tags.sparse = True
         return tags
