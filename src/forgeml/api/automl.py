@@ -126,11 +126,14 @@ class AutoML(BaseEstimator):
                 raise TargetError(f"{type(self).__name__} requires y to be passed, but the target y is None: "
                                   "call fit(X, y), or fit(df, target='column') to predict a column of df")
             df = read_table(X)
-            self._check_shape(df.drop(columns=[target], errors="ignore"))
+            _check_rows(len(df))  # a table without feature columns is validate_training's to name
             self._check_target(df[target] if target in df.columns else None)
             return df, target
         df = read_table(X)
-        self._check_shape(df)
+        if df.shape[1] == 0 and len(df) > 0:
+            raise DataError(f"X has 0 feature(s) (shape=({len(df)}, 0)) while a minimum of 1 is required; "
+                            "pass at least one feature column")
+        _check_rows(len(df))
         yv = _target_array(y)
         if len(yv) != len(df):
             raise DataError(f"X has {len(df)} rows but y has {len(yv)}; they must match")
@@ -141,16 +144,6 @@ class AutoML(BaseEstimator):
         df[name] = yv
         self._check_target(df[name])
         return df, str(name)
-
-    @staticmethod
-    def _check_shape(features: pd.DataFrame) -> None:
-        n_rows, n_cols = features.shape
-        if n_cols == 0 and n_rows > 0:
-            raise DataError(f"X has 0 feature(s) (shape=({n_rows}, 0)) while a minimum of 1 is required; "
-                            "pass at least one feature column")
-        if n_rows == 1:
-            raise DataError("X has 1 sample (n_samples=1): nothing can be learned or validated from one row; "
-                            "pass more rows")
 
     def _check_target(self, y: pd.Series | None) -> None:
         """A classifier's target must hold class labels: at least two, and not continuous numbers."""
@@ -165,10 +158,11 @@ class AutoML(BaseEstimator):
             if len(frac):
                 raise TargetError(
                     f"Unknown label type: continuous. {type(self).__name__} predicts class labels, but the target "
-                    f"{y.name!r} holds non-integer numbers such as {frac[0]!r}; use AutoRegressor (or "
+                    f"{y.name!r} holds non-integer numbers such as {float(frac[0]):g}; use AutoRegressor (or "
                     "task='regression') to predict a number, or pass class labels")
         if values.nunique() < 2:
-            raise TargetError(f"the target {y.name!r} has only one class ({values.iloc[0]!r}); a classifier "
+            only = values.iloc[0].item() if hasattr(values.iloc[0], "item") else values.iloc[0]
+            raise TargetError(f"the target {y.name!r} has only one class ({only!r}); a classifier "
                               "needs at least two classes to learn from")
 
     # ---------------------------------------------------------------------------------------- predict
@@ -261,6 +255,12 @@ class AutoML(BaseEstimator):
         tags.input_tags.allow_nan = True
         tags.input_tags.sparse = True
         return tags
+
+
+def _check_rows(n_rows: int) -> None:
+    if n_rows == 1:
+        raise DataError("X has 1 sample (n_samples=1): nothing can be learned or validated from one row; "
+                        "pass more rows")
 
 
 def _target_array(y: Any) -> np.ndarray:
