@@ -30,6 +30,7 @@ def _expected(estimator) -> dict[str, str]:
     return out
 
 
+@pytest.mark.slow  # ~150 fits, each starting a worker process (~3 s of imports): about 10 min on 2 loaded cores
 @parametrize_with_checks([AutoClassifier(**FAST), AutoRegressor(**FAST)], expected_failed_checks=_expected,
                          xfail_strict=True)
 def test_sklearn_estimator_checks(estimator, check):
