@@ -6,6 +6,8 @@ subclasses the builtin it refines, so ``except ValueError`` in user code keeps w
 """
 from __future__ import annotations
 
+from sklearn.exceptions import NotFittedError as _SklearnNotFittedError
+
 
 class ForgeMLError(Exception):
     """Root of every error forgeml raises on purpose."""
@@ -31,8 +33,19 @@ class ConfigError(ForgeMLError, ValueError):
     """An argument or configuration is invalid (unknown metric, searcher, bad budget, ...)."""
 
 
-class NotFittedError(ForgeMLError, ValueError, AttributeError):
-    """The estimator is used before ``fit``."""
+class UnsupportedValueError(DataError, TypeError):
+    """A table cell holds a value no column kind can use (a dict, a list, ...). Also a ``TypeError``, as
+    NumPy's and scikit-learn's conversions raise for such cells."""
+
+
+class NotFittedError(ForgeMLError, _SklearnNotFittedError):
+    """The estimator is used before ``fit``. Also scikit-learn's ``NotFittedError`` (a ``ValueError`` and an
+    ``AttributeError``), so ``except sklearn.exceptions.NotFittedError`` and sklearn's checks catch it."""
+
+
+class TaskMismatchError(ForgeMLError, AttributeError):
+    """A method that does not apply to the fitted task (``predict_proba`` on a regression model). An
+    ``AttributeError`` so that duck typing (``hasattr``) treats the method as absent."""
 
 
 class NoModelFittedError(ForgeMLError, RuntimeError):

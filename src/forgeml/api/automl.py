@@ -14,13 +14,16 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
+from sklearn.utils.metaestimators import available_if
 
 from forgeml.data.validate import check_on_bad_value
-from forgeml.errors import ConfigError, DataError, NotFittedError, TargetError
+from forgeml.errors import ConfigError, DataError, NotFittedError, SchemaMismatchError, TargetError, TaskMismatchError
 from forgeml.orchestrate.settings import RunSettings
 
 if TYPE_CHECKING:  # imported by the run itself; `import forgeml` stays light
     from forgeml.pipeline.fitted import FittedPipeline
+
+CLASSIFICATION_TASKS = ("classification", "binary", "multiclass")
 
 TASK_ALIASES = {"auto": None, "classification": "classification", "binary": "binary",
                 "multiclass": "multiclass", "regression": "regression"}
@@ -191,18 +194,23 @@ class AutoML(BaseEstimator):
             resolve_ensembler(self.ensemble, check=True)
 
     def _frame(self, X: Any, y: Any, target: str | None) -> tuple[pd.DataFrame, str]:
+        """The training table with the target as a column; the edge checks an sklearn user expects of ``fit``."""
         from forgeml.data.load import read_table
 
         if y is None:
             if target is None:
-                raise TargetError("say which column to predict: fit(df, target='column') or fit(X, y)")
-            return read_table(X), target
+                raise TargetError(f"{type(self).__name__} requires y to be passed, but the target y is None: "
+                                  "call fit(X, y), or fit(df, target='column') to predict a column of df")
+            df = read_table(X)
+            _check_rows(len(df))  # a table without feature columns is validate_training's to name
+            self._check_target(df[target] if target in df.columns else None)
+            return df, target
         df = read_table(X)
-        yv = y.to_numpy() if isinstance(y, (pd.Series, pd.DataFrame)) else np.asarray(y)
-        if yv.ndim == 2 and yv.shape[1] == 1:
-            yv = yv.ravel()
-        if yv.ndim != 1:
-            raise TargetError(f"y must be one column, got shape {yv.shape}")
+        if df.shape[1] == 0 and len(df) > 0:
+            raise DataError(f"X has 0 feature(s) (shape=({len(df)}, 0)) while a minimum of 1 is required; "
+                            "pass at least one feature column")
+        _check_rows(len(df))
+        yv = _target_array(y)
         if len(yv) != len(df):
             raise DataError(f"X has {len(df)} rows but y has {len(yv)}; they must match")
         name = target or (y.name if isinstance(y, pd.Series) and y.name is not None else "target")
@@ -210,7 +218,28 @@ class AutoML(BaseEstimator):
             name = f"_{name}"
         df = df.copy()
         df[name] = yv
+        self._check_target(df[name])
         return df, str(name)
+
+    def _check_target(self, y: pd.Series | None) -> None:
+        """A classifier's target must hold class labels: at least two, and not continuous numbers."""
+        if y is None or not (self._task_restriction == "classification" or self.task in CLASSIFICATION_TASKS):
+            return
+        values = y.dropna()
+        if len(values) == 0:
+            return  # validate_training says that the target is entirely missing
+        if pd.api.types.is_float_dtype(values.dtype):
+            f = values.to_numpy(dtype="float64")
+            frac = f[np.isfinite(f) & (f != np.round(f))]
+            if len(frac):
+                raise TargetError(
+                    f"Unknown label type: continuous. {type(self).__name__} predicts class labels, but the target "
+                    f"{y.name!r} holds non-integer numbers such as {float(frac[0]):g}; use AutoRegressor (or "
+                    "task='regression') to predict a number, or pass class labels")
+        if values.nunique() < 2:
+            only = values.iloc[0].item() if hasattr(values.iloc[0], "item") else values.iloc[0]
+            raise TargetError(f"the target {y.name!r} has only one class ({only!r}); a classifier "
+                              "needs at least two classes to learn from")
 
     # ---------------------------------------------------------------------------------------- predict
     def _check_fitted(self) -> None:
@@ -222,23 +251,42 @@ class AutoML(BaseEstimator):
         self._check_fitted()
         return self.best_pipeline_.predict(self._read(X))
 
+    def _may_predict_proba(self) -> bool:
+        return self._task_restriction != "regression"
+
+    @available_if(_may_predict_proba)
     def predict_proba(self, X: Any) -> pd.DataFrame:
-        """Class probabilities as a DataFrame whose columns are the classes."""
+        """Class probabilities as a DataFrame whose columns are the classes (classification only)."""
         self._check_fitted()
         if self.task_ == "regression":
-            raise AttributeError("predict_proba is only available for classification")
+            raise TaskMismatchError("predict_proba needs a classification model, but this one was fit for "
+                                    "regression; use predict(X) for its numeric predictions")
         p = self.best_pipeline_.predict_proba(self._read(X))
         frame_index = X.index if isinstance(X, pd.DataFrame) else None
         return pd.DataFrame(p, columns=self.classes_.tolist(), index=frame_index)
 
     def _read(self, X: Any) -> Any:
+        """``X`` as the fitted pipeline reads it: a frame aligned to the schema with the estimator's own value
+        policy (``on_bad_value``, ``inf_as_nan``), or a 2-D array whose column count is checked against
+        ``n_features_in_`` here."""
+        from forgeml.data.load import check_not_complex, is_array_like, read_table, to_array
         from forgeml.data.validate import align_for_predict
 
         if isinstance(X, (str, os.PathLike)):
-            from forgeml.data.load import read_table
-
             X = read_table(X)
-        # the estimator's own value policy (on_bad_value, inf_as_nan); the pipeline's check then finds nothing
+        elif isinstance(X, pd.DataFrame):
+            check_not_complex(X)
+        elif isinstance(X, pd.Series) or not is_array_like(X):
+            return X  # a Series is one row; anything else gets align_for_predict's error
+        else:
+            arr = to_array(X)
+            if arr.shape[1] != self.n_features_in_:
+                names = ", ".join(repr(str(n)) for n in self.feature_names_in_[:20])
+                raise SchemaMismatchError(
+                    f"X has {arr.shape[1]} features, but {type(self).__name__} is expecting {self.n_features_in_} "
+                    f"features as input ({names}); pass a DataFrame, or an array with those columns in that order")
+            X = arr
+        # the pipeline's own check then finds nothing left to change
         return align_for_predict(self.schema_, X, on_bad_value=self.on_bad_value, inf_as_nan=self.inf_as_nan)
 
     def score(self, X: Any, y: Any, sample_weight: Any = None) -> float:
@@ -285,6 +333,39 @@ class AutoML(BaseEstimator):
 
     def __sklearn_is_fitted__(self) -> bool:
         return hasattr(self, "best_pipeline_")
+
+    def __sklearn_tags__(self) -> Any:
+        """Missing values are imputed and small sparse matrices densified, so both are accepted inputs; without
+        ``max_trials`` the wall clock decides how many trials run, so the result is not determined by ``seed``."""
+        tags = super().__sklearn_tags__()
+        tags.non_deterministic = self.max_trials is None
+        tags.input_tags.allow_nan = True
+        tags.input_tags.sparse = True
+        return tags
+
+
+def _check_rows(n_rows: int) -> None:
+    if n_rows == 1:
+        raise DataError("X has 1 sample (n_samples=1): nothing can be learned or validated from one row; "
+                        "pass more rows")
+
+
+def _target_array(y: Any) -> np.ndarray:
+    """``y`` as a 1-D array; a column vector is accepted with scikit-learn's ``DataConversionWarning``."""
+    import warnings
+
+    from sklearn.exceptions import DataConversionWarning
+
+    yv = y.to_numpy() if isinstance(y, (pd.Series, pd.DataFrame)) else np.asarray(y)
+    if yv.ndim == 2 and yv.shape[1] == 1:
+        warnings.warn("A column-vector y was passed when a 1d array was expected; change the shape of y to "
+                      "(n_samples,), for example using ravel()", DataConversionWarning, stacklevel=4)
+        yv = yv.ravel()
+    if yv.ndim != 1:
+        raise TargetError(f"y must be one column, got shape {yv.shape}")
+    if np.iscomplexobj(yv):
+        raise TargetError("Complex data not supported: y holds complex numbers; pass real-valued targets")
+    return yv
 
 
 class AutoClassifier(ClassifierMixin, AutoML):

@@ -1,0 +1,63 @@
+"""scikit-learn's own estimator checks (``parametrize_with_checks``) over AutoClassifier and AutoRegressor.
+
+The instances use ``max_trials`` so the search is reproducible (the refit-comparison checks must pass) and a
+time budget only as a safety cap; ``families=["linear"]`` keeps each of the ~150 fits short (most of a fit is
+starting its worker process).
+"""
+from __future__ import annotations
+
+import pytest
+from sklearn.utils.estimator_checks import estimator_checks_generator, parametrize_with_checks
+
+from forgeml import AutoClassifier, AutoRegressor
+from forgeml.testing import EXPECTED_FAILED_CHECKS, TIME_BOUND_ONLY, expected_failed_checks
+
+FAST = {"time_budget": 60, "max_trials": 2, "n_jobs": 1, "verbose": 0, "families": ["linear"], "seed": 0}
+
+# TEMPORARY (issue 15): fit(sample_weight=...) lands on another branch. These checks are generated only once
+# fit takes sample_weight; drop each entry as it passes (xfail_strict makes a passing entry fail loudly).
+_PENDING_SAMPLE_WEIGHT = {
+    "check_sample_weights_pandas_series", "check_sample_weights_not_an_array", "check_sample_weights_list",
+    "check_all_zero_sample_weights_error", "check_sample_weights_shape", "check_sample_weights_not_overwritten",
+    "check_sample_weight_equivalence_on_dense_data", "check_sample_weight_equivalence_on_sparse_data",
+}
+
+
+def _expected(estimator) -> dict[str, str]:
+    out = expected_failed_checks(estimator)
+    out.update({name: "pending: fit(sample_weight=...) from another issue-15 branch" for name in
+                _PENDING_SAMPLE_WEIGHT})
+    return out
+
+
+@pytest.mark.slow  # ~150 fits, each starting a worker process (~3 s of imports): about 10 min on 2 loaded cores
+@parametrize_with_checks([AutoClassifier(**FAST), AutoRegressor(**FAST)], expected_failed_checks=_expected,
+                         xfail_strict=True)
+def test_sklearn_estimator_checks(estimator, check):
+    check(estimator)
+
+
+def _check_names(estimator) -> set[str]:
+    names = set()
+    for _, check in estimator_checks_generator(estimator):
+        func = getattr(check, "func", check)
+        names.add(getattr(func, "__name__", str(func)))
+    return names
+
+
+def test_expected_failures_are_few_real_checks_with_reasons():
+    assert len(EXPECTED_FAILED_CHECKS) <= 6
+    known = _check_names(AutoClassifier(time_budget=2)) | _check_names(AutoRegressor(time_budget=2))
+    for name, reason in EXPECTED_FAILED_CHECKS.items():
+        assert name in known, f"{name} is not a check scikit-learn runs on forgeml's estimators"
+        assert len(reason) > 40, f"{name} needs a reason"
+    assert TIME_BOUND_ONLY <= set(EXPECTED_FAILED_CHECKS)
+
+
+@pytest.mark.parametrize("cls", [AutoClassifier, AutoRegressor])
+def test_refit_checks_are_excused_only_for_a_time_bound_search(cls):
+    assert set(expected_failed_checks(cls(time_budget=2))) == set(EXPECTED_FAILED_CHECKS)
+    assert not set(expected_failed_checks(cls(time_budget=2, max_trials=3))) & TIME_BOUND_ONLY
+    # a time-bound search says so in its tags; a max_trials one promises reproducibility
+    assert cls(time_budget=2).__sklearn_tags__().non_deterministic
+    assert not cls(time_budget=2, max_trials=3).__sklearn_tags__().non_deterministic
