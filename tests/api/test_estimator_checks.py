@@ -1,37 +1,30 @@
 """scikit-learn's own estimator checks (``parametrize_with_checks``) over AutoClassifier and AutoRegressor.
 
 The instances use ``max_trials`` so the search is reproducible (the refit-comparison checks must pass) and a
-time budget only as a safety cap; ``families=["linear"]`` keeps each of the ~150 fits short (most of a fit is
-starting its worker process).
+time budget only as a safety cap; ``families=["linear"]`` and forkserver workers keep each of the ~150 fits
+short.
 """
 from __future__ import annotations
 
+import multiprocessing
+
 import pytest
 from sklearn.utils.estimator_checks import estimator_checks_generator, parametrize_with_checks
+from tests.plugins.executors import ForkserverExecutor
 
 from forgeml import AutoClassifier, AutoRegressor
 from forgeml.testing import EXPECTED_FAILED_CHECKS, TIME_BOUND_ONLY, expected_failed_checks
 
-FAST = {"time_budget": 60, "max_trials": 2, "n_jobs": 1, "verbose": 0, "families": ["linear"], "seed": 0}
-
-# TEMPORARY (issue 15): fit(sample_weight=...) lands on another branch. These checks are generated only once
-# fit takes sample_weight; drop each entry as it passes (xfail_strict makes a passing entry fail loudly).
-_PENDING_SAMPLE_WEIGHT = {
-    "check_sample_weights_pandas_series", "check_sample_weights_not_an_array", "check_sample_weights_list",
-    "check_all_zero_sample_weights_error", "check_sample_weights_shape", "check_sample_weights_not_overwritten",
-    "check_sample_weight_equivalence_on_dense_data", "check_sample_weight_equivalence_on_sparse_data",
-}
+# Workers forked from a forkserver that has already imported forgeml and scikit-learn start in milliseconds
+# instead of ~3 s, which is most of each of the ~150 fits; they are still real, separate worker processes.
+multiprocessing.set_forkserver_preload(["forgeml.evaluate.evaluator", "forgeml.execute._worker",
+                                        "sklearn.linear_model"])
+FAST = {"time_budget": 60, "max_trials": 2, "n_jobs": 1, "verbose": 0, "families": ["linear"], "seed": 0,
+        "backend": ForkserverExecutor}
 
 
-def _expected(estimator) -> dict[str, str]:
-    out = expected_failed_checks(estimator)
-    out.update({name: "pending: fit(sample_weight=...) from another issue-15 branch" for name in
-                _PENDING_SAMPLE_WEIGHT})
-    return out
-
-
-@pytest.mark.slow  # ~150 fits, each starting a worker process (~3 s of imports): about 10 min on 2 loaded cores
-@parametrize_with_checks([AutoClassifier(**FAST), AutoRegressor(**FAST)], expected_failed_checks=_expected,
+@pytest.mark.slow  # ~150 fits of about a second each
+@parametrize_with_checks([AutoClassifier(**FAST), AutoRegressor(**FAST)], expected_failed_checks=expected_failed_checks,
                          xfail_strict=True)
 def test_sklearn_estimator_checks(estimator, check):
     check(estimator)

@@ -10,7 +10,7 @@ import pytest
 from sklearn import metrics as skm
 
 from forgeml import AutoClassifier, AutoML, AutoRegressor
-from forgeml.errors import ConfigError, DataError, SearchWarning
+from forgeml.errors import ConfigError, DataError, SearchWarning, TargetError
 
 FAST = dict(time_budget=None, max_trials=2, n_jobs=1, verbose=0, n_folds=3, seed=0)
 
@@ -158,3 +158,10 @@ def test_a_user_metric_without_sample_weight_is_refused_for_a_weighted_fit_not_c
     with pytest.raises(ConfigError, match="takes no sample_weight"):
         AutoML(max_trials=1, families=["linear"], metric=plain, verbose=0, n_jobs=1).fit(
             df, target="y", sample_weight=np.ones(40))
+
+
+def test_weights_that_leave_one_class_are_a_target_error_naming_the_class():
+    df = pd.DataFrame({"x": np.arange(40.0), "y": ["a", "b"] * 20})
+    w = np.where(df["y"] == "a", 1.0, 0.0)
+    with pytest.raises(TargetError, match="all classes but one .'a'."):
+        AutoML(max_trials=1, families=["linear"], verbose=0, n_jobs=1).fit(df, target="y", sample_weight=w)

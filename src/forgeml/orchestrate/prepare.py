@@ -18,7 +18,7 @@ from forgeml.data.schema import Schema
 from forgeml.data.splits import make_folds
 from forgeml.data.validate import align_for_predict, check_values, validate_training
 from forgeml.data.weights import pop_sample_weight
-from forgeml.errors import ConfigError, SearchWarning
+from forgeml.errors import ConfigError, SearchWarning, TargetError
 from forgeml.metrics import Metric, accepts_sample_weight, get_metric
 from forgeml.models import get_families
 from forgeml.models.base import FitContext, ModelFamily
@@ -66,6 +66,8 @@ def prepare(settings: RunSettings, df: pd.DataFrame, target: str, sample_weight:
                           "sample_weight")
     X = align_for_predict(schema, df.drop(columns=[target]))
     y = encode_target(df, schema)
+    if row_weights is not None and schema.task != "regression":
+        check_weighted_classes(y, row_weights, schema)
     n_workers, n_threads = resources(settings.n_jobs)
     folds = make_folds(y, schema.task, n_rows=len(X), n_cols=X.shape[1], seed=settings.seed, n_folds=settings.n_folds)
     fctx = FitContext(task=schema.task, n_rows=int(len(X) * (1 - 1 / max(len(folds), 2))),
@@ -159,3 +161,13 @@ def weighted_families(families: dict[str, ModelFamily], requested: Any) -> tuple
     if skipped:  # stacklevel: weighted_families < prepare < run_automl < AutoML.fit < the user's call
         warnings.warn(f"{skipped_note(skipped)}; they would ignore the weights", SearchWarning, stacklevel=5)
     return kept, skipped
+
+
+def check_weighted_classes(y: np.ndarray, weights: np.ndarray, schema: Schema) -> None:
+    """A classifier needs two classes with weight: zero weights on every row of all classes but one leave a
+    one-class problem, which no fold could score."""
+    weighted = np.unique(y[weights > 0])
+    if len(weighted) < 2:
+        only = schema.classes[int(weighted[0])] if len(weighted) else None
+        raise TargetError(f"sample_weight is zero on every row of all classes but one ({only!r}); a classifier "
+                          "needs at least two classes with non-zero weight to learn from")
