@@ -52,7 +52,11 @@ def test_bench_compares_strategies_on_a_real_dataset(tmp_path):
     md = (tmp_path / "results.md").read_text()
     assert "forgeml[random]" in md and "mean rank" in md
     svg = ET.fromstring((tmp_path / "anytime.svg").read_text())
-    assert svg.tag.endswith("svg") and len([e for e in svg.iter() if e.tag.endswith("polyline")]) >= 4
+    # two axes, plus one curve per strategy once any trial finished in time (on a loaded machine, 8 s may see
+    # none: the count follows what the runs recorded, not how fast this machine is)
+    finished = any(v is not None for a in fm["anytime"] for v in json.loads(a))
+    lines = [e for e in svg.iter() if e.tag.endswith("polyline")]
+    assert svg.tag.endswith("svg") and len(lines) == 2 + (2 if finished else 0)
     # Resuming with one more strategy runs only that one and keeps the earlier rows as they were.
     again = run_bench(str(SHARED / "manifest.json"), str(tmp_path), time_budget=8, only=["wine"],
                       search="random,auto,evolution", resume=True)

@@ -61,9 +61,9 @@ def trial_fn(spec: TrialSpec, context: CountingContext) -> TrialResult:
         return _ok(spec, context, t0)
     if action == "raise":
         raise ValueError(f"boom in trial {spec.trial_id}")
-    if action == "sleep":
+    if action == "sleep":  # reports when it slept, so overlap (not elapsed time) shows trials ran in parallel
         time.sleep(float(cfg.get("seconds", 1.0)))
-        return _ok(spec, context, t0)
+        return _ok(spec, context, t0, slept=(t0, time.time()))
     if action == "exit":
         os._exit(int(cfg.get("code", 3)))
     if action == "sigkill":
