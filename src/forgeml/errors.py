@@ -6,7 +6,7 @@ subclasses the builtin it refines, so ``except ValueError`` in user code keeps w
 """
 from __future__ import annotations
 
-from sklearn.exceptions import NotFittedError as _SklearnNotFittedError
+from typing import Any
 
 
 class ForgeMLError(Exception):
@@ -38,11 +38,6 @@ class UnsupportedValueError(DataError, TypeError):
     NumPy's and scikit-learn's conversions raise for such cells."""
 
 
-class NotFittedError(ForgeMLError, _SklearnNotFittedError):
-    """The estimator is used before ``fit``. Also scikit-learn's ``NotFittedError`` (a ``ValueError`` and an
-    ``AttributeError``), so ``except sklearn.exceptions.NotFittedError`` and sklearn's checks catch it."""
-
-
 class TaskMismatchError(ForgeMLError, AttributeError):
     """A method that does not apply to the fitted task (``predict_proba`` on a regression model). An
     ``AttributeError`` so that duck typing (``hasattr``) treats the method as absent."""
@@ -71,3 +66,24 @@ class TrialError(ForgeMLError, RuntimeError):
 class SearchWarning(UserWarning):
     """Something about the search the user should know but that does not stop it (e.g. a grid that the budget
     cannot exhaust). ``warnings.simplefilter("error", SearchWarning)`` turns it into an error."""
+
+
+def _not_fitted_error() -> type:
+    from sklearn.exceptions import NotFittedError as _SklearnNotFittedError
+
+    class NotFittedError(ForgeMLError, _SklearnNotFittedError):
+        """The estimator is used before ``fit``. Also scikit-learn's ``NotFittedError`` (a ``ValueError`` and an
+        ``AttributeError``), so ``except sklearn.exceptions.NotFittedError`` and sklearn's checks catch it."""
+
+    NotFittedError.__module__, NotFittedError.__qualname__ = __name__, "NotFittedError"  # pickles by name
+    return NotFittedError
+
+
+def __getattr__(name: str) -> Any:
+    # NotFittedError subclasses scikit-learn's, whose import costs seconds: made on first use, so the CLI's
+    # `--help` and `--version` (which need only the other errors) start at once
+    if name == "NotFittedError":
+        cls = _not_fitted_error()
+        globals()["NotFittedError"] = cls
+        return cls
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

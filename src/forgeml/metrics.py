@@ -285,8 +285,8 @@ def make_metric(fn: Callable[..., float], *, greater_is_better: bool = True, nee
     passes, and raises when it passes none. To run in worker
     processes ``fn`` must be importable: a top-level ``def`` in a module, not a lambda or a nested function.
     """
-    if isinstance(fn, Metric):
-        fn = fn.fn
+    if isinstance(fn, Metric):  # already a metric (a built-in one, or made before): keep it as it is
+        return fn
     if not callable(fn):
         raise ConfigError(f"a metric must be callable as f(y_true, y_pred) -> float, got {type(fn).__name__}")
     name = name or getattr(fn, "__name__", None) or type(fn).__name__

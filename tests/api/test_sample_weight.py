@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 from sklearn import metrics as skm
 
+import forgeml
 from forgeml import AutoClassifier, AutoML, AutoRegressor
 from forgeml.errors import ConfigError, DataError, SearchWarning, TargetError
 
@@ -165,3 +166,14 @@ def test_weights_that_leave_one_class_are_a_target_error_naming_the_class():
     w = np.where(df["y"] == "a", 1.0, 0.0)
     with pytest.raises(TargetError, match="all classes but one .'a'."):
         AutoML(max_trials=1, families=["linear"], verbose=0, n_jobs=1).fit(df, target="y", sample_weight=w)
+
+
+def test_an_ensembler_that_cannot_weigh_rows_is_refused_before_the_search(tmp_path):
+    from tests.plugins.ensemblers import AverageEnsembler
+
+    df = pd.DataFrame({"x": np.arange(40.0), "y": ["a", "b"] * 20})
+    m = AutoML(max_trials=2, families=["linear"], ensemble=AverageEnsembler(), verbose=0, n_jobs=1,
+               path=str(tmp_path))
+    with pytest.raises(ConfigError, match="ensembler 'average' takes no sample_weight"):
+        m.fit(df, target="y", sample_weight=np.ones(40))
+    assert not (tmp_path / "forgeml.db").exists() or forgeml.runs(str(tmp_path)).empty  # refused: no run stored

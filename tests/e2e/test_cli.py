@@ -159,6 +159,16 @@ def test_version():
     assert p.stdout.strip() == f"forgeml {forgeml.__version__}"
 
 
+@pytest.mark.parametrize("flag", ["--version", "--help"])
+def test_version_and_help_start_without_the_heavy_libraries(flag):
+    """They answer at once: no scikit-learn, pandas or numpy import (seconds on a busy machine)."""
+    p = subprocess.run([sys.executable, "-X", "importtime", "-m", "forgeml.cli.main", flag], capture_output=True,
+                       text=True, timeout=120, env=ENV)
+    assert p.returncode == 0, p.stderr[-2000:]
+    imported = {line.split("|")[-1].strip().split(".")[0] for line in p.stderr.splitlines() if "|" in line}
+    assert not imported & {"sklearn", "pandas", "numpy"}, sorted(imported & {"sklearn", "pandas", "numpy"})
+
+
 def test_every_option_of_every_subcommand_has_help():
     from forgeml.cli.main import build_parser
 

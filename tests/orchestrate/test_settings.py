@@ -35,9 +35,8 @@ def test_settings_are_frozen_and_keep_their_own_copies():
 def test_every_estimator_parameter_reaches_the_settings():
     params = [p for p in inspect.signature(AutoML.__init__).parameters if p != "self"]
     fields = {f.name for f in dataclasses.fields(RunSettings)}
-    # path is where the run is stored (an argument of run_automl), checked with overwrite before the run;
-    # ray_address is a backend option
-    assert set(params) - fields == {"path", "ray_address", "overwrite"}
+    # path is where the run is stored (an argument of run_automl); ray_address is a backend option
+    assert set(params) - fields == {"path", "ray_address"}
     est = AutoML(time_budget=7, metric="accuracy", seed=5, max_trials=3, n_jobs=2, search="random",
                  search_options={"x": 1}, families=["linear"], ensemble=False, n_folds=3, per_trial_timeout=4.0,
                  memory_limit_mb=900, resume=True, backend="ray", ray_address="10.0.0.1:6379", inf_as_nan=True,

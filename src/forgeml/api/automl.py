@@ -37,7 +37,9 @@ class AutoML(BaseEstimator):
         metric: ``"auto"`` (ROC AUC binary, log loss multiclass, RMSE regression), a name from
             ``forgeml.metrics.METRICS`` (built-in or registered with ``forgeml.register_metric``), a ``Metric`` from
             ``forgeml.make_metric``, or a plain callable ``f(y_true, y_pred) -> float``, taken as higher-is-better
-            on predicted labels (classification, in your own labels) or values (regression).
+            on predicted labels (classification, in your own labels) or values (regression). A metric or family
+            object must be defined in an importable module (not ``__main__`` or a lambda): worker processes import
+            it by reference.
         task: ``"auto"``, ``"binary"``, ``"multiclass"``, ``"regression"`` or ``"classification"``.
         seed: every random choice derives from it.
         max_trials: stop after this many search trials; with it the run is reproducible.
@@ -46,14 +48,15 @@ class AutoML(BaseEstimator):
         search_options: options for that strategy (e.g. ``{"levels": 2, "allow_partial": True}`` for grid).
         families: model families to consider, as names and/or ``ModelFamily`` objects (default: all registered).
         ensemble: ``True`` (greedy ensemble of the best trials), ``False`` (the single best pipeline), a name from
-            ``forgeml.ensemble.ENSEMBLERS`` or an ``Ensembler`` object. Plug-in objects must be defined in an
-            importable module (not ``__main__``): worker processes import them by reference.
+            ``forgeml.ensemble.ENSEMBLERS`` or an ``Ensembler`` object.
         path: run directory (experiment store, artifacts, saved model), kept after ``fit``; default a new
             temporary directory, removed when ``fit`` ends (also when it fails): pass ``path`` to keep the run.
         resume: continue the latest run stored in ``path`` instead of starting a new one.
         overwrite: replace a finished run already in ``path`` (only the files forgeml wrote there are removed);
             without it, or ``resume``, fitting into such a directory is a ``ConfigError``.
-        backend: ``"local"`` worker processes or ``"ray"``; ``ray_address`` for an existing cluster.
+        backend: where trials run: ``"local"`` worker processes, ``"ray"`` (``ray_address`` for an existing
+            cluster), a name registered with ``forgeml.register_executor``, an ``Executor`` class (built with
+            the run's workers, threads and memory limit) or an instance (copied at each fit, with its own options).
         inf_as_nan: read +/-inf in feature columns as missing values (default: an error, at fit and predict).
         on_bad_value: what to do, at fit and at predict, with a value that cannot be read as its column's type
             (``"abc"`` in a numeric column, an unparseable date): ``"raise"`` (default) a ``DataError`` naming the
@@ -62,6 +65,9 @@ class AutoML(BaseEstimator):
     """
 
     _task_restriction: str | None = None
+    # defaults for parameters added after models were first saved: an older pickle lacks them
+    on_bad_value: str = "raise"
+    overwrite: bool = False
 
     def __init__(self, time_budget: float | None = 60.0, metric: str | Callable[..., float] = "auto",
                  task: str = "auto", seed: int = 0, max_trials: int | None = None, n_jobs: int = -1,
@@ -110,7 +116,7 @@ class AutoML(BaseEstimator):
 
         self._check_params()
         if self.path:
-            prepare_run_dir(self.path, resume=self.resume, overwrite=self.overwrite)
+            prepare_run_dir(self.path, resume=self.resume, overwrite=self.overwrite, clear=False)
         df, target = self._frame(X, y, target)
         df, weight_column = attach_sample_weight(df, sample_weight, target)
         os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
@@ -152,7 +158,8 @@ class AutoML(BaseEstimator):
             n_folds=self.n_folds, per_trial_timeout=self.per_trial_timeout, memory_limit_mb=self.memory_limit_mb,
             resume=self.resume, backend=self.backend,
             backend_options={"address": self.ray_address} if self.backend == "ray" and self.ray_address else {},
-            inf_as_nan=self.inf_as_nan, on_bad_value=self.on_bad_value, verbose=self.verbose,
+            inf_as_nan=self.inf_as_nan, on_bad_value=self.on_bad_value, overwrite=self.overwrite,
+            verbose=self.verbose,
             raise_on_trial_error=self.raise_on_trial_error)
 
     def _check_params(self) -> None:
@@ -190,8 +197,8 @@ class AutoML(BaseEstimator):
         if not isinstance(self.search, str):
             from forgeml.search import check_searcher_class
             check_searcher_class(None, self.search)
-        if not isinstance(self.ensemble, (bool, str)):
-            resolve_ensembler(self.ensemble, check=True)
+        if self.ensemble is not None and not isinstance(self.ensemble, bool):  # names too: a typo fails now,
+            resolve_ensembler(self.ensemble, check=True)  # not after the whole search
 
     def _frame(self, X: Any, y: Any, target: str | None) -> tuple[pd.DataFrame, str]:
         """The training table with the target as a column; the edge checks an sklearn user expects of ``fit``."""
@@ -276,8 +283,10 @@ class AutoML(BaseEstimator):
             X = read_table(X)
         elif isinstance(X, pd.DataFrame):
             check_not_complex(X)
-        elif isinstance(X, pd.Series) or not is_array_like(X):
-            return X  # a Series is one row; anything else gets align_for_predict's error
+        elif isinstance(X, pd.Series):
+            pass  # one row, aligned below with the estimator's value policy like any frame
+        elif not is_array_like(X):
+            return X  # the pipeline's align_for_predict names what it got
         else:
             arr = to_array(X)
             if arr.shape[1] != self.n_features_in_:

@@ -139,8 +139,6 @@ def _check_inf(df: pd.DataFrame, target: str, inf_as_nan: bool) -> pd.DataFrame:
     return df
 
 
-
-
 def check_values(df: pd.DataFrame, target: str, *, on_bad_value: str = "raise",
                  inf_as_nan: bool = False) -> pd.DataFrame:
     """The training table with no value silently changed: cells of a numeric, date or yes/no column (as schema

@@ -53,7 +53,8 @@ def ensemble_probe(ctx: EvalContext, metric: Metric, ensemble: bool, seed: int,
     sub[rows] = True
 
     def probe(state: SearchState) -> set[int]:
-        weights, _ = choose_weights(state, ctx.y, sub, metric, ensemble=ensemble, sample_weight=ctx.sample_weight)
+        weights, _ = choose_weights(state, ctx.y, sub, metric, ensemble=ensemble, sample_weight=ctx.sample_weight,
+                                    seed=seed)
         return set(weights)
 
     return probe
@@ -85,7 +86,7 @@ def ensemble_and_refit(settings: RunSettings, run: OpenRun, ctx: EvalContext, me
     state, mask = run.state, ctx.oof_mask()
     # what the refits may take: the time left, less a margin for choosing the weights and saving the model
     refit_budget = max(run.budget.remaining() - 1.0, 0.0)
-    weights, ens_score = choose_weights(state, ctx.y, mask, metric, ensemble=settings.ensemble,
+    weights, ens_score = choose_weights(state, ctx.y, mask, metric, ensemble=settings.ensemble, seed=settings.seed,
                                         refit_budget=refit_budget, n_folds=len(ctx.folds),
                                         sample_weight=ctx.sample_weight)
     if not weights:  # only low-fidelity trials finished (PBT, halving on a short budget): take the best of them
@@ -96,7 +97,8 @@ def ensemble_and_refit(settings: RunSettings, run: OpenRun, ctx: EvalContext, me
     if not models:
         raise NoModelFittedError("no pipeline could be refit on all rows; see .trials() for the errors")
     if set(models) != set(weights):
-        again, score = choose_weights(state, ctx.y, mask, metric, ensemble=settings.ensemble, only=set(models),
+        again, score = choose_weights(state, ctx.y, mask, metric, ensemble=settings.ensemble, seed=settings.seed,
+                                      only=set(models),
                                       sample_weight=ctx.sample_weight)
         if again:
             weights, ens_score = again, score

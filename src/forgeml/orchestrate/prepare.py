@@ -56,7 +56,8 @@ def prepare(settings: RunSettings, df: pd.DataFrame, target: str, sample_weight:
     ``sample_weight`` names the column of ``df`` holding the rows' weights (not a feature), if any.
     """
     df = check_values(df, target, on_bad_value=settings.on_bad_value, inf_as_nan=settings.inf_as_nan)
-    df = validate_training(df, target, inf_as_nan=settings.inf_as_nan)
+    regression = "regression" in (settings.task, settings.task_restriction)  # no class checks on a number
+    df = validate_training(df, target, inf_as_nan=settings.inf_as_nan, task="regression" if regression else None)
     df, row_weights = pop_sample_weight(df, sample_weight, target)
     task = resolve_task(settings.task, settings.task_restriction, df[target])
     schema = infer_schema(df, target, task=task)
@@ -64,6 +65,8 @@ def prepare(settings: RunSettings, df: pd.DataFrame, target: str, sample_weight:
     if row_weights is not None and not accepts_sample_weight(metric.fn):  # refuse weights, never ignore them
         raise ConfigError(f"metric {metric.name!r} takes no sample_weight; use a metric that does, or fit without "
                           "sample_weight")
+    if row_weights is not None:
+        check_weighted_ensembler(settings.ensemble)
     X = align_for_predict(schema, df.drop(columns=[target]))
     y = encode_target(df, schema)
     if row_weights is not None and schema.task != "regression":
@@ -171,3 +174,21 @@ def check_weighted_classes(y: np.ndarray, weights: np.ndarray, schema: Schema) -
         only = schema.classes[int(weighted[0])] if len(weighted) else None
         raise TargetError(f"sample_weight is zero on every row of all classes but one ({only!r}); a classifier "
                           "needs at least two classes with non-zero weight to learn from")
+
+
+def check_weighted_ensembler(spec: Any) -> None:
+    """A weighted run's ensembler must score its blends with the weights: refuse one whose ``fit`` takes no
+    ``sample_weight`` before the search, rather than fail (or ignore the weights) after it."""
+    import inspect
+
+    from forgeml.ensemble import resolve_ensembler
+
+    ensembler = resolve_ensembler(spec)
+    if ensembler is None:
+        return
+    params = inspect.signature(ensembler.fit).parameters.values()
+    if not any(p.name == "sample_weight" or p.kind is p.VAR_KEYWORD for p in params):
+        name = getattr(ensembler, "name", "") or type(ensembler).__name__
+        raise ConfigError(f"ensembler {name!r} takes no sample_weight, so it cannot weigh the rows of this weighted "
+                          "fit; give its fit a sample_weight=None parameter, use ensemble='greedy', or fit without "
+                          "sample_weight")

@@ -6,6 +6,7 @@ record the leaderboard (``report.py``). It takes a ``RunSettings``, never the es
 """
 from __future__ import annotations
 
+import copy
 import os
 import shutil
 import time
@@ -34,6 +35,7 @@ from forgeml.orchestrate.report import (
 from forgeml.orchestrate.resume import OpenRun, open_run, trial_cap
 from forgeml.orchestrate.settings import RunSettings
 from forgeml.pipeline.fitted import FittedPipeline
+from forgeml.store.rundir import clear_run_dir
 
 UNLIMITED_S = 10 * 365 * 24 * 3600.0
 
@@ -60,11 +62,14 @@ def run_automl(settings: RunSettings, df: pd.DataFrame, target: str, run_dir: st
     """
     budget = Budget(settings.time_budget if settings.time_budget is not None else UNLIMITED_S)
     prep = prepare(settings, df, target, sample_weight)
-    run = open_run(settings, prep, run_dir, target, budget)
+    # everything that can still refuse the options comes before the store is touched: a refused run leaves none
     ctx = EvalContext(X=prep.X, y=prep.y, folds=prep.folds, schema_json=prep.schema.to_json(),
                       metric=prep.metric.name, run_dir=run_dir,
                       plugins=shipped_plugins(prep.metric, prep.families), sample_weight=prep.sample_weight)
     executor = build_executor(settings, prep.n_workers, prep.n_threads)
+    if settings.overwrite:  # the data passed its checks: now the earlier run may go
+        clear_run_dir(run_dir)
+    run = open_run(settings, prep, run_dir, target, budget)
     t_start = time.time()
     with Progress(settings.verbose, settings.time_budget, prep.metric.name) as progress:
         try:
@@ -85,6 +90,8 @@ def run_automl(settings: RunSettings, df: pd.DataFrame, target: str, run_dir: st
 def build_executor(settings: RunSettings, n_workers: int, n_threads: int) -> Executor:
     """The executor of the search's trials (its workers start in ``search``): any registered name, class or
     instance, given the common options; an executor's own options come from ``settings.backend_options``."""
+    if isinstance(settings.backend, Executor):  # an instance keeps its own options; each fit gets a fresh copy
+        return copy.deepcopy(settings.backend)
     own = {"local": {"wait_ready": False}, "ray": {"address": "auto"}}
     options = dict(own.get(settings.backend, {})) if isinstance(settings.backend, str) else {}
     options.update(settings.backend_options)

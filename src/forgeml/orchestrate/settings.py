@@ -15,9 +15,9 @@ from typing import Any
 class RunSettings:
     """The options of one run.
 
-    ``metric``, ``search`` and the entries of ``families`` are names, or user objects where the registries accept
-    them, so they are typed loosely. ``task_restriction`` is ``"classification"``/``"regression"`` for
-    ``AutoClassifier``/``AutoRegressor`` and ``None`` for ``AutoML``.
+    ``metric``, ``search``, ``ensemble``, ``backend`` and the entries of ``families`` are names, or user objects
+    where the registries accept them, so they are typed loosely. ``task_restriction`` is
+    ``"classification"``/``"regression"`` for ``AutoClassifier``/``AutoRegressor`` and ``None`` for ``AutoML``.
     """
 
     time_budget: float | None = 60.0
@@ -30,7 +30,7 @@ class RunSettings:
     search: Any = "auto"
     search_options: Mapping[str, Any] = field(default_factory=dict)
     families: Sequence[Any] | None = None
-    ensemble: bool = True
+    ensemble: Any = True
     n_folds: int | None = None
     per_trial_timeout: float | None = None
     memory_limit_mb: float | None = None
@@ -39,6 +39,7 @@ class RunSettings:
     backend_options: Mapping[str, Any] = field(default_factory=dict)
     inf_as_nan: bool = False
     on_bad_value: str = "raise"
+    overwrite: bool = False  # replace the forgeml files in run_dir, once the data has passed its checks
     verbose: int = 1
     raise_on_trial_error: bool = False
 

@@ -41,12 +41,13 @@ def finished_run(path: str | Path) -> str | None:
     return None
 
 
-def prepare_run_dir(path: str | Path, *, resume: bool = False, overwrite: bool = False) -> None:
+def prepare_run_dir(path: str | Path, *, resume: bool = False, overwrite: bool = False, clear: bool = True) -> None:
     """Make ``path`` ready for a new fit, before any work is done.
 
     With a finished run in ``path`` and neither ``resume`` (continue it) nor ``overwrite`` (replace it), raise
     a ``ConfigError`` naming the directory and both ways forward. With ``overwrite=True`` remove what forgeml
-    wrote there (``RUN_FILES``, ``RUN_DIRS``); other files are left alone.
+    wrote there (``RUN_FILES``, ``RUN_DIRS``); other files are left alone. ``clear=False`` only refuses: the
+    fit clears the directory later, once the new data has passed its checks, so a bad table loses nothing.
     """
     if resume and overwrite:
         raise ConfigError("resume=True continues the run in the directory and overwrite=True replaces it; pass one")
@@ -59,7 +60,8 @@ def prepare_run_dir(path: str | Path, *, resume: bool = False, overwrite: bool =
         raise ConfigError(f"the run directory {str(path)!r} already holds a finished run: {found}. Pass "
                           "resume=True (`forgeml fit --resume`) to continue it, or overwrite=True "
                           "(`forgeml fit --overwrite`) to replace it; or choose another directory")
-    clear_run_dir(path)
+    if clear:
+        clear_run_dir(path)
 
 
 def clear_run_dir(path: str | Path) -> list[str]:
