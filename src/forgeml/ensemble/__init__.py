@@ -62,8 +62,11 @@ def check_ensembler_class(name: str | None, ensembler: Any) -> Ensembler:
     return ensembler
 
 
-ENSEMBLERS: Registry[type[Ensembler]] = Registry("ensembler", {"greedy": "forgeml.ensemble.greedy:GreedyEnsembler"},
-                                                 check=check_ensembler_class, group="forgeml.ensemblers")
+ENSEMBLERS: Registry[type[Ensembler]] = Registry("ensembler", {
+    "greedy": "forgeml.ensemble.greedy:GreedyEnsembler",
+    "super_learner": "forgeml.ensemble.super_learner:SuperLearnerEnsembler",
+    "voting": "forgeml.ensemble.voting:VotingEnsembler",
+}, check=check_ensembler_class, group="forgeml.ensemblers")
 
 
 def register_ensembler(name: str, ensembler: type[Ensembler] | str, *, overwrite: bool = False) -> type[Ensembler]:
