@@ -45,7 +45,7 @@ def test_a_regression_target_of_small_integers_is_not_checked_as_classes():
 
 
 def test_an_unknown_ensemble_name_is_refused_before_the_search(tmp_path):
-    with pytest.raises(ConfigError, match="unknown ensembler 'gredy'.*greedy"):
+    with pytest.raises(ConfigError, match="unknown ensemble 'gredy'.*greedy"):
         AutoML(ensemble="gredy", path=str(tmp_path), **FAST).fit(frame(), target="y")
     assert not (tmp_path / "forgeml.db").exists()
 

@@ -5,6 +5,7 @@ import pytest
 
 from forgeml.ensemble import ENSEMBLERS, Ensemble, resolve_ensembler
 from forgeml.ensemble.greedy import GreedyEnsembler
+from forgeml.errors import ConfigError
 from forgeml.testing import check_ensembler
 from forgeml.testing.check_ensembler import CASES
 from plugins.ensemblers import AverageEnsembler, BestSingleEnsembler
@@ -52,5 +53,12 @@ def test_resolve_ensembler():
     assert isinstance(resolve_ensembler(True), GreedyEnsembler)
     assert isinstance(resolve_ensembler("greedy"), GreedyEnsembler)
     assert resolve_ensembler(False) is None
+    assert resolve_ensembler(None) is None
     mine = BestSingleEnsembler()
     assert resolve_ensembler(mine) is mine
+
+
+def test_unknown_ensemble_name_lists_the_choices():
+    with pytest.raises(ConfigError, match=r"unknown ensemble 'superlearner'; choose one of: greedy, super_learner, "
+                                          r"voting, or None"):
+        resolve_ensembler("superlearner")

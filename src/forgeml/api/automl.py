@@ -47,8 +47,9 @@ class AutoML(BaseEstimator):
         search: a strategy name from ``forgeml.search.SEARCHERS`` or a ``Searcher`` object (copied at each fit).
         search_options: options for that strategy (e.g. ``{"levels": 2, "allow_partial": True}`` for grid).
         families: model families to consider, as names and/or ``ModelFamily`` objects (default: all registered).
-        ensemble: ``True`` (greedy ensemble of the best trials), ``False`` (the single best pipeline), a name from
-            ``forgeml.ensemble.ENSEMBLERS`` or an ``Ensembler`` object.
+        ensemble: ``True`` (greedy ensemble of the best trials), ``None`` or ``False`` (the single best pipeline), a
+            name from ``forgeml.ensemble.ENSEMBLERS`` (``"greedy"``, ``"super_learner"``, ``"voting"``) or an
+            ``Ensembler`` object.
         path: run directory (experiment store, artifacts, saved model), kept after ``fit``; default a new
             temporary directory, removed when ``fit`` ends (also when it fails): pass ``path`` to keep the run.
         resume: continue the latest run stored in ``path`` instead of starting a new one.
@@ -72,7 +73,7 @@ class AutoML(BaseEstimator):
     def __init__(self, time_budget: float | None = 60.0, metric: str | Callable[..., float] = "auto",
                  task: str = "auto", seed: int = 0, max_trials: int | None = None, n_jobs: int = -1,
                  search: str | Any = "auto", search_options: dict[str, Any] | None = None,
-                 families: list[str | Any] | None = None, ensemble: bool | str | Any = True,
+                 families: list[str | Any] | None = None, ensemble: bool | str | Any | None = True,
                  n_folds: int | None = None,
                  per_trial_timeout: float | None = None, memory_limit_mb: float | None = None,
                  path: str | None = None, resume: bool = False, backend: str = "local",
@@ -197,8 +198,8 @@ class AutoML(BaseEstimator):
         if not isinstance(self.search, str):
             from forgeml.search import check_searcher_class
             check_searcher_class(None, self.search)
-        if self.ensemble is not None and not isinstance(self.ensemble, bool):  # names too: a typo fails now,
-            resolve_ensembler(self.ensemble, check=True)  # not after the whole search
+        # a name is looked up now (an unknown one is a ConfigError listing the choices), not after the search
+        resolve_ensembler(self.ensemble, check=not isinstance(self.ensemble, (bool, str, type(None))))
 
     def _frame(self, X: Any, y: Any, target: str | None) -> tuple[pd.DataFrame, str]:
         """The training table with the target as a column; the edge checks an sklearn user expects of ``fit``."""

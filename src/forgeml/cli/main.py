@@ -35,7 +35,12 @@ def _add_fit_options(p: argparse.ArgumentParser) -> None:
                    help="where trials run: 'local' worker processes, 'ray' (see --ray-address) or a registered "
                         "executor plug-in (default local)")
     p.add_argument("--ray-address", default=None, help="address of an existing Ray cluster (with --backend ray)")
-    p.add_argument("--no-ensemble", action="store_true", help="keep the single best pipeline")
+    from forgeml.ensemble import ENSEMBLERS
+
+    ens = p.add_mutually_exclusive_group()
+    ens.add_argument("--ensemble", default=None, choices=[*ENSEMBLERS.names(), "none"],
+                     help="how to combine the best pipelines (default greedy); none keeps the single best pipeline")
+    ens.add_argument("--no-ensemble", action="store_true", help="keep the single best pipeline (= --ensemble none)")
     p.add_argument("--on-bad-value", default="raise", choices=["raise", "nan"],
                    help="a value that cannot be read as its column's type: raise an error (default) or read it "
                         "as missing, with a warning")
@@ -49,8 +54,15 @@ def _automl(a: argparse.Namespace, path: str | None, resume: bool = False, overw
     return AutoML(time_budget=a.time_budget, max_trials=a.max_trials, metric=a.metric, task=a.task,
                   search=a.search, search_options=_options(a.search_option), families=families,
                   n_jobs=a.n_jobs, seed=a.seed, backend=a.backend,
-                  ray_address=a.ray_address, ensemble=not a.no_ensemble, verbose=a.verbose, path=path,
+                  ray_address=a.ray_address, ensemble=_ensemble(a), verbose=a.verbose, path=path,
                   resume=resume, overwrite=overwrite, on_bad_value=a.on_bad_value)
+
+
+def _ensemble(a: argparse.Namespace) -> bool | str | None:
+    """``AutoML(ensemble=...)`` from ``--ensemble NAME`` / ``--no-ensemble``: None for none, True for the default."""
+    if a.no_ensemble or a.ensemble == "none":
+        return None
+    return a.ensemble or True
 
 
 def _options(pairs: list[str]) -> dict:

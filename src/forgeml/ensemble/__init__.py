@@ -1,7 +1,8 @@
 """Ensemblers: weights over trials' out-of-fold predictions.
 
 ``ENSEMBLERS`` maps names to ``Ensembler`` classes; ``orchestrate/final.py`` builds the one the run asks for with
-``resolve_ensembler`` (``AutoML(ensemble=True | False | "greedy" | Ensembler())``). A plug-in joins with
+``resolve_ensembler`` (``AutoML(ensemble=True | False | None | "greedy" | "super_learner" | "voting" |
+Ensembler())``). A plug-in joins with
 ``register_ensembler`` (or the ``forgeml.ensemblers`` entry point); ``forgeml.testing.check_ensembler`` is the
 battery every entry passes.
 """
@@ -62,8 +63,11 @@ def check_ensembler_class(name: str | None, ensembler: Any) -> Ensembler:
     return ensembler
 
 
-ENSEMBLERS: Registry[type[Ensembler]] = Registry("ensembler", {"greedy": "forgeml.ensemble.greedy:GreedyEnsembler"},
-                                                 check=check_ensembler_class, group="forgeml.ensemblers")
+ENSEMBLERS: Registry[type[Ensembler]] = Registry("ensembler", {
+    "greedy": "forgeml.ensemble.greedy:GreedyEnsembler",
+    "super_learner": "forgeml.ensemble.super_learner:SuperLearnerEnsembler",
+    "voting": "forgeml.ensemble.voting:VotingEnsembler",
+}, check=check_ensembler_class, group="forgeml.ensemblers")
 
 
 def register_ensembler(name: str, ensembler: type[Ensembler] | str, *, overwrite: bool = False) -> type[Ensembler]:
@@ -86,11 +90,14 @@ def resolve_ensembler(spec: bool | str | Ensembler | type[Ensembler] | None, *,
     if spec is True:
         spec = "greedy"
     if isinstance(spec, str):
+        if spec not in ENSEMBLERS:
+            raise ConfigError(f"unknown ensemble {spec!r}; choose one of: {', '.join(ENSEMBLERS)}, or None (or False) "
+                              "for the single best pipeline")
         return ENSEMBLERS[spec]()
     if isinstance(spec, type) or check:
         return check_ensembler_class(None, spec)
     if not callable(getattr(spec, "fit", None)):
-        raise ConfigError(f"ensemble must be True, False, a name ({', '.join(ENSEMBLERS)}) or an Ensembler, "
+        raise ConfigError(f"ensemble must be True, False, None, a name ({', '.join(ENSEMBLERS)}) or an Ensembler, "
                           f"got {spec!r}")
     return spec
 

@@ -34,3 +34,20 @@ class Ensembler(ABC):
         left can refit; the best single member is always allowed. ``sample_weight`` (one per row of ``y``, or
         None) weighs the rows in every score, as ``Metric.score`` does; the run passes it only when it has
         weights."""
+
+
+def member_loss(metric: Metric, y: np.ndarray, pred: np.ndarray, w: np.ndarray | None) -> float:
+    """The metric as a loss to minimise; a NaN score (nothing measurable) counts as the worst."""
+    value = metric.loss(metric.score(y, pred, sample_weight=w))
+    return float(value) if np.isfinite(value) else np.inf
+
+
+def affordable(order: list[int], cost: np.ndarray, max_cost: float | None) -> list[int]:
+    """Indices from ``order`` (best first) whose summed refit costs fit in ``max_cost``; the first always joins."""
+    limit = np.inf if max_cost is None else float(max_cost)
+    chosen, spent = [order[0]], cost[order[0]]
+    for j in order[1:]:
+        if spent + cost[j] <= limit:
+            chosen.append(j)
+            spent += cost[j]
+    return chosen

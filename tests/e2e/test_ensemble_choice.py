@@ -1,0 +1,57 @@
+"""AutoML(ensemble=NAME | None) end to end on a small real dataset: the chosen combiner's weights reach the
+leaderboard and the fitted model, and a bad name is refused before anything runs."""
+import numpy as np
+import pandas as pd
+import pytest
+from tests.conftest import shared_dataset
+
+from forgeml import AutoML
+from forgeml.errors import ConfigError
+
+FAST = {"max_trials": 4, "families": ["linear", "lightgbm"], "n_jobs": 1, "verbose": 0, "seed": 0}
+
+
+@pytest.fixture(scope="module")
+def breast_cancer():
+    df, entry = shared_dataset("breast_cancer")
+    return df.iloc[:450], df.iloc[450:], entry["target"]
+
+
+@pytest.mark.parametrize("method", ["super_learner", "voting"])
+def test_named_ensemble_end_to_end(breast_cancer, method):
+    train, test, target = breast_cancer
+    model = AutoML(ensemble=method, **FAST).fit(train, target=target)
+    board = model.leaderboard_
+    score = f"cv_{model.metric_.name}"
+    ens = board[board["family"] == "ensemble"]
+    assert len(ens) == 1 and ens["trial_id"].iloc[0] == -1
+    members = board[(board["family"] != "ensemble") & (board["ensemble_weight"] > 0)]
+    assert len(members) >= 2, board
+    assert members["ensemble_weight"].sum() == pytest.approx(1.0)
+    # chosen on out-of-fold evidence and never worse there than the best single pipeline (roc_auc: higher is better)
+    assert ens[score].iloc[0] >= board.loc[board["family"] != "ensemble", score].max() - 1e-12
+    if method == "voting":
+        assert np.allclose(members["ensemble_weight"], 1 / len(members))
+    pipe = model.best_pipeline_
+    assert len(pipe.members) == len(members)
+    assert sorted(pipe.weights) == pytest.approx(sorted(members["ensemble_weight"]))
+    proba = model.predict_proba(test.drop(columns=[target]))
+    assert proba.shape == (len(test), 2) and np.allclose(proba.sum(1), 1)
+    pred = model.predict(test.drop(columns=[target]))
+    assert (pd.Series(pred).to_numpy() == test[target].to_numpy()).mean() > 0.9
+
+
+def test_ensemble_none_keeps_the_single_best_pipeline(breast_cancer):
+    train, test, target = breast_cancer
+    model = AutoML(ensemble=None, **{**FAST, "max_trials": 3, "families": ["linear"]}).fit(train, target=target)
+    board = model.leaderboard_
+    assert "ensemble" not in set(board["family"])
+    assert board["ensemble_weight"].tolist() == [1.0] + [0.0] * (len(board) - 1)  # the best row, alone
+    assert len(model.best_pipeline_.members) == 1
+    assert len(model.predict(test.drop(columns=[target]))) == len(test)
+
+
+def test_unknown_ensemble_is_refused_before_reading_the_data():
+    # the name is checked first: the empty frame would otherwise be the error, and a search would run before it
+    with pytest.raises(ConfigError, match=r"unknown ensemble 'stackin'.*greedy, super_learner, voting.*None"):
+        AutoML(ensemble="stackin", max_trials=1, verbose=0).fit(pd.DataFrame(), [])
