@@ -177,3 +177,16 @@ def test_an_ensembler_that_cannot_weigh_rows_is_refused_before_the_search(tmp_pa
     with pytest.raises(ConfigError, match="ensembler 'average' takes no sample_weight"):
         m.fit(df, target="y", sample_weight=np.ones(40))
     assert not (tmp_path / "forgeml.db").exists() or forgeml.runs(str(tmp_path)).empty  # refused: no run stored
+
+
+def test_a_run_resumes_only_with_the_weights_it_was_fitted_with(tmp_path):
+    df = pd.DataFrame({"x": np.arange(40.0), "y": ["a", "b"] * 20})
+    w = np.linspace(0.5, 2.0, 40)
+    kw = dict(families=["linear"], verbose=0, n_jobs=1, path=str(tmp_path))
+    AutoML(max_trials=2, **kw).fit(df, target="y", sample_weight=w)
+    with pytest.raises(ConfigError, match="fitted with sample_weight .*this fit is without sample_weight"):
+        AutoML(max_trials=3, resume=True, **kw).fit(df, target="y")
+    with pytest.raises(ConfigError, match="Resume with the same sample_weight"):
+        AutoML(max_trials=3, resume=True, **kw).fit(df, target="y", sample_weight=w[::-1])
+    m = AutoML(max_trials=3, resume=True, **kw).fit(df, target="y", sample_weight=w)
+    assert m.n_trials_ == 3 and len(forgeml.runs(str(tmp_path))) == 1

@@ -1,9 +1,13 @@
 """Open the run in the store: a new one, or (``resume``) the latest one with its finished trials replayed."""
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 
+import numpy as np
+
 from forgeml.budget import Budget
+from forgeml.errors import ConfigError
 from forgeml.orchestrate.loop import SearchState
 from forgeml.orchestrate.prepare import Prepared
 from forgeml.orchestrate.settings import RunSettings
@@ -30,7 +34,12 @@ def open_run(settings: RunSettings, prep: Prepared, run_dir: str, target: str, b
     elapsed_before = 0.0
     run_id = store.latest_run() if settings.resume else None
     if run_id is not None:
-        elapsed_before = float(store.get_run(run_id).get("elapsed") or 0.0)
+        earlier = store.get_run(run_id)
+        if earlier.get("sample_weight", None) != weights_digest(prep):
+            raise ConfigError(f"the run {run_id} in {run_dir!r} was fitted {_weighed(earlier.get('sample_weight'))}; "
+                              f"this fit is {_weighed(weights_digest(prep))}. Resume with the same sample_weight, "
+                              "or start a new run (overwrite=True, or another directory)")
+        elapsed_before = float(earlier.get("elapsed") or 0.0)
         if settings.time_budget is not None:
             budget = Budget(max(settings.time_budget - elapsed_before, 1.0))
         store.mark_running_as(run_id, "crashed")
@@ -47,7 +56,19 @@ def run_meta(settings: RunSettings, prep: Prepared, target: str) -> dict:
     return {"task": prep.schema.task, "metric": prep.metric.name, "target": target, "seed": settings.seed,
             "time_budget": settings.time_budget, "max_trials": settings.max_trials,
             "search": prep.searcher.name or type(prep.searcher).__name__,
-            "n_rows": len(prep.X), "n_features": prep.X.shape[1]}
+            "n_rows": len(prep.X), "n_features": prep.X.shape[1], "sample_weight": weights_digest(prep)}
+
+
+def weights_digest(prep: Prepared) -> str | None:
+    """A fingerprint of the rows' weights (None without), so a resumed run never mixes differently weighted
+    scores."""
+    if prep.sample_weight is None:
+        return None
+    return hashlib.sha256(np.ascontiguousarray(prep.sample_weight, dtype=np.float64).tobytes()).hexdigest()[:16]
+
+
+def _weighed(digest: str | None) -> str:
+    return "without sample_weight" if digest is None else f"with sample_weight (fingerprint {digest})"
 
 
 def replay(store: Store, run_id: str, prep: Prepared, state: SearchState) -> None:
