@@ -231,3 +231,18 @@ def _import_roots(payload: bytes) -> list[str]:
         if path not in roots:
             roots.append(path)
     return roots
+
+
+def instance_named(what: str, obj: Any, name: str | None) -> Any:
+    """``obj``, built with no arguments when it is a class, whose ``name`` equals ``name`` (when given): the rules
+    every plug-in registry checks first. ``what`` names the plug-in in the ``ConfigError``."""
+    if isinstance(obj, type):
+        try:
+            obj = obj()
+        except Exception as exc:
+            raise ConfigError(f"{what} must be constructible with no arguments (give every option a default): "
+                              f"{type(exc).__name__}: {exc}") from None
+    if name is not None and getattr(obj, "name", None) != name:
+        raise ConfigError(f"{what} must have name = {name!r}, the name it is registered under (it has "
+                          f"{getattr(obj, 'name', None)!r})")
+    return obj

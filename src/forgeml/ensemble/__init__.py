@@ -15,7 +15,7 @@ import numpy as np
 
 from forgeml.ensemble.base import Ensemble, Ensembler
 from forgeml.errors import ConfigError
-from forgeml.registry import Registry
+from forgeml.registry import Registry, instance_named
 
 _FIT_KEYWORDS = ("seed", "costs", "max_cost")
 
@@ -38,14 +38,7 @@ def check_ensembler_class(name: str | None, ensembler: Any) -> Ensembler:
     if missing:
         raise ConfigError(f"{what} must implement fit(oof, y, metric, *, seed=0, costs=None, max_cost=None); "
                           f"its fit takes no {', '.join(missing)}")
-    if isinstance(ensembler, type):
-        try:
-            ensembler = cls()
-        except Exception as exc:
-            raise ConfigError(f"{what} must be constructible with no arguments: {type(exc).__name__}: {exc}") from None
-    if name is not None and getattr(ensembler, "name", None) != name:
-        raise ConfigError(f"{what} must have name = {name!r}, the name it is registered under (it has "
-                          f"{getattr(ensembler, 'name', None)!r})")
+    ensembler = instance_named(what, ensembler, name)
     y = np.array([1.0, 2.0, 3.0, 4.0])
     oof = {3: y + np.array([0.5, -0.5, 0.5, -0.5]), 8: y + 1.0}
     try:

@@ -11,7 +11,7 @@ from typing import Any
 
 from forgeml.errors import ConfigError
 from forgeml.models.base import Capabilities, FitContext, ModelFamily
-from forgeml.registry import Registry
+from forgeml.registry import Registry, instance_named
 from forgeml.space import SearchSpace
 
 _TASKS = ("binary", "multiclass", "regression")
@@ -30,15 +30,9 @@ def check_family(name: str | None, family: Any) -> ModelFamily:
         missing = sorted(getattr(cls, "__abstractmethods__", ()))
         if missing:
             raise ConfigError(f"{what} must implement space() and build(); missing: {', '.join(missing)}")
-        try:
-            family = cls()
-        except Exception as exc:
-            raise ConfigError(f"{what} must be constructible with no arguments: {type(exc).__name__}: {exc}") from None
+    family = instance_named(what, family, name)
     if not isinstance(family.name, str) or not family.name:
         raise ConfigError(f"{what} must define name, a non-empty string")
-    if name is not None and family.name != name:
-        raise ConfigError(f"{what} must have name = {name!r}, the name it is registered under (it has "
-                          f"{family.name!r})")
     caps = family.capabilities
     if not isinstance(caps, Capabilities):
         raise ConfigError(f"{what} must define capabilities = Capabilities(...), got {type(caps).__name__}")

@@ -11,7 +11,7 @@ import inspect
 from typing import Any
 
 from forgeml.errors import ConfigError
-from forgeml.registry import Registry
+from forgeml.registry import Registry, instance_named
 from forgeml.search.base import Proposal, Searcher
 
 
@@ -33,15 +33,7 @@ def check_searcher_class(name: str | None, searcher: Any) -> Searcher:
     if abstract:
         raise ConfigError(f"{what} must implement ask() and tell(); as a Searcher subclass it must define "
                           f"{', '.join(abstract)}()")
-    if isinstance(searcher, type):
-        try:
-            searcher = cls()
-        except Exception as exc:
-            raise ConfigError(f"{what} must be constructible with no arguments (give every option a default): "
-                              f"{type(exc).__name__}: {exc}") from None
-    if name is not None and getattr(searcher, "name", None) != name:
-        raise ConfigError(f"{what} must have name = {name!r}, the name it is registered under (it has "
-                          f"{getattr(searcher, 'name', None)!r})")
+    searcher = instance_named(what, searcher, name)
     if getattr(searcher, "fidelity_unit", "rows") not in ("rows", "iterations"):
         raise ConfigError(f"{what}: fidelity_unit must be 'rows' or 'iterations', got {searcher.fidelity_unit!r}")
     probe = copy.deepcopy(searcher)
