@@ -98,5 +98,7 @@ def test_voting_averages_the_best_prefix_of_the_ranking():
 
 @pytest.mark.parametrize("k", [0, -1, 2.5, True])
 def test_voting_refuses_a_bad_k(k):
+    voting = ENSEMBLERS["voting"](k=k)  # scikit-learn style: __init__ stores, fit validates
+    y = np.array([0.0, 1.0, 2.0])
     with pytest.raises(ConfigError, match="k"):
-        ENSEMBLERS["voting"](k=k)
+        voting.fit({1: y, 2: y + 1}, y, METRICS["rmse"])

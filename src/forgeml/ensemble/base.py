@@ -36,6 +36,22 @@ class Ensembler(ABC):
         weights."""
 
 
+def as_members(oof: Mapping[int, np.ndarray], sample_weight: np.ndarray | None
+               ) -> tuple[list[int], list[np.ndarray], np.ndarray | None]:
+    """``(trial ids, their predictions as float arrays, row weights or None)``: what every ensembler starts from."""
+    keys = list(oof)
+    if not keys:
+        raise ValueError("no members to ensemble")
+    w = None if sample_weight is None else np.asarray(sample_weight, dtype=float)
+    return keys, [np.asarray(oof[k], dtype=float) for k in keys], w
+
+
+def ranked(metric: Metric, y: np.ndarray, preds: list[np.ndarray], w: np.ndarray | None) -> list[int]:
+    """Member indices, best single member first (ties keep the order given)."""
+    singles = [member_loss(metric, y, p, w) for p in preds]
+    return sorted(range(len(preds)), key=lambda j: (singles[j], j))
+
+
 def member_loss(metric: Metric, y: np.ndarray, pred: np.ndarray, w: np.ndarray | None) -> float:
     """The metric as a loss to minimise; a NaN score (nothing measurable) counts as the worst."""
     value = metric.loss(metric.score(y, pred, sample_weight=w))

@@ -17,7 +17,7 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from forgeml.ensemble.base import Ensemble, Ensembler
+from forgeml.ensemble.base import Ensemble, Ensembler, as_members
 from forgeml.metrics import Metric
 
 
@@ -31,11 +31,7 @@ class GreedyEnsembler(Ensembler):
     def fit(self, oof: Mapping[int, np.ndarray], y: np.ndarray, metric: Metric, *, seed: int = 0,
             costs: Mapping[int, float] | None = None, max_cost: float | None = None,
             sample_weight: np.ndarray | None = None) -> Ensemble:
-        keys = list(oof)
-        if not keys:
-            raise ValueError("no members to ensemble")
-        preds = [np.asarray(oof[k], dtype=float) for k in keys]
-        w = None if sample_weight is None else np.asarray(sample_weight, dtype=float)
+        keys, preds, w = as_members(oof, sample_weight)
         loss = lambda p: metric.loss(metric.score(y, p, sample_weight=w))  # noqa: E731
         counts = np.zeros(len(keys), dtype=int)
         current = np.zeros_like(preds[0])

@@ -20,7 +20,7 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from forgeml.ensemble.base import Ensemble, Ensembler, affordable, member_loss
+from forgeml.ensemble.base import Ensemble, Ensembler, affordable, as_members, member_loss, ranked
 from forgeml.metrics import Metric
 
 
@@ -34,13 +34,8 @@ class SuperLearnerEnsembler(Ensembler):
     def fit(self, oof: Mapping[int, np.ndarray], y: np.ndarray, metric: Metric, *, seed: int = 0,
             costs: Mapping[int, float] | None = None, max_cost: float | None = None,
             sample_weight: np.ndarray | None = None) -> Ensemble:
-        keys = list(oof)
-        if not keys:
-            raise ValueError("no members to ensemble")
-        preds = [np.asarray(oof[k], dtype=float) for k in keys]
-        w = None if sample_weight is None else np.asarray(sample_weight, dtype=float)
-        singles = [member_loss(metric, y, p, w) for p in preds]
-        order = sorted(range(len(keys)), key=lambda j: (singles[j], j))
+        keys, preds, w = as_members(oof, sample_weight)
+        order = ranked(metric, y, preds, w)
         best = order[0]
         single = Ensemble(weights={keys[best]: 1.0}, score=metric.score(y, preds[best], sample_weight=w))
         cost = np.array([float((costs or {}).get(k, 0.0)) for k in keys])
@@ -56,7 +51,7 @@ class SuperLearnerEnsembler(Ensembler):
         blend = sum(a * preds[j] for j, a in zip(cand, alpha) if a > 0)
         score = metric.score(y, blend, sample_weight=w)
         loss = metric.loss(score)
-        if not np.isfinite(loss) or loss > singles[best]:
+        if not np.isfinite(loss) or loss > member_loss(metric, y, preds[best], w):
             return single
         return Ensemble(weights=weights, score=score)
 

@@ -18,7 +18,7 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from forgeml.ensemble.base import Ensemble, Ensembler, affordable, member_loss
+from forgeml.ensemble.base import Ensemble, Ensembler, affordable, as_members, member_loss, ranked
 from forgeml.errors import ConfigError
 from forgeml.metrics import Metric
 
@@ -27,24 +27,19 @@ class VotingEnsembler(Ensembler):
     name = "voting"
 
     def __init__(self, k: int = 5, tol: float = 1e-7) -> None:
-        if not isinstance(k, int) or isinstance(k, bool) or k < 1:
-            raise ConfigError(f"voting needs k, the most members to average, as a positive integer; got {k!r}")
         self.k = k
         self.tol = tol
 
     def fit(self, oof: Mapping[int, np.ndarray], y: np.ndarray, metric: Metric, *, seed: int = 0,
             costs: Mapping[int, float] | None = None, max_cost: float | None = None,
             sample_weight: np.ndarray | None = None) -> Ensemble:
-        keys = list(oof)
-        if not keys:
-            raise ValueError("no members to ensemble")
-        preds = [np.asarray(oof[k], dtype=float) for k in keys]
-        w = None if sample_weight is None else np.asarray(sample_weight, dtype=float)
-        singles = [member_loss(metric, y, p, w) for p in preds]
-        order = sorted(range(len(keys)), key=lambda j: (singles[j], j))
+        if not isinstance(self.k, int) or isinstance(self.k, bool) or self.k < 1:
+            raise ConfigError(f"voting needs k, the most members to average, as a positive integer; got {self.k!r}")
+        keys, preds, w = as_members(oof, sample_weight)
+        order = ranked(metric, y, preds, w)
         cost = np.array([float((costs or {}).get(k, 0.0)) for k in keys])
         top = affordable(order, cost, max_cost)[:self.k]
-        best_j, best_loss = 1, singles[top[0]]
+        best_j, best_loss = 1, member_loss(metric, y, preds[top[0]], w)
         total = preds[top[0]].copy()
         for j in range(2, len(top) + 1):
             total += preds[top[j - 1]]
