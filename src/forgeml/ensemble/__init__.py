@@ -9,13 +9,13 @@ battery every entry passes.
 from __future__ import annotations
 
 import inspect
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
-
-from forgeml.ensemble.base import Ensemble, Ensembler
 from forgeml.errors import ConfigError
 from forgeml.registry import Registry, instance_named
+
+if TYPE_CHECKING:
+    from forgeml.ensemble.base import Ensemble, Ensembler
 
 _FIT_KEYWORDS = ("seed", "costs", "max_cost")
 
@@ -39,6 +39,10 @@ def check_ensembler_class(name: str | None, ensembler: Any) -> Ensembler:
         raise ConfigError(f"{what} must implement fit(oof, y, metric, *, seed=0, costs=None, max_cost=None); "
                           f"its fit takes no {', '.join(missing)}")
     ensembler = instance_named(what, ensembler, name)
+    import numpy as np
+
+    from forgeml.ensemble.base import Ensemble
+
     y = np.array([1.0, 2.0, 3.0, 4.0])
     oof = {3: y + np.array([0.5, -0.5, 0.5, -0.5]), 8: y + 1.0}
     try:
@@ -97,3 +101,13 @@ def resolve_ensembler(spec: bool | str | Ensembler | type[Ensembler] | None, *,
 
 __all__ = ["ENSEMBLERS", "Ensemble", "Ensembler", "check_ensembler_class", "register_ensembler",
            "resolve_ensembler"]
+
+
+def __getattr__(name: str) -> Any:
+    # the protocol (and numpy and the metrics behind it) loads on first use: listing ENSEMBLERS' names, as the
+    # CLI does to build its options, stays instant
+    if name in ("Ensemble", "Ensembler"):
+        from forgeml.ensemble import base
+
+        return getattr(base, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
