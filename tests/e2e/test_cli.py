@@ -238,3 +238,22 @@ def test_predict_bad_values_are_an_error_unless_asked(models, tmp_path):
     assert p.returncode == 2 and "column 'a'" in p.stderr and "row 1: 'abc'" in p.stderr and "Traceback" not in p.stderr
     p = forgeml_cmd("predict", models / "cls", tmp_path / "bad.csv", "--on-bad-value", "nan")
     assert len(p.stdout.strip().splitlines()) == 3 and "'abc'" in p.stderr
+
+
+def test_fit_with_a_weight_column(tmp_path):
+    """--sample-weight names a column of row weights: it weighs the fit and is not a feature at predict time."""
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=200)
+    y = np.where(x + rng.normal(size=200) > 0, "a", "b")
+    train = pd.DataFrame({"x": x, "w": np.where(x > 1, 5.0, 1.0), "y": y})
+    train.to_csv(tmp_path / "train.csv", index=False)
+    train.drop(columns=["w", "y"]).to_csv(tmp_path / "test.csv", index=False)
+    out = tmp_path / "run"
+    run("fit", tmp_path / "train.csv", "--target", "y", "--sample-weight", "w", "--max-trials", 2,
+        "--families", "linear", "--out", out, "--verbose", 0)
+    run("predict", out, tmp_path / "test.csv", "--out", tmp_path / "preds.csv")
+    assert len(pd.read_csv(tmp_path / "preds.csv")) == 200
+    assert "w" not in forgeml.load(str(out)).feature_names_in_
+    p = run("fit", tmp_path / "train.csv", "--target", "y", "--sample-weight", "nope", "--out", tmp_path / "o2",
+            check=False)
+    assert p.returncode == 2 and "nope" in p.stderr and "Traceback" not in p.stderr

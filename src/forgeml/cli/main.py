@@ -114,7 +114,7 @@ def cmd_demo(a: argparse.Namespace) -> int:
 
 def cmd_fit(a: argparse.Namespace) -> int:
     automl = _automl(a, a.out, resume=a.resume, overwrite=a.overwrite)
-    automl.fit(a.data, target=a.target)
+    automl.fit(a.data, target=a.target, sample_weight=a.sample_weight)
     if a.verbose:
         _print_frame(automl.leaderboard().head(15))
         print(f"saved to {a.out} ({automl.n_trials_} trials, {automl.fit_seconds_:.1f}s)")
@@ -230,6 +230,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("fit", help="search for the best pipeline on a CSV/Parquet file")
     p.add_argument("data", help="training table (CSV, TSV or Parquet)")
     p.add_argument("--target", required=True, help="the column to predict")
+    p.add_argument("--sample-weight", default=None, metavar="COLUMN",
+                   help="a column of non-negative row weights (not a feature): every fit, score and the ensemble "
+                        "count row i COLUMN[i] times")
     p.add_argument("--out", required=True, help="run directory (store, artifacts, saved model)")
     p.add_argument("--resume", action="store_true", help="continue the latest run in --out")
     p.add_argument("--overwrite", action="store_true",
