@@ -24,12 +24,17 @@ def test_named_ensemble_end_to_end(breast_cancer, method):
     board = model.leaderboard_
     score = f"cv_{model.metric_.name}"
     ens = board[board["family"] == "ensemble"]
-    assert len(ens) == 1 and ens["trial_id"].iloc[0] == -1
+    # the forced method and the best single pipeline, each with its nested out-of-fold score; the forced one kept
+    assert sorted(ens["pipeline"]) == sorted([f"ensemble:{method}", "ensemble:single"]), ens
+    assert ens[score].notna().all() and (ens[score] > 0.9).all()
+    kept = ens[ens["chosen"]]
+    assert kept["pipeline"].tolist() == [f"ensemble:{method}"]
     members = board[(board["family"] != "ensemble") & (board["ensemble_weight"] > 0)]
     assert len(members) >= 2, board
     assert members["ensemble_weight"].sum() == pytest.approx(1.0)
-    # chosen on out-of-fold evidence and never worse there than the best single pipeline (roc_auc: higher is better)
-    assert ens[score].iloc[0] >= board.loc[board["family"] != "ensemble", score].max() - 1e-12
+    assert kept["members"].iloc[0] == ", ".join(
+        f"#{t}:{w:.2f}" for t, w in sorted(zip(members["trial_id"], members["ensemble_weight"]),
+                                         key=lambda tw: (-tw[1], tw[0])))
     if method == "voting":
         assert np.allclose(members["ensemble_weight"], 1 / len(members))
     pipe = model.best_pipeline_
@@ -53,5 +58,24 @@ def test_ensemble_none_keeps_the_single_best_pipeline(breast_cancer):
 
 def test_unknown_ensemble_is_refused_before_reading_the_data():
     # the name is checked first: the empty frame would otherwise be the error, and a search would run before it
-    with pytest.raises(ConfigError, match=r"unknown ensemble 'stackin'.*greedy, super_learner, voting.*None"):
+    with pytest.raises(ConfigError, match=r"unknown ensemble 'stackin'.*'auto'.*greedy, super_learner, voting.*None"):
         AutoML(ensemble="stackin", max_trials=1, verbose=0).fit(pd.DataFrame(), [])
+
+
+def test_auto_keeps_the_method_with_the_best_nested_score(breast_cancer):
+    train, test, target = breast_cancer
+    model = AutoML(**{**FAST, "max_trials": 6}).fit(train, target=target)  # ensemble="auto" is the default
+    board = model.leaderboard_
+    score = f"cv_{model.metric_.name}"
+    ens = board[board["family"] == "ensemble"].set_index("pipeline")
+    compared = {p.split(":", 1)[1].split("(")[0] for p in ens.index}
+    assert {"single", "greedy", "super_learner", "voting"} <= compared, ens
+    kept = ens[ens["chosen"]]
+    assert len(kept) == 1
+    # higher is better for roc_auc: the kept method has the best nested score (the first tried on a tie)
+    assert kept[score].iloc[0] == ens[score].max()
+    assert model.best_pipeline_.member_ids is not None
+    assert set(model.best_pipeline_.member_ids) == {
+        int(m.split(":")[0][1:]) for m in kept["members"].iloc[0].split(", ")}
+    proba = model.predict_proba(test.drop(columns=[target]))
+    assert proba.shape == (len(test), 2) and np.allclose(proba.sum(1), 1)

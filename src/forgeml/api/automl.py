@@ -47,9 +47,13 @@ class AutoML(BaseEstimator):
         search: a strategy name from ``forgeml.search.SEARCHERS`` or a ``Searcher`` object (copied at each fit).
         search_options: options for that strategy (e.g. ``{"levels": 2, "allow_partial": True}`` for grid).
         families: model families to consider, as names and/or ``ModelFamily`` objects (default: all registered).
-        ensemble: ``True`` (greedy ensemble of the best trials), ``None`` or ``False`` (the single best pipeline), a
-            name from ``forgeml.ensemble.ENSEMBLERS`` (``"greedy"``, ``"super_learner"``, ``"voting"``) or an
-            ``Ensembler`` object.
+        ensemble: ``"auto"`` (default: every registered method and the single best pipeline are compared on
+            nested out-of-fold scores, which none of them was fitted on, and the best is kept), a name from
+            ``forgeml.ensemble.ENSEMBLERS`` to force one (``"greedy"``, ``"stacking"``, ``"super_learner"``,
+            ``"blending"``, ``"voting"``), ``None`` or ``False`` (the single best pipeline), ``True`` (greedy) or an
+            ``Ensembler`` object. The leaderboard lists every method compared, with ``chosen`` marking the one kept.
+        infer_limit: the most seconds per row the returned model may take to predict, measured on a batch of
+            10,000 rows after the refits; the best-scoring candidate within it is kept (``None``: no limit).
         path: run directory (experiment store, artifacts, saved model), kept after ``fit``; default a new
             temporary directory, removed when ``fit`` ends (also when it fails): pass ``path`` to keep the run.
         resume: continue the latest run stored in ``path`` instead of starting a new one.
@@ -69,16 +73,18 @@ class AutoML(BaseEstimator):
     # defaults for parameters added after models were first saved: an older pickle lacks them
     on_bad_value: str = "raise"
     overwrite: bool = False
+    infer_limit: float | None = None
 
     def __init__(self, time_budget: float | None = 60.0, metric: str | Callable[..., float] = "auto",
                  task: str = "auto", seed: int = 0, max_trials: int | None = None, n_jobs: int = -1,
                  search: str | Any = "auto", search_options: dict[str, Any] | None = None,
-                 families: list[str | Any] | None = None, ensemble: bool | str | Any | None = True,
+                 families: list[str | Any] | None = None, ensemble: bool | str | Any | None = "auto",
                  n_folds: int | None = None,
                  per_trial_timeout: float | None = None, memory_limit_mb: float | None = None,
                  path: str | None = None, resume: bool = False, backend: str = "local",
                  ray_address: str | None = None, inf_as_nan: bool = False, verbose: int = 1,
-                 raise_on_trial_error: bool = False, on_bad_value: str = "raise", overwrite: bool = False) -> None:
+                 raise_on_trial_error: bool = False, on_bad_value: str = "raise", overwrite: bool = False,
+                 infer_limit: float | None = None) -> None:
         self.time_budget = time_budget
         self.metric = metric
         self.task = task
@@ -101,6 +107,7 @@ class AutoML(BaseEstimator):
         self.raise_on_trial_error = raise_on_trial_error
         self.on_bad_value = on_bad_value
         self.overwrite = overwrite
+        self.infer_limit = infer_limit
 
     # ------------------------------------------------------------------------------------------------ fit
     def fit(self, X: Any, y: Any = None, *, target: str | None = None, sample_weight: Any = None) -> AutoML:
@@ -160,7 +167,7 @@ class AutoML(BaseEstimator):
             resume=self.resume, backend=self.backend,
             backend_options={"address": self.ray_address} if self.backend == "ray" and self.ray_address else {},
             inf_as_nan=self.inf_as_nan, on_bad_value=self.on_bad_value, overwrite=self.overwrite,
-            verbose=self.verbose,
+            verbose=self.verbose, infer_limit=self.infer_limit,
             raise_on_trial_error=self.raise_on_trial_error)
 
     def _check_params(self) -> None:
@@ -177,6 +184,11 @@ class AutoML(BaseEstimator):
         if self.resume and not self.path:
             raise ConfigError("resume=True needs path= the run directory to resume")
         check_on_bad_value(self.on_bad_value)
+        limit = self.infer_limit
+        if limit is not None and (isinstance(limit, bool) or not isinstance(limit, (int, float))
+                                  or not np.isfinite(limit) or limit <= 0):
+            raise ConfigError(f"infer_limit must be a positive number of seconds per row (e.g. 1e-4), or None for no "
+                              f"limit; got {limit!r}")
         self._check_plugins()
 
     def _check_plugins(self) -> None:
@@ -199,7 +211,8 @@ class AutoML(BaseEstimator):
             from forgeml.search import check_searcher_class
             check_searcher_class(None, self.search)
         # a name is looked up now (an unknown one is a ConfigError listing the choices), not after the search
-        resolve_ensembler(self.ensemble, check=not isinstance(self.ensemble, (bool, str, type(None))))
+        if not (isinstance(self.ensemble, str) and self.ensemble == "auto"):
+            resolve_ensembler(self.ensemble, check=not isinstance(self.ensemble, (bool, str, type(None))))
 
     def _frame(self, X: Any, y: Any, target: str | None) -> tuple[pd.DataFrame, str]:
         """The training table with the target as a column; the edge checks an sklearn user expects of ``fit``."""

@@ -38,9 +38,13 @@ def _add_fit_options(p: argparse.ArgumentParser) -> None:
     from forgeml.ensemble import ENSEMBLERS
 
     ens = p.add_mutually_exclusive_group()
-    ens.add_argument("--ensemble", default=None, choices=[*ENSEMBLERS.names(), "none"],
-                     help="how to combine the best pipelines (default greedy); none keeps the single best pipeline")
+    ens.add_argument("--ensemble", default=None, choices=["auto", *ENSEMBLERS.names(), "none"],
+                     help="how to combine the best pipelines: auto (the default) keeps the method with the best "
+                          "nested out-of-fold score; none keeps the single best pipeline")
     ens.add_argument("--no-ensemble", action="store_true", help="keep the single best pipeline (= --ensemble none)")
+    p.add_argument("--infer-limit", type=float, default=None, metavar="SECONDS",
+                   help="the most seconds per row the model may take to predict (measured on a 10,000-row batch); "
+                        "the best ensemble within it is kept")
     p.add_argument("--on-bad-value", default="raise", choices=["raise", "nan"],
                    help="a value that cannot be read as its column's type: raise an error (default) or read it "
                         "as missing, with a warning")
@@ -55,14 +59,14 @@ def _automl(a: argparse.Namespace, path: str | None, resume: bool = False, overw
                   search=a.search, search_options=_options(a.search_option), families=families,
                   n_jobs=a.n_jobs, seed=a.seed, backend=a.backend,
                   ray_address=a.ray_address, ensemble=_ensemble(a), verbose=a.verbose, path=path,
-                  resume=resume, overwrite=overwrite, on_bad_value=a.on_bad_value)
+                  resume=resume, overwrite=overwrite, on_bad_value=a.on_bad_value, infer_limit=a.infer_limit)
 
 
 def _ensemble(a: argparse.Namespace) -> bool | str | None:
-    """``AutoML(ensemble=...)`` from ``--ensemble NAME`` / ``--no-ensemble``: None for none, True for the default."""
+    """``AutoML(ensemble=...)`` from ``--ensemble NAME`` / ``--no-ensemble``: None for none, "auto" by default."""
     if a.no_ensemble or a.ensemble == "none":
         return None
-    return a.ensemble or True
+    return a.ensemble or "auto"
 
 
 def _options(pairs: list[str]) -> dict:

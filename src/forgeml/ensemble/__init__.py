@@ -88,8 +88,8 @@ def resolve_ensembler(spec: bool | str | Ensembler | type[Ensembler] | None, *,
         spec = "greedy"
     if isinstance(spec, str):
         if spec not in ENSEMBLERS:
-            raise ConfigError(f"unknown ensemble {spec!r}; choose one of: {', '.join(ENSEMBLERS)}, or None (or False) "
-                              "for the single best pipeline")
+            raise ConfigError(f"unknown ensemble {spec!r}; choose 'auto' (compare them all), one of: "
+                              f"{', '.join(ENSEMBLERS)}, or None (or False) for the single best pipeline")
         return ENSEMBLERS[spec]()
     if isinstance(spec, type) or check:
         return check_ensembler_class(None, spec)

@@ -4,6 +4,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -16,8 +17,11 @@ class Ensemble:
 
     weights: dict[int, float]
     score: float
+    combiner: Any = None
 
-    def combine(self, preds: Mapping[int, np.ndarray]) -> np.ndarray:
+    def combine(self, preds: Mapping[int, np.ndarray], features: Any = None) -> np.ndarray:
+        if self.combiner is not None:
+            return self.combiner.combine(preds, features)
         return sum(w * np.asarray(preds[k], dtype=float) for k, w in self.weights.items())
 
 

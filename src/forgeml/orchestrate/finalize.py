@@ -5,20 +5,24 @@ when no trial finished only because time ran out, the cheapest default pipeline 
 """
 from __future__ import annotations
 
+import functools
 import os
 import warnings
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
+from forgeml.ensemble.base import Ensemble
+from forgeml.ensemble.select import SINGLE, Candidate
 from forgeml.errors import NoModelFittedError, SearchWarning
 from forgeml.evaluate.evaluator import EvalContext
 from forgeml.execute.base import Executor
 from forgeml.metrics import Metric
 from forgeml.models.base import ModelFamily
-from forgeml.orchestrate.final import choose_weights, refit_in_process, refit_members
+from forgeml.orchestrate.final import Choice, choose_ensemble, choose_weights, refit_in_process, refit_members
+from forgeml.orchestrate.infer import batch, estimated_s_per_row, measured_s_per_row
 from forgeml.orchestrate.loop import SearchLoop, SearchState
 from forgeml.orchestrate.report import describe
 from forgeml.orchestrate.resume import OpenRun
@@ -39,6 +43,9 @@ class Final:
     weights: dict[int, float]
     score: float | None
     fallback: dict[str, Any] | None = None
+    method: str = SINGLE  # the ensemble method kept ("single" for one pipeline)
+    candidates: list[Candidate] = field(default_factory=list)  # every method compared, with its evidence
+    measured_s_per_row: float | None = None  # predict seconds per row on a 10,000-row batch (with infer_limit)
 
 
 def ensemble_probe(ctx: EvalContext, metric: Metric, ensemble: bool, seed: int,
@@ -81,34 +88,129 @@ def finalize(settings: RunSettings, run: OpenRun, ctx: EvalContext, executor: Ex
 
 
 def ensemble_and_refit(settings: RunSettings, run: OpenRun, ctx: EvalContext, metric: Metric) -> Final:
-    """Choose the weights among members the time left can refit, refit them, and choose again among the members
-    that were refit when one failed or ran over, so the score still describes the model."""
-    state, mask = run.state, ctx.oof_mask()
-    # what the refits may take: the time left, less a margin for choosing the weights and saving the model
-    refit_budget = max(run.budget.remaining() - 1.0, 0.0)
-    weights, ens_score = choose_weights(state, ctx.y, mask, metric, ensemble=settings.ensemble, seed=settings.seed,
-                                        refit_budget=refit_budget, n_folds=len(ctx.folds),
-                                        sample_weight=ctx.sample_weight)
-    if not weights:  # only low-fidelity trials finished (PBT, halving on a short budget): take the best of them
+    """Choose the ensemble on nested out-of-fold scores among what the time left can refit, refit its members,
+    and choose again among the members that were refit when one failed or ran over, so the score still describes
+    the model. With ``infer_limit``, keep the best candidate whose predict time per row holds (``infer.py``)."""
+    state, mask, budget = run.state, ctx.oof_mask(), run.budget
+    # the comparison of methods may take a bounded share of what is left; the refits get the rest
+    compare_s = min(max(budget.remaining() - 1.0, 0.0) * 0.3, max(3.0, 0.05 * budget.total_s))
+    if settings.ensemble is None or settings.ensemble is False:
+        compare_s = 0.0
+    refit_budget = max(budget.remaining() - compare_s - 1.0, 0.0)
+    choose = functools.partial(choose_ensemble, state, ctx.y, mask, metric, classification=ctx.n_classes > 0,
+                               features=ctx.X, n_folds=len(ctx.folds), seed=settings.seed,
+                               sample_weight=ctx.sample_weight)
+    choice = choose(ensemble=settings.ensemble, refit_budget=refit_budget, time_limit=compare_s)
+    if choice.ensemble is None:  # only low-fidelity trials finished (PBT, halving on a short budget): the best
         best = state.best()
-        weights, ens_score = {best.trial_id: 1.0}, best.score
-    models = refit_members(weights, state, ctx, run.store, run.run_id, run.budget, seed=settings.seed,
-                           n_threads=os.cpu_count() or 1, n_folds=len(ctx.folds))
+        choice = Choice(Ensemble({best.trial_id: 1.0}, best.score), SINGLE, best.score)
+    limit = settings.infer_limit
+    if limit is not None:
+        choice = _within_estimate(choice, state, limit, metric)
+    members = choice.members
+    models = refit_members({k: choice.ensemble.weights.get(k, 0.0) for k in members}, state, ctx, run.store,
+                           run.run_id, budget, seed=settings.seed, n_threads=os.cpu_count() or 1,
+                           n_folds=len(ctx.folds))
     if not models:
         raise NoModelFittedError("no pipeline could be refit on all rows; see .trials() for the errors")
-    if set(models) != set(weights):
-        again, score = choose_weights(state, ctx.y, mask, metric, ensemble=settings.ensemble, seed=settings.seed,
-                                      only=set(models),
-                                      sample_weight=ctx.sample_weight)
-        if again:
-            weights, ens_score = again, score
+    if set(models) != members:
+        dropped = sorted(members - set(models))
+        again = choose(ensemble=choice.method if choice.method != SINGLE else None, only=set(models),
+                       time_limit=max(budget.remaining() * 0.3, 0.5))
+        candidates = choice.candidates
+        if again.ensemble is not None and again.members <= set(models):
+            choice = again
         else:  # the refit members have no out-of-fold predictions: keep their weights, unscored
-            weights, ens_score = {k: w for k, w in weights.items() if k in models}, None
-    total = sum(weights.values())
-    order = sorted(weights, key=lambda k: -weights[k])
-    pipeline = FittedPipeline(ctx.schema, [models[k] for k in order], [weights[k] / total for k in order],
-                              [describe(state.proposals[k].config) for k in order])
-    return Final(pipeline, {k: weights[k] / total for k in order}, ens_score)
+            kept = {k: w for k, w in choice.ensemble.weights.items() if k in models} or {next(iter(models)): 1.0}
+            choice = Choice(Ensemble(kept, float("nan")), "weighted", None)
+        choice.candidates = candidates
+        choice.warning = (f"{len(dropped)} ensemble member(s) could not be refit in time (trial "
+                          f"{', '.join(map(str, dropped))}); the ensemble was chosen again among the others")
+    pipeline = _pipeline(choice, models, ctx, state)
+    measured = None
+    if limit is not None:
+        pipeline, choice, measured = _hold_infer_limit(pipeline, choice, models, ctx, state, limit, metric,
+                                                       settings.seed)
+    if choice.warning:
+        warnings.warn(choice.warning, SearchWarning, stacklevel=5)
+    return Final(pipeline, dict(zip(pipeline.member_ids or (), pipeline.weights)), choice.score,
+                 method=choice.method, candidates=choice.candidates, measured_s_per_row=measured)
+
+
+def _pipeline(choice: Choice, models: dict[int, object], ctx: EvalContext, state: SearchState) -> FittedPipeline:
+    ens = choice.ensemble
+    weights = {k: ens.weights.get(k, 0.0) for k in choice.members}
+    order = sorted(weights, key=lambda k: (-weights[k], k))
+    total = sum(weights.values()) or 1.0
+    return FittedPipeline(ctx.schema, [models[k] for k in order], [weights[k] / total for k in order],
+                          [describe(state.proposals[k].config) for k in order], combiner=ens.combiner,
+                          member_ids=order)
+
+
+def _per_1k(state: SearchState) -> dict[int, float]:
+    return {k: float(r.extra.get("predict_s_per_1k_rows", 0.0)) for k, r in state.results.items()}
+
+
+def _ranked(choice: Choice, metric: Metric) -> list[Candidate]:
+    ok = [c for c in choice.candidates if c.ok]
+    return sorted(ok, key=lambda c: metric.loss(c.nested_score))
+
+
+def _as_choice(c: Candidate, choice: Choice, warning: str | None = None) -> Choice:
+    return Choice(c.ensemble, c.name, c.nested_score, choice.candidates, warning or choice.warning)
+
+
+def _members_of(ens: Any) -> set[int]:
+    return set(ens.weights) | set(getattr(ens.combiner, "members", ()) or ())
+
+
+def _within_estimate(choice: Choice, state: SearchState, limit: float, metric: Metric) -> Choice:
+    """The best candidate whose estimated predict time per row is within ``limit`` (the kept one when none is)."""
+    per_1k = _per_1k(state)
+    if estimated_s_per_row(choice.members, per_1k) <= limit:
+        return choice
+    for c in _ranked(choice, metric):
+        if estimated_s_per_row(_members_of(c.ensemble), per_1k) <= limit:
+            return _as_choice(c, choice)
+    return choice
+
+
+def _hold_infer_limit(pipeline: FittedPipeline, choice: Choice, models: dict[int, object], ctx: EvalContext,
+                      state: SearchState, limit: float, metric: Metric, seed: int
+                      ) -> tuple[FittedPipeline, Choice, float]:
+    """The kept model timed on a 10,000-row batch; when over ``limit``, the next best candidate whose members are
+    fitted, then the fastest single fitted pipeline (with a warning when even that is over)."""
+    rows = batch(ctx.X, seed=seed)
+    took = measured_s_per_row(pipeline, rows)
+    if took <= limit:
+        return pipeline, choice, took
+    tried = {choice.method}
+    for c in _ranked(choice, metric):
+        if c.name in tried or not _members_of(c.ensemble) <= set(models):
+            continue
+        tried.add(c.name)
+        alt = _as_choice(c, choice)
+        alt_pipe = _pipeline(alt, models, ctx, state)
+        alt_took = measured_s_per_row(alt_pipe, rows)
+        if alt_took <= limit:
+            return alt_pipe, alt, alt_took
+    single = {}
+    for k in models:
+        res = state.results[k]
+        one = Choice(Ensemble({k: 1.0}, res.score), SINGLE, res.score, choice.candidates)
+        p = _pipeline(one, models, ctx, state)
+        single[k] = (measured_s_per_row(p, rows), p, one)
+    fastest = min(single, key=lambda k: (single[k][0], state.results[k].loss))
+    took, pipe, one = single[fastest]
+    if took > limit:
+        name = describe(state.proposals[fastest].config)
+        one.warning = (f"no pipeline predicts within infer_limit={limit:g} s per row (the fastest took {took:.3g} s "
+                       f"per row on {len(rows)} rows); returning the fastest, {name}")
+    else:  # the best one within the limit
+        within = [k for k in single if single[k][0] <= limit]
+        best_k = min(within, key=lambda k: state.results[k].loss)
+        took, pipe, one = single[best_k]
+    return pipe, one, took
 
 
 def cheapest(warm: list[Config], families: dict[str, ModelFamily]) -> Config | None:

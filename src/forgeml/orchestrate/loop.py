@@ -56,6 +56,7 @@ class LoopOptions:
     n_threads: int
     raise_on_trial_error: bool = False
     n_folds: int = 5
+    choose_reserve: float = 0.0  # seconds kept for comparing ensemble methods after the search
 
 
 class SearchLoop:
@@ -102,7 +103,7 @@ class SearchLoop:
         if not done:
             return 2.0
         est = [full_fit_estimate(r, self.opt.n_folds) for r in done]
-        need = 2.0 + 1.3 * 0.7 * sum(est)  # refits run one after another with every core
+        need = 2.0 + self.opt.choose_reserve + 1.3 * 0.7 * sum(est)  # refits run one after another, every core
         return min(need, 0.35 * self.budget.total_s)
 
     def _probe(self, ranked: list[TrialResult]) -> set[int]:

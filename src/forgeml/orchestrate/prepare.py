@@ -179,16 +179,23 @@ def check_weighted_classes(y: np.ndarray, weights: np.ndarray, schema: Schema) -
 def check_weighted_ensembler(spec: Any) -> None:
     """A weighted run's ensembler must score its blends with the weights: refuse one whose ``fit`` takes no
     ``sample_weight`` before the search, rather than fail (or ignore the weights) after it."""
-    import inspect
-
     from forgeml.ensemble import resolve_ensembler
 
+    if isinstance(spec, str) and spec == "auto":  # "auto" compares only the methods that take weights
+        return
     ensembler = resolve_ensembler(spec)
     if ensembler is None:
         return
-    params = inspect.signature(ensembler.fit).parameters.values()
-    if not any(p.name == "sample_weight" or p.kind is p.VAR_KEYWORD for p in params):
+    if not takes_weights(ensembler):
         name = getattr(ensembler, "name", "") or type(ensembler).__name__
         raise ConfigError(f"ensembler {name!r} takes no sample_weight, so it cannot weigh the rows of this weighted "
                           "fit; give its fit a sample_weight=None parameter, use ensemble='greedy', or fit without "
                           "sample_weight")
+
+
+def takes_weights(ensembler: Any) -> bool:
+    """Whether an ensembler's ``fit`` accepts ``sample_weight``."""
+    import inspect
+
+    params = inspect.signature(ensembler.fit).parameters.values()
+    return any(p.name == "sample_weight" or p.kind is p.VAR_KEYWORD for p in params)

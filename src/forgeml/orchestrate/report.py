@@ -1,6 +1,7 @@
 """How a run describes itself: a readable name per pipeline, a one-line search summary, the leaderboard."""
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import pandas as pd
@@ -10,7 +11,8 @@ from forgeml.orchestrate.loop import SearchState
 from forgeml.search.base import Searcher
 from forgeml.space import Config
 
-COLUMNS = ["trial_id", "pipeline", "family", "score", "fidelity", "fit_time", "predict_time", "ensemble_weight"]
+COLUMNS = ["trial_id", "pipeline", "family", "score", "fidelity", "fit_time", "predict_time", "ensemble_weight",
+           "members", "chosen"]
 
 
 def describe(config: Config) -> str:
@@ -34,35 +36,69 @@ def search_summary(searcher: Searcher, state: SearchState) -> str:
     return "; ".join(parts)
 
 
-def build_leaderboard(state: SearchState, weights: dict[int, float], ens_score: float | None,
-                      metric: Metric) -> pd.DataFrame:
-    """Every completed trial, best first (full fidelity before partial), with the ensemble as a row of its own."""
+def build_leaderboard(state: SearchState, weights: dict[int, float], ens_score: float | None, metric: Metric,
+                      candidates: Sequence[Any] = (), method: str | None = None,
+                      measured_s_per_row: float | None = None) -> pd.DataFrame:
+    """Every completed trial, best first (full fidelity before partial), and a row per ensemble method compared.
+
+    An ensemble row (family ``"ensemble"``, negative ``trial_id``) carries the method's nested out-of-fold score
+    (``ensemble.select``), its members and weights, the summed fit time of its members and its predict cost
+    (``predict_s_per_1k``: measured on a 10,000-row batch for the kept one under ``infer_limit``, otherwise the
+    members' cross-validation figures summed); ``chosen`` marks the one kept. Without a comparison (an ensemble
+    forced on an older path) the kept ensemble of several members still gets its row.
+    """
     rows = []
     for r in state.completed(full_fidelity=False):
         cfg = state.proposals[r.trial_id].config
         rows.append({"trial_id": r.trial_id, "pipeline": describe(cfg), "family": cfg["family"],
                      "score": r.score, "fidelity": r.fidelity, "fit_time": r.fit_time,
                      "predict_time": r.extra.get("predict_s_per_1k_rows", r.predict_time),
-                     "ensemble_weight": weights.get(r.trial_id, 0.0)})
+                     "ensemble_weight": weights.get(r.trial_id, 0.0), "members": "", "chosen": False})
     frame = pd.DataFrame(rows, columns=COLUMNS)
-    if len(weights) > 1 and ens_score is not None:
+    by_id = frame.set_index("trial_id")
+    ens_rows = []
+    for i, c in enumerate(c for c in candidates if c.ensemble is not None or c.error):
+        chosen = c.name == method
+        w = dict(weights) if chosen and weights else (dict(c.ensemble.weights) if c.ensemble is not None else {})
+        known = [t for t in w if t in by_id.index]
+        cost = by_id.loc[known, "predict_time"].sum() if known else float("nan")
+        if chosen and measured_s_per_row is not None:
+            cost = measured_s_per_row * 1000
+        label = c.name if c.ensemble is None or c.ensemble.combiner is None else _combiner_name(c)
+        ens_rows.append({"trial_id": -(i + 1), "pipeline": f"ensemble:{label}" + (f" ({c.error})" if c.error else ""),
+                         "family": "ensemble", "score": c.nested_score, "fidelity": 1.0,
+                         "fit_time": by_id.loc[known, "fit_time"].sum() if known else float("nan"),
+                         "predict_time": cost, "ensemble_weight": 1.0 if chosen else 0.0,
+                         "members": _members(w), "chosen": chosen})
+    if not ens_rows and len(weights) > 1 and ens_score is not None:
         members = frame[frame["trial_id"].isin(list(weights))]
-        ens = {"trial_id": -1, "pipeline": "ensemble(" + ", ".join(
-            f"{weights[t]:.2f}×#{t}" for t in weights) + ")", "family": "ensemble", "score": ens_score,
-            "fidelity": 1.0, "fit_time": members["fit_time"].sum(), "predict_time": members["predict_time"].sum(),
-            "ensemble_weight": 1.0}
-        frame = pd.concat([pd.DataFrame([ens]), frame], ignore_index=True)
+        ens_rows.append({"trial_id": -1, "pipeline": f"ensemble:{method or 'weighted'}", "family": "ensemble",
+                         "score": ens_score, "fidelity": 1.0, "fit_time": members["fit_time"].sum(),
+                         "predict_time": members["predict_time"].sum(), "ensemble_weight": 1.0,
+                         "members": _members(weights), "chosen": True})
+    if ens_rows:
+        frame = pd.concat([pd.DataFrame(ens_rows, columns=COLUMNS), frame], ignore_index=True)
     frame = frame.sort_values(["fidelity", "score", "trial_id"],
-                              ascending=[False, not metric.greater_is_better, True], kind="stable")
+                              ascending=[False, not metric.greater_is_better, True], kind="stable",
+                              na_position="last")
     frame = frame.rename(columns={"score": f"cv_{metric.name}", "predict_time": "predict_s_per_1k"})
     return frame.reset_index(drop=True)
+
+
+def _members(weights: dict[int, float]) -> str:
+    return ", ".join(f"#{t}:{w:.2f}" for t, w in sorted(weights.items(), key=lambda kv: (-kv[1], kv[0])))
+
+
+def _combiner_name(c: Any) -> str:
+    describe_ = getattr(c.ensemble.combiner, "describe", None)
+    return describe_() if callable(describe_) else c.name
 
 
 def fallback_leaderboard(row: dict[str, Any], description: str, metric: Metric) -> pd.DataFrame:
     """The one row of a run that returned its fallback pipeline: listed, with no cross-validated score."""
     return pd.DataFrame([{"trial_id": row["trial_id"], "pipeline": description, "family": row["family"],
                           f"cv_{metric.name}": float("nan"), "fidelity": 1.0, "fit_time": row["fit_time"],
-                          "predict_s_per_1k": float("nan"), "ensemble_weight": 1.0}])
+                          "predict_s_per_1k": float("nan"), "ensemble_weight": 1.0, "members": "", "chosen": True}])
 
 
 def skipped_note(skipped: list[str]) -> str:
@@ -76,7 +112,8 @@ def with_skipped_families(frame: pd.DataFrame, skipped: list[str], metric: Metri
         return frame
     rows = pd.DataFrame([{"trial_id": pd.NA, "pipeline": f"{name}: not searched (cannot use sample_weight)",
                           "family": name, f"cv_{metric.name}": float("nan"), "fidelity": float("nan"),
-                          "fit_time": float("nan"), "predict_s_per_1k": float("nan"), "ensemble_weight": 0.0}
+                          "fit_time": float("nan"), "predict_s_per_1k": float("nan"), "ensemble_weight": 0.0,
+                          "members": "", "chosen": False}
                          for name in skipped], columns=frame.columns)
     out = pd.concat([frame.astype({"trial_id": "Int64"}), rows.astype({"trial_id": "Int64"})], ignore_index=True)
     out.attrs["not_searched"] = {name: "cannot use sample_weight" for name in skipped}

@@ -99,6 +99,13 @@ def build_executor(settings: RunSettings, n_workers: int, n_threads: int) -> Exe
                          memory_limit_mb=settings.memory_limit_mb, **options)
 
 
+def choose_reserve(settings: RunSettings, budget: Budget) -> float:
+    """Seconds the search leaves for comparing ensemble methods (``finalize`` gives the comparison as much)."""
+    if settings.ensemble is None or settings.ensemble is False:
+        return 0.0
+    return max(3.0, 0.05 * budget.total_s) if settings.time_budget is not None else 0.0
+
+
 def search(settings: RunSettings, prep: Prepared, run: OpenRun, ctx: EvalContext, executor: Executor,
            progress: Progress) -> tuple[SearchLoop, str]:
     """Run trials until the search deadline, ``max_trials`` or the searcher runs dry; returns the loop and a
@@ -106,7 +113,8 @@ def search(settings: RunSettings, prep: Prepared, run: OpenRun, ctx: EvalContext
     executor.start(run_trial, ctx)
     options = LoopOptions(seed=settings.seed, max_trials=trial_cap(settings.max_trials, run.state),
                           per_trial_timeout=settings.per_trial_timeout, n_threads=prep.n_threads,
-                          raise_on_trial_error=settings.raise_on_trial_error, n_folds=len(prep.folds))
+                          raise_on_trial_error=settings.raise_on_trial_error, n_folds=len(prep.folds),
+                          choose_reserve=choose_reserve(settings, run.budget))
     loop = SearchLoop(searcher=prep.searcher, executor=executor, store=run.store, run_id=run.run_id,
                       budget=run.budget, options=options, progress=progress, state=run.state, describe=describe,
                       ensemble_probe=ensemble_probe(ctx, prep.metric, settings.ensemble, settings.seed))
@@ -125,7 +133,8 @@ def record(run: OpenRun, final: Final, prep: Prepared, summary: str) -> tuple[pd
     """The leaderboard, and the run marked complete in the store; returns the leaderboard and final summary."""
     metric = prep.metric
     if final.fallback is None:
-        leaderboard = build_leaderboard(run.state, final.weights, final.score, metric)
+        leaderboard = build_leaderboard(run.state, final.weights, final.score, metric, final.candidates,
+                                        final.method, final.measured_s_per_row)
     else:  # the fallback pipeline: listed, with no cross-validated score
         leaderboard = fallback_leaderboard(final.fallback, final.pipeline.descriptions[0], metric)
         summary = f"{summary}; no trial finished in time: fallback pipeline, not validated"

@@ -30,7 +30,8 @@ class RunSettings:
     search: Any = "auto"
     search_options: Mapping[str, Any] = field(default_factory=dict)
     families: Sequence[Any] | None = None
-    ensemble: Any = True
+    ensemble: Any = "auto"
+    infer_limit: float | None = None  # seconds per row the model may take to predict (None: no limit)
     n_folds: int | None = None
     per_trial_timeout: float | None = None
     memory_limit_mb: float | None = None

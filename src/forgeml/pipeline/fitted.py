@@ -36,12 +36,18 @@ class FittedPipeline:
     ``weights`` combine their probabilities (classification) or predictions (regression).
     """
 
+    combiner: Any = None  # class defaults: models pickled before stacking have neither
+    member_ids: list[int] | None = None
+
     def __init__(self, schema: Schema, members: list[Any], weights: list[float],
-                 descriptions: list[str] | None = None) -> None:
+                 descriptions: list[str] | None = None, combiner: Any = None,
+                 member_ids: list[int] | None = None) -> None:
         self.schema = schema
         self.members = members
         self.weights = [float(w) for w in weights]
         self.descriptions = descriptions or [type(m).__name__ for m in members]
+        self.combiner = combiner
+        self.member_ids = None if member_ids is None else [int(i) for i in member_ids]
 
     @property
     def task(self) -> str:
@@ -56,6 +62,9 @@ class FittedPipeline:
 
     def _combined(self, X: pd.DataFrame) -> np.ndarray:
         k = 0 if self.task == "regression" else len(self.schema.classes)
+        if self.combiner is not None:
+            return self.combiner.combine({i: predict_matrix(m, X, k) for i, m in zip(self.member_ids, self.members)},
+                                         X)
         out = None
         for w, m in zip(self.weights, self.members):
             p = w * predict_matrix(m, X, k)

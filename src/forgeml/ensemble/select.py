@@ -1,0 +1,173 @@
+"""Choosing the ensemble method by evidence none of the candidates was fitted on.
+
+An ensembler's own score is measured on the rows it chose its weights (or fitted its meta-learner) on, so
+comparing those scores favours whichever method fits those rows hardest: a stacker would win every time. Here
+each candidate is *cross-fitted* over the out-of-fold rows instead: for each of ``n_folds`` folds of those rows it
+is fitted on the other folds and predicts the held-out one; the predictions so gathered are scored with the run's
+metric. That nested score is what ranks the candidates, and what the leaderboard reports. The winner is then fitted
+once more on all the rows it may use.
+
+``"single"`` is a candidate too: the best member by its own score on each fold's training rows. It is what
+``ensemble=None`` returns, and keeping it in the comparison is what lets ``ensemble="auto"`` decline to ensemble
+when that does not pay on held-out rows.
+
+The comparison has a time limit: candidates are tried cheapest first, and one that would start after the limit
+is listed as not evaluated. The nested fits use at most ``max_rows`` rows (a seeded sample, stratified by class
+for classification); the final fits at most ``fit_rows``.
+"""
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from forgeml.ensemble.base import Ensemble, Ensembler, member_loss
+from forgeml.metrics import Metric
+
+SINGLE = "single"
+# cheapest (and simplest) first: it is the order they are tried in, and the order that breaks a tie
+ORDER = (SINGLE, "voting", "greedy", "super_learner", "blending", "stacking")
+
+
+@dataclass
+class Candidate:
+    """One ensemble method's evidence: its nested out-of-fold score, and its fit on all rows."""
+
+    name: str
+    nested_score: float = float("nan")
+    ensemble: Ensemble | None = None
+    seconds: float = 0.0
+    error: str | None = None
+    cost: dict[str, float] = field(default_factory=dict)  # filled in by the run: predict seconds per 1k rows
+
+    @property
+    def ok(self) -> bool:
+        return self.ensemble is not None and self.error is None and np.isfinite(self.nested_score)
+
+
+class BestSingle(Ensembler):
+    """The best member by its own metric: ``ensemble=None``'s choice, as an ensembler so it can be compared."""
+
+    name = SINGLE
+
+    def fit(self, oof, y, metric, *, seed=0, costs=None, max_cost=None, sample_weight=None) -> Ensemble:
+        keys = list(oof)
+        w = None if sample_weight is None else np.asarray(sample_weight, dtype=float)
+        losses = [member_loss(metric, y, np.asarray(oof[k], dtype=float), w) for k in keys]
+        best = keys[int(np.argmin(losses))]
+        return Ensemble(weights={best: 1.0}, score=metric.score(y, np.asarray(oof[best], dtype=float),
+                                                                sample_weight=w))
+
+
+def compare(ensemblers: Mapping[str, Ensembler], oof: Mapping[int, np.ndarray], y: np.ndarray, metric: Metric, *,
+            classification: bool, seed: int = 0, costs: Mapping[int, float] | None = None,
+            max_cost: float | None = None, sample_weight: np.ndarray | None = None, features: Any = None,
+            n_folds: int = 5, max_rows: int = 5000, fit_rows: int = 50_000,
+            time_limit: float | None = None) -> list[Candidate]:
+    """Every candidate's nested score and final fit, in the order tried (see the module docstring).
+
+    ``ensemblers`` maps names to ensemblers (``SINGLE`` is added when missing); ``features`` is the raw input
+    frame aligned with ``y``, given to ensemblers whose ``uses_features`` is set. A candidate that raises is
+    listed with its error and never chosen.
+    """
+    start = time.monotonic()
+    pool = {SINGLE: BestSingle(), **dict(ensemblers)}
+    names = sorted(pool, key=lambda n: (ORDER.index(n) if n in ORDER else len(ORDER), n))
+    y = np.asarray(y)
+    rng = np.random.default_rng(seed)
+    nested_rows = _sample(y, max_rows, classification, rng)
+    folds = _folds(y[nested_rows], n_folds, classification, seed)
+    all_rows = _sample(y, fit_rows, classification, np.random.default_rng(seed + 1))
+    out = []
+    for name in names:
+        if time_limit is not None and out and time.monotonic() - start > time_limit:
+            out.append(Candidate(name, error="not evaluated: no time left"))
+            continue
+        t0 = time.monotonic()
+        cand = Candidate(name)
+        try:
+            fit_kw = dict(seed=seed, costs=costs, max_cost=max_cost)
+            cand.nested_score = _nested(pool[name], oof, y, metric, nested_rows, folds, sample_weight, features,
+                                        fit_kw)
+            cand.ensemble = _fit(pool[name], oof, y, metric, all_rows, sample_weight, features, fit_kw)
+        except Exception as exc:  # noqa: BLE001 - a broken candidate is listed, not fatal
+            cand.error = f"{type(exc).__name__}: {exc}"[:300]
+        cand.seconds = time.monotonic() - t0
+        out.append(cand)
+    return out
+
+
+def best(candidates: Sequence[Candidate], metric: Metric) -> Candidate | None:
+    """The candidate with the best nested score; on a tie the one tried first (the simpler)."""
+    ok = [c for c in candidates if c.ok]
+    if not ok:
+        return None
+    return min(ok, key=lambda c: metric.loss(c.nested_score))
+
+
+def _nested(ensembler: Ensembler, oof, y, metric: Metric, rows: np.ndarray, folds, sample_weight, features,
+            fit_kw: dict) -> float:
+    if folds is None:  # too few rows to hold any out: the method's own score is all there is
+        return float(_fit(ensembler, oof, y, metric, rows, sample_weight, features, fit_kw).score)
+    first = np.asarray(next(iter(oof.values())))
+    pred = np.zeros((len(rows),) + first.shape[1:])
+    for train, valid in folds:
+        ens = _fit(ensembler, oof, y, metric, rows[train], sample_weight, features, fit_kw)
+        pred[valid] = _combine(ens, ensembler, oof, rows[valid], features)
+    w = None if sample_weight is None else np.asarray(sample_weight, dtype=float)[rows]
+    score = metric.score(y[rows], pred, sample_weight=w)
+    if not np.isfinite(score):
+        raise ValueError(f"the cross-fitted {metric.name} is not finite")
+    return float(score)
+
+
+def _fit(ensembler: Ensembler, oof, y, metric: Metric, rows: np.ndarray, sample_weight, features,
+         fit_kw: dict) -> Ensemble:
+    kw = dict(fit_kw)
+    if sample_weight is not None:
+        kw["sample_weight"] = np.asarray(sample_weight, dtype=float)[rows]
+    if getattr(ensembler, "uses_features", False):
+        kw["features"] = None if features is None else features.iloc[rows]
+    return ensembler.fit({k: np.asarray(v)[rows] for k, v in oof.items()}, y[rows], metric, **kw)
+
+
+def _combine(ens: Ensemble, ensembler: Ensembler, oof, rows: np.ndarray, features) -> np.ndarray:
+    preds = {k: np.asarray(oof[k], dtype=float)[rows] for k in ens.weights}
+    if getattr(ens, "combiner", None) is None:
+        return ens.combine(preds)
+    needed = getattr(ens.combiner, "members", ()) or ()
+    preds.update({k: np.asarray(oof[k], dtype=float)[rows] for k in needed})
+    feats = features.iloc[rows] if (features is not None and getattr(ensembler, "uses_features", False)) else None
+    return ens.combine(preds, feats)
+
+
+def _sample(y: np.ndarray, limit: int, classification: bool, rng: np.random.Generator) -> np.ndarray:
+    """At most ``limit`` row indices, sorted; for classification each class keeps its share (at least 2 rows)."""
+    n = len(y)
+    if n <= limit:
+        return np.arange(n)
+    if not classification:
+        return np.sort(rng.choice(n, limit, replace=False))
+    picked = []
+    for c in np.unique(y):
+        idx = np.flatnonzero(y == c)
+        take = min(len(idx), max(2, int(round(limit * len(idx) / n))))
+        picked.append(rng.choice(idx, take, replace=False))
+    return np.sort(np.concatenate(picked))
+
+
+def _folds(y: np.ndarray, n_folds: int, classification: bool, seed: int):
+    """Folds over ``y``'s positions, stratified when every class has enough rows; None when too few rows."""
+    from sklearn.model_selection import KFold, StratifiedKFold
+
+    k = min(n_folds, len(y) // 2)
+    if k < 2:
+        return None
+    if classification:
+        counts = np.unique(y, return_counts=True)[1]
+        if counts.min() >= k:
+            return list(StratifiedKFold(k, shuffle=True, random_state=seed).split(np.zeros(len(y)), y))
+    return list(KFold(k, shuffle=True, random_state=seed).split(np.zeros(len(y))))
