@@ -60,5 +60,5 @@ def test_resolve_ensembler():
 
 def test_unknown_ensemble_name_lists_the_choices():
     with pytest.raises(ConfigError, match=r"unknown ensemble 'superlearner'; choose one of: greedy, super_learner, "
-                                          r"voting, or None"):
+                                          r"voting, stacking, blending, or None"):
         resolve_ensembler("superlearner")

@@ -23,7 +23,7 @@ import numpy as np
 
 META_KINDS = ("linear", "logistic", "lightgbm")
 _EPS = 1e-6  # probability floor for log features and for classes missing from a fit
-_LGB_ROUNDS = 60
+_LGB_ROUNDS = 50
 
 
 class MetaModel:
