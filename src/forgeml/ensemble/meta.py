@@ -6,8 +6,8 @@ one non-negative number per member (how much the model uses it), ``state()`` the
 
 - ``"linear"``: non-negative. Classification: the convex mixture of the members' probabilities minimising log loss
   (the Super Learner's optimiser); regression: non-negative least squares on the members' predictions.
-- ``"logistic"``: L2-regularised logistic regression on the members' log-probabilities (classification), ridge on
-  their predictions (regression).
+- ``"logistic"``: L2-regularised multinomial logistic regression on the members' log-probabilities, one
+  coefficient per member (classification); ridge on their predictions (regression).
 - ``"lightgbm"``: a small, seeded, single-threaded LightGBM on the members' probabilities or predictions, plus the
   ``extra`` columns (numeric raw features) when given.
 
@@ -16,7 +16,6 @@ small probability, so every prediction covers all ``k`` classes.
 """
 from __future__ import annotations
 
-import warnings
 from typing import Any
 
 import numpy as np
@@ -107,17 +106,6 @@ class Linear(MetaModel):
         return (self.coef,)
 
 
-def _log_features(preds: list[np.ndarray], k: int) -> tuple[np.ndarray, np.ndarray]:
-    """Log-odds of class 1 (binary) or log-probabilities of every class, per member; and each column's member."""
-    cols, owner = [], []
-    for j, p in enumerate(preds):
-        lp = np.log(np.clip(p, _EPS, 1.0))
-        block = lp[:, 1:] - lp[:, :1] if k == 2 else lp
-        cols.append(block)
-        owner += [j] * block.shape[1]
-    return np.hstack(cols), np.array(owner)
-
-
 def _prob_features(preds: list[np.ndarray], k: int) -> tuple[np.ndarray, np.ndarray]:
     """Probability of class 1 (binary), of every class (multiclass), or the value (regression), per member."""
     if not k:
@@ -128,40 +116,59 @@ def _prob_features(preds: list[np.ndarray], k: int) -> tuple[np.ndarray, np.ndar
 
 
 class Logistic(MetaModel):
+    """Classification: a multinomial logistic regression whose class-``c`` logit is ``sum_j beta_j log p_j[:, c] +
+    b_c`` (one coefficient per member, shared by the classes: a weighted geometric pooling of the members), with a
+    small L2 penalty on ``beta``. Regression: ridge on the members' predictions."""
+
     kind = "logistic"
 
-    def __init__(self, k: int, m: int, preds: list[np.ndarray], y: np.ndarray, w: np.ndarray | None) -> None:
+    def __init__(self, k: int, m: int, preds: list[np.ndarray], y: np.ndarray, w: np.ndarray | None,
+                 l2: float = 1e-3) -> None:
         super().__init__(k, m)
-        if k:
-            from sklearn.linear_model import LogisticRegression
-
-            x, self.owner = _log_features(preds, k)
-            model = LogisticRegression(C=1.0, solver="newton-cg", max_iter=100)
-        else:
+        if not k:
             from sklearn.linear_model import Ridge
 
-            x, self.owner = np.column_stack(preds), np.arange(m)
-            model = Ridge(alpha=1.0)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # the solver may stop at max_iter: close enough for a meta-learner
-            model.fit(x, y, sample_weight=w)
-        self.model = model
+            x = np.column_stack(preds)
+            model = Ridge(alpha=1.0).fit(x, y, sample_weight=w)
+            self.coef, self.intercept = np.asarray(model.coef_, dtype=float), np.atleast_1d(model.intercept_)
+            self.scale = x.std(axis=0)
+            return
+        from scipy.optimize import minimize
 
-    def _x(self, preds):
-        return _log_features(preds, self.k)[0] if self.k else np.column_stack(preds)
+        logp = np.stack([np.log(np.clip(p, _EPS, 1.0)) for p in preds])  # (m, n, k)
+        rw = _rows(w, len(y))
+        rw = rw / rw.sum()
+        onehot = np.eye(k)[np.asarray(y, dtype=int)]
+
+        def nll(theta: np.ndarray) -> tuple[float, np.ndarray]:
+            beta, b = theta[:m], theta[m:]
+            z = np.tensordot(beta, logp, axes=1) + b
+            z -= z.max(axis=1, keepdims=True)
+            lse = np.log(np.exp(z).sum(axis=1))
+            loss = float(-(rw * ((z * onehot).sum(1) - lse)).sum() + l2 * beta @ beta)
+            resid = (np.exp(z - lse[:, None]) - onehot) * rw[:, None]  # d loss / d z
+            grad_beta = np.einsum("jnk,nk->j", logp, resid) + 2 * l2 * beta
+            return loss, np.concatenate([grad_beta, resid.sum(axis=0)])
+
+        start = np.concatenate([np.full(m, 1.0 / m), np.zeros(k)])
+        res = minimize(nll, start, jac=True, method="L-BFGS-B", options={"maxiter": 200})
+        self.coef, self.intercept = res.x[:m].copy(), res.x[m:].copy()
+        self.scale = np.array([np.sqrt(np.average((lp - lp.mean(axis=1, keepdims=True)) ** 2, axis=(0, 1),
+                                                  weights=np.broadcast_to(rw[:, None], lp.shape)))
+                               for lp in logp])
 
     def predict(self, preds, extra=None):
-        x = self._x(preds)
         if not self.k:
-            return self.model.predict(x)
-        return _full(self.model.predict_proba(x), self.model.classes_, self.k)
+            return np.column_stack(preds) @ self.coef + self.intercept[0]
+        z = sum(c * np.log(np.clip(p, _EPS, 1.0)) for c, p in zip(self.coef, preds)) + self.intercept
+        e = np.exp(z - z.max(axis=1, keepdims=True))
+        return e / e.sum(axis=1, keepdims=True)
 
     def shares(self):
-        coef = np.abs(np.atleast_2d(self.model.coef_)).sum(axis=0)
-        return np.bincount(self.owner, weights=coef, minlength=self.m)
+        return np.abs(self.coef) * self.scale  # standardised coefficients: how far each member moves the output
 
     def state(self):
-        return (self.model.coef_, self.model.intercept_)
+        return (self.coef, self.intercept)
 
 
 class LightGBM(MetaModel):
