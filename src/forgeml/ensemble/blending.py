@@ -73,14 +73,14 @@ class BlendingEnsembler(Ensembler):
         cand = affordable(order, cost, max_cost)[:self.max_members]
         if len(cand) < 2:
             return single
+        single_rest = member_loss(metric, yy[rest], preds[best][rest], wr)  # the bar, on rows no blend was fitted on
         if self.meta == "linear":
             alpha = convex([ph[j] for j in cand], yy[hold], wh)
             weights = {keys[j]: float(a) for j, a in zip(cand, alpha) if a >= 1e-4}
             total = sum(weights.values())
             weights = {key: a / total for key, a in weights.items()}
             blend_on = lambda rows: sum(a * preds[keys.index(key)][rows] for key, a in weights.items())  # noqa: E731
-            if not member_loss(metric, yy[rest], blend_on(rest), wr) < \
-                    member_loss(metric, yy[rest], preds[best][rest], wr) - self.tol:
+            if not member_loss(metric, yy[rest], blend_on(rest), wr) < single_rest - self.tol:
                 return single
             score = metric.score(y, blend_on(slice(None)), sample_weight=w)
             if len(weights) == 1 and metric.loss(score) > metric.loss(single.score):
@@ -94,6 +94,6 @@ class BlendingEnsembler(Ensembler):
 
         combiner = refit([keys[j] for j in cand])
         on_rest = combiner.combine({key: p[rest] for key, p in zip(keys, preds)})
-        if not member_loss(metric, yy[rest], on_rest, wr) < member_loss(metric, yy[rest], preds[best][rest], wr) - self.tol:
+        if not member_loss(metric, yy[rest], on_rest, wr) < single_rest - self.tol:
             return single
         return finish(combiner, refit, keys, preds, y, metric, w, best)
