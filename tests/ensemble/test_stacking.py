@@ -152,3 +152,9 @@ def test_bad_settings_are_config_errors(kw, match):
 
 def test_uses_features_follows_passthrough():
     assert StackingEnsembler(passthrough=True).uses_features and not StackingEnsembler().uses_features
+
+
+def test_features_must_be_aligned_with_y():
+    oof, y, features = _halves(300, 0)
+    with pytest.raises(ValueError, match="features has 299 rows but y has 300"):
+        StackingEnsembler(passthrough=True).fit(oof, y, LL, features=features.iloc[1:])

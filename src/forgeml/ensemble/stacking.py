@@ -194,6 +194,8 @@ class StackingEnsembler(Ensembler):
             costs: Mapping[int, float] | None = None, max_cost: float | None = None,
             sample_weight: np.ndarray | None = None, features: pd.DataFrame | None = None) -> Ensemble:
         kinds = self._kinds()
+        if features is not None and len(features) != len(y):
+            raise ValueError(f"features has {len(features)} rows but y has {len(y)}; pass the raw rows aligned with y")
         keys, preds, w = as_members(oof, sample_weight)
         order = ranked(metric, y, preds, w)
         best = order[0]
