@@ -31,7 +31,7 @@ def test_bad_ensemble_option_is_a_usage_error(flags, message):
                        timeout=120)
     assert p.returncode == 2 and message in p.stderr
     if "invalid" in message:
-        assert "'greedy', 'super_learner', 'voting', 'none'" in p.stderr
+        assert "'greedy', 'super_learner', 'voting', 'stacking', 'blending', 'none'" in p.stderr
 
 
 def test_fit_with_super_learner_from_the_command_line(tmp_path):

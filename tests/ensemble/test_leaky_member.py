@@ -11,7 +11,7 @@ from sklearn.neighbors import KNeighborsClassifier, KNeighborsRegressor
 from forgeml.ensemble import ENSEMBLERS
 from forgeml.metrics import METRICS
 
-COMBINERS = ["greedy", "super_learner", "voting"]
+COMBINERS = ["greedy", "super_learner", "voting", "stacking", "blending"]
 
 
 @cache

@@ -2,7 +2,7 @@
 
 ``ENSEMBLERS`` maps names to ``Ensembler`` classes; ``orchestrate/final.py`` builds the one the run asks for with
 ``resolve_ensembler`` (``AutoML(ensemble=True | False | None | "greedy" | "super_learner" | "voting" |
-Ensembler())``). A plug-in joins with
+"stacking" | "blending" | Ensembler())``). A plug-in joins with
 ``register_ensembler`` (or the ``forgeml.ensemblers`` entry point); ``forgeml.testing.check_ensembler`` is the
 battery every entry passes.
 """
@@ -64,6 +64,8 @@ ENSEMBLERS: Registry[type[Ensembler]] = Registry("ensembler", {
     "greedy": "forgeml.ensemble.greedy:GreedyEnsembler",
     "super_learner": "forgeml.ensemble.super_learner:SuperLearnerEnsembler",
     "voting": "forgeml.ensemble.voting:VotingEnsembler",
+    "stacking": "forgeml.ensemble.stacking:StackingEnsembler",
+    "blending": "forgeml.ensemble.blending:BlendingEnsembler",
 }, check=check_ensembler_class, group="forgeml.ensemblers")
 
 
@@ -99,14 +101,14 @@ def resolve_ensembler(spec: bool | str | Ensembler | type[Ensembler] | None, *,
     return spec
 
 
-__all__ = ["ENSEMBLERS", "Ensemble", "Ensembler", "check_ensembler_class", "register_ensembler",
+__all__ = ["ENSEMBLERS", "Combiner", "Ensemble", "Ensembler", "check_ensembler_class", "register_ensembler",
            "resolve_ensembler"]
 
 
 def __getattr__(name: str) -> Any:
     # the protocol (and numpy and the metrics behind it) loads on first use: listing ENSEMBLERS' names, as the
     # CLI does to build its options, stays instant
-    if name in ("Ensemble", "Ensembler"):
+    if name in ("Combiner", "Ensemble", "Ensembler"):
         from forgeml.ensemble import base
 
         return getattr(base, name)

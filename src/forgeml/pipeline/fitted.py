@@ -33,15 +33,20 @@ class FittedPipeline:
     """Predicts from raw feature frames, as the user's labels.
 
     ``members`` are fitted scikit-learn ``Pipeline``s (preprocessing + model) trained on integer-coded labels;
-    ``weights`` combine their probabilities (classification) or predictions (regression).
+    ``weights`` combine their probabilities (classification) or predictions (regression). With a ``combiner``
+    (``forgeml.ensemble.Combiner``, e.g. a stacking meta-learner) the combiner makes the prediction instead, from
+    ``{member_ids[i]: members[i]'s predictions}`` and the aligned raw rows; ``weights`` then only describe the
+    members' shares.
     """
 
-    combiner: Any = None  # class defaults: models pickled before stacking have neither
+    combiner: Any = None  # class-level defaults: pipelines pickled before combiners existed still load
     member_ids: list[int] | None = None
 
     def __init__(self, schema: Schema, members: list[Any], weights: list[float],
                  descriptions: list[str] | None = None, combiner: Any = None,
                  member_ids: list[int] | None = None) -> None:
+        if combiner is not None and (member_ids is None or len(member_ids) != len(members)):
+            raise ValueError("a FittedPipeline with a combiner needs member_ids, one trial id per member")
         self.schema = schema
         self.members = members
         self.weights = [float(w) for w in weights]
@@ -63,8 +68,8 @@ class FittedPipeline:
     def _combined(self, X: pd.DataFrame) -> np.ndarray:
         k = 0 if self.task == "regression" else len(self.schema.classes)
         if self.combiner is not None:
-            return self.combiner.combine({i: predict_matrix(m, X, k) for i, m in zip(self.member_ids, self.members)},
-                                         X)
+            preds = {i: predict_matrix(m, X, k) for i, m in zip(self.member_ids, self.members)}
+            return np.asarray(self.combiner.combine(preds, X), dtype=float)
         out = None
         for w, m in zip(self.weights, self.members):
             p = w * predict_matrix(m, X, k)
@@ -84,6 +89,8 @@ class FittedPipeline:
         return self.classes_[idx]
 
     def __repr__(self) -> str:
+        if self.combiner is not None:
+            return f"FittedPipeline({self.task}: {self.combiner.describe()} over {len(self.members)} members)"
         parts = ", ".join(f"{w:.2f}×{d}" for w, d in zip(self.weights, self.descriptions))
         return f"FittedPipeline({self.task}: {parts})"
 
