@@ -16,7 +16,9 @@ def _ensemble_of(*flags):
 
 
 def test_ensemble_option_reaches_automl():
-    assert _ensemble_of() is True  # the default: greedy
+    assert _ensemble_of() == "auto"  # the default: compare them all
+    assert _ensemble_of("--ensemble", "stacking") == "stacking"
+    assert _ensemble_of("--ensemble", "auto") == "auto"
     assert _ensemble_of("--ensemble", "super_learner") == "super_learner"
     assert _ensemble_of("--ensemble", "voting") == "voting"
     assert _ensemble_of("--ensemble", "greedy") == "greedy"
@@ -31,7 +33,7 @@ def test_bad_ensemble_option_is_a_usage_error(flags, message):
                        timeout=120)
     assert p.returncode == 2 and message in p.stderr
     if "invalid" in message:
-        assert "'greedy', 'super_learner', 'voting', 'stacking', 'blending', 'none'" in p.stderr
+        assert "'auto', 'greedy', 'super_learner', 'voting', 'stacking', 'blending', 'none'" in p.stderr
 
 
 def test_fit_with_super_learner_from_the_command_line(tmp_path):
@@ -44,4 +46,4 @@ def test_fit_with_super_learner_from_the_command_line(tmp_path):
     assert fit.returncode == 0, fit.stderr[-3000:]
     board = subprocess.run([*CLI, "leaderboard", out], capture_output=True, text=True, timeout=120)
     assert board.returncode == 0, board.stderr[-3000:]
-    assert "ensemble(" in board.stdout
+    assert "ensemble:super_learner" in board.stdout

@@ -123,6 +123,6 @@ def test_resolve_ensembler():
 
 
 def test_unknown_ensemble_name_lists_the_choices():
-    with pytest.raises(ConfigError, match=r"unknown ensemble 'superlearner'; choose one of: greedy, super_learner, "
-                                          r"voting, stacking, blending, or None"):
+    with pytest.raises(ConfigError, match=r"unknown ensemble 'superlearner'; choose 'auto' \(compare them all\), "
+                                          r"one of: greedy, super_learner, voting, stacking, blending, or None"):
         resolve_ensembler("superlearner")
