@@ -1,7 +1,8 @@
 """The step after the search: from the trials to one deployable ``FittedPipeline``.
 
-Ensemble weights on out-of-fold predictions, refits of the members on all rows (``final.py`` does both), and
-when no trial finished only because time ran out, the cheapest default pipeline fit without validation.
+Ensemble weights on out-of-fold predictions (``final.py``), the members made deployable on the run's executor
+within the budget (``refit.py``: refit on all rows, or their fold models), and when no trial finished only
+because time ran out, the cheapest default pipeline fit without validation.
 """
 from __future__ import annotations
 
@@ -15,11 +16,13 @@ import numpy as np
 
 from forgeml.errors import NoModelFittedError, SearchWarning
 from forgeml.evaluate.evaluator import EvalContext
+from forgeml.evaluate.refit import refit_in_process
 from forgeml.execute.base import Executor
 from forgeml.metrics import Metric
 from forgeml.models.base import ModelFamily
-from forgeml.orchestrate.final import choose_weights, refit_in_process, refit_members
+from forgeml.orchestrate.final import choose_weights
 from forgeml.orchestrate.loop import SearchLoop, SearchState
+from forgeml.orchestrate.refit import Refits, load_folds, refit_members
 from forgeml.orchestrate.report import describe
 from forgeml.orchestrate.resume import OpenRun
 from forgeml.orchestrate.settings import RunSettings
@@ -76,26 +79,37 @@ def finalize(settings: RunSettings, run: OpenRun, ctx: EvalContext, executor: Ex
         raise NoModelFittedError(
             f"no trial completed within the budget ({len(state.results)} tried).{why} Give a larger time_budget, "
             "or look at the errors with .trials() / `forgeml trials DIR`.")
-    executor.shutdown()  # free every core for the refits
-    return ensemble_and_refit(settings, run, ctx, metric)
+    # the refits run on the search's workers, under the deadline and memory limit (run_automl shuts them down)
+    return ensemble_and_refit(settings, run, ctx, metric, executor, n_threads=loop.opt.n_threads)
 
 
-def ensemble_and_refit(settings: RunSettings, run: OpenRun, ctx: EvalContext, metric: Metric) -> Final:
-    """Choose the weights among members the time left can refit, refit them, and choose again among the members
-    that were refit when one failed or ran over, so the score still describes the model."""
+def ensemble_and_refit(settings: RunSettings, run: OpenRun, ctx: EvalContext, metric: Metric, executor: Executor,
+                       n_threads: int = 1) -> Final:
+    """Choose the weights, make the members deployable (``refit_members``: refit on all rows on ``executor``
+    within the budget, or their fold models per ``settings.refit``), and choose again among the members that
+    have a model when one was dropped, with a ``SearchWarning`` saying which and why, so the score still
+    describes the model. When no member has a model, the best trial's fold models stand in, if it kept them.
+
+    The members' estimated refit seconds must fit in the time left less 1 s, unless members can fall back to
+    their fold models (``refit`` "auto" or "bag"): then any member may be chosen, and those that cannot be
+    refit in time are bagged.
+    """
     state, mask = run.state, ctx.oof_mask()
     # what the refits may take: the time left, less a margin for choosing the weights and saving the model
-    refit_budget = max(run.budget.remaining() - 1.0, 0.0)
+    refit_budget = max(run.budget.remaining() - 1.0, 0.0) if settings.refit == "full" else None
     weights, ens_score = choose_weights(state, ctx.y, mask, metric, ensemble=settings.ensemble, seed=settings.seed,
                                         refit_budget=refit_budget, n_folds=len(ctx.folds),
                                         sample_weight=ctx.sample_weight)
     if not weights:  # only low-fidelity trials finished (PBT, halving on a short budget): take the best of them
         best = state.best()
         weights, ens_score = {best.trial_id: 1.0}, best.score
-    models = refit_members(weights, state, ctx, run.store, run.run_id, run.budget, seed=settings.seed,
-                           n_threads=os.cpu_count() or 1, n_folds=len(ctx.folds))
+    made = refit_members(weights, state, ctx, run.store, run.run_id, run.budget, executor, seed=settings.seed,
+                         n_threads=n_threads, n_folds=len(ctx.folds), refit=settings.refit)
+    models = made.models
     if not models:
-        raise NoModelFittedError("no pipeline could be refit on all rows; see .trials() for the errors")
+        weights, ens_score = _best_folds(made, state, ctx)
+    if made.dropped:
+        _warn_dropped(made, weights)
     if set(models) != set(weights):
         again, score = choose_weights(state, ctx.y, mask, metric, ensemble=settings.ensemble, seed=settings.seed,
                                       only=set(models),
@@ -109,6 +123,28 @@ def ensemble_and_refit(settings: RunSettings, run: OpenRun, ctx: EvalContext, me
     pipeline = FittedPipeline(ctx.schema, [models[k] for k in order], [weights[k] / total for k in order],
                               [describe(state.proposals[k].config) for k in order])
     return Final(pipeline, {k: weights[k] / total for k in order}, ens_score)
+
+
+def _best_folds(made: Refits, state: SearchState, ctx: EvalContext) -> tuple[dict[int, float], float | None]:
+    """No member has a model: the best trial's fold models, if it kept them (``made`` gains them), else
+    ``NoModelFittedError``."""
+    best = next(iter(state.completed()), None)
+    bagged = load_folds(best, ctx.n_classes) if best is not None else None
+    if bagged is None:
+        why = "; ".join(f"trial {k}: {w}" for k, w in made.dropped.items())
+        raise NoModelFittedError(f"no pipeline could be refit on all rows ({why}); see .trials() for the errors, or "
+                                 "give a larger time_budget")
+    made.models[best.trial_id], made.how[best.trial_id] = bagged, "bagged"
+    return {best.trial_id: 1.0}, best.score
+
+
+def _warn_dropped(made: Refits, weights: dict[int, float]) -> None:
+    kept = ", ".join(f"trial {k} ({made.how[k]})" for k in made.models)
+    lost = "; ".join(f"trial {k}: {why}" for k, why in made.dropped.items())
+    # stacklevel: _warn_dropped < ensemble_and_refit < finalize < run_automl < AutoML.fit < the user's call
+    warnings.warn(f"the ensemble lost {len(made.dropped)} of its {len(weights)} members ({lost}); it is made of "
+                  f"{kept}, its weights chosen again among them. Give a larger time_budget (or memory_limit_mb) to "
+                  "keep them all.", SearchWarning, stacklevel=6)
 
 
 def cheapest(warm: list[Config], families: dict[str, ModelFamily]) -> Config | None:
