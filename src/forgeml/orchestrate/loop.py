@@ -64,6 +64,7 @@ class LoopOptions:
     n_folds: int = 5
     keep_folds: bool = False
     keep_folds_top: int = ENSEMBLE_CANDIDATES
+    reserve_refits: bool = True  # False when the members will not be refit (refit="bag"): keep back 2 s only
 
 
 class SearchLoop:
@@ -98,7 +99,10 @@ class SearchLoop:
         which the run falls back to. Scaling every low-fidelity trial up to full cost would reserve far more
         than the refits take and leave the workers idle at the end of a halving run. Reserving for the best
         five alone missed the slower, diverse members (an SVM, an MLP) that greedy selection likes to add.
+        When the members will be their fold models (``reserve_refits`` False), 2 s to load and combine them.
         """
+        if not self.opt.reserve_refits:
+            return 2.0
         ranked = self.state.completed(full_fidelity=True)
         if ranked and self.ensemble_probe is not None:
             members = self._probe(ranked)

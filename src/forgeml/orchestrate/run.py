@@ -107,7 +107,7 @@ def search(settings: RunSettings, prep: Prepared, run: OpenRun, ctx: EvalContext
     options = LoopOptions(seed=settings.seed, max_trials=trial_cap(settings.max_trials, run.state),
                           per_trial_timeout=settings.per_trial_timeout, n_threads=prep.n_threads,
                           raise_on_trial_error=settings.raise_on_trial_error, n_folds=len(prep.folds),
-                          keep_folds=settings.refit != "full")
+                          keep_folds=settings.refit != "full", reserve_refits=settings.refit != "bag")
     loop = SearchLoop(searcher=prep.searcher, executor=executor, store=run.store, run_id=run.run_id,
                       budget=run.budget, options=options, progress=progress, state=run.state, describe=describe,
                       ensemble_probe=ensemble_probe(ctx, prep.metric, settings.ensemble, settings.seed))
