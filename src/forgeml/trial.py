@@ -44,8 +44,8 @@ class ErrorInfo:
 class TrialSpec:
     """One unit of work for an executor.
 
-    ``kind`` is ``"cv"`` (cross-validate ``config``, keep out-of-fold predictions; what executors run) or
-    ``"refit"`` (the record of a final fit on all rows, run in the orchestrator's process). ``fidelity`` in
+    ``kind`` is ``"cv"`` (cross-validate ``config``, keep out-of-fold predictions) or ``"refit"`` (a final fit
+    on all rows, pickled to disk; see ``evaluate/refit.py``); executors run both. ``fidelity`` in
     (0, 1] is the share of the resource a multi-fidelity searcher grants (rows or boosting rounds); ``parent_id``
     names a trial whose state a PBT member starts from.
     """

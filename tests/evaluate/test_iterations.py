@@ -168,7 +168,7 @@ def _full(ctx, partial):
 
 
 def test_a_refit_replays_the_schedule_the_validated_model_was_trained_with(tmp_path):
-    from forgeml.orchestrate.final import refit_in_process
+    from forgeml.evaluate.refit import refit_in_process
 
     ctx = context(tmp_path)
     same = _full(ctx, lgbm(80, lr=0.1))

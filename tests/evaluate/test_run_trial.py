@@ -1,7 +1,8 @@
-"""What workers run: cross-validation only. Final refits happen in the orchestrator (``refit_in_process``)."""
+"""What workers run: cross-validation (keeping the fold models when asked) and final refits on all rows."""
 from __future__ import annotations
 
 import os
+import pickle
 
 import numpy as np
 import pandas as pd
@@ -9,11 +10,15 @@ import pandas as pd
 from forgeml.data.infer import infer_schema
 from forgeml.data.splits import make_folds
 from forgeml.data.validate import align_for_predict
-from forgeml.evaluate.evaluator import EvalContext, run_trial
+from forgeml.evaluate.evaluator import EvalContext, build, run_trial
 from forgeml.models import get_families
 from forgeml.models.base import FitContext
 from forgeml.orchestrate.prepare import encode_target
+from forgeml.pipeline.bagged import BaggedPipeline
+from forgeml.pipeline.builder import fit_pipeline
+from forgeml.pipeline.fitted import predict_matrix
 from forgeml.pipeline.joint import default_configs
+from forgeml.space import Config
 from forgeml.trial import TrialSpec, TrialStatus
 
 
@@ -38,8 +43,68 @@ def test_a_cv_trial_writes_its_out_of_fold_predictions_whole(tmp_path):
     assert os.listdir(tmp_path / "oof") == ["trial_0.npy"]  # no temporary file left beside it
 
 
-def test_a_refit_spec_is_refused_not_run_as_cv(tmp_path):
+def test_a_refit_spec_writes_a_loadable_pipeline_that_predicts_like_a_direct_fit(tmp_path):
     ctx, config = small(tmp_path)
-    res = run_trial(TrialSpec(1, config, kind="refit"), ctx)
-    assert res.status is TrialStatus.FAILED and "refit_in_process" in res.error.message
-    assert not (tmp_path / "models").exists() and not (tmp_path / "oof").exists()
+    res = run_trial(TrialSpec(7, config, seed=3, kind="refit", extra={"source_trial": 2}), ctx)
+    assert res.status is TrialStatus.COMPLETE, res.error
+    assert res.trial_id == 7 and res.extra["source_trial"] == 2 and res.fit_time > 0
+    assert res.model_path == res.extra["model_path"] == str(tmp_path / "refit" / "trial_2.pkl")
+    assert os.listdir(tmp_path / "refit") == ["trial_2.pkl"]  # written atomically: no temporary file beside it
+    with open(res.model_path, "rb") as f:
+        refit = pickle.load(f)
+    direct = build(Config(config), ctx, len(ctx.y), TrialSpec(0, config, seed=3))
+    fit_pipeline(direct, ctx.X, ctx.y)
+    np.testing.assert_allclose(refit.predict_proba(ctx.X), direct.predict_proba(ctx.X))
+    assert not (tmp_path / "oof").exists()  # a refit is not cross-validated
+
+
+def test_a_refit_replays_the_schedule_it_is_given_as_json(tmp_path):
+    # PBT trained 15 rounds at learning rate 0.3, then continued to 40 at 0.05: the refit must do the same
+    ctx, config = small(tmp_path)
+    fast = {**_lgbm_defaults(ctx), "lightgbm.n_estimators": 40, "lightgbm.learning_rate": 0.3}
+    slow = {**fast, "lightgbm.learning_rate": 0.05}
+    spec = TrialSpec(1, slow, kind="refit", extra={"source_trial": 0, "schedule": [[fast, 15], [slow, 40]]})
+    res = run_trial(spec, ctx)
+    assert res.status is TrialStatus.COMPLETE, res.error
+    assert res.extra["schedule_steps"] == 2
+    with open(res.model_path, "rb") as f:
+        booster = pickle.load(f).named_steps["model"].booster_
+    one_go = build(Config(fast), ctx, len(ctx.y), TrialSpec(0, fast))
+    fit_pipeline(one_go, ctx.X, ctx.y)
+    assert booster.current_iteration() == 40
+    assert booster.dump_model()["tree_info"][:15] == one_go.named_steps["model"].booster_.dump_model()["tree_info"][:15]
+
+
+def test_an_unknown_kind_is_a_failed_trial(tmp_path):
+    ctx, config = small(tmp_path)
+    res = run_trial(TrialSpec(1, config, kind="transfer"), ctx)
+    assert res.status is TrialStatus.FAILED and "'transfer'" in res.error.message
+
+
+def test_keep_folds_saves_the_fold_models_that_made_the_out_of_fold_predictions(tmp_path):
+    ctx, config = small(tmp_path)
+    res = run_trial(TrialSpec(0, config, extra={"keep_folds": True}), ctx)
+    assert res.status is TrialStatus.COMPLETE, res.error
+    assert res.extra["folds_path"] == str(tmp_path / "folds" / "trial_0.pkl")
+    with open(res.extra["folds_path"], "rb") as f:
+        pipes = pickle.load(f)
+    assert len(pipes) == len(ctx.folds) == 3
+    oof = np.load(res.oof_path)
+    for pipe, (_, valid) in zip(pipes, ctx.folds):
+        np.testing.assert_allclose(predict_matrix(pipe, ctx.X.iloc[valid], 2), oof[valid], rtol=1e-5)
+    bagged = BaggedPipeline(pipes, 2)
+    X = ctx.X.iloc[:10]
+    mean = np.mean([p.predict_proba(X) for p in pipes], axis=0)
+    np.testing.assert_allclose(bagged.predict_proba(X), mean)
+    np.testing.assert_array_equal(bagged.predict(X), mean.argmax(axis=1))
+    assert list(bagged.classes_) == [0, 1] and predict_matrix(bagged, X, 2).shape == (10, 2)
+    # without keep_folds, or below full fidelity, nothing is kept
+    assert "folds_path" not in run_trial(TrialSpec(1, config), ctx).extra
+    low = run_trial(TrialSpec(2, config, fidelity=0.5, extra={"keep_folds": True}), ctx)
+    assert low.status is TrialStatus.COMPLETE and "folds_path" not in low.extra
+    assert os.listdir(tmp_path / "folds") == ["trial_0.pkl"]
+
+
+def _lgbm_defaults(ctx):
+    fctx = FitContext(task="binary", n_rows=90, n_features=2, n_classes=2, seed=0)
+    return dict(default_configs(get_families(["lightgbm"], fctx), ctx.schema, fctx)[0])

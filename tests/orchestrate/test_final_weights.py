@@ -33,7 +33,7 @@ def test_choose_weights_scores_the_blends_on_the_masked_rows_weights(tmp_path):
 def test_the_final_refit_fits_with_every_weight(tmp_path):
     from forgeml.data.infer import infer_schema
     from forgeml.evaluate.evaluator import EvalContext
-    from forgeml.orchestrate.final import refit_in_process
+    from forgeml.evaluate.refit import refit_in_process
     from forgeml.space import Config
 
     rng = np.random.default_rng(0)

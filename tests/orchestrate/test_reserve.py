@@ -7,13 +7,13 @@ from forgeml.search import make_searcher
 from forgeml.trial import TrialResult, TrialStatus
 
 
-def loop_with(results, total=60.0, probe=None):
+def loop_with(results, total=60.0, probe=None, **options):
     state = SearchState()
     for r in results:
         state.results[r.trial_id] = r
     return SearchLoop(searcher=make_searcher("random"), executor=None, store=None, run_id="r",
                       budget=Budget(total), options=LoopOptions(seed=0, max_trials=None, per_trial_timeout=None,
-                                                                n_threads=1, n_folds=5),
+                                                                n_threads=1, n_folds=5, **options),
                       progress=None, state=state, describe=str, ensemble_probe=probe)
 
 
@@ -86,3 +86,9 @@ def test_a_failing_probe_falls_back_to_the_best_five():
         raise OSError("an out-of-fold file went missing")
 
     assert loop_with(trials, probe=probe).final_reserve() == pytest.approx(2.0 + 1.3 * 0.7 * 5 * est(1.0))
+
+
+def test_members_deployed_as_their_fold_models_need_no_refit_time():
+    trials = [ok(0, 0.1, fit_time=10.0), ok(1, 0.2, fit_time=1.0)]
+    assert loop_with(trials).final_reserve() > 4.0
+    assert loop_with(trials, reserve_refits=False).final_reserve() == 2.0

@@ -52,6 +52,11 @@ class AutoML(BaseEstimator):
             ``forgeml.ensemble.ENSEMBLERS`` to force one (``"greedy"``, ``"stacking"``, ``"super_learner"``,
             ``"blending"``, ``"voting"``), ``None`` or ``False`` (the single best pipeline), ``True`` (greedy) or an
             ``Ensembler`` object. The leaderboard lists every method compared, with ``chosen`` marking the one kept.
+        refit: how the kept ensemble's members become deployable models: ``"auto"`` (default) refits each on all
+            rows when the time left allows and otherwise (or when its refit fails) averages the fold models its
+            cross-validation trained (k-fold bagging); ``"full"`` always refits on all rows (a member that cannot
+            be refit in time is dropped); ``"bag"`` never refits: every member is its fold models, whose predictions
+            are exactly the ones the ensemble was scored on (predicting costs one model per fold).
         infer_limit: the most seconds per row the returned model may take to predict, measured on a batch of
             10,000 rows after the refits; the best-scoring candidate within it is kept (``None``: no limit).
         path: run directory (experiment store, artifacts, saved model), kept after ``fit``; default a new
@@ -74,6 +79,7 @@ class AutoML(BaseEstimator):
     on_bad_value: str = "raise"
     overwrite: bool = False
     infer_limit: float | None = None
+    refit: str = "auto"
 
     def __init__(self, time_budget: float | None = 60.0, metric: str | Callable[..., float] = "auto",
                  task: str = "auto", seed: int = 0, max_trials: int | None = None, n_jobs: int = -1,
@@ -84,7 +90,7 @@ class AutoML(BaseEstimator):
                  path: str | None = None, resume: bool = False, backend: str = "local",
                  ray_address: str | None = None, inf_as_nan: bool = False, verbose: int = 1,
                  raise_on_trial_error: bool = False, on_bad_value: str = "raise", overwrite: bool = False,
-                 infer_limit: float | None = None) -> None:
+                 infer_limit: float | None = None, refit: str = "auto") -> None:
         self.time_budget = time_budget
         self.metric = metric
         self.task = task
@@ -108,6 +114,7 @@ class AutoML(BaseEstimator):
         self.on_bad_value = on_bad_value
         self.overwrite = overwrite
         self.infer_limit = infer_limit
+        self.refit = refit
 
     # ------------------------------------------------------------------------------------------------ fit
     def fit(self, X: Any, y: Any = None, *, target: str | None = None, sample_weight: Any = None) -> AutoML:
@@ -167,7 +174,7 @@ class AutoML(BaseEstimator):
             resume=self.resume, backend=self.backend,
             backend_options={"address": self.ray_address} if self.backend == "ray" and self.ray_address else {},
             inf_as_nan=self.inf_as_nan, on_bad_value=self.on_bad_value, overwrite=self.overwrite,
-            verbose=self.verbose, infer_limit=self.infer_limit,
+            verbose=self.verbose, infer_limit=self.infer_limit, refit=self.refit,
             raise_on_trial_error=self.raise_on_trial_error)
 
     def _check_params(self) -> None:
@@ -184,6 +191,10 @@ class AutoML(BaseEstimator):
         if self.resume and not self.path:
             raise ConfigError("resume=True needs path= the run directory to resume")
         check_on_bad_value(self.on_bad_value)
+        from forgeml.orchestrate.settings import REFIT_CHOICES
+
+        if not isinstance(self.refit, str) or self.refit not in REFIT_CHOICES:
+            raise ConfigError(f"refit must be one of {', '.join(map(repr, REFIT_CHOICES))}, got {self.refit!r}")
         limit = self.infer_limit
         if limit is not None and (isinstance(limit, bool) or not isinstance(limit, (int, float))
                                   or not np.isfinite(limit) or limit <= 0):

@@ -42,6 +42,9 @@ def _add_fit_options(p: argparse.ArgumentParser) -> None:
                      help="how to combine the best pipelines: auto (the default) keeps the method with the best "
                           "nested out-of-fold score; none keeps the single best pipeline")
     ens.add_argument("--no-ensemble", action="store_true", help="keep the single best pipeline (= --ensemble none)")
+    p.add_argument("--refit", default="auto", choices=["auto", "full", "bag"],
+                   help="members of the kept ensemble: refit on all rows when time allows, else use their fold "
+                        "models (auto, the default); always refit (full); or always use the fold models (bag)")
     p.add_argument("--infer-limit", type=float, default=None, metavar="SECONDS",
                    help="the most seconds per row the model may take to predict (measured on a 10,000-row batch); "
                         "the best ensemble within it is kept")
@@ -59,7 +62,8 @@ def _automl(a: argparse.Namespace, path: str | None, resume: bool = False, overw
                   search=a.search, search_options=_options(a.search_option), families=families,
                   n_jobs=a.n_jobs, seed=a.seed, backend=a.backend,
                   ray_address=a.ray_address, ensemble=_ensemble(a), verbose=a.verbose, path=path,
-                  resume=resume, overwrite=overwrite, on_bad_value=a.on_bad_value, infer_limit=a.infer_limit)
+                  resume=resume, overwrite=overwrite, on_bad_value=a.on_bad_value, infer_limit=a.infer_limit,
+                  refit=a.refit)
 
 
 def _ensemble(a: argparse.Namespace) -> bool | str | None:

@@ -1,7 +1,9 @@
-"""Evaluate one configuration: cross-validate it, keeping out-of-fold predictions.
+"""Evaluate one configuration: cross-validate it, keeping out-of-fold predictions (and, when asked, the fold
+models: ``spec.extra["keep_folds"]``).
 
 ``run_trial(spec, context)`` is the function executors run in worker processes. It is the only place where
-model code runs, and it never raises: every exception becomes a ``FAILED`` ``TrialResult``.
+model code runs, and it never raises: every exception becomes a ``FAILED`` ``TrialResult``. Final refits on all
+rows (``kind="refit"``) run here too, through ``evaluate/refit.py``.
 """
 from __future__ import annotations
 
@@ -243,6 +245,8 @@ def _cv(spec: TrialSpec, ctx: EvalContext) -> TrialResult:
     oof = np.full((len(ctx.y), k) if k else len(ctx.y), np.nan)
     fit_time = predict_time = 0.0
     fold_scores = []
+    keep = spec.fidelity >= 0.999 and bool(spec.extra.get("keep_folds"))
+    pipes: list[Any] = []  # the fold models, held only when they are kept (they can be large)
     iterations = _Iterations(spec, ctx, config) if spec.extra.get("fidelity_unit") == "iterations" else None
     for i, (train, valid) in enumerate(ctx.folds):
         t0 = time.perf_counter()
@@ -252,6 +256,8 @@ def _cv(spec: TrialSpec, ctx: EvalContext) -> TrialResult:
             train = _subsample(train, ctx.y, spec.fidelity, spec.seed + i, k > 0)
             pipe = build(config, ctx, len(train), spec)
             fit_pipeline(pipe, ctx.X.iloc[train], ctx.y[train], ctx.weights(train))
+        if keep:
+            pipes.append(pipe)
         t1 = time.perf_counter()
         pred = predict_matrix(pipe, ctx.X.iloc[valid], k)
         t2 = time.perf_counter()
@@ -272,12 +278,26 @@ def _cv(spec: TrialSpec, ctx: EvalContext) -> TrialResult:
         atomic_write(oof_path, lambda f: np.save(f, oof.astype(np.float32)))
     n_pred = int(mask.sum())
     extra = iterations.save() if iterations is not None else {}
+    if keep:
+        extra["folds_path"] = _save_folds(pipes, ctx.run_dir, spec.trial_id)
     return TrialResult(
         trial_id=spec.trial_id, status=TrialStatus.COMPLETE, score=score, loss=metric.loss(score),
         fold_scores=tuple(float(s) for s in fold_scores), fit_time=fit_time, predict_time=predict_time,
         fidelity=spec.fidelity, oof_path=oof_path,
         extra={"predict_s_per_1k_rows": predict_time / max(n_pred, 1) * 1000, "n_folds": len(ctx.folds), **extra},
     )
+
+
+def folds_path(run_dir: str, trial_id: int) -> str:
+    """Where a full-fidelity trial's fold pipelines are pickled (a list, in fold order) when it keeps them."""
+    return os.path.join(run_dir, "folds", f"trial_{trial_id}.pkl")
+
+
+def _save_folds(pipes: list[Any], run_dir: str, trial_id: int) -> str:
+    path = folds_path(run_dir, trial_id)
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    atomic_write(path, lambda f: pickle.dump(pipes, f, pickle.HIGHEST_PROTOCOL))
+    return path
 
 
 # -- plug-ins: the run's metric and family objects travel with the context, so a user's metric or family, or one
@@ -294,19 +314,20 @@ def _shipped(ctx: EvalContext, key: str) -> Any:
 
 
 def run_trial(spec: TrialSpec, ctx: EvalContext) -> TrialResult:
-    """Cross-validate one trial; never raises.
-
-    Only ``kind="cv"`` specs come here: the final refits run in the orchestrator's process
-    (``orchestrate.final.refit_in_process``) once the workers have stopped, and any other kind is a failed trial.
-    """
+    """Cross-validate one trial (``kind="cv"``) or refit a member on all rows (``kind="refit"``, see
+    ``evaluate.refit.run_refit``); never raises. Any other kind is a failed trial."""
     t0 = time.time()
     try:
-        if spec.kind != "cv":
-            raise ValueError(f"run_trial cross-validates trials of kind 'cv', not {spec.kind!r}; "
-                             "final refits run in the orchestrator (orchestrate.final.refit_in_process)")
+        if spec.kind not in ("cv", "refit"):
+            raise ValueError(f"run_trial runs trials of kind 'cv' or 'refit', not {spec.kind!r}")
         with warnings.catch_warnings():  # library chatter (convergence, deprecations) is not the user's concern
             warnings.simplefilter("ignore")
-            result = _cv(spec, ctx)
+            if spec.kind == "refit":
+                from forgeml.evaluate.refit import run_refit  # refit.py builds on this module
+
+                result = run_refit(spec, ctx)
+            else:
+                result = _cv(spec, ctx)
     except MemoryError as exc:
         return TrialResult.failure(spec, TrialStatus.CRASHED, ErrorInfo.from_exception(exc), time.time() - t0)
     except Exception as exc:  # a failed trial is a result, not a crash of the run

@@ -1,28 +1,23 @@
-"""After the search: choose the ensemble on out-of-fold predictions, refit the members on all rows.
+"""After the search: choose the ensemble on out-of-fold predictions.
 
-Refits run in this process once the search's workers have stopped, best member first, under what is left of
-the budget, with the run's sample weights when it has them. The ensemble is chosen among members whose
-estimated refits fit in that time, scoring the blends with the same weights. When a refit fails
-or runs over its estimate, the weights are chosen again among the members that were refit, so the returned
-ensemble is always one that was scored on out-of-fold predictions.
+The methods are compared on nested out-of-fold scores (``ensemble/select.py``), among members whose estimated
+refits fit in the time left, scoring with the run's sample weights. The members are then made deployable by
+``orchestrate/refit.py`` (refit on all rows on the run's executor, or their fold models); when one is dropped,
+the ensemble is chosen again among the others, so the returned ensemble is always one that was scored on
+out-of-fold predictions.
 """
 from __future__ import annotations
 
-import time
-import warnings
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
-from forgeml.budget import Budget
 from forgeml.ensemble import ENSEMBLERS, resolve_ensembler
 from forgeml.ensemble.select import SINGLE, Candidate, best, compare
 from forgeml.metrics import Metric
 from forgeml.orchestrate.loop import ENSEMBLE_CANDIDATES, SearchState, full_fit_estimate
-from forgeml.space import Config
-from forgeml.store import Store
-from forgeml.trial import ErrorInfo, TrialResult, TrialSpec, TrialStatus
+from forgeml.trial import TrialResult
 
 
 def choose_weights(state: SearchState, y: np.ndarray, mask: np.ndarray, metric: Metric, *, ensemble: Any,
@@ -142,98 +137,3 @@ def _load_oof(results: list[TrialResult], mask: np.ndarray) -> dict[int, np.ndar
         except (OSError, ValueError):
             continue
     return oof
-
-
-def refit_members(weights: dict[int, float], state: SearchState, ctx, store: Store, run_id: str, budget: Budget,
-                  *, seed: int, n_threads: int, n_folds: int) -> dict[int, object]:
-    """Refit members on all rows in this process, best first, while the budget allows.
-
-    The search's workers are gone by now, so the refits get every core; each member's refit time is estimated
-    from its cross-validation fits, and a member that would not finish in time is skipped. The best member is
-    always refit (its time was reserved during the search). Each refit is recorded in the store.
-    """
-    order = sorted(weights, key=lambda k: -weights[k])
-    models: dict[int, object] = {}
-    for i, src in enumerate(order):
-        res = state.results[src]
-        estimate = full_fit_estimate(res, n_folds)
-        if i > 0 and estimate > budget.remaining():
-            continue
-        tid = state.next_id
-        state.next_id += 1
-        config = state.proposals[src].config
-        spec = TrialSpec(trial_id=tid, config=dict(config), seed=seed, kind="refit", n_threads=n_threads,
-                         timeout=max(budget.remaining(), 1.0), extra={"source_trial": src})
-        store.add_trial(run_id, spec)
-        t0 = time.time()
-        try:
-            schedule = lineage(src, state)
-            pipe, fit_time = refit_in_process(config, ctx, seed, n_threads, schedule=schedule)
-        except Exception as exc:  # a member that cannot be refit is dropped, the others stay
-            store.finish_trial(run_id, TrialResult.failure(spec, TrialStatus.FAILED, ErrorInfo.from_exception(exc),
-                                                           time.time() - t0))
-            continue
-        models[src] = pipe
-        store.finish_trial(run_id, TrialResult(trial_id=tid, status=TrialStatus.COMPLETE, fit_time=fit_time,
-                                               duration=time.time() - t0,
-                                               extra={"source_trial": src, "schedule_steps": len(schedule)}))
-    return models
-
-
-def lineage(trial_id: int, state: SearchState) -> list[tuple[Config, int]]:
-    """``(config, iterations)`` along the chain of trials that ``trial_id`` was trained by continuing (PBT),
-    oldest first; one entry when it was trained afresh, none when it was not trained in iterations."""
-    steps: list[tuple[Config, int]] = []
-    tid: int | None = trial_id
-    while tid is not None and tid in state.results and tid in state.proposals:
-        res = state.results[tid]
-        if "iterations" not in res.extra:
-            break
-        steps.append((state.proposals[tid].config, int(res.extra["iterations"])))
-        tid = res.extra.get("continued_from")
-    return steps[::-1]
-
-
-def refit_in_process(config, ctx, seed: int, n_threads: int, schedule: list[tuple[Config, int]] | None = None):
-    """Fit one configuration on all rows; returns the fitted pipeline and its fit seconds.
-
-    With a PBT ``schedule`` of several steps, the refit replays it: the first step's settings for its
-    iterations, then each later step's settings for the iterations it added, continuing the same model, as
-    the validated model was trained.
-    """
-    from forgeml.evaluate.evaluator import build
-    from forgeml.pipeline.builder import fit_pipeline
-
-    spec = TrialSpec(trial_id=-1, config=dict(config), seed=seed, n_threads=n_threads,
-                     timeout=None, kind="refit")
-    t0 = time.time()
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        if schedule and len(schedule) > 1:
-            pipe = _replay(schedule, ctx, spec)
-            if pipe is not None:
-                return pipe, time.time() - t0
-        pipe = build(config, ctx, len(ctx.y), spec)
-        fit_pipeline(pipe, ctx.X, ctx.y, ctx.sample_weight)
-    return pipe, time.time() - t0
-
-
-def _replay(schedule: list[tuple[Config, int]], ctx, spec: TrialSpec):
-    from forgeml.evaluate.evaluator import build, continue_pipeline, fit_context, iterative_family
-    from forgeml.pipeline.builder import fit_pipeline
-
-    first, done = schedule[0]
-    fctx = fit_context(ctx, len(ctx.y), spec)
-    family, key = iterative_family(first, ctx, spec)
-    if key is None:
-        return None
-    pipe = build(Config({**first, key: done}), ctx, len(ctx.y), spec)
-    fit_pipeline(pipe, ctx.X, ctx.y, ctx.sample_weight)
-    for config, iterations in schedule[1:]:
-        if iterations <= done:
-            continue
-        pipe = continue_pipeline(pipe, config, iterations - done, family, fctx, ctx.X, ctx.y, ctx.sample_weight)
-        if pipe is None:
-            return None  # the family cannot continue: refit the final configuration afresh
-        done = iterations
-    return pipe

@@ -1,7 +1,8 @@
 """The step after the search: from the trials to one deployable ``FittedPipeline``.
 
-Ensemble weights on out-of-fold predictions, refits of the members on all rows (``final.py`` does both), and
-when no trial finished only because time ran out, the cheapest default pipeline fit without validation.
+The ensemble chosen on nested out-of-fold scores (``final.py``), the members made deployable on the run's executor
+within the budget (``refit.py``: refit on all rows, or their fold models), and when no trial finished only
+because time ran out, the cheapest default pipeline fit without validation.
 """
 from __future__ import annotations
 
@@ -18,12 +19,14 @@ from forgeml.ensemble.base import Ensemble
 from forgeml.ensemble.select import SINGLE, Candidate
 from forgeml.errors import NoModelFittedError, SearchWarning
 from forgeml.evaluate.evaluator import EvalContext
+from forgeml.evaluate.refit import refit_in_process
 from forgeml.execute.base import Executor
 from forgeml.metrics import Metric
 from forgeml.models.base import ModelFamily
-from forgeml.orchestrate.final import Choice, choose_ensemble, choose_weights, refit_in_process, refit_members
+from forgeml.orchestrate.final import Choice, choose_ensemble, choose_weights
 from forgeml.orchestrate.infer import batch, estimated_s_per_row, measured_s_per_row
 from forgeml.orchestrate.loop import SearchLoop, SearchState
+from forgeml.orchestrate.refit import Refits, load_folds, refit_members
 from forgeml.orchestrate.report import describe
 from forgeml.orchestrate.resume import OpenRun
 from forgeml.orchestrate.settings import RunSettings
@@ -46,6 +49,7 @@ class Final:
     method: str = SINGLE  # the ensemble method kept ("single" for one pipeline)
     candidates: list[Candidate] = field(default_factory=list)  # every method compared, with its evidence
     measured_s_per_row: float | None = None  # predict seconds per row on a 10,000-row batch (with infer_limit)
+    how: dict[int, str] = field(default_factory=dict)  # per member: "refit" on all rows, or "bagged" fold models
 
 
 def ensemble_probe(ctx: EvalContext, metric: Metric, ensemble: bool, seed: int,
@@ -83,20 +87,27 @@ def finalize(settings: RunSettings, run: OpenRun, ctx: EvalContext, executor: Ex
         raise NoModelFittedError(
             f"no trial completed within the budget ({len(state.results)} tried).{why} Give a larger time_budget, "
             "or look at the errors with .trials() / `forgeml trials DIR`.")
-    executor.shutdown()  # free every core for the refits
-    return ensemble_and_refit(settings, run, ctx, metric)
+    # the refits run on the search's workers, under the deadline and memory limit (run_automl shuts them down)
+    return ensemble_and_refit(settings, run, ctx, metric, executor, n_threads=loop.opt.n_threads)
 
 
-def ensemble_and_refit(settings: RunSettings, run: OpenRun, ctx: EvalContext, metric: Metric) -> Final:
-    """Choose the ensemble on nested out-of-fold scores among what the time left can refit, refit its members,
-    and choose again among the members that were refit when one failed or ran over, so the score still describes
-    the model. With ``infer_limit``, keep the best candidate whose predict time per row holds (``infer.py``)."""
+def ensemble_and_refit(settings: RunSettings, run: OpenRun, ctx: EvalContext, metric: Metric, executor: Executor,
+                       n_threads: int = 1) -> Final:
+    """Choose the ensemble on nested out-of-fold scores, make its members deployable (``refit_members``: refit on
+    all rows on ``executor`` within the budget, or their fold models per ``settings.refit``), and choose again
+    among the members that have a model when one was dropped, with a ``SearchWarning`` saying which and why, so
+    the score still describes the model. When no member has a model, the best trial's fold models stand in, if it
+    kept them. With ``infer_limit``, keep the best candidate whose predict time per row holds (``infer.py``).
+
+    Under ``refit="full"`` the members' estimated refit seconds must fit in the time left; under "auto" or "bag"
+    any member may be chosen, and those that cannot be refit in time are bagged.
+    """
     state, mask, budget = run.state, ctx.oof_mask(), run.budget
     # the comparison of methods may take a bounded share of what is left; the refits get the rest
     compare_s = min(max(budget.remaining() - 1.0, 0.0) * 0.3, max(3.0, 0.05 * budget.total_s))
     if settings.ensemble is None or settings.ensemble is False:
         compare_s = 0.0
-    refit_budget = max(budget.remaining() - compare_s - 1.0, 0.0)
+    refit_budget = max(budget.remaining() - compare_s - 1.0, 0.0) if settings.refit == "full" else None
     choose = functools.partial(choose_ensemble, state, ctx.y, mask, metric, classification=ctx.n_classes > 0,
                                features=ctx.X, n_folds=len(ctx.folds), seed=settings.seed,
                                sample_weight=ctx.sample_weight)
@@ -108,11 +119,16 @@ def ensemble_and_refit(settings: RunSettings, run: OpenRun, ctx: EvalContext, me
     if limit is not None:
         choice = _within_estimate(choice, state, limit, metric)
     members = choice.members
-    models = refit_members({k: choice.ensemble.weights.get(k, 0.0) for k in members}, state, ctx, run.store,
-                           run.run_id, budget, seed=settings.seed, n_threads=os.cpu_count() or 1,
-                           n_folds=len(ctx.folds))
+    made = refit_members({k: choice.ensemble.weights.get(k, 0.0) for k in members}, state, ctx, run.store,
+                         run.run_id, budget, executor, seed=settings.seed, n_threads=n_threads,
+                         n_folds=len(ctx.folds), refit=settings.refit)
+    models = made.models
     if not models:
-        raise NoModelFittedError("no pipeline could be refit on all rows; see .trials() for the errors")
+        kept, score = _best_folds(made, state, ctx)
+        choice = Choice(Ensemble(kept, score), SINGLE, score, choice.candidates)
+        members = choice.members
+    if made.dropped:
+        _warn_dropped(made, members)
     if set(models) != members:
         dropped = sorted(members - set(models))
         again = choose(ensemble=choice.method if choice.method != SINGLE else None, only=set(models),
@@ -124,8 +140,9 @@ def ensemble_and_refit(settings: RunSettings, run: OpenRun, ctx: EvalContext, me
             kept = {k: w for k, w in choice.ensemble.weights.items() if k in models} or {next(iter(models)): 1.0}
             choice = Choice(Ensemble(kept, float("nan")), "weighted", None)
         choice.candidates = candidates
-        choice.warning = (f"{len(dropped)} ensemble member(s) could not be refit in time (trial "
-                          f"{', '.join(map(str, dropped))}); the ensemble was chosen again among the others")
+        if not made.dropped:
+            choice.warning = (f"{len(dropped)} ensemble member(s) have no model (trial "
+                              f"{', '.join(map(str, dropped))}); the ensemble was chosen again among the others")
     pipeline = _pipeline(choice, models, ctx, state)
     measured = None
     if limit is not None:
@@ -134,7 +151,29 @@ def ensemble_and_refit(settings: RunSettings, run: OpenRun, ctx: EvalContext, me
     if choice.warning:
         warnings.warn(choice.warning, SearchWarning, stacklevel=5)
     return Final(pipeline, dict(zip(pipeline.member_ids or (), pipeline.weights)), choice.score,
-                 method=choice.method, candidates=choice.candidates, measured_s_per_row=measured)
+                 method=choice.method, candidates=choice.candidates, measured_s_per_row=measured, how=dict(made.how))
+
+
+def _best_folds(made: Refits, state: SearchState, ctx: EvalContext) -> tuple[dict[int, float], float | None]:
+    """No member has a model: the best trial's fold models, if it kept them (``made`` gains them), else
+    ``NoModelFittedError``."""
+    best = next(iter(state.completed()), None)
+    bagged = load_folds(best, ctx.n_classes) if best is not None else None
+    if bagged is None:
+        why = "; ".join(f"trial {k}: {w}" for k, w in made.dropped.items())
+        raise NoModelFittedError(f"no pipeline could be refit on all rows ({why}); see .trials() for the errors, or "
+                                 "give a larger time_budget")
+    made.models[best.trial_id], made.how[best.trial_id] = bagged, "bagged"
+    return {best.trial_id: 1.0}, best.score
+
+
+def _warn_dropped(made: Refits, members: set[int]) -> None:
+    kept = ", ".join(f"trial {k} ({made.how[k]})" for k in made.models)
+    lost = "; ".join(f"trial {k}: {why}" for k, why in made.dropped.items())
+    # stacklevel: _warn_dropped < ensemble_and_refit < finalize < run_automl < AutoML.fit < the user's call
+    warnings.warn(f"the ensemble lost {len(made.dropped)} of its {len(members)} members ({lost}); it is made of "
+                  f"{kept}, chosen again among them. Give a larger time_budget (or memory_limit_mb) to "
+                  "keep them all.", SearchWarning, stacklevel=6)
 
 
 def _pipeline(choice: Choice, models: dict[int, object], ctx: EvalContext, state: SearchState) -> FittedPipeline:

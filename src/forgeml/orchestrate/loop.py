@@ -7,6 +7,8 @@ The orchestrator is the only writer of the store. Two modes:
 """
 from __future__ import annotations
 
+import contextlib
+import os
 import time
 import warnings
 from collections import Counter
@@ -50,6 +52,10 @@ class SearchState:
 
 @dataclass
 class LoopOptions:
+    """``keep_folds``: full-fidelity trials keep their fold models on disk (k-fold bagging, ``refit`` "auto" or
+    "bag"); only those of the best ``keep_folds_top`` trials are kept, the others are deleted as the ranking
+    changes, so the disk they take stays bounded."""
+
     seed: int
     max_trials: int | None
     per_trial_timeout: float | None
@@ -57,6 +63,9 @@ class LoopOptions:
     raise_on_trial_error: bool = False
     n_folds: int = 5
     choose_reserve: float = 0.0  # seconds kept for comparing ensemble methods after the search
+    keep_folds: bool = False
+    keep_folds_top: int = ENSEMBLE_CANDIDATES
+    reserve_refits: bool = True  # False when the members will not be refit (refit="bag"): keep back 2 s only
 
 
 class SearchLoop:
@@ -72,6 +81,7 @@ class SearchLoop:
         self._warned_systematic = False
         self._elapsed_before = 0.0
         self.notices: list[str] = []
+        self._pruned: set[int] = set()  # trials whose fold models were deleted
         # the members the final ensemble would take now; refreshed as better trials arrive, at a bounded cost
         self.ensemble_probe = ensemble_probe
         self._members: set[int] = set()
@@ -90,7 +100,10 @@ class SearchLoop:
         which the run falls back to. Scaling every low-fidelity trial up to full cost would reserve far more
         than the refits take and leave the workers idle at the end of a halving run. Reserving for the best
         five alone missed the slower, diverse members (an SVM, an MLP) that greedy selection likes to add.
+        When the members will be their fold models (``reserve_refits`` False), 2 s to load and combine them.
         """
+        if not self.opt.reserve_refits:
+            return 2.0
         ranked = self.state.completed(full_fidelity=True)
         if ranked and self.ensemble_probe is not None:
             members = self._probe(ranked)
@@ -136,9 +149,12 @@ class SearchLoop:
     def _submit(self, proposal: Proposal, trial_id: int) -> None:
         left = self.search_left()
         timeout = left if self.opt.per_trial_timeout is None else min(left, self.opt.per_trial_timeout)
+        extra = self._spec_extra
+        if self.opt.keep_folds and proposal.fidelity >= 0.999:
+            extra = {**extra, "keep_folds": True}
         spec = TrialSpec(trial_id=trial_id, config=dict(proposal.config), seed=self.opt.seed,
                          fidelity=proposal.fidelity, timeout=max(timeout, 1.0), n_threads=self.opt.n_threads,
-                         parent_id=proposal.parent_id, extra=self._spec_extra)
+                         parent_id=proposal.parent_id, extra=extra)
         self.state.proposals[trial_id] = proposal
         self.store.add_trial(self.run_id, spec)
         self.executor.submit(spec)
@@ -167,6 +183,18 @@ class SearchLoop:
                             self.describe(prop.config) if (is_best and prop) else self.progress.best_desc)
         if failed:
             self._on_failure(result)
+        if result.extra.get("folds_path"):
+            self.prune_folds()
+
+    def prune_folds(self) -> None:
+        """Delete the fold models of trials no longer among the best ``keep_folds_top`` (see ``LoopOptions``)."""
+        top = {r.trial_id for r in self.state.completed()[:self.opt.keep_folds_top]}
+        for tid, res in self.state.results.items():
+            path = res.extra.get("folds_path")
+            if path and tid not in top and tid not in self._pruned:
+                with contextlib.suppress(FileNotFoundError):
+                    os.remove(path)
+                self._pruned.add(tid)
 
     def _show_notice(self) -> None:
         note = self.searcher.notice()
@@ -235,12 +263,16 @@ class SearchLoop:
                 return
 
     def _drain(self) -> None:
-        """Trials still running at the search deadline are recorded as pruned; the executor's shutdown stops
-        them (cancelling one by one would restart workers that are about to be stopped anyway)."""
+        """Trials still running at the search deadline are recorded as pruned and cancelled, so the workers are
+        free for the final refits (``orchestrate/refit.py``), which run on the same executor."""
         for res in self.executor.poll(timeout=0.0):
             self._record(res)
-        for tid in sorted(self.executor.running):
+        left = sorted(self.executor.running)
+        for tid in left:
             spec = TrialSpec(trial_id=tid, config={})
             self._record(TrialResult.failure(spec, TrialStatus.PRUNED,
                                              ErrorInfo("Pruned", "stopped at the end of the search budget")),
                          tell=False)
+            self.executor.cancel(tid)
+        if left:
+            self.executor.poll(timeout=0.0)  # the cancellations' own results: already recorded above

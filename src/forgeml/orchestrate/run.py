@@ -1,8 +1,8 @@
 """One AutoML run from a frame to a fitted pipeline: the only module that knows every layer.
 
 ``run_automl`` reads as the run's steps: prepare (``prepare.py``), open or resume the run in the store
-(``resume.py``), search (``loop.py``), finalise (``finalize.py``: ensemble weights, refits, fallback), and
-record the leaderboard (``report.py``). It takes a ``RunSettings``, never the estimator.
+(``resume.py``), search (``loop.py``), finalise (``finalize.py``: ensemble weights, refits on the search's
+executor, fallback), and record the leaderboard (``report.py``). It takes a ``RunSettings``, never the estimator.
 """
 from __future__ import annotations
 
@@ -114,7 +114,8 @@ def search(settings: RunSettings, prep: Prepared, run: OpenRun, ctx: EvalContext
     options = LoopOptions(seed=settings.seed, max_trials=trial_cap(settings.max_trials, run.state),
                           per_trial_timeout=settings.per_trial_timeout, n_threads=prep.n_threads,
                           raise_on_trial_error=settings.raise_on_trial_error, n_folds=len(prep.folds),
-                          choose_reserve=choose_reserve(settings, run.budget))
+                          choose_reserve=choose_reserve(settings, run.budget),
+                          keep_folds=settings.refit != "full", reserve_refits=settings.refit != "bag")
     loop = SearchLoop(searcher=prep.searcher, executor=executor, store=run.store, run_id=run.run_id,
                       budget=run.budget, options=options, progress=progress, state=run.state, describe=describe,
                       ensemble_probe=ensemble_probe(ctx, prep.metric, settings.ensemble, settings.seed))

@@ -10,6 +10,13 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from forgeml.errors import ConfigError
+
+#: How ensemble members become deployable models (``RunSettings.refit``): "full" refits each on all rows,
+#: "bag" averages the fold models its cross-validation trained, "auto" refits when the time left allows and
+#: otherwise (or when the refit fails) bags (see ``orchestrate/refit.py``).
+REFIT_CHOICES = ("auto", "full", "bag")
+
 
 @dataclass(frozen=True)
 class RunSettings:
@@ -43,8 +50,11 @@ class RunSettings:
     overwrite: bool = False  # replace the forgeml files in run_dir, once the data has passed its checks
     verbose: int = 1
     raise_on_trial_error: bool = False
+    refit: str = "auto"  # one of REFIT_CHOICES
 
     def __post_init__(self) -> None:
+        if self.refit not in REFIT_CHOICES:
+            raise ConfigError(f"refit must be one of {', '.join(map(repr, REFIT_CHOICES))}, got {self.refit!r}")
         # own copies, so a caller mutating its dict or list later cannot change a run in progress
         object.__setattr__(self, "search_options", dict(self.search_options or {}))
         object.__setattr__(self, "backend_options", dict(self.backend_options or {}))

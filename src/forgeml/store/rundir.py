@@ -17,7 +17,7 @@ from forgeml.store.sqlite import DB_NAME, Store
 # Everything forgeml writes into a run directory (store files, artifact folders, the saved model).
 RUN_FILES = (DB_NAME, f"{DB_NAME}-wal", f"{DB_NAME}-shm", f"{DB_NAME}-journal",
              "manifest.json", "schema.json", "model.pkl", "leaderboard.csv")
-RUN_DIRS = ("artifacts", "oof", "models", "state")
+RUN_DIRS = ("artifacts", "oof", "models", "state", "folds", "refit")
 
 
 def finished_run(path: str | Path) -> str | None:

@@ -1,0 +1,91 @@
+"""Fit one configuration on all rows: the final refit of an ensemble member, run by a worker like a trial.
+
+``run_refit(spec, ctx)`` is what ``run_trial`` does with a ``kind="refit"`` spec: it fits ``spec.config`` on every
+row (with the run's sample weights), replaying the PBT schedule in ``spec.extra["schedule"]`` when there is one,
+and pickles the fitted pipeline to ``run_dir/refit/trial_<source>.pkl``. Running it in a worker puts the refit
+under the run's deadline (``spec.timeout``) and memory limit, as every trial is. ``refit_in_process`` is the same
+fit in the caller's process, for the fallback pipeline of a run in which no trial finished.
+"""
+from __future__ import annotations
+
+import os
+import pickle
+import time
+import warnings
+from typing import Any
+
+from forgeml._io import atomic_write
+from forgeml.evaluate.evaluator import EvalContext, build, continue_pipeline, fit_context, iterative_family
+from forgeml.pipeline.builder import fit_pipeline
+from forgeml.space import Config
+from forgeml.trial import TrialResult, TrialSpec, TrialStatus
+
+Schedule = list[tuple[Config, int]]
+
+
+def refit_path(run_dir: str, source: int) -> str:
+    """Where the refit of trial ``source`` is pickled."""
+    return os.path.join(run_dir, "refit", f"trial_{source}.pkl")
+
+
+def schedule_to_json(schedule: Schedule) -> list[list[Any]]:
+    """A PBT schedule as ``spec.extra["schedule"]`` carries it: ``[[config dict, iterations], ...]``."""
+    return [[dict(config), int(iterations)] for config, iterations in schedule]
+
+
+def schedule_from_json(steps: Any) -> Schedule:
+    return [(Config(config), int(iterations)) for config, iterations in (steps or ())]
+
+
+def run_refit(spec: TrialSpec, ctx: EvalContext) -> TrialResult:
+    """Fit ``spec.config`` on all rows and pickle it; a ``COMPLETE`` result naming the file (raises on failure:
+    ``run_trial`` turns that into a failed result)."""
+    source = int(spec.extra.get("source_trial", spec.trial_id))
+    schedule = schedule_from_json(spec.extra.get("schedule"))
+    pipe, fit_time = refit_in_process(Config(spec.config), ctx, spec.seed, spec.n_threads, schedule=schedule,
+                                      timeout=spec.timeout)
+    path = refit_path(ctx.run_dir, source)
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    atomic_write(path, lambda f: pickle.dump(pipe, f, pickle.HIGHEST_PROTOCOL))
+    return TrialResult(trial_id=spec.trial_id, status=TrialStatus.COMPLETE, fit_time=fit_time, model_path=path,
+                       extra={"source_trial": source, "model_path": path, "schedule_steps": len(schedule)})
+
+
+def refit_in_process(config: Config, ctx: EvalContext, seed: int, n_threads: int, schedule: Schedule | None = None,
+                     timeout: float | None = None) -> tuple[Any, float]:
+    """Fit one configuration on all rows in this process; returns the fitted pipeline and its fit seconds.
+
+    With a PBT ``schedule`` of several steps, the refit replays it: the first step's settings for its
+    iterations, then each later step's settings for the iterations it added, continuing the same model, as
+    the validated model was trained. ``timeout`` only tells families that honour a deadline when to stop
+    early; the executor running a refit enforces it.
+    """
+    spec = TrialSpec(trial_id=-1, config=dict(config), seed=seed, n_threads=n_threads, timeout=timeout, kind="refit")
+    t0 = time.time()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        if schedule and len(schedule) > 1:
+            pipe = _replay(schedule, ctx, spec)
+            if pipe is not None:
+                return pipe, time.time() - t0
+        pipe = build(config, ctx, len(ctx.y), spec)
+        fit_pipeline(pipe, ctx.X, ctx.y, ctx.sample_weight)
+    return pipe, time.time() - t0
+
+
+def _replay(schedule: Schedule, ctx: EvalContext, spec: TrialSpec) -> Any | None:
+    first, done = schedule[0]
+    fctx = fit_context(ctx, len(ctx.y), spec)
+    family, key = iterative_family(first, ctx, spec)
+    if key is None:
+        return None
+    pipe = build(Config({**first, key: done}), ctx, len(ctx.y), spec)
+    fit_pipeline(pipe, ctx.X, ctx.y, ctx.sample_weight)
+    for config, iterations in schedule[1:]:
+        if iterations <= done:
+            continue
+        pipe = continue_pipeline(pipe, config, iterations - done, family, fctx, ctx.X, ctx.y, ctx.sample_weight)
+        if pipe is None:
+            return None  # the family cannot continue: refit the final configuration afresh
+        done = iterations
+    return pipe

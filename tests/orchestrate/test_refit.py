@@ -1,0 +1,190 @@
+"""Final refits run on the run's executor under its deadline; members fall back to their fold models (k-fold
+bagging) when a refit is not wanted, does not fit in the time left, or fails."""
+from __future__ import annotations
+
+import functools
+import os
+import time
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from forgeml.budget import Budget
+from forgeml.data.infer import infer_schema
+from forgeml.data.splits import make_folds
+from forgeml.data.validate import align_for_predict
+from forgeml.errors import SearchWarning
+from forgeml.evaluate.evaluator import EvalContext, run_trial
+from forgeml.execute.local import LocalExecutor
+from forgeml.models import get_families
+from forgeml.models.base import FitContext
+from forgeml.orchestrate import run as run_module
+from forgeml.orchestrate.loop import LoopOptions, SearchState
+from forgeml.orchestrate.prepare import encode_target, prepare
+from forgeml.orchestrate.refit import refit_members
+from forgeml.orchestrate.settings import RunSettings
+from forgeml.pipeline.bagged import BaggedPipeline
+from forgeml.pipeline.fitted import predict_matrix
+from forgeml.pipeline.joint import default_configs
+from forgeml.search.base import Proposal
+from forgeml.space import Config
+from forgeml.store import Store
+from forgeml.trial import TrialResult, TrialSpec, TrialStatus
+from plugins.ensemblers import AverageEnsembler
+from plugins.families import RefitRefusingTreeFamily
+
+
+def frame(n: int = 120, seed: int = 0, cols: int = 2) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    df = pd.DataFrame({f"x{i}": rng.normal(size=n) for i in range(cols)})
+    df["y"] = ((df.x0 > 0) ^ (df.x1 > 0) | (rng.random(n) < 0.1)).astype(int)  # a tree does better than a line
+    return df
+
+
+def context(tmp_path, n: int) -> EvalContext:
+    df = frame(n, cols=8)
+    schema = infer_schema(df, "y")
+    X, y = align_for_predict(schema, df.drop(columns=["y"])), encode_target(df, schema)
+    folds = make_folds(y, schema.task, n_rows=len(X), n_cols=X.shape[1], seed=0, n_folds=3)
+    return EvalContext(X=X, y=y, folds=folds, schema_json=schema.to_json(), metric="roc_auc", run_dir=str(tmp_path))
+
+
+def default(ctx: EvalContext, family: str, **params) -> dict:
+    fctx = FitContext(task="binary", n_rows=len(ctx.y), n_features=8, n_classes=2, seed=0)
+    config = dict(default_configs(get_families([family], fctx), ctx.schema, fctx)[0])
+    return {**config, **{f"{family}.{k}": v for k, v in params.items()}}
+
+
+def member(st: SearchState, tid: int, config: dict, result: TrialResult | None = None) -> None:
+    """A finished trial whose cross-validation fits took 0.3 s in all (a cheap refit, by the estimate)."""
+    st.results[tid] = result or TrialResult(tid, TrialStatus.COMPLETE, score=0.9, loss=-0.9, fit_time=0.3,
+                                            extra={"n_folds": 3})
+    st.proposals[tid] = Proposal(Config(config))
+    st.next_id = max(st.next_id, tid + 1)
+
+
+def refit_rows(store: Store, run_id: str) -> dict[int, pd.Series]:
+    t = store.trials(run_id)
+    return {row.extra["source_trial"]: row for _, row in t[t.kind == "refit"].iterrows()}
+
+
+def test_a_refit_past_the_deadline_is_recorded_timed_out_and_left_out(tmp_path):
+    ctx = context(tmp_path, 3000)
+    st = SearchState()
+    member(st, 0, default(ctx, "random_forest", n_estimators=4000, max_features=1.0))  # a minute's fit at least
+    store = Store.open(tmp_path)
+    run_id = store.start_run({"task": "binary"})
+    with LocalExecutor(n_workers=1) as executor:
+        executor.start(run_trial, ctx)
+        budget = Budget(0.5)
+        t0 = time.time()
+        made = refit_members({0: 1.0}, st, ctx, store, run_id, budget, executor, seed=0, n_threads=1, n_folds=3,
+                             refit="full")
+        took = time.time() - t0
+    assert made.models == {} and made.dropped == {0: "refit timed out"}
+    row = refit_rows(store, run_id)[0]
+    assert row.status == "timeout" and row.extra["how"] == "dropped" and row.timeout <= 1.0
+    assert took < 10
+
+
+def test_auto_refits_what_finishes_and_bags_the_member_whose_refit_timed_out(tmp_path):
+    ctx = context(tmp_path, 3000)
+    st = SearchState()
+    # trial 0 kept its fold models (a cheap forest's: the test only needs real fold models on disk); its refit
+    # is of a forest far too slow for the time left
+    cheap = default(ctx, "random_forest", n_estimators=10)
+    cv = run_trial(TrialSpec(0, cheap, extra={"keep_folds": True}), ctx)
+    assert cv.status is TrialStatus.COMPLETE, cv.error
+    member(st, 0, default(ctx, "random_forest", n_estimators=4000, max_features=1.0),
+           TrialResult(0, TrialStatus.COMPLETE, score=0.9, loss=-0.9, fit_time=0.3, extra=cv.extra))
+    member(st, 1, default(ctx, "linear"))
+    store = Store.open(tmp_path)
+    run_id = store.start_run({"task": "binary"})
+    with LocalExecutor(n_workers=2) as executor:
+        executor.start(run_trial, ctx)
+        budget = Budget(4.0)
+        made = refit_members({0: 0.6, 1: 0.4}, st, ctx, store, run_id, budget, executor, seed=0, n_threads=1,
+                             n_folds=3, refit="auto")
+    assert budget.elapsed() < 4.0 + 5
+    assert made.how == {0: "bagged", 1: "refit"} and made.dropped == {}
+    assert isinstance(made.models[0], BaggedPipeline) and made.models[0].n_folds == 3
+    assert not isinstance(made.models[1], BaggedPipeline)
+    rows = refit_rows(store, run_id)
+    assert rows[0].status == "timeout" and rows[0].extra["how"] == "bagged"
+    assert rows[1].status == "complete" and rows[1].extra["how"] == "refit"
+    assert os.path.exists(rows[1].model_path) and not os.path.exists(os.path.join(tmp_path, "refit", "trial_0.pkl"))
+
+
+SMALL = dict(time_budget=None, max_trials=3, families=["linear"], n_jobs=1, verbose=0, n_folds=3)
+
+
+def test_bag_deploys_each_member_as_its_fold_models(tmp_path):
+    df, new = frame(), frame(40, seed=1).drop(columns=["y"])
+    settings = RunSettings(**SMALL, refit="bag")
+    out = run_module.run_automl(settings, df, "y", str(tmp_path))
+    members = out.pipeline.members
+    assert members and all(isinstance(m, BaggedPipeline) and m.n_folds == 3 for m in members)
+    assert not (tmp_path / "refit").exists()  # nothing was refit
+    # each member's fold models made its trial's out-of-fold predictions, so they score what the trial scored
+    prep = prepare(settings, df, "y")
+    trials = Store.open(tmp_path).trials(out.run_id)
+    cv = trials[trials.kind == "cv"]
+    for m in members:
+        oof = np.zeros((len(df), 2))
+        for pipe, (_, valid) in zip(m.pipelines, prep.folds):
+            oof[valid] = predict_matrix(pipe, prep.X.iloc[valid], 2)
+        same = [r for _, r in cv.iterrows() if np.allclose(np.load(r.oof_path), oof, atol=1e-5)]
+        assert len(same) >= 1 and prep.metric.score(prep.y, oof) == pytest.approx(same[0].score, abs=1e-6)
+    # on new rows: the mean of the fold models, weighted across members
+    X = align_for_predict(out.schema, new)
+    means = [np.mean([p.predict_proba(X) for p in m.pipelines], axis=0) for m in members]
+    for m, mean in zip(members, means):
+        np.testing.assert_allclose(m.predict_proba(X), mean)
+    blend = sum(w * mean for w, mean in zip(out.pipeline.weights, means))
+    np.testing.assert_allclose(out.pipeline.predict_proba(new), blend / blend.sum(axis=1, keepdims=True))
+
+
+def test_full_refits_every_member_and_keeps_no_fold_models(tmp_path):
+    out = run_module.run_automl(RunSettings(**SMALL, refit="full"), frame(), "y", str(tmp_path))
+    assert not any(isinstance(m, BaggedPipeline) for m in out.pipeline.members)
+    assert not (tmp_path / "folds").exists()
+    rows = refit_rows(Store.open(tmp_path), out.run_id)
+    assert len(rows) == len(out.pipeline.members)
+    assert all(r.status == "complete" and r.extra["how"] == "refit" for r in rows.values())
+
+
+def test_fold_models_are_kept_only_for_the_best_trials(tmp_path, monkeypatch):
+    monkeypatch.setattr(run_module, "LoopOptions", functools.partial(LoopOptions, keep_folds_top=2))
+    settings = RunSettings(**{**SMALL, "max_trials": 5}, refit="auto")
+    out = run_module.run_automl(settings, frame(), "y", str(tmp_path))
+    trials = Store.open(tmp_path).trials(out.run_id)
+    cv = trials[(trials.kind == "cv") & (trials.status == "complete")].sort_values(["loss", "trial_id"])
+    assert len(cv) > 2 and all("folds_path" in e for e in cv.extra)
+    best_two = {f"trial_{t}.pkl" for t in cv.trial_id[:2]}
+    assert set(os.listdir(tmp_path / "folds")) == best_two
+
+
+@pytest.mark.parametrize("refit", ["full", "auto"])
+def test_a_member_whose_refit_fails_is_bagged_or_dropped_with_a_warning(tmp_path, refit):
+    # the tree cross-validates on 80-row folds but refuses the 120 rows of its refit
+    settings = RunSettings(**{**SMALL, "families": [RefitRefusingTreeFamily(), "linear"]},
+                           ensemble=AverageEnsembler(size=5), refit=refit)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        out = run_module.run_automl(settings, frame(), "y", str(tmp_path))
+    rows = refit_rows(Store.open(tmp_path), out.run_id)
+    trials = Store.open(tmp_path).trials(out.run_id)
+    tree = {r.trial_id for _, r in trials.iterrows() if r.kind == "cv" and r.config["family"] == "refit_refusing_tree"}
+    tree_rows = [r for src, r in rows.items() if src in tree]
+    assert tree_rows and all(r.status == "failed" for r in tree_rows)
+    dropped = [w for w in caught if issubclass(w.category, SearchWarning) and "lost" in str(w.message)]
+    if refit == "full":
+        assert all(r.extra["how"] == "dropped" for r in tree_rows)
+        assert len(dropped) == 1 and "refit failed" in str(dropped[0].message)
+        assert all("refit_refusing_tree" not in d for d in out.pipeline.descriptions)
+    else:
+        assert all(r.extra["how"] == "bagged" for r in tree_rows) and not dropped
+        bagged = [m for m, d in zip(out.pipeline.members, out.pipeline.descriptions) if "refit_refusing_tree" in d]
+        assert bagged and all(isinstance(m, BaggedPipeline) for m in bagged)
