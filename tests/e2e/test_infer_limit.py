@@ -31,6 +31,10 @@ def test_an_impossible_limit_keeps_the_fastest_pipeline_with_a_warning(data):
     assert len(kept) == 1
     # the kept one is the fastest to predict of the refit pipelines: a linear model, not a forest
     assert kept["family"].iloc[0] == "linear"
+    # the leaderboard's one chosen row is that pipeline, chosen again after the comparison
+    chosen = board[board["chosen"].astype(bool)]
+    assert len(chosen) == 1 and chosen["pipeline"].iloc[0] == "ensemble:single (chosen again)"
+    assert chosen["members"].iloc[0] == f"#{kept['trial_id'].iloc[0]}:1.00"
     assert len(model.predict(df.drop(columns=[target]))) == len(df)
 
 

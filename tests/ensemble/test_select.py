@@ -97,3 +97,14 @@ def test_weights_and_subsampling_are_respected():
     assert [c.nested_score for c in a] == [c.nested_score for c in b]  # seeded
     c = compare({"greedy": GreedyEnsembler()}, oof, y, metric, classification=True, max_rows=300)
     assert [x.nested_score for x in a] != [x.nested_score for x in c]  # the weights reach the scores
+
+
+def test_with_too_few_rows_to_cross_fit_only_the_single_best_is_evaluated():
+    oof, y = _members(n=600)
+    cands = compare({"memorise": Memorise(), "greedy": GreedyEnsembler()}, oof, y, METRICS["log_loss"],
+                    classification=True, n_folds=1)  # e.g. a run validated on one holdout
+    by = {c.name: c for c in cands}
+    assert by[SINGLE].ok
+    # never the methods' own in-sample scores, on which the memoriser would win
+    assert not by["memorise"].ok and "too few rows" in by["memorise"].error
+    assert best(cands, METRICS["log_loss"]).name == SINGLE

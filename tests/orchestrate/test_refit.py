@@ -122,7 +122,7 @@ SMALL = dict(time_budget=None, max_trials=3, families=["linear"], n_jobs=1, verb
 
 def test_bag_deploys_each_member_as_its_fold_models(tmp_path):
     df, new = frame(), frame(40, seed=1).drop(columns=["y"])
-    settings = RunSettings(**SMALL, refit="bag")
+    settings = RunSettings(**SMALL, refit="bag", ensemble="greedy")  # weights over members: checked below
     out = run_module.run_automl(settings, df, "y", str(tmp_path))
     members = out.pipeline.members
     assert members and all(isinstance(m, BaggedPipeline) and m.n_folds == 3 for m in members)

@@ -154,6 +154,7 @@ class AutoML(BaseEstimator):
         self.run_id_ = outcome.run_id
         self.n_trials_ = outcome.n_trials
         self.search_summary_ = outcome.search_summary
+        self._ensemble_candidates = outcome.candidates  # for `forgeml bench-ensembles`: each method's ensemble
         self.fit_seconds_ = outcome.seconds
         self.task_ = outcome.schema.task
         if self.task_ != "regression":
@@ -364,6 +365,11 @@ class AutoML(BaseEstimator):
 
         self._check_fitted()
         return str(save_model(self, path))
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = super().__getstate__()
+        state.pop("_ensemble_candidates", None)  # every compared method's ensemble: not part of the model
+        return state
 
     def __sklearn_is_fitted__(self) -> bool:
         return hasattr(self, "best_pipeline_")

@@ -212,6 +212,15 @@ def cmd_bench(a: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_bench_ensembles(a: argparse.Namespace) -> int:
+    from forgeml.bench.ensembles import run_bench_ensembles
+
+    only = [s.strip() for s in a.only.split(",")] if a.only else None
+    run_bench_ensembles(a.suite, a.out, time_budget=a.time_budget, seed=a.seed, only=only, max_rows=a.max_rows,
+                        resume=a.resume)
+    return 0
+
+
 def cmd_bench_parallel(a: argparse.Namespace) -> int:
     from forgeml.bench.throughput import run_throughput
 
@@ -281,6 +290,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-rows", type=int, default=None, help="skip datasets with more rows")
     p.add_argument("--resume", action="store_true", help="keep OUT/results.csv and run only what it lacks")
     p.set_defaults(fn=cmd_bench)
+    p = sub.add_parser("bench-ensembles", help="every ensemble method against the single best pipeline, on test rows")
+    p.add_argument("--suite", required=True, help="the suite's manifest.json")
+    p.add_argument("--time-budget", type=float, default=60.0, help="seconds per dataset (default 60)")
+    p.add_argument("--out", default="bench-ensembles", help="output folder (default bench-ensembles)")
+    p.add_argument("--only", default=None, help="comma-separated dataset names")
+    p.add_argument("--seed", type=int, default=0, help="seed for every random choice (default 0)")
+    p.add_argument("--max-rows", type=int, default=None, help="skip datasets with more rows")
+    p.add_argument("--resume", action="store_true", help="keep OUT/ensembles.csv and run only what it lacks")
+    p.set_defaults(fn=cmd_bench_ensembles)
     p = sub.add_parser("bench-parallel", help="trials per minute with n_jobs=1 versus n_jobs=2")
     p.add_argument("data", help="training table (CSV, TSV or Parquet)")
     p.add_argument("--target", required=True, help="the column to predict")

@@ -11,9 +11,11 @@ once more on all the rows it may use.
 ``ensemble=None`` returns, and keeping it in the comparison is what lets ``ensemble="auto"`` decline to ensemble
 when that does not pay on held-out rows.
 
-The comparison has a time limit: candidates are tried cheapest first, and one that would start after the limit
-is listed as not evaluated. The nested fits use at most ``max_rows`` rows (a seeded sample, stratified by class
-for classification); the final fits at most ``fit_rows``.
+The comparison has a time limit: candidates are tried cheapest first; one that would start after the limit, or
+whose first nested fold shows it cannot finish in time (its remaining folds and its final fit, projected from
+that fold's seconds and the row counts), is listed as not evaluated and never chosen. The nested fits use at
+most ``max_rows`` rows (a seeded sample, stratified by class for classification); the final fits at most
+``fit_rows``. With too few rows to hold any out, only ``single`` is evaluated.
 """
 from __future__ import annotations
 
@@ -65,7 +67,7 @@ class BestSingle(Ensembler):
 def compare(ensemblers: Mapping[str, Ensembler], oof: Mapping[int, np.ndarray], y: np.ndarray, metric: Metric, *,
             classification: bool, seed: int = 0, costs: Mapping[int, float] | None = None,
             max_cost: float | None = None, sample_weight: np.ndarray | None = None, features: Any = None,
-            n_folds: int = 5, max_rows: int = 5000, fit_rows: int = 50_000,
+            n_folds: int = 5, max_rows: int = 2000, fit_rows: int = 10_000,
             time_limit: float | None = None) -> list[Candidate]:
     """Every candidate's nested score and final fit, in the order tried (see the module docstring).
 
@@ -81,18 +83,26 @@ def compare(ensemblers: Mapping[str, Ensembler], oof: Mapping[int, np.ndarray], 
     nested_rows = _sample(y, max_rows, classification, rng)
     folds = _folds(y[nested_rows], n_folds, classification, seed)
     all_rows = _sample(y, fit_rows, classification, np.random.default_rng(seed + 1))
+    deadline = None if time_limit is None else start + time_limit
     out = []
     for name in names:
-        if time_limit is not None and out and time.monotonic() - start > time_limit:
-            out.append(Candidate(name, error="not evaluated: no time left"))
+        if deadline is not None and out and time.monotonic() > deadline:
+            out.append(Candidate(name, error=NO_TIME))
+            continue
+        if folds is None and name != SINGLE:
+            out.append(Candidate(name, error="not evaluated: too few rows to cross-fit"))
             continue
         t0 = time.monotonic()
         cand = Candidate(name)
         try:
             fit_kw = dict(seed=seed, costs=costs, max_cost=max_cost)
+            # the first candidate always runs: it is what the run falls back to
+            limit = deadline if out else None
             cand.nested_score = _nested(pool[name], oof, y, metric, nested_rows, folds, sample_weight, features,
-                                        fit_kw)
+                                        fit_kw, deadline=limit, final_rows=len(all_rows))
             cand.ensemble = _fit(pool[name], oof, y, metric, all_rows, sample_weight, features, fit_kw)
+        except _NoTime:
+            cand.error = NO_TIME
         except Exception as exc:  # noqa: BLE001 - a broken candidate is listed, not fatal
             cand.error = f"{type(exc).__name__}: {exc}"[:300]
         cand.seconds = time.monotonic() - t0
@@ -108,15 +118,28 @@ def best(candidates: Sequence[Candidate], metric: Metric) -> Candidate | None:
     return min(ok, key=lambda c: metric.loss(c.nested_score))
 
 
+class _NoTime(Exception):
+    pass
+
+
+NO_TIME = "not evaluated: no time left"
+
+
 def _nested(ensembler: Ensembler, oof, y, metric: Metric, rows: np.ndarray, folds, sample_weight, features,
-            fit_kw: dict) -> float:
-    if folds is None:  # too few rows to hold any out: the method's own score is all there is
+            fit_kw: dict, deadline: float | None = None, final_rows: int = 0) -> float:
+    if folds is None:  # too few rows to hold any out: only the best single member's own (out-of-fold) score
         return float(_fit(ensembler, oof, y, metric, rows, sample_weight, features, fit_kw).score)
     first = np.asarray(next(iter(oof.values())))
     pred = np.zeros((len(rows),) + first.shape[1:])
-    for train, valid in folds:
+    for i, (train, valid) in enumerate(folds):
+        t0 = time.monotonic()
         ens = _fit(ensembler, oof, y, metric, rows[train], sample_weight, features, fit_kw)
         pred[valid] = _combine(ens, ensembler, oof, rows[valid], features)
+        if deadline is not None:  # the folds left and the final fit, at this fold's pace per row
+            per_row = (time.monotonic() - t0) / max(len(train), 1)
+            left = per_row * ((len(folds) - i - 1) * len(train) + final_rows)
+            if time.monotonic() + left > deadline:
+                raise _NoTime
     w = None if sample_weight is None else np.asarray(sample_weight, dtype=float)[rows]
     score = metric.score(y[rows], pred, sample_weight=w)
     if not np.isfinite(score):

@@ -59,6 +59,7 @@ class Choice:
     score: float | None
     candidates: list[Candidate] = field(default_factory=list)
     warning: str | None = None
+    methods: dict[str, Any] = field(default_factory=dict)  # the ensemblers compared, by name (to choose again)
 
     @property
     def members(self) -> set[int]:
@@ -86,24 +87,27 @@ def choose_ensemble(state: SearchState, y: np.ndarray, mask: np.ndarray, metric:
                     classification: bool, features: Any = None, max_members: int = ENSEMBLE_CANDIDATES,
                     refit_budget: float | None = None, n_folds: int = 5, only: set[int] | None = None,
                     seed: int = 0, sample_weight: np.ndarray | None = None,
-                    time_limit: float | None = None) -> Choice:
+                    time_limit: float | None = None, methods: dict[str, Any] | None = None) -> Choice:
     """Compare the ensemble methods ``ensemble`` asks for on nested out-of-fold scores (``ensemble.select``) and
     keep the best (``"auto"``) or the one forced; ``None`` keeps the best single trial without comparing.
 
     A forced method that fails falls back to the best single pipeline, with ``Choice.warning`` saying why.
-    ``features`` are the input rows behind ``y`` (all rows; the ones in ``mask`` are used).
+    ``features`` are the input rows behind ``y`` (all rows; the ones in ``mask`` are used). ``methods`` (name to
+    ensembler) replaces what ``ensemble`` names, e.g. to choose again with the very objects of a first choice.
+    ``n_folds`` is the comparison's own number of folds over the out-of-fold rows.
     """
     done = [r for r in state.completed() if r.oof_path and (only is None or r.trial_id in only)]
     if not done:
         return Choice(None, SINGLE, None)
-    methods = candidate_methods(ensemble, weighted=sample_weight is not None)
+    if methods is None:
+        methods = candidate_methods(ensemble, weighted=sample_weight is not None)
     oof = _load_oof(done[:max_members], mask)
     if not methods or len(oof) < 2:
         top = done[0] if not oof else next(r for r in done if r.trial_id in oof)
         from forgeml.ensemble.base import Ensemble
 
         return Choice(Ensemble({top.trial_id: 1.0}, top.score), SINGLE, top.score)
-    costs = {k: full_fit_estimate(state.results[k], n_folds) for k in oof}
+    costs = {k: full_fit_estimate(state.results[k], state.results[k].extra.get("n_folds", 5)) for k in oof}
     rows = np.flatnonzero(mask)
     candidates = compare(methods, oof, y[mask], metric, classification=classification, seed=seed, costs=costs,
                          max_cost=refit_budget,
@@ -111,7 +115,7 @@ def choose_ensemble(state: SearchState, y: np.ndarray, mask: np.ndarray, metric:
                          features=None if features is None else features.iloc[rows], n_folds=n_folds,
                          time_limit=time_limit)
     by_name = {c.name: c for c in candidates}
-    if isinstance(ensemble, str) and ensemble == "auto":
+    if (isinstance(ensemble, str) and ensemble == "auto") or len(methods) > 1:
         chosen = best(candidates, metric)
     else:
         chosen = next((c for c in candidates if c.name != SINGLE), None)
@@ -125,8 +129,8 @@ def choose_ensemble(state: SearchState, y: np.ndarray, mask: np.ndarray, metric:
         from forgeml.ensemble.base import Ensemble
 
         top = next(r for r in done if r.trial_id in oof)
-        return Choice(Ensemble({top.trial_id: 1.0}, top.score), SINGLE, top.score, candidates, warning)
-    return Choice(chosen.ensemble, chosen.name, chosen.nested_score, candidates, warning)
+        return Choice(Ensemble({top.trial_id: 1.0}, top.score), SINGLE, top.score, candidates, warning, methods)
+    return Choice(chosen.ensemble, chosen.name, chosen.nested_score, candidates, warning, methods)
 
 
 def _load_oof(results: list[TrialResult], mask: np.ndarray) -> dict[int, np.ndarray]:

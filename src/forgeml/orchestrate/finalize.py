@@ -24,7 +24,7 @@ from forgeml.execute.base import Executor
 from forgeml.metrics import Metric
 from forgeml.models.base import ModelFamily
 from forgeml.orchestrate.final import Choice, choose_ensemble, choose_weights
-from forgeml.orchestrate.infer import batch, estimated_s_per_row, measured_s_per_row
+from forgeml.orchestrate.infer import hold_infer_limit, within_estimate
 from forgeml.orchestrate.loop import SearchLoop, SearchState
 from forgeml.orchestrate.refit import Refits, load_folds, refit_members
 from forgeml.orchestrate.report import describe
@@ -50,6 +50,7 @@ class Final:
     candidates: list[Candidate] = field(default_factory=list)  # every method compared, with its evidence
     measured_s_per_row: float | None = None  # predict seconds per row on a 10,000-row batch (with infer_limit)
     how: dict[int, str] = field(default_factory=dict)  # per member: "refit" on all rows, or "bagged" fold models
+    kept: Any = None  # the Ensemble the pipeline was built from (one of the candidates', unless chosen again)
 
 
 def ensemble_probe(ctx: EvalContext, metric: Metric, ensemble: bool, seed: int,
@@ -91,6 +92,13 @@ def finalize(settings: RunSettings, run: OpenRun, ctx: EvalContext, executor: Ex
     return ensemble_and_refit(settings, run, ctx, metric, executor, n_threads=loop.opt.n_threads)
 
 
+def choose_reserve(settings: RunSettings, total_s: float) -> float:
+    """Seconds the search leaves for comparing ensemble methods, and the most the comparison may take."""
+    if settings.ensemble is None or settings.ensemble is False or settings.time_budget is None:
+        return 0.0
+    return max(3.0, 0.05 * total_s)
+
+
 def ensemble_and_refit(settings: RunSettings, run: OpenRun, ctx: EvalContext, metric: Metric, executor: Executor,
                        n_threads: int = 1) -> Final:
     """Choose the ensemble on nested out-of-fold scores, make its members deployable (``refit_members``: refit on
@@ -100,58 +108,64 @@ def ensemble_and_refit(settings: RunSettings, run: OpenRun, ctx: EvalContext, me
     kept them. With ``infer_limit``, keep the best candidate whose predict time per row holds (``infer.py``).
 
     Under ``refit="full"`` the members' estimated refit seconds must fit in the time left; under "auto" or "bag"
-    any member may be chosen, and those that cannot be refit in time are bagged.
+    any member may be chosen, and those that cannot be refit in time are bagged. The comparison of methods takes
+    at most ``choose_reserve`` seconds; with ``max_trials`` it is not cut short by the clock, so the same seed and
+    ``max_trials`` compare (and keep) the same methods on any machine.
     """
     state, mask, budget = run.state, ctx.oof_mask(), run.budget
-    # the comparison of methods may take a bounded share of what is left; the refits get the rest
-    compare_s = min(max(budget.remaining() - 1.0, 0.0) * 0.3, max(3.0, 0.05 * budget.total_s))
-    if settings.ensemble is None or settings.ensemble is False:
-        compare_s = 0.0
+    compare_s = min(choose_reserve(settings, budget.total_s), max(budget.remaining() - 1.0, 0.0) * 0.5)
+    time_limit = None if settings.max_trials is not None else compare_s
     refit_budget = max(budget.remaining() - compare_s - 1.0, 0.0) if settings.refit == "full" else None
     choose = functools.partial(choose_ensemble, state, ctx.y, mask, metric, classification=ctx.n_classes > 0,
-                               features=ctx.X, n_folds=len(ctx.folds), seed=settings.seed,
-                               sample_weight=ctx.sample_weight)
-    choice = choose(ensemble=settings.ensemble, refit_budget=refit_budget, time_limit=compare_s)
+                               features=ctx.X, seed=settings.seed, sample_weight=ctx.sample_weight)
+    choice = choose(ensemble=settings.ensemble, refit_budget=refit_budget, time_limit=time_limit)
     if choice.ensemble is None:  # only low-fidelity trials finished (PBT, halving on a short budget): the best
         best = state.best()
         choice = Choice(Ensemble({best.trial_id: 1.0}, best.score), SINGLE, best.score)
     limit = settings.infer_limit
+    bagged = settings.refit == "bag"
     if limit is not None:
-        choice = _within_estimate(choice, state, limit, metric)
+        choice = within_estimate(choice, state, limit, metric, folds=len(ctx.folds) if bagged else 1)
     members = choice.members
     made = refit_members({k: choice.ensemble.weights.get(k, 0.0) for k in members}, state, ctx, run.store,
                          run.run_id, budget, executor, seed=settings.seed, n_threads=n_threads,
                          n_folds=len(ctx.folds), refit=settings.refit)
     models = made.models
+    if made.dropped:
+        _warn_dropped(made, members)
     if not models:
         kept, score = _best_folds(made, state, ctx)
         choice = Choice(Ensemble(kept, score), SINGLE, score, choice.candidates)
-        members = choice.members
-    if made.dropped:
-        _warn_dropped(made, members)
-    if set(models) != members:
-        dropped = sorted(members - set(models))
-        again = choose(ensemble=choice.method if choice.method != SINGLE else None, only=set(models),
-                       time_limit=max(budget.remaining() * 0.3, 0.5))
-        candidates = choice.candidates
-        if again.ensemble is not None and again.members <= set(models):
-            choice = again
-        else:  # the refit members have no out-of-fold predictions: keep their weights, unscored
-            kept = {k: w for k, w in choice.ensemble.weights.items() if k in models} or {next(iter(models)): 1.0}
-            choice = Choice(Ensemble(kept, float("nan")), "weighted", None)
-        choice.candidates = candidates
-        if not made.dropped:
-            choice.warning = (f"{len(dropped)} ensemble member(s) have no model (trial "
-                              f"{', '.join(map(str, dropped))}); the ensemble was chosen again among the others")
+    elif not choice.members <= set(models):
+        choice = _choose_again(choice, choose, models, state, budget, time_limit is None)
     pipeline = _pipeline(choice, models, ctx, state)
     measured = None
     if limit is not None:
-        pipeline, choice, measured = _hold_infer_limit(pipeline, choice, models, ctx, state, limit, metric,
-                                                       settings.seed)
+        pipeline, choice, measured = hold_infer_limit(pipeline, choice, models, ctx, state, limit, metric, budget,
+                                                      settings.seed, _pipeline)
     if choice.warning:
         warnings.warn(choice.warning, SearchWarning, stacklevel=5)
     return Final(pipeline, dict(zip(pipeline.member_ids or (), pipeline.weights)), choice.score,
-                 method=choice.method, candidates=choice.candidates, measured_s_per_row=measured, how=dict(made.how))
+                 method=choice.method, candidates=choice.candidates, measured_s_per_row=measured,
+                 how=dict(made.how), kept=choice.ensemble)
+
+
+def _choose_again(choice: Choice, choose: Callable[..., Choice], models: dict[int, object], state: SearchState,
+                  budget: Any, unhurried: bool) -> Choice:
+    """The method of ``choice`` (the same object) fitted again among the members that have a model; the best of
+    them alone when that fails or less than 2 s is left."""
+    method = choice.methods.get(choice.method)
+    again = None
+    if method is not None and (unhurried or budget.remaining() > 2.0):
+        again = choose(ensemble=choice.method, only=set(models), methods={choice.method: method},
+                       time_limit=None if unhurried else max(budget.remaining() - 1.0, 0.0) * 0.5)
+        if again.ensemble is None or not again.members <= set(models) or again.method != choice.method:
+            again = None
+    if again is None:
+        top = min((state.results[k] for k in models), key=lambda r: (r.loss, r.trial_id))
+        again = Choice(Ensemble({top.trial_id: 1.0}, top.score), SINGLE, top.score)
+    again.candidates = choice.candidates
+    return again
 
 
 def _best_folds(made: Refits, state: SearchState, ctx: EvalContext) -> tuple[dict[int, float], float | None]:
@@ -168,7 +182,7 @@ def _best_folds(made: Refits, state: SearchState, ctx: EvalContext) -> tuple[dic
 
 
 def _warn_dropped(made: Refits, members: set[int]) -> None:
-    kept = ", ".join(f"trial {k} ({made.how[k]})" for k in made.models)
+    kept = ", ".join(f"trial {k} ({made.how[k]})" for k in made.models) or "none"
     lost = "; ".join(f"trial {k}: {why}" for k, why in made.dropped.items())
     # stacklevel: _warn_dropped < ensemble_and_refit < finalize < run_automl < AutoML.fit < the user's call
     warnings.warn(f"the ensemble lost {len(made.dropped)} of its {len(members)} members ({lost}); it is made of "
@@ -184,72 +198,6 @@ def _pipeline(choice: Choice, models: dict[int, object], ctx: EvalContext, state
     return FittedPipeline(ctx.schema, [models[k] for k in order], [weights[k] / total for k in order],
                           [describe(state.proposals[k].config) for k in order], combiner=ens.combiner,
                           member_ids=order)
-
-
-def _per_1k(state: SearchState) -> dict[int, float]:
-    return {k: float(r.extra.get("predict_s_per_1k_rows", 0.0)) for k, r in state.results.items()}
-
-
-def _ranked(choice: Choice, metric: Metric) -> list[Candidate]:
-    ok = [c for c in choice.candidates if c.ok]
-    return sorted(ok, key=lambda c: metric.loss(c.nested_score))
-
-
-def _as_choice(c: Candidate, choice: Choice, warning: str | None = None) -> Choice:
-    return Choice(c.ensemble, c.name, c.nested_score, choice.candidates, warning or choice.warning)
-
-
-def _members_of(ens: Any) -> set[int]:
-    return set(ens.weights) | set(getattr(ens.combiner, "members", ()) or ())
-
-
-def _within_estimate(choice: Choice, state: SearchState, limit: float, metric: Metric) -> Choice:
-    """The best candidate whose estimated predict time per row is within ``limit`` (the kept one when none is)."""
-    per_1k = _per_1k(state)
-    if estimated_s_per_row(choice.members, per_1k) <= limit:
-        return choice
-    for c in _ranked(choice, metric):
-        if estimated_s_per_row(_members_of(c.ensemble), per_1k) <= limit:
-            return _as_choice(c, choice)
-    return choice
-
-
-def _hold_infer_limit(pipeline: FittedPipeline, choice: Choice, models: dict[int, object], ctx: EvalContext,
-                      state: SearchState, limit: float, metric: Metric, seed: int
-                      ) -> tuple[FittedPipeline, Choice, float]:
-    """The kept model timed on a 10,000-row batch; when over ``limit``, the next best candidate whose members are
-    fitted, then the fastest single fitted pipeline (with a warning when even that is over)."""
-    rows = batch(ctx.X, seed=seed)
-    took = measured_s_per_row(pipeline, rows)
-    if took <= limit:
-        return pipeline, choice, took
-    tried = {choice.method}
-    for c in _ranked(choice, metric):
-        if c.name in tried or not _members_of(c.ensemble) <= set(models):
-            continue
-        tried.add(c.name)
-        alt = _as_choice(c, choice)
-        alt_pipe = _pipeline(alt, models, ctx, state)
-        alt_took = measured_s_per_row(alt_pipe, rows)
-        if alt_took <= limit:
-            return alt_pipe, alt, alt_took
-    single = {}
-    for k in models:
-        res = state.results[k]
-        one = Choice(Ensemble({k: 1.0}, res.score), SINGLE, res.score, choice.candidates)
-        p = _pipeline(one, models, ctx, state)
-        single[k] = (measured_s_per_row(p, rows), p, one)
-    fastest = min(single, key=lambda k: (single[k][0], state.results[k].loss))
-    took, pipe, one = single[fastest]
-    if took > limit:
-        name = describe(state.proposals[fastest].config)
-        one.warning = (f"no pipeline predicts within infer_limit={limit:g} s per row (the fastest took {took:.3g} s "
-                       f"per row on {len(rows)} rows); returning the fastest, {name}")
-    else:  # the best one within the limit
-        within = [k for k in single if single[k][0] <= limit]
-        best_k = min(within, key=lambda k: state.results[k].loss)
-        took, pipe, one = single[best_k]
-    return pipe, one, took
 
 
 def cheapest(warm: list[Config], families: dict[str, ModelFamily]) -> Config | None:

@@ -4,17 +4,23 @@
 ``S`` seconds per row. Before the refits, candidates are screened with the per-row predict time each member
 showed on its validation folds (the ensemble's is the sum over its members; a bagged member predicts with every
 fold model, so it counts once per fold). After the refits the kept model is timed on a batch of training rows
-(sampled with replacement when there are fewer), and when it is over the limit the next best candidate whose
-members are already fitted is tried, down to the fastest single pipeline.
+(sampled with replacement when there are fewer). When it is over the limit, every fitted member is timed once on
+the batch (its predictions kept), and each other candidate whose members are fitted is costed as the sum of its
+members' seconds plus its combiner's on those predictions; the best-scoring one within the limit is kept, else
+the fastest single pipeline, with a warning. Timing stops when the budget runs out: what was measured decides.
 """
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 import numpy as np
 import pandas as pd
+
+from forgeml.ensemble.base import Ensemble
+from forgeml.ensemble.select import SINGLE
+from forgeml.orchestrate.final import Choice
 
 BATCH_ROWS = 10_000
 
@@ -42,3 +48,79 @@ def measured_s_per_row(pipeline: Any, rows: pd.DataFrame) -> float:
     t0 = time.perf_counter()
     predict(rows)
     return (time.perf_counter() - t0) / max(len(rows), 1)
+
+
+def _members_of(ens: Any) -> set[int]:
+    return set(ens.weights) | set(getattr(ens.combiner, "members", ()) or ())
+
+
+def _ranked(choice: Choice, metric: Any) -> list:
+    return sorted((c for c in choice.candidates if c.ok), key=lambda c: metric.loss(c.nested_score))
+
+
+def within_estimate(choice: Choice, state: Any, limit: float, metric: Any, folds: int = 1) -> Choice:
+    """The best candidate whose estimated predict time per row is within ``limit`` (the kept one when none is);
+    ``folds`` is the number of models per member when members are their fold models."""
+    per_1k = {k: float(r.extra.get("predict_s_per_1k_rows", 0.0)) for k, r in state.results.items()}
+    n = {k: folds for k in per_1k}
+    if estimated_s_per_row(choice.members, per_1k, n) <= limit:
+        return choice
+    for c in _ranked(choice, metric):
+        if estimated_s_per_row(_members_of(c.ensemble), per_1k, n) <= limit:
+            return Choice(c.ensemble, c.name, c.nested_score, choice.candidates, choice.warning, choice.methods)
+    return choice
+
+
+def hold_infer_limit(pipeline: Any, choice: Choice, models: dict[int, Any], ctx: Any, state: Any, limit: float,
+                     metric: Any, budget: Any, seed: int, build: Callable[..., Any]) -> tuple[Any, Choice, float]:
+    """``(pipeline, choice, seconds per row)`` within ``limit`` if any candidate is (see the module docstring).
+
+    ``build(choice, models, ctx, state)`` makes the pipeline of a choice."""
+    from forgeml.pipeline.fitted import predict_matrix
+
+    rows = batch(ctx.X, seed=seed)
+    took = measured_s_per_row(pipeline, rows)
+    if took <= limit:
+        return pipeline, choice, took
+    aligned_s = _timed(lambda: pipeline._align(rows))[0] / len(rows)
+    X = pipeline._align(rows)
+    k = ctx.n_classes
+    member_s: dict[int, float] = {}
+    preds: dict[int, np.ndarray] = {}
+    for tid in sorted(models, key=lambda t: state.results[t].loss):
+        if budget.remaining() < 1.0:
+            break
+        member_s[tid], preds[tid] = _timed(lambda m=models[tid]: predict_matrix(m, X, k))
+    best: tuple[float, Choice] | None = None
+    for c in _ranked(choice, metric):
+        need = _members_of(c.ensemble)
+        if c.name == choice.method or not need <= set(preds) or budget.remaining() < 1.0:
+            continue
+        comb_s = _timed(lambda e=c.ensemble, n=need: e.combine({t: preds[t] for t in n}, X))[0]
+        cost = aligned_s + (sum(member_s[t] for t in need) + comb_s) / len(rows)
+        if cost <= limit:
+            best = (cost, Choice(c.ensemble, c.name, c.nested_score, choice.candidates, choice.warning,
+                                 choice.methods))
+            break
+    if best is None:
+        singles = {t: aligned_s + s / len(rows) for t, s in member_s.items()} or {
+            t: took for t in models}  # nothing could be timed: any member
+        within = [t for t in singles if singles[t] <= limit]
+        if within:
+            tid = min(within, key=lambda t: (state.results[t].loss, t))
+            warning = choice.warning
+        else:
+            tid = min(singles, key=lambda t: (singles[t], t))
+            warning = (f"no pipeline predicts within infer_limit={limit:g} s per row (the fastest took "
+                       f"{singles[tid]:.3g} s per row on {len(rows)} rows); returning the fastest, trial {tid}")
+        res = state.results[tid]
+        best = (singles[tid], Choice(Ensemble({tid: 1.0}, res.score), SINGLE, res.score, choice.candidates,
+                                     warning, choice.methods))
+    cost, kept = best
+    return build(kept, models, ctx, state), kept, cost
+
+
+def _timed(fn: Callable[[], Any]) -> tuple[float, Any]:
+    t0 = time.perf_counter()
+    out = fn()
+    return time.perf_counter() - t0, out

@@ -103,7 +103,7 @@ class SearchLoop:
         When the members will be their fold models (``reserve_refits`` False), 2 s to load and combine them.
         """
         if not self.opt.reserve_refits:
-            return 2.0
+            return 2.0 + self.opt.choose_reserve
         ranked = self.state.completed(full_fidelity=True)
         if ranked and self.ensemble_probe is not None:
             members = self._probe(ranked)

@@ -38,14 +38,16 @@ def search_summary(searcher: Searcher, state: SearchState) -> str:
 
 def build_leaderboard(state: SearchState, weights: dict[int, float], ens_score: float | None, metric: Metric,
                       candidates: Sequence[Any] = (), method: str | None = None,
-                      measured_s_per_row: float | None = None) -> pd.DataFrame:
+                      measured_s_per_row: float | None = None, kept: Any = None) -> pd.DataFrame:
     """Every completed trial, best first (full fidelity before partial), and a row per ensemble method compared.
 
     An ensemble row (family ``"ensemble"``, negative ``trial_id``) carries the method's nested out-of-fold score
     (``ensemble.select``), its members and weights, the summed fit time of its members and its predict cost
     (``predict_s_per_1k``: measured on a 10,000-row batch for the kept one under ``infer_limit``, otherwise the
-    members' cross-validation figures summed); ``chosen`` marks the one kept. Without a comparison (an ensemble
-    forced on an older path) the kept ensemble of several members still gets its row.
+    members' cross-validation figures summed); ``chosen`` marks the one kept (``kept``, the very ensemble the model
+    was built from, or by ``method`` name without it). An ensemble chosen again after the comparison (a member
+    could not be refit, or ``infer_limit``) is not one of the candidates: it gets a row of its own, chosen, with
+    ``ens_score`` (its nested score, or none when it could not be scored).
     """
     rows = []
     for r in state.completed(full_fidelity=False):
@@ -57,8 +59,10 @@ def build_leaderboard(state: SearchState, weights: dict[int, float], ens_score: 
     frame = pd.DataFrame(rows, columns=COLUMNS)
     by_id = frame.set_index("trial_id")
     ens_rows = []
-    for i, c in enumerate(c for c in candidates if c.ensemble is not None or c.error):
-        chosen = c.name == method
+    listed = [c for c in candidates if c.ensemble is not None or c.error]
+    matched = any(c.ensemble is kept for c in listed) if kept is not None else True
+    for i, c in enumerate(listed):
+        chosen = (c.ensemble is kept) if kept is not None else c.name == method
         w = dict(weights) if chosen and weights else (dict(c.ensemble.weights) if c.ensemble is not None else {})
         known = [t for t in w if t in by_id.index]
         cost = by_id.loc[known, "predict_time"].sum() if known else float("nan")
@@ -70,11 +74,14 @@ def build_leaderboard(state: SearchState, weights: dict[int, float], ens_score: 
                          "fit_time": by_id.loc[known, "fit_time"].sum() if known else float("nan"),
                          "predict_time": cost, "ensemble_weight": 1.0 if chosen else 0.0,
                          "members": _members(w), "chosen": chosen})
-    if not ens_rows and len(weights) > 1 and ens_score is not None:
+    if (not matched and (len(weights) > 1 or listed)) or (not ens_rows and len(weights) > 1 and ens_score is not None):
         members = frame[frame["trial_id"].isin(list(weights))]
-        ens_rows.append({"trial_id": -1, "pipeline": f"ensemble:{method or 'weighted'}", "family": "ensemble",
+        again = " (chosen again)" if not matched else ""
+        ens_rows.append({"trial_id": -(len(ens_rows) + 1), "pipeline": f"ensemble:{method or 'weighted'}{again}",
+                         "family": "ensemble",
                          "score": ens_score, "fidelity": 1.0, "fit_time": members["fit_time"].sum(),
-                         "predict_time": members["predict_time"].sum(), "ensemble_weight": 1.0,
+                         "predict_time": members["predict_time"].sum() if measured_s_per_row is None
+                         else measured_s_per_row * 1000, "ensemble_weight": 1.0,
                          "members": _members(weights), "chosen": True})
     if ens_rows:
         frame = pd.concat([pd.DataFrame(ens_rows, columns=COLUMNS), frame], ignore_index=True)

@@ -10,7 +10,7 @@ import copy
 import os
 import shutil
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import pandas as pd
 
@@ -20,7 +20,7 @@ from forgeml.evaluate.evaluator import EvalContext, run_trial, shipped_plugins
 from forgeml.execute import make_executor
 from forgeml.execute.base import Executor
 from forgeml.metrics import Metric
-from forgeml.orchestrate.finalize import Final, cheapest, ensemble_probe, finalize
+from forgeml.orchestrate.finalize import Final, cheapest, choose_reserve, ensemble_probe, finalize
 from forgeml.orchestrate.loop import LoopOptions, SearchLoop
 from forgeml.orchestrate.prepare import Prepared, prepare
 from forgeml.orchestrate.progress import Progress
@@ -52,6 +52,7 @@ class Outcome:
     n_trials: int
     seconds: float
     search_summary: str = ""
+    candidates: list = field(default_factory=list)  # every ensemble method compared (ensemble.select.Candidate)
 
 
 def run_automl(settings: RunSettings, df: pd.DataFrame, target: str, run_dir: str,
@@ -84,7 +85,7 @@ def run_automl(settings: RunSettings, df: pd.DataFrame, target: str, run_dir: st
     leaderboard, summary = record(run, final, prep, summary)
     return Outcome(schema=prep.schema, metric=prep.metric, pipeline=final.pipeline, leaderboard=leaderboard,
                    run_id=run.run_id, n_trials=len(run.state.results), seconds=time.time() - t_start,
-                   search_summary=summary)
+                   search_summary=summary, candidates=final.candidates)
 
 
 def build_executor(settings: RunSettings, n_workers: int, n_threads: int) -> Executor:
@@ -99,13 +100,6 @@ def build_executor(settings: RunSettings, n_workers: int, n_threads: int) -> Exe
                          memory_limit_mb=settings.memory_limit_mb, **options)
 
 
-def choose_reserve(settings: RunSettings, budget: Budget) -> float:
-    """Seconds the search leaves for comparing ensemble methods (``finalize`` gives the comparison as much)."""
-    if settings.ensemble is None or settings.ensemble is False:
-        return 0.0
-    return max(3.0, 0.05 * budget.total_s) if settings.time_budget is not None else 0.0
-
-
 def search(settings: RunSettings, prep: Prepared, run: OpenRun, ctx: EvalContext, executor: Executor,
            progress: Progress) -> tuple[SearchLoop, str]:
     """Run trials until the search deadline, ``max_trials`` or the searcher runs dry; returns the loop and a
@@ -114,7 +108,7 @@ def search(settings: RunSettings, prep: Prepared, run: OpenRun, ctx: EvalContext
     options = LoopOptions(seed=settings.seed, max_trials=trial_cap(settings.max_trials, run.state),
                           per_trial_timeout=settings.per_trial_timeout, n_threads=prep.n_threads,
                           raise_on_trial_error=settings.raise_on_trial_error, n_folds=len(prep.folds),
-                          choose_reserve=choose_reserve(settings, run.budget),
+                          choose_reserve=choose_reserve(settings, run.budget.total_s),
                           keep_folds=settings.refit != "full", reserve_refits=settings.refit != "bag")
     loop = SearchLoop(searcher=prep.searcher, executor=executor, store=run.store, run_id=run.run_id,
                       budget=run.budget, options=options, progress=progress, state=run.state, describe=describe,
@@ -135,7 +129,7 @@ def record(run: OpenRun, final: Final, prep: Prepared, summary: str) -> tuple[pd
     metric = prep.metric
     if final.fallback is None:
         leaderboard = build_leaderboard(run.state, final.weights, final.score, metric, final.candidates,
-                                        final.method, final.measured_s_per_row)
+                                        final.method, final.measured_s_per_row, kept=final.kept)
     else:  # the fallback pipeline: listed, with no cross-validated score
         leaderboard = fallback_leaderboard(final.fallback, final.pipeline.descriptions[0], metric)
         summary = f"{summary}; no trial finished in time: fallback pipeline, not validated"

@@ -1,0 +1,174 @@
+"""``forgeml bench-ensembles``: every ensemble method against the single best pipeline, on held-out test rows.
+
+One search per dataset (``AutoML(ensemble="auto")`` at the given budget, the split of ``forgeml bench``) gives
+the trials; every method the run compared (``single``, ``voting``, ``greedy``, ``super_learner``, ``blending``,
+``stacking``) is then built from the same trials: its ensemble as fitted on the out-of-fold rows, its members
+refit on all training rows (members the run already refit are reused), and scored on the test rows. ``auto`` is
+the model the run returned. Comparing the methods on one search isolates the combiner from the luck of the
+search; the extra refits are outside the budget, which only flatters the fixed methods that ``auto`` did not pick.
+"""
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from forgeml.bench.runner import HEADLINE, reference, split, test_score
+
+METHODS = ("single", "voting", "greedy", "super_learner", "blending", "stacking")
+
+
+def run_one(entry: dict, root: Path, *, time_budget: float, seed: int, workdir: Path) -> list[dict]:
+    """One row per method (and ``auto`` and ``constant``) on one dataset."""
+    from forgeml import AutoML
+
+    df = pd.read_parquet(root / entry["file"])
+    target, task = entry["target"], entry["task"]
+    train, test = split(df, target, task, seed)
+    metric, _ = HEADLINE[task]
+    base = {"dataset": entry["name"], "task": task, "metric": metric}
+    pred, proba, classes, _ = reference("constant", train, test, target, task, seed)
+    rows = [{**base, "method": "constant", "test_score": test_score(task, test[target], pred, proba, classes)}]
+    t0 = time.time()
+    model = AutoML(time_budget=time_budget, seed=seed, verbose=0, path=str(workdir / entry["name"]), overwrite=True)
+    model.fit(train, target=target)
+    wall = time.time() - t0
+    Xte = test.drop(columns=[target])
+    rows.append({**base, "method": "auto", "chosen": _chosen(model), "fit_wall_s": wall,
+                 "test_score": _score(model.best_pipeline_, Xte, test[target], task)})
+    rebuild = _Rebuild(model, train, target, seed)
+    for cand in getattr(model, "_ensemble_candidates", []):
+        row = {**base, "method": cand.name, "nested_cv": cand.nested_score, "chosen": cand.name == _chosen(model)}
+        if cand.ok:
+            try:
+                pipe = rebuild.pipeline(cand.ensemble)
+                row["test_score"] = _score(pipe, Xte, test[target], task)
+                row["n_members"] = len(pipe.members)
+            except Exception as exc:  # noqa: BLE001 - a failure is a result too
+                row["error"] = f"{type(exc).__name__}: {exc}"[:300]
+        else:
+            row["error"] = cand.error
+        rows.append(row)
+    return rows
+
+
+def _chosen(model) -> str:
+    board = model.leaderboard_
+    kept = board[board["chosen"].astype(bool) & (board["family"] == "ensemble")]
+    return kept["pipeline"].iloc[0].split(":", 1)[1].split(" ")[0].split("(")[0] if len(kept) else "single"
+
+
+def _score(pipe, X: pd.DataFrame, y: pd.Series, task: str) -> float:
+    if task == "regression":
+        return test_score(task, y, pipe.predict(X), None, None)
+    return test_score(task, y, None, pipe.predict_proba(X), list(pipe.classes_))
+
+
+class _Rebuild:
+    """Members refit on all training rows, as the run would (cached across methods)."""
+
+    def __init__(self, model, train: pd.DataFrame, target: str, seed: int) -> None:
+        self.model, self.seed = model, seed
+        from forgeml.pipeline.bagged import BaggedPipeline
+
+        fitted = model.best_pipeline_  # its members refit on all rows are reused; fold models are not
+        self.models = {k: m for k, m in zip(fitted.member_ids or (), fitted.members)
+                       if not isinstance(m, BaggedPipeline)}
+        self.configs = {int(r.trial_id): r.config for r in model.trials().itertuples() if r.kind == "cv"}
+        self.train, self.target = train, target
+        self._ctx = None
+
+    def ctx(self):
+        if self._ctx is None:
+            from forgeml.evaluate.evaluator import EvalContext, shipped_plugins
+            from forgeml.orchestrate.prepare import prepare
+
+            prep = prepare(self.model._settings(), self.train, self.target)
+            self._ctx = EvalContext(X=prep.X, y=prep.y, folds=prep.folds, schema_json=prep.schema.to_json(),
+                                    metric=prep.metric.name, run_dir=self.model.run_dir_ or ".",
+                                    plugins=shipped_plugins(prep.metric, prep.families))
+        return self._ctx
+
+    def pipeline(self, ens):
+        from forgeml.evaluate.refit import refit_in_process
+        from forgeml.pipeline.fitted import FittedPipeline
+        from forgeml.space import Config
+
+        members = sorted(set(ens.weights) | set(getattr(ens.combiner, "members", ()) or ()))
+        for k in members:
+            if k not in self.models:
+                self.models[k], _ = refit_in_process(Config(self.configs[k]), self.ctx(), self.seed,
+                                                     os.cpu_count() or 1)
+        total = sum(ens.weights.get(k, 0.0) for k in members) or 1.0
+        return FittedPipeline(self.model.best_pipeline_.schema, [self.models[k] for k in members],
+                              [ens.weights.get(k, 0.0) / total for k in members], combiner=ens.combiner,
+                              member_ids=members)
+
+
+def summarize(frame: pd.DataFrame) -> str:
+    """Per method: mean normalised test score (0 = constant predictor, 1 = best method on the dataset), mean rank,
+    and on how many datasets it is at least as good as the single best pipeline; then the scores per dataset."""
+    methods = [m for m in ("auto", *METHODS) if m in set(frame["method"])]
+    per = []
+    for ds, g in frame.groupby("dataset", sort=False):
+        s = g.set_index("method")["test_score"]
+        higher = HEADLINE[g["task"].iloc[0]][1]
+        scores = s.reindex(methods)
+        if scores.isna().any():
+            continue
+        best, const = (scores.max(), scores.min()) if higher else (scores.min(), scores.max())
+        const = s.get("constant", const)
+        span = (best - const) if higher else (const - best)
+        norm = ((scores - const) if higher else (const - scores)) / span if span else scores * 0 + 1
+        rank = (-scores if higher else scores).rank(method="average")
+        tol = 1e-4 * max(abs(s.get("single", 0.0)), 1.0)
+        ok = (scores >= s["single"] - tol) if higher else (scores <= s["single"] + tol)
+        chosen = g.loc[g["method"] == "auto", "chosen"].iloc[0]
+        per.append((ds, g["metric"].iloc[0], scores, norm, rank, ok, chosen))
+    if not per:
+        return "no dataset has every method"
+    lines = [f"{len(per)} datasets\n", "| method | mean norm | mean rank | ≥ single best |", "|---|---|---|---|"]
+    for m in methods:
+        lines.append(f"| {m} | {np.mean([p[3][m] for p in per]):.4f} | {np.mean([p[4][m] for p in per]):.2f} | "
+                     f"{sum(bool(p[5][m]) for p in per)}/{len(per)} |")
+    lines += ["", "| dataset | metric | auto chose | " + " | ".join(methods) + " |",
+              "|---|---|---|" + "---|" * len(methods)]
+    for ds, metric, scores, _, rank, _, chosen in per:
+        cells = [f"**{scores[m]:.4f}**" if rank[m] == rank.min() else f"{scores[m]:.4f}" for m in methods]
+        lines.append(f"| {ds} | {metric} | {chosen} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def run_bench_ensembles(suite: str, out: str, *, time_budget: float = 60.0, seed: int = 0,
+                        only: list[str] | None = None, max_rows: int | None = None, resume: bool = False
+                        ) -> pd.DataFrame:
+    """Run the suite (``suite`` is a manifest.json); writes ``OUT/ensembles.csv`` and ``OUT/ensembles.md``."""
+    manifest = json.loads(Path(suite).read_text())
+    root, outdir = Path(suite).parent, Path(out)
+    outdir.mkdir(parents=True, exist_ok=True)
+    csv = outdir / "ensembles.csv"
+    rows: list[dict] = pd.read_csv(csv).to_dict("records") if resume and csv.exists() else []
+    for entry in manifest["datasets"]:
+        if (only and entry["name"] not in only) or (max_rows and entry.get("rows", 0) > max_rows):
+            continue
+        if any(r["dataset"] == entry["name"] for r in rows):
+            continue
+        try:
+            new = run_one(entry, root, time_budget=time_budget, seed=seed, workdir=outdir / "runs")
+        except Exception as exc:  # noqa: BLE001 - one broken dataset does not end the benchmark
+            new = [{"dataset": entry["name"], "task": entry["task"], "method": "auto",
+                    "error": f"{type(exc).__name__}: {exc}"[:300]}]
+        rows.extend(new)
+        frame = pd.DataFrame(rows)
+        frame.to_csv(csv, index=False)
+        (outdir / "ensembles.md").write_text(summarize(frame) + "\n")
+        auto = next((r for r in new if r["method"] == "auto"), {})
+        print(f"{entry['name']}: auto chose {auto.get('chosen')} -> {auto.get('test_score', float('nan')):.4f} "
+              f"in {auto.get('fit_wall_s', float('nan')):.1f}s", flush=True)
+    frame = pd.DataFrame(rows)
+    print(summarize(frame))
+    return frame
