@@ -19,8 +19,10 @@ from forgeml.testing import EXPECTED_FAILED_CHECKS, TIME_BOUND_ONLY, expected_fa
 # instead of ~3 s, which is most of each of the ~150 fits; they are still real, separate worker processes.
 multiprocessing.set_forkserver_preload(["forgeml.evaluate.evaluator", "forgeml.execute._worker",
                                         "sklearn.linear_model"])
+# ensemble=None: these checks are about the estimator's contract (shapes, errors, pickling, parameters), not the
+# choice of ensemble, and comparing the ensemble methods would add half a second to each of ~150 fits
 FAST = {"time_budget": 60, "max_trials": 2, "n_jobs": 1, "verbose": 0, "families": ["linear"], "seed": 0,
-        "backend": ForkserverExecutor}
+        "backend": ForkserverExecutor, "ensemble": None}
 
 
 @pytest.mark.slow  # ~150 fits of about a second each

@@ -28,7 +28,10 @@ def test_automl_runs_its_trials_through_the_plugin(tmp_path):
     trials = forgeml.trials(str(tmp_path))
     cv = trials[trials.kind == "cv"]
     assert len(cv) == 2 and (cv.status == "complete").all(), cv[["status", "error"]]
-    assert sorted(ForkserverExecutor.submitted[before:]) == sorted(cv.trial_id.tolist())
+    # the search's trials and the kept members' refits on all rows, all through the plug-in
+    refits = trials[(trials.kind == "refit") & (trials.status == "complete")]
+    assert len(refits) >= 1
+    assert sorted(ForkserverExecutor.submitted[before:]) == sorted(cv.trial_id.tolist() + refits.trial_id.tolist())
     assert m.predict(df.drop(columns=["y"])).shape == (60,)
 
 

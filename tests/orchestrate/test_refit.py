@@ -33,7 +33,7 @@ from forgeml.space import Config
 from forgeml.store import Store
 from forgeml.trial import TrialResult, TrialSpec, TrialStatus
 from plugins.ensemblers import AverageEnsembler
-from plugins.families import RefitRefusingTreeFamily
+from plugins.faulty_families import RefitRefusingTreeFamily
 
 
 def frame(n: int = 120, seed: int = 0, cols: int = 2) -> pd.DataFrame:

@@ -4,8 +4,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from sklearn.tree import DecisionTreeClassifier
-
 from forgeml.models import Capabilities, FitContext, ModelFamily
 from forgeml.space import Int, SearchSpace
 
@@ -26,20 +24,3 @@ class DecisionTreeFamily(ModelFamily):
 
         model = DecisionTreeRegressor if ctx.task == "regression" else DecisionTreeClassifier
         return model(**params, random_state=ctx.seed)
-
-
-class RefitRefusingTreeFamily(DecisionTreeFamily):
-    """A decision tree (classification) that fails to fit more than 100 rows: it cross-validates on small data
-    (each fold trains on fewer rows) but its refit on all rows fails, as a refit over a memory limit would."""
-
-    name = "refit_refusing_tree"
-
-    def build(self, params: Mapping[str, Any], ctx: FitContext) -> Any:
-        return RowCappedTree(**params, random_state=ctx.seed)
-
-
-class RowCappedTree(DecisionTreeClassifier):
-    def fit(self, X, y, sample_weight=None, check_input=True):
-        if len(X) > 100:
-            raise ValueError(f"refusing to fit {len(X)} rows (more than 100)")
-        return super().fit(X, y, sample_weight=sample_weight, check_input=check_input)
