@@ -111,3 +111,23 @@ def test_search_specs_carry_options():
         split_searches("auto(x=(1)),random")
     with pytest.raises(ConfigError, match="no option"):
         split_searches("random,auto(random_fractoin=0.3)")  # caught before any dataset runs
+
+
+def test_ensemble_methods_summary_on_a_hand_made_frame():
+    from forgeml.bench.ensembles import summarize
+
+    rows = []
+    for ds, task, metric, scores in (("a", "binary", "roc_auc", {"constant": 0.5, "auto": 0.9, "single": 0.8,
+                                                                  "greedy": 0.9, "stacking": 0.7}),
+                                     ("b", "regression", "rmse", {"constant": 10.0, "auto": 4.0, "single": 4.0,
+                                                                  "greedy": 5.0, "stacking": 2.0})):
+        for method, s in scores.items():
+            rows.append({"dataset": ds, "task": task, "metric": metric, "method": method, "test_score": s,
+                         "chosen": "greedy" if ds == "a" else "single"})
+    text = summarize(pd.DataFrame(rows))
+    lines = {line.split(" | ")[0].strip("| "): line for line in text.splitlines() if line.startswith("| ")}
+    # auto: norm 1.0 on a (best), (10-4)/(10-2) = 0.75 on b; at least as good as single on both
+    assert lines["auto"] == "| auto | 0.8750 | 2.00 | 2/2 |"
+    # stacking: (0.7-0.5)/(0.9-0.5) = 0.5 on a, 1.0 on b; worse than single on a
+    assert lines["stacking"] == "| stacking | 0.7500 | 2.50 | 1/2 |"
+    assert "| a | roc_auc | greedy | **0.9000** |" in text
