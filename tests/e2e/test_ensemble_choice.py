@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 from tests.conftest import shared_dataset
 
-from forgeml import AutoML
+from forgeml import AutoML, load
 from forgeml.errors import ConfigError
 
 FAST = {"max_trials": 4, "families": ["linear", "lightgbm"], "n_jobs": 1, "verbose": 0, "seed": 0}
@@ -62,13 +62,13 @@ def test_unknown_ensemble_is_refused_before_reading_the_data():
         AutoML(ensemble="stackin", max_trials=1, verbose=0).fit(pd.DataFrame(), [])
 
 
-def test_auto_keeps_the_method_with_the_best_nested_score(breast_cancer):
+def test_auto_keeps_the_method_with_the_best_nested_score(breast_cancer, tmp_path):
     train, test, target = breast_cancer
     model = AutoML(**{**FAST, "max_trials": 6}).fit(train, target=target)  # ensemble="auto" is the default
     board = model.leaderboard_
     score = f"cv_{model.metric_.name}"
     ens = board[board["family"] == "ensemble"].set_index("pipeline")
-    compared = {p.split(":", 1)[1].split("(")[0] for p in ens.index}
+    compared = {p.split(":", 1)[1].split("(")[0].strip() for p in ens.index}
     assert {"single", "greedy", "super_learner", "voting"} <= compared, ens
     kept = ens[ens["chosen"]]
     assert len(kept) == 1
@@ -79,3 +79,10 @@ def test_auto_keeps_the_method_with_the_best_nested_score(breast_cancer):
         int(m.split(":")[0][1:]) for m in kept["members"].iloc[0].split(", ")}
     proba = model.predict_proba(test.drop(columns=[target]))
     assert proba.shape == (len(test), 2) and np.allclose(proba.sum(1), 1)
+    # every compared method's ensemble stays on the fitted object, but is not saved with the model
+    assert {c.name for c in model._ensemble_candidates} == compared
+    model.save(str(tmp_path / "m"))
+    assert len(model._ensemble_candidates) == len(compared)
+    loaded = load(str(tmp_path / "m"))
+    assert not hasattr(loaded, "_ensemble_candidates")
+    np.testing.assert_allclose(loaded.predict_proba(test.drop(columns=[target])), proba)

@@ -367,7 +367,7 @@ class AutoML(BaseEstimator):
         return str(save_model(self, path))
 
     def __getstate__(self) -> dict[str, Any]:
-        state = super().__getstate__()
+        state = dict(super().__getstate__())  # a copy: object.__getstate__ returns the instance's own __dict__
         state.pop("_ensemble_candidates", None)  # every compared method's ensemble: not part of the model
         return state
 

@@ -113,6 +113,8 @@ def summarize(frame: pd.DataFrame) -> str:
     """Per method: mean normalised test score (0 = constant predictor, 1 = best method on the dataset), mean rank,
     and on how many datasets it is at least as good as the single best pipeline; then the scores per dataset."""
     methods = [m for m in ("auto", *METHODS) if m in set(frame["method"])]
+    if "single" not in methods:
+        return "no dataset has the single best pipeline's row"
     per = []
     for ds, g in frame.groupby("dataset", sort=False):
         s = g.set_index("method")["test_score"]
