@@ -98,7 +98,7 @@ class _Rebuild:
         from forgeml.pipeline.fitted import FittedPipeline
         from forgeml.space import Config
 
-        members = sorted(set(ens.weights) | set(getattr(ens.combiner, "members", ()) or ()))
+        members = sorted(ens.members)
         for k in members:
             if k not in self.models:
                 self.models[k], _ = refit_in_process(Config(self.configs[k]), self.ctx(), self.seed,

@@ -79,6 +79,11 @@ class Ensemble:
     score: float
     combiner: Any = None
 
+    @property
+    def members(self) -> set[int]:
+        """The trial ids whose predictions the ensemble needs (and the run must refit)."""
+        return set(self.weights) | set(getattr(self.combiner, "members", ()) or ())
+
     def combine(self, preds: Mapping[int, np.ndarray], features: pd.DataFrame | None = None) -> np.ndarray:
         """The ensemble's prediction from its members' (trial id -> predictions); ``features`` are the raw input
         rows, aligned with the predictions, for a combiner that reads them (ignored otherwise)."""

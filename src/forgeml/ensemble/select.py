@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -43,7 +43,6 @@ class Candidate:
     ensemble: Ensemble | None = None
     seconds: float = 0.0
     error: str | None = None
-    cost: dict[str, float] = field(default_factory=dict)  # filled in by the run: predict seconds per 1k rows
 
     @property
     def ok(self) -> bool:
@@ -110,12 +109,14 @@ def compare(ensemblers: Mapping[str, Ensembler], oof: Mapping[int, np.ndarray], 
     return out
 
 
+def by_score(candidates: Sequence[Candidate], metric: Metric) -> list[Candidate]:
+    """The evaluated candidates, best nested score first; on a tie the one tried first (the simpler)."""
+    return sorted((c for c in candidates if c.ok), key=lambda c: metric.loss(c.nested_score))
+
+
 def best(candidates: Sequence[Candidate], metric: Metric) -> Candidate | None:
-    """The candidate with the best nested score; on a tie the one tried first (the simpler)."""
-    ok = [c for c in candidates if c.ok]
-    if not ok:
-        return None
-    return min(ok, key=lambda c: metric.loss(c.nested_score))
+    """The candidate with the best nested score, or None when none was evaluated."""
+    return next(iter(by_score(candidates, metric)), None)
 
 
 class _NoTime(Exception):
@@ -158,11 +159,9 @@ def _fit(ensembler: Ensembler, oof, y, metric: Metric, rows: np.ndarray, sample_
 
 
 def _combine(ens: Ensemble, ensembler: Ensembler, oof, rows: np.ndarray, features) -> np.ndarray:
-    preds = {k: np.asarray(oof[k], dtype=float)[rows] for k in ens.weights}
-    if getattr(ens, "combiner", None) is None:
+    preds = {k: np.asarray(oof[k], dtype=float)[rows] for k in ens.members}
+    if ens.combiner is None:
         return ens.combine(preds)
-    needed = getattr(ens.combiner, "members", ()) or ()
-    preds.update({k: np.asarray(oof[k], dtype=float)[rows] for k in needed})
     feats = features.iloc[rows] if (features is not None and getattr(ensembler, "uses_features", False)) else None
     return ens.combine(preds, feats)
 

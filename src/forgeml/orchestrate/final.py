@@ -63,9 +63,7 @@ class Choice:
 
     @property
     def members(self) -> set[int]:
-        if self.ensemble is None:
-            return set()
-        return set(self.ensemble.weights) | set(getattr(self.ensemble.combiner, "members", ()) or ())
+        return set() if self.ensemble is None else self.ensemble.members
 
 
 def candidate_methods(spec: Any, weighted: bool = False) -> dict[str, Any]:

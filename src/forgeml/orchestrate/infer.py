@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 from forgeml.ensemble.base import Ensemble
-from forgeml.ensemble.select import SINGLE
+from forgeml.ensemble.select import SINGLE, by_score
 from forgeml.orchestrate.final import Choice
 
 BATCH_ROWS = 10_000
@@ -50,14 +50,6 @@ def measured_s_per_row(pipeline: Any, rows: pd.DataFrame) -> float:
     return (time.perf_counter() - t0) / max(len(rows), 1)
 
 
-def _members_of(ens: Any) -> set[int]:
-    return set(ens.weights) | set(getattr(ens.combiner, "members", ()) or ())
-
-
-def _ranked(choice: Choice, metric: Any) -> list:
-    return sorted((c for c in choice.candidates if c.ok), key=lambda c: metric.loss(c.nested_score))
-
-
 def within_estimate(choice: Choice, state: Any, limit: float, metric: Any, folds: int = 1) -> Choice:
     """The best candidate whose estimated predict time per row is within ``limit`` (the kept one when none is);
     ``folds`` is the number of models per member when members are their fold models."""
@@ -65,8 +57,8 @@ def within_estimate(choice: Choice, state: Any, limit: float, metric: Any, folds
     n = {k: folds for k in per_1k}
     if estimated_s_per_row(choice.members, per_1k, n) <= limit:
         return choice
-    for c in _ranked(choice, metric):
-        if estimated_s_per_row(_members_of(c.ensemble), per_1k, n) <= limit:
+    for c in by_score(choice.candidates, metric):
+        if estimated_s_per_row(c.ensemble.members, per_1k, n) <= limit:
             return Choice(c.ensemble, c.name, c.nested_score, choice.candidates, choice.warning, choice.methods)
     return choice
 
@@ -92,8 +84,8 @@ def hold_infer_limit(pipeline: Any, choice: Choice, models: dict[int, Any], ctx:
             break
         member_s[tid], preds[tid] = _timed(lambda m=models[tid]: predict_matrix(m, X, k))
     best: tuple[float, Choice] | None = None
-    for c in _ranked(choice, metric):
-        need = _members_of(c.ensemble)
+    for c in by_score(choice.candidates, metric):
+        need = c.ensemble.members
         if c.name == choice.method or not need <= set(preds) or budget.remaining() < 1.0:
             continue
         comb_s = _timed(lambda e=c.ensemble, n=need: e.combine({t: preds[t] for t in n}, X))[0]
