@@ -114,24 +114,24 @@ def iterative_family(config: Config, ctx: EvalContext, spec: TrialSpec) -> tuple
 
 def continue_pipeline(before: Any, config: Config, more: int, family: Any, fctx: Any, X: pd.DataFrame,
                       y: np.ndarray, sample_weight: np.ndarray | None = None) -> Any | None:
-    """``before`` (a fitted ``Pipeline(prep, model)``) trained ``more`` further iterations with ``config``'s
-    settings, on the rows it was fitted on; its preprocessing is kept as fitted. ``None`` when the family
-    cannot continue this model."""
-    from sklearn.pipeline import Pipeline
-
+    """``before`` (a fitted ``ForgePipeline(prep, ..., model)``) trained ``more`` further iterations with
+    ``config``'s settings, on the rows it was fitted on; its preprocessing is kept as fitted. ``None`` when the
+    family cannot continue this model."""
     from forgeml.pipeline.builder import split_config
+    from forgeml.pipeline.pipe import ForgePipeline
 
     hp, _ = split_config(config, config["family"])
     hp[family.capabilities.iterative_param] = int(more)
     model = family.continue_from(before.named_steps["model"], hp, fctx)
     if model is None:
         return None
-    prep = before.named_steps["prep"]
+    prep = before[:-1]
+    Xt = prep.transform(X)
     if sample_weight is None:
-        model.fit(prep.transform(X), y)
+        model.fit(Xt, y)
     else:
-        model.fit(prep.transform(X), y, sample_weight=sample_weight)
-    return Pipeline([("prep", prep), ("model", model)])
+        model.fit(Xt, y, sample_weight=sample_weight)
+    return ForgePipeline([*prep.steps, ("model", model)])
 
 
 class _Iterations:

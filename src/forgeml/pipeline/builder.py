@@ -1,4 +1,4 @@
-"""A joint config becomes an unfitted scikit-learn ``Pipeline([("prep", Preprocessor), ("model", estimator)])``.
+"""A joint config becomes an unfitted ``ForgePipeline([("prep", Preprocessor), ..., ("model", estimator)])``.
 
 The pipeline is fit on the raw feature columns in schema order and ``y`` (integer-coded ``0..k-1`` for
 classification; decoding labels is the caller's job), through ``fit_pipeline`` when rows carry weights.
@@ -9,13 +9,13 @@ from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
-from sklearn.pipeline import Pipeline
 
 from forgeml.data.schema import Schema
 from forgeml.errors import ConfigError
 from forgeml.features.preprocess import Preprocessor
 from forgeml.models.base import FitContext, ModelFamily
 from forgeml.pipeline.joint import FAMILY, PREP
+from forgeml.pipeline.pipe import ForgePipeline
 from forgeml.pipeline.space import prep_defaults
 from forgeml.space import Config
 
@@ -30,7 +30,7 @@ def split_config(config: Mapping[str, Any], family: str) -> tuple[dict[str, Any]
 
 
 def build_pipeline(config: Mapping[str, Any], schema: Schema, families: Mapping[str, ModelFamily],
-                   ctx: FitContext) -> Pipeline:
+                   ctx: FitContext) -> ForgePipeline:
     """The unfitted pipeline for ``config``; missing prep choices take the family's ``prep_defaults``."""
     if FAMILY not in config:
         raise ConfigError(f"config has no {FAMILY!r} key: {dict(config)!r}")
@@ -47,10 +47,10 @@ def build_pipeline(config: Mapping[str, Any], schema: Schema, families: Mapping[
                           f"known: {', '.join(params)}")
     params.update(prep)
     pre = Preprocessor.from_schema(schema, params, seed=ctx.seed)
-    return Pipeline([("prep", pre), ("model", fam.build(hp, ctx))])
+    return ForgePipeline([("prep", pre), ("model", fam.build(hp, ctx))])
 
 
-def fit_pipeline(pipe: Pipeline, X: Any, y: Any, sample_weight: Any = None) -> Pipeline:
+def fit_pipeline(pipe: Any, X: Any, y: Any, sample_weight: Any = None) -> Any:
     """Fit ``pipe``; ``sample_weight`` (None for none) goes to the model step's ``fit``.
 
     The preprocessing is fitted unweighted: imputation statistics, scaling and the out-of-fold target encoding
