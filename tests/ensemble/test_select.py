@@ -39,11 +39,11 @@ class Memorise(Ensembler):
         return Ensemble(ens.weights, metric.score(y, ens.combine(oof)), comb)
 
 
-def _members(n=600, seed=0):
+def _members(n=600, seed=0, noises=(1.0, 1.5, 2.0)):
     rng = np.random.default_rng(seed)
     y = rng.integers(0, 2, n)
     oof = {}
-    for key, noise in ((3, 1.0), (5, 1.5), (8, 2.0)):
+    for key, noise in zip((3, 5, 8), noises):
         logit = (2 * y - 1) * 1.2 + rng.normal(scale=noise, size=n)
         p = 1 / (1 + np.exp(-logit))
         oof[key] = np.column_stack([1 - p, p])
@@ -108,3 +108,25 @@ def test_with_too_few_rows_to_cross_fit_only_the_single_best_is_evaluated():
     # never the methods' own in-sample scores, on which the memoriser would win
     assert not by["memorise"].ok and "too few rows" in by["memorise"].error
     assert best(cands, METRICS["log_loss"]).name == SINGLE
+
+
+def test_an_ensemble_is_chosen_only_when_it_beats_the_single_best_by_more_than_noise():
+    metric = METRICS["log_loss"]
+    oof, y = _members(n=800, noises=(1.5, 1.5, 1.5))
+    cands = compare({"greedy": GreedyEnsembler()}, oof, y, metric, classification=True)
+    by = {c.name: c for c in cands}
+    # three equally good members with independent errors: averaging them is a real gain, on every resample
+    assert by["greedy"].p_better > 0.95 and best(cands, metric).name == "greedy"
+
+    # near-copies of one member (a little noise on its logit): what the weights gain on these rows is chance
+    rng = np.random.default_rng(5)
+    logit = np.log(oof[3][:, 1] / oof[3][:, 0])
+    copies = {3: oof[3]}
+    for k in (5, 8):
+        p = 1 / (1 + np.exp(-(logit + rng.normal(scale=0.1, size=len(y)))))
+        copies[k] = np.column_stack([1 - p, p])
+    cands = compare({"greedy": GreedyEnsembler()}, copies, y, metric, classification=True)
+    by = {c.name: c for c in cands}
+    assert by["greedy"].nested_score < by[SINGLE].nested_score  # ranked first on the score alone ...
+    assert by["greedy"].p_better < 0.8
+    assert best(cands, metric).name == SINGLE  # ... but not chosen

@@ -9,7 +9,11 @@ once more on all the rows it may use.
 
 ``"single"`` is a candidate too: the best member by its own score on each fold's training rows. It is what
 ``ensemble=None`` returns, and keeping it in the comparison is what lets ``ensemble="auto"`` decline to ensemble
-when that does not pay on held-out rows.
+when that does not pay on held-out rows. An ensemble is only preferred to it when its advantage is more than
+noise: ``p_better`` is the share of ``N_BOOT`` bootstrap resamples of the nested rows on which the ensemble scores
+better than ``single`` (paired: the same resample for both), and ``best`` takes an ensemble only when that share
+is at least ``CONFIDENCE``. An ensemble always costs more to predict and to refit; a gain the nested rows cannot
+tell from chance is not worth that, and on held-out test rows it was as often a loss (docs/benchmarks.md).
 
 The comparison has a time limit: candidates are tried cheapest first; one that would start after the limit, or
 whose first nested fold shows it cannot finish in time (its remaining folds and its final fit, projected from
@@ -30,6 +34,8 @@ from forgeml.ensemble.base import Ensemble, Ensembler, member_loss
 from forgeml.metrics import Metric
 
 SINGLE = "single"
+CONFIDENCE = 0.8  # an ensemble must beat the single best on this share of bootstrap resamples to be chosen
+N_BOOT = 200
 # cheapest (and simplest) first: it is the order they are tried in, and the order that breaks a tie
 ORDER = (SINGLE, "voting", "greedy", "super_learner", "blending", "stacking")
 
@@ -43,6 +49,8 @@ class Candidate:
     ensemble: Ensemble | None = None
     seconds: float = 0.0
     error: str | None = None
+    nested_pred: np.ndarray | None = None  # the cross-fitted predictions behind nested_score
+    p_better: float = float("nan")  # share of bootstrap resamples on which it beats ``single`` (module docstring)
 
     @property
     def ok(self) -> bool:
@@ -97,8 +105,9 @@ def compare(ensemblers: Mapping[str, Ensembler], oof: Mapping[int, np.ndarray], 
             fit_kw = dict(seed=seed, costs=costs, max_cost=max_cost)
             # the first candidate always runs: it is what the run falls back to
             limit = deadline if out else None
-            cand.nested_score = _nested(pool[name], oof, y, metric, nested_rows, folds, sample_weight, features,
-                                        fit_kw, deadline=limit, final_rows=len(all_rows))
+            cand.nested_score, cand.nested_pred = _nested(pool[name], oof, y, metric, nested_rows, folds,
+                                                          sample_weight, features, fit_kw, deadline=limit,
+                                                          final_rows=len(all_rows))
             cand.ensemble = _fit(pool[name], oof, y, metric, all_rows, sample_weight, features, fit_kw)
         except _NoTime:
             cand.error = NO_TIME
@@ -106,6 +115,9 @@ def compare(ensemblers: Mapping[str, Ensembler], oof: Mapping[int, np.ndarray], 
             cand.error = f"{type(exc).__name__}: {exc}"[:300]
         cand.seconds = time.monotonic() - t0
         out.append(cand)
+    if folds is not None:
+        w = None if sample_weight is None else np.asarray(sample_weight, dtype=float)[nested_rows]
+        _p_better(out, y[nested_rows], w, metric, seed)
     return out
 
 
@@ -115,8 +127,34 @@ def by_score(candidates: Sequence[Candidate], metric: Metric) -> list[Candidate]
 
 
 def best(candidates: Sequence[Candidate], metric: Metric) -> Candidate | None:
-    """The candidate with the best nested score, or None when none was evaluated."""
-    return next(iter(by_score(candidates, metric)), None)
+    """The candidate with the best nested score among ``single`` and the ensembles that beat it by more than
+    noise (``p_better >= CONFIDENCE``; unknown when ``single`` was not evaluated); None when none was evaluated."""
+    return next((c for c in by_score(candidates, metric) if c.name == SINGLE or not c.p_better < CONFIDENCE), None)
+
+
+def _p_better(cands: list[Candidate], y: np.ndarray, w: np.ndarray | None, metric: Metric, seed: int) -> None:
+    """Set ``p_better`` on every evaluated candidate but ``single`` (paired bootstrap over the nested rows)."""
+    base = next((c for c in cands if c.name == SINGLE and c.ok and c.nested_pred is not None), None)
+    if base is None:
+        return
+    rng = np.random.default_rng(seed + 7)
+    draws = [rng.integers(0, len(y), len(y)) for _ in range(N_BOOT)]
+
+    def losses(pred: np.ndarray) -> np.ndarray:
+        out = np.full(N_BOOT, np.nan)
+        for b, i in enumerate(draws):
+            try:
+                out[b] = metric.loss(metric.score(y[i], pred[i], sample_weight=None if w is None else w[i]))
+            except ValueError:  # e.g. one class only in a resample: that draw says nothing
+                continue
+        return out
+
+    ref = losses(base.nested_pred)
+    for c in cands:
+        if c is not base and c.ok and c.nested_pred is not None:
+            mine = losses(c.nested_pred)
+            seen = np.isfinite(mine) & np.isfinite(ref)
+            c.p_better = float(np.mean(mine[seen] < ref[seen])) if seen.any() else float("nan")
 
 
 class _NoTime(Exception):
@@ -127,9 +165,9 @@ NO_TIME = "not evaluated: no time left"
 
 
 def _nested(ensembler: Ensembler, oof, y, metric: Metric, rows: np.ndarray, folds, sample_weight, features,
-            fit_kw: dict, deadline: float | None = None, final_rows: int = 0) -> float:
+            fit_kw: dict, deadline: float | None = None, final_rows: int = 0) -> tuple[float, np.ndarray | None]:
     if folds is None:  # too few rows to hold any out: only the best single member's own (out-of-fold) score
-        return float(_fit(ensembler, oof, y, metric, rows, sample_weight, features, fit_kw).score)
+        return float(_fit(ensembler, oof, y, metric, rows, sample_weight, features, fit_kw).score), None
     first = np.asarray(next(iter(oof.values())))
     pred = np.zeros((len(rows),) + first.shape[1:])
     for i, (train, valid) in enumerate(folds):
@@ -145,7 +183,7 @@ def _nested(ensembler: Ensembler, oof, y, metric: Metric, rows: np.ndarray, fold
     score = metric.score(y[rows], pred, sample_weight=w)
     if not np.isfinite(score):
         raise ValueError(f"the cross-fitted {metric.name} is not finite")
-    return float(score)
+    return float(score), pred
 
 
 def _fit(ensembler: Ensembler, oof, y, metric: Metric, rows: np.ndarray, sample_weight, features,

@@ -12,7 +12,7 @@ from forgeml.search.base import Searcher
 from forgeml.space import Config
 
 COLUMNS = ["trial_id", "pipeline", "family", "score", "fidelity", "fit_time", "predict_time", "ensemble_weight",
-           "members", "chosen"]
+           "members", "beats_single", "chosen"]
 
 
 def describe(config: Config) -> str:
@@ -47,7 +47,8 @@ def build_leaderboard(state: SearchState, weights: dict[int, float], ens_score: 
     members' cross-validation figures summed); ``chosen`` marks the one kept (``kept``, the very ensemble the model
     was built from, or by ``method`` name without it). An ensemble chosen again after the comparison (a member
     could not be refit, or ``infer_limit``) is not one of the candidates: it gets a row of its own, chosen, with
-    ``ens_score`` (its nested score, or none when it could not be scored).
+    ``ens_score`` (its nested score, or none when it could not be scored). ``beats_single`` is the share of
+    bootstrap resamples of the nested rows on which the method beat the single best (``ensemble.select``).
     """
     rows = []
     for r in state.completed(full_fidelity=False):
@@ -55,7 +56,8 @@ def build_leaderboard(state: SearchState, weights: dict[int, float], ens_score: 
         rows.append({"trial_id": r.trial_id, "pipeline": describe(cfg), "family": cfg["family"],
                      "score": r.score, "fidelity": r.fidelity, "fit_time": r.fit_time,
                      "predict_time": r.extra.get("predict_s_per_1k_rows", r.predict_time),
-                     "ensemble_weight": weights.get(r.trial_id, 0.0), "members": "", "chosen": False})
+                     "ensemble_weight": weights.get(r.trial_id, 0.0), "members": "", "beats_single": float("nan"),
+                     "chosen": False})
     frame = pd.DataFrame(rows, columns=COLUMNS)
     by_id = frame.set_index("trial_id")
     ens_rows = []
@@ -73,7 +75,8 @@ def build_leaderboard(state: SearchState, weights: dict[int, float], ens_score: 
                          "family": "ensemble", "score": c.nested_score, "fidelity": 1.0,
                          "fit_time": by_id.loc[known, "fit_time"].sum() if known else float("nan"),
                          "predict_time": cost, "ensemble_weight": 1.0 if chosen else 0.0,
-                         "members": _members(w), "chosen": chosen})
+                         "members": _members(w), "beats_single": getattr(c, "p_better", float("nan")),
+                         "chosen": chosen})
     if (not matched and (len(weights) > 1 or listed)) or (not ens_rows and len(weights) > 1 and ens_score is not None):
         members = frame[frame["trial_id"].isin(list(weights))]
         again = " (chosen again)" if not matched else ""
@@ -82,7 +85,7 @@ def build_leaderboard(state: SearchState, weights: dict[int, float], ens_score: 
                          "score": ens_score, "fidelity": 1.0, "fit_time": members["fit_time"].sum(),
                          "predict_time": members["predict_time"].sum() if measured_s_per_row is None
                          else measured_s_per_row * 1000, "ensemble_weight": 1.0,
-                         "members": _members(weights), "chosen": True})
+                         "members": _members(weights), "beats_single": float("nan"), "chosen": True})
     if ens_rows:
         frame = pd.concat([pd.DataFrame(ens_rows, columns=COLUMNS), frame], ignore_index=True)
     frame = frame.sort_values(["fidelity", "score", "trial_id"],
