@@ -2,6 +2,7 @@
 import json
 import xml.etree.ElementTree as ET
 
+import numpy as np
 import pandas as pd
 import pytest
 from tests.conftest import SHARED
@@ -125,9 +126,34 @@ def test_ensemble_methods_summary_on_a_hand_made_frame():
             rows.append({"dataset": ds, "task": task, "metric": metric, "method": method, "test_score": s,
                          "chosen": "greedy" if ds == "a" else "single"})
     text = summarize(pd.DataFrame(rows))
+    assert "auto is worse than the single best on 0 of 2 datasets; beyond test-set noise" in text
+    for method, s in {"constant": 0.5, "auto": 0.7, "single": 0.8, "greedy": 0.7, "stacking": 0.7}.items():
+        rows.append({"dataset": "c", "task": "binary", "metric": "roc_auc", "method": method, "test_score": s,
+                     "chosen": "greedy", **({"p_worse": 0.97} if method == "auto" else {})})
+    assert ("auto is worse than the single best on 1 of 3 datasets: c (worse on 97% of test resamples); "
+            "beyond test-set noise (worse on at least 95% of 500 paired bootstrap resamples of the test rows) on 1: c"
+            ) in summarize(pd.DataFrame(rows))
     lines = {line.split(" | ")[0].strip("| "): line for line in text.splitlines() if line.startswith("| ")}
     # auto: norm 1.0 on a (best), (10-4)/(10-2) = 0.75 on b; at least as good as single on both
     assert lines["auto"] == "| auto | 0.8750 | 2.00 | 2/2 |"
     # stacking: (0.7-0.5)/(0.9-0.5) = 0.5 on a, 1.0 on b; worse than single on a
     assert lines["stacking"] == "| stacking | 0.7500 | 2.50 | 1/2 |"
     assert "| a | roc_auc | greedy | **0.9000** |" in text
+
+
+def test_p_worse_tells_a_real_loss_from_test_set_noise():
+    from forgeml.bench.ensembles import p_worse
+
+    class Pipe:
+        classes_ = ["n", "y"]
+
+    rng = np.random.default_rng(0)
+    y = pd.Series(np.where(rng.random(400) < 0.5, "y", "n"))
+    signal = (y == "y").to_numpy() * 1.0
+    good = np.clip(0.5 + 0.3 * (signal - 0.5) * 2 + rng.normal(scale=0.3, size=400), 0.01, 0.99)
+    bad = np.clip(0.5 + 0.1 * (signal - 0.5) * 2 + rng.normal(scale=0.3, size=400), 0.01, 0.99)
+    twin = np.clip(good + rng.normal(scale=0.02, size=400), 0.01, 0.99)
+    proba = {k: np.column_stack([1 - v, v]) for k, v in (("good", good), ("bad", bad), ("twin", twin))}
+    assert p_worse(proba["bad"], proba["good"], y, "binary", Pipe(), 0) > 0.99
+    assert p_worse(proba["good"], proba["bad"], y, "binary", Pipe(), 0) < 0.01
+    assert 0.05 < p_worse(proba["twin"], proba["good"], y, "binary", Pipe(), 0) < 0.95

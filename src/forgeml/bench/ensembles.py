@@ -38,16 +38,22 @@ def run_one(entry: dict, root: Path, *, time_budget: float, seed: int, workdir: 
     model.fit(train, target=target)
     wall = time.time() - t0
     Xte = test.drop(columns=[target])
-    rows.append({**base, "method": "auto", "chosen": _chosen(model), "fit_wall_s": wall,
-                 "test_score": _score(model.best_pipeline_, Xte, test[target], task)})
+    out = _output(model.best_pipeline_, Xte, task)
+    auto = {**base, "method": "auto", "chosen": _chosen(model), "fit_wall_s": wall,
+            "test_score": _score_output(out, test[target], task, model.best_pipeline_)}
+    rows.append(auto)
     rebuild = _Rebuild(model, train, target, seed)
     for cand in getattr(model, "_ensemble_candidates", []):
-        row = {**base, "method": cand.name, "nested_cv": cand.nested_score, "chosen": cand.name == _chosen(model)}
+        row = {**base, "method": cand.name, "nested_cv": cand.nested_score, "chosen": cand.name == _chosen(model),
+               "beats_single": cand.p_better}
         if cand.ok:
             try:
                 pipe = rebuild.pipeline(cand.ensemble)
-                row["test_score"] = _score(pipe, Xte, test[target], task)
+                mine = _output(pipe, Xte, task)
+                row["test_score"] = _score_output(mine, test[target], task, pipe)
                 row["n_members"] = len(pipe.members)
+                if cand.name == "single":
+                    auto["p_worse"] = p_worse(out, mine, test[target], task, pipe, seed)
             except Exception as exc:  # noqa: BLE001 - a failure is a result too
                 row["error"] = f"{type(exc).__name__}: {exc}"[:300]
         else:
@@ -62,10 +68,33 @@ def _chosen(model) -> str:
     return kept["pipeline"].iloc[0].split(":", 1)[1].split(" ")[0].split("(")[0] if len(kept) else "single"
 
 
-def _score(pipe, X: pd.DataFrame, y: pd.Series, task: str) -> float:
+def _output(pipe, X: pd.DataFrame, task: str) -> np.ndarray:
+    return np.asarray(pipe.predict(X) if task == "regression" else pipe.predict_proba(X))
+
+
+def _score_output(out: np.ndarray, y: pd.Series, task: str, pipe) -> float:
     if task == "regression":
-        return test_score(task, y, pipe.predict(X), None, None)
-    return test_score(task, y, None, pipe.predict_proba(X), list(pipe.classes_))
+        return test_score(task, y, out, None, None)
+    return test_score(task, y, None, out, list(pipe.classes_))
+
+
+def p_worse(auto: np.ndarray, single: np.ndarray, y: pd.Series, task: str, pipe, seed: int, n_boot: int = 500
+            ) -> float:
+    """Share of bootstrap resamples of the test rows on which ``auto`` scores worse than ``single`` (paired):
+    near 0.5 the difference is test-set noise, near 1 it is a real loss."""
+    higher = HEADLINE[task][1]
+    rng = np.random.default_rng(seed)
+    y = np.asarray(y)
+    worse = []
+    for _ in range(n_boot):
+        i = rng.integers(0, len(y), len(y))
+        try:
+            a = _score_output(auto[i], pd.Series(y[i]), task, pipe)
+            b = _score_output(single[i], pd.Series(y[i]), task, pipe)
+        except ValueError:  # one class only in the resample
+            continue
+        worse.append(a < b if higher else a > b)
+    return float(np.mean(worse)) if worse else float("nan")
 
 
 class _Rebuild:
@@ -129,17 +158,25 @@ def summarize(frame: pd.DataFrame) -> str:
         rank = (-scores if higher else scores).rank(method="average")
         tol = 1e-4 * max(abs(s.get("single", 0.0)), 1.0)
         ok = (scores >= s["single"] - tol) if higher else (scores <= s["single"] + tol)
-        chosen = g.loc[g["method"] == "auto", "chosen"].iloc[0]
-        per.append((ds, g["metric"].iloc[0], scores, norm, rank, ok, chosen))
+        auto = g[g["method"] == "auto"].iloc[0]
+        chosen = auto["chosen"]
+        per.append((ds, g["metric"].iloc[0], scores, norm, rank, ok, chosen, auto.get("p_worse", float("nan"))))
     if not per:
         return "no dataset has every method"
     lines = [f"{len(per)} datasets\n", "| method | mean norm | mean rank | ≥ single best |", "|---|---|---|---|"]
     for m in methods:
         lines.append(f"| {m} | {np.mean([p[3][m] for p in per]):.4f} | {np.mean([p[4][m] for p in per]):.2f} | "
                      f"{sum(bool(p[5][m]) for p in per)}/{len(per)} |")
+    if "auto" in methods:
+        lost = [(p[0], p[7]) for p in per if not p[5]["auto"]]
+        real = [ds for ds, pw in lost if pw >= 0.95]
+        lines += ["", f"auto is worse than the single best on {len(lost)} of {len(per)} datasets"
+                  + (": " + ", ".join(f"{ds} (worse on {pw:.0%} of test resamples)" for ds, pw in lost) if lost else "")
+                  + f"; beyond test-set noise (worse on at least 95% of 500 paired bootstrap resamples of the test "
+                    f"rows) on {len(real)}" + (f": {', '.join(real)}" if real else "")]
     lines += ["", "| dataset | metric | auto chose | " + " | ".join(methods) + " |",
               "|---|---|---|" + "---|" * len(methods)]
-    for ds, metric, scores, _, rank, _, chosen in per:
+    for ds, metric, scores, _, rank, _, chosen, _ in per:
         cells = [f"**{scores[m]:.4f}**" if rank[m] == rank.min() else f"{scores[m]:.4f}" for m in methods]
         lines.append(f"| {ds} | {metric} | {chosen} | " + " | ".join(cells) + " |")
     return "\n".join(lines)

