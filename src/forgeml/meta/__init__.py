@@ -1,0 +1,1 @@
+"""Learning from experience: meta-features of datasets and a knowledge base of past runs."""
