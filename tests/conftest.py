@@ -20,3 +20,10 @@ def shared_dataset(name: str) -> tuple[pd.DataFrame, dict]:
 @pytest.fixture
 def dataset():
     return shared_dataset
+
+
+@pytest.fixture(autouse=True)
+def _own_knowledge_base(tmp_path_factory, monkeypatch):
+    """Each test gets an empty knowledge base of its own (never the user's): what one test's fits remember must
+    not change what another's search tries first."""
+    monkeypatch.setenv("FORGEML_HOME", str(tmp_path_factory.mktemp("forgeml_home")))

@@ -72,6 +72,11 @@ class AutoML(BaseEstimator):
             (``"abc"`` in a numeric column, an unparseable date): ``"raise"`` (default) a ``DataError`` naming the
             column, row and value, or ``"nan"`` to read it as missing, with a warning naming it.
         verbose: 0 silent, 1 live progress on a terminal, 2 also plain progress lines.
+        knowledge: the knowledge base this run learns from and adds to: ``"auto"`` (default) the user's own
+            (``$FORGEML_HOME/knowledge.db``, else ``~/.local/share/forgeml/knowledge.db``), a path to an SQLite
+            file, or ``None`` for none. The search starts from the best configurations of the most similar past
+            datasets (by meta-features); runs on the very same data are not used, so refitting reproduces. A
+            file that cannot be used is a warning and a cold start. ``forgeml knowledge PATH`` summarises one.
     """
 
     _task_restriction: str | None = None
@@ -80,6 +85,7 @@ class AutoML(BaseEstimator):
     overwrite: bool = False
     infer_limit: float | None = None
     refit: str = "auto"
+    knowledge: Any = None
 
     def __init__(self, time_budget: float | None = 60.0, metric: str | Callable[..., float] = "auto",
                  task: str = "auto", seed: int = 0, max_trials: int | None = None, n_jobs: int = -1,
@@ -90,7 +96,7 @@ class AutoML(BaseEstimator):
                  path: str | None = None, resume: bool = False, backend: str = "local",
                  ray_address: str | None = None, inf_as_nan: bool = False, verbose: int = 1,
                  raise_on_trial_error: bool = False, on_bad_value: str = "raise", overwrite: bool = False,
-                 infer_limit: float | None = None, refit: str = "auto") -> None:
+                 infer_limit: float | None = None, refit: str = "auto", knowledge: Any = "auto") -> None:
         self.time_budget = time_budget
         self.metric = metric
         self.task = task
@@ -115,6 +121,7 @@ class AutoML(BaseEstimator):
         self.overwrite = overwrite
         self.infer_limit = infer_limit
         self.refit = refit
+        self.knowledge = knowledge
 
     # ------------------------------------------------------------------------------------------------ fit
     def fit(self, X: Any, y: Any = None, *, target: str | None = None, sample_weight: Any = None) -> AutoML:
@@ -175,7 +182,7 @@ class AutoML(BaseEstimator):
             resume=self.resume, backend=self.backend,
             backend_options={"address": self.ray_address} if self.backend == "ray" and self.ray_address else {},
             inf_as_nan=self.inf_as_nan, on_bad_value=self.on_bad_value, overwrite=self.overwrite,
-            verbose=self.verbose, infer_limit=self.infer_limit, refit=self.refit,
+            verbose=self.verbose, infer_limit=self.infer_limit, refit=self.refit, knowledge=self.knowledge,
             raise_on_trial_error=self.raise_on_trial_error)
 
     def _check_params(self) -> None:
@@ -196,6 +203,8 @@ class AutoML(BaseEstimator):
 
         if not isinstance(self.refit, str) or self.refit not in REFIT_CHOICES:
             raise ConfigError(f"refit must be one of {', '.join(map(repr, REFIT_CHOICES))}, got {self.refit!r}")
+        if not (self.knowledge is None or self.knowledge is False or isinstance(self.knowledge, (str, os.PathLike))):
+            raise ConfigError(f"knowledge must be 'auto', a path to a knowledge base, or None; got {self.knowledge!r}")
         limit = self.infer_limit
         if limit is not None and (isinstance(limit, bool) or not isinstance(limit, (int, float))
                                   or not np.isfinite(limit) or limit <= 0):

@@ -34,7 +34,8 @@ def run_one(entry: dict, root: Path, *, time_budget: float, seed: int, workdir: 
     pred, proba, classes, _ = reference("constant", train, test, target, task, seed)
     rows = [{**base, "method": "constant", "test_score": test_score(task, test[target], pred, proba, classes)}]
     t0 = time.time()
-    model = AutoML(time_budget=time_budget, seed=seed, verbose=0, path=str(workdir / entry["name"]), overwrite=True)
+    model = AutoML(time_budget=time_budget, seed=seed, verbose=0, path=str(workdir / entry["name"]), overwrite=True,
+                   knowledge=None)  # each dataset cold: what one learns must not flatter the next
     model.fit(train, target=target)
     wall = time.time() - t0
     Xte = test.drop(columns=[target])

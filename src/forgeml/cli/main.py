@@ -52,6 +52,11 @@ def _add_fit_options(p: argparse.ArgumentParser) -> None:
                    help="a value that cannot be read as its column's type: raise an error (default) or read it "
                         "as missing, with a warning")
     p.add_argument("--verbose", type=int, default=1, help="0 silent, 1 progress (default), 2 also plain lines")
+    kb = p.add_mutually_exclusive_group()
+    kb.add_argument("--knowledge", default="auto", metavar="PATH",
+                    help="the knowledge base to learn from and add to (default: the user's own, see "
+                         "`forgeml knowledge`)")
+    kb.add_argument("--no-knowledge", action="store_true", help="run without a knowledge base")
 
 
 def _automl(a: argparse.Namespace, path: str | None, resume: bool = False, overwrite: bool = False):
@@ -63,7 +68,7 @@ def _automl(a: argparse.Namespace, path: str | None, resume: bool = False, overw
                   n_jobs=a.n_jobs, seed=a.seed, backend=a.backend,
                   ray_address=a.ray_address, ensemble=_ensemble(a), verbose=a.verbose, path=path,
                   resume=resume, overwrite=overwrite, on_bad_value=a.on_bad_value, infer_limit=a.infer_limit,
-                  refit=a.refit)
+                  refit=a.refit, knowledge=None if a.no_knowledge else a.knowledge)
 
 
 def _ensemble(a: argparse.Namespace) -> bool | str | None:
@@ -203,6 +208,20 @@ def cmd_strategies(a: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_knowledge(a: argparse.Namespace) -> int:
+    from forgeml.meta.knowledge import KnowledgeBase, default_path
+
+    path = a.path or str(default_path())
+    if not os.path.exists(path):
+        print(f"no knowledge base at {path}: it is created by the first fit that uses it")
+        return 1
+    with KnowledgeBase.open(path) as kb:
+        summary = kb.summary()
+        print(f"{path}: {len(kb.runs())} runs on {len(summary)} datasets")
+        _print_frame(summary, max_rows=200)
+    return 0
+
+
 def cmd_bench(a: argparse.Namespace) -> int:
     from forgeml.bench.runner import run_bench
 
@@ -278,6 +297,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--top", type=int, default=None,
                    help="show the N best trials, best first (default: every trial, in trial order)")
     p.set_defaults(fn=cmd_trials)
+    p = sub.add_parser("knowledge", help="summarise a knowledge base: datasets, runs, best scores")
+    p.add_argument("path", nargs="?", default=None, help="the knowledge base (default: the user's own)")
+    p.set_defaults(fn=cmd_knowledge)
     p = sub.add_parser("strategies", help="list search strategies and model families")
     p.set_defaults(fn=cmd_strategies)
     p = sub.add_parser("bench", help="benchmark on a suite of datasets (manifest.json)")

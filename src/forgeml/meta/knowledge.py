@@ -190,7 +190,9 @@ class KnowledgeBase:
         vecs = np.where(vecs == None, np.nan, vecs).astype(float)  # noqa: E711 - JSON null
         me = mf.vector(NAMES)
         both = np.vstack([vecs, me])
-        scale = np.nanstd(both, axis=0)
+        with warnings.catch_warnings():  # a value every dataset lacks has no spread: it is then ignored
+            warnings.simplefilter("ignore", RuntimeWarning)
+            scale = np.nanstd(both, axis=0)
         scale = np.where(np.isfinite(scale) & (scale > 1e-9), scale, 1.0)
         dist = np.array([distance(me, v, scale) for v in vecs])
         out = []

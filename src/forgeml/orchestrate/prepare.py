@@ -22,6 +22,7 @@ from forgeml.errors import ConfigError, SearchWarning, TargetError
 from forgeml.metrics import Metric, accepts_sample_weight, get_metric
 from forgeml.models import get_families
 from forgeml.models.base import FitContext, ModelFamily
+from forgeml.orchestrate.experience import Experience, recall
 from forgeml.orchestrate.settings import RunSettings
 from forgeml.pipeline.joint import default_configs, joint_space
 from forgeml.search import make_searcher
@@ -48,6 +49,7 @@ class Prepared:
     warm: list[Config]
     sample_weight: np.ndarray | None = None  # the rows' weights, aligned with y, or None
     skipped: list[str] = field(default_factory=list)  # families left out: they cannot use sample_weight
+    experience: Experience | None = None  # the knowledge base's warm start, and what the run will add to it
 
 
 def prepare(settings: RunSettings, df: pd.DataFrame, target: str, sample_weight: str | None = None) -> Prepared:
@@ -82,11 +84,14 @@ def prepare(settings: RunSettings, df: pd.DataFrame, target: str, sample_weight:
     if row_weights is not None:  # only families that honour the weights
         families, skipped = weighted_families(families, settings.families)
     space = joint_space(families, schema, fctx)
-    warm = default_configs(families, schema, fctx)
+    defaults = default_configs(families, schema, fctx)
+    experience = recall(settings.knowledge, X, y, schema, metric, space, defaults, seed=settings.seed,
+                        time_budget=settings.time_budget)
+    warm = experience.warm.configs
     searcher.setup(space, seed=settings.seed, warm_start=warm, max_trials=settings.max_trials)
     return Prepared(schema=schema, metric=metric, X=X, y=y, folds=folds, n_workers=n_workers, n_threads=n_threads,
                     families=families, searcher=searcher, space=space, warm=warm, sample_weight=row_weights,
-                    skipped=skipped)
+                    skipped=skipped, experience=experience)
 
 
 def resolve_task(requested: str, restriction: str | None, y: pd.Series) -> str | None:

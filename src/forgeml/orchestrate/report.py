@@ -1,7 +1,7 @@
 """How a run describes itself: a readable name per pipeline, a one-line search summary, the leaderboard."""
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import pandas as pd
@@ -11,8 +11,8 @@ from forgeml.orchestrate.loop import SearchState
 from forgeml.search.base import Searcher
 from forgeml.space import Config
 
-COLUMNS = ["trial_id", "pipeline", "family", "score", "fidelity", "fit_time", "predict_time", "ensemble_weight",
-           "members", "beats_single", "chosen"]
+COLUMNS = ["trial_id", "pipeline", "family", "source", "score", "fidelity", "fit_time", "predict_time",
+           "ensemble_weight", "members", "beats_single", "chosen"]
 
 
 def describe(config: Config) -> str:
@@ -38,7 +38,8 @@ def search_summary(searcher: Searcher, state: SearchState) -> str:
 
 def build_leaderboard(state: SearchState, weights: dict[int, float], ens_score: float | None, metric: Metric,
                       candidates: Sequence[Any] = (), method: str | None = None,
-                      measured_s_per_row: float | None = None, kept: Any = None) -> pd.DataFrame:
+                      measured_s_per_row: float | None = None, kept: Any = None,
+                      sources: Mapping[int, str] | None = None) -> pd.DataFrame:
     """Every completed trial, best first (full fidelity before partial), and a row per ensemble method compared.
 
     An ensemble row (family ``"ensemble"``, negative ``trial_id``) carries the method's nested out-of-fold score
@@ -54,6 +55,7 @@ def build_leaderboard(state: SearchState, weights: dict[int, float], ens_score: 
     for r in state.completed(full_fidelity=False):
         cfg = state.proposals[r.trial_id].config
         rows.append({"trial_id": r.trial_id, "pipeline": describe(cfg), "family": cfg["family"],
+                     "source": (sources or {}).get(r.trial_id, "optimizer"),
                      "score": r.score, "fidelity": r.fidelity, "fit_time": r.fit_time,
                      "predict_time": r.extra.get("predict_s_per_1k_rows", r.predict_time),
                      "ensemble_weight": weights.get(r.trial_id, 0.0), "members": "", "beats_single": float("nan"),
@@ -72,7 +74,7 @@ def build_leaderboard(state: SearchState, weights: dict[int, float], ens_score: 
             cost = measured_s_per_row * 1000
         label = c.name if c.ensemble is None or c.ensemble.combiner is None else _combiner_name(c)
         ens_rows.append({"trial_id": -(i + 1), "pipeline": f"ensemble:{label}" + (f" ({c.error})" if c.error else ""),
-                         "family": "ensemble", "score": c.nested_score, "fidelity": 1.0,
+                         "family": "ensemble", "source": "ensemble", "score": c.nested_score, "fidelity": 1.0,
                          "fit_time": by_id.loc[known, "fit_time"].sum() if known else float("nan"),
                          "predict_time": cost, "ensemble_weight": 1.0 if chosen else 0.0,
                          "members": _members(w), "beats_single": getattr(c, "p_better", float("nan")),
@@ -81,7 +83,7 @@ def build_leaderboard(state: SearchState, weights: dict[int, float], ens_score: 
         members = frame[frame["trial_id"].isin(list(weights))]
         again = " (chosen again)" if not matched else ""
         ens_rows.append({"trial_id": -(len(ens_rows) + 1), "pipeline": f"ensemble:{method or 'weighted'}{again}",
-                         "family": "ensemble",
+                         "family": "ensemble", "source": "ensemble",
                          "score": ens_score, "fidelity": 1.0, "fit_time": members["fit_time"].sum(),
                          "predict_time": members["predict_time"].sum() if measured_s_per_row is None
                          else measured_s_per_row * 1000, "ensemble_weight": 1.0,
@@ -107,6 +109,7 @@ def _combiner_name(c: Any) -> str:
 def fallback_leaderboard(row: dict[str, Any], description: str, metric: Metric) -> pd.DataFrame:
     """The one row of a run that returned its fallback pipeline: listed, with no cross-validated score."""
     return pd.DataFrame([{"trial_id": row["trial_id"], "pipeline": description, "family": row["family"],
+                          "source": "fallback",
                           f"cv_{metric.name}": float("nan"), "fidelity": 1.0, "fit_time": row["fit_time"],
                           "predict_s_per_1k": float("nan"), "ensemble_weight": 1.0, "members": "", "chosen": True}])
 

@@ -20,6 +20,7 @@ from forgeml.evaluate.evaluator import EvalContext, run_trial, shipped_plugins
 from forgeml.execute import make_executor
 from forgeml.execute.base import Executor
 from forgeml.metrics import Metric
+from forgeml.orchestrate.experience import remember
 from forgeml.orchestrate.finalize import Final, cheapest, choose_reserve, ensemble_probe, finalize
 from forgeml.orchestrate.loop import LoopOptions, SearchLoop
 from forgeml.orchestrate.prepare import Prepared, prepare
@@ -83,6 +84,11 @@ def run_automl(settings: RunSettings, df: pd.DataFrame, target: str, run_dir: st
         finally:
             executor.shutdown()
     leaderboard, summary = record(run, final, prep, summary)
+    if prep.experience is not None:
+        from forgeml import __version__
+
+        remember(prep.experience, run.state, prep.metric, dataset=f"{os.path.basename(os.path.abspath(run_dir))}"
+                 f"/{target}", time_budget=settings.time_budget, version=__version__)
     return Outcome(schema=prep.schema, metric=prep.metric, pipeline=final.pipeline, leaderboard=leaderboard,
                    run_id=run.run_id, n_trials=len(run.state.results), seconds=time.time() - t_start,
                    search_summary=summary, candidates=final.candidates)
@@ -129,7 +135,8 @@ def record(run: OpenRun, final: Final, prep: Prepared, summary: str) -> tuple[pd
     metric = prep.metric
     if final.fallback is None:
         leaderboard = build_leaderboard(run.state, final.weights, final.score, metric, final.candidates,
-                                        final.method, final.measured_s_per_row, kept=final.kept)
+                                        final.method, final.measured_s_per_row, kept=final.kept,
+                                        sources=prep.experience.sources(run.state) if prep.experience else None)
     else:  # the fallback pipeline: listed, with no cross-validated score
         leaderboard = fallback_leaderboard(final.fallback, final.pipeline.descriptions[0], metric)
         summary = f"{summary}; no trial finished in time: fallback pipeline, not validated"

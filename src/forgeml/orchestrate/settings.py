@@ -51,6 +51,7 @@ class RunSettings:
     verbose: int = 1
     raise_on_trial_error: bool = False
     refit: str = "auto"  # one of REFIT_CHOICES
+    knowledge: Any = None  # "auto" (the user's knowledge base), a path, or None (see orchestrate/experience.py)
 
     def __post_init__(self) -> None:
         if self.refit not in REFIT_CHOICES:

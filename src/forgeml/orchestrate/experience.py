@@ -1,0 +1,102 @@
+"""A run's use of the knowledge base: read before the search (warm start), append after it (remember).
+
+Neither step can fail a fit: a knowledge base that cannot be read or written is a ``SearchWarning``, and the run
+goes on cold. The meta-features take at most ``MF_SHARE`` of the budget (and ``MF_MAX_S`` seconds).
+"""
+from __future__ import annotations
+
+import sqlite3
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from forgeml.data.schema import Schema
+from forgeml.errors import SearchWarning
+from forgeml.meta.knowledge import ConfigRecord, KnowledgeError, RunRecord, default_path, open_or_warn
+from forgeml.meta.metafeatures import MetaFeatures, compute
+from forgeml.meta.warmstart import DEFAULT, WarmStart, fingerprint, warm_start
+from forgeml.metrics import Metric
+from forgeml.orchestrate.loop import SearchState
+from forgeml.space import Config, SearchSpace
+
+MF_SHARE = 0.02
+MF_MAX_S = 2.0
+
+
+@dataclass
+class Experience:
+    """What the run took from the knowledge base and needs to add to it."""
+
+    path: Path | None
+    warm: WarmStart
+    metafeatures: MetaFeatures | None = None
+    fingerprint: str = ""
+    notes: list[str] = field(default_factory=list)
+
+    def sources(self, state: SearchState) -> dict[int, str]:
+        """Each trial's source: ``neighbour``, ``default`` or ``optimizer``."""
+        return {tid: self.warm.source(p.config) for tid, p in state.proposals.items()}
+
+
+def knowledge_path(knowledge: Any) -> Path | None:
+    """``"auto"``: the user's default knowledge base; None or False: none; otherwise the path given."""
+    if knowledge is None or knowledge is False:
+        return None
+    if isinstance(knowledge, str) and knowledge == "auto":
+        return default_path()
+    return Path(knowledge)
+
+
+def recall(knowledge: Any, X: pd.DataFrame, y: np.ndarray, schema: Schema, metric: Metric, space: SearchSpace,
+           defaults: list[Config], *, seed: int, time_budget: float | None) -> Experience:
+    """The warm start of a run: the nearest past datasets' best configurations, then ``defaults``."""
+    path = knowledge_path(knowledge)
+    cold = WarmStart(list(defaults), {c.id: DEFAULT for c in defaults})
+    if path is None:
+        return Experience(None, cold)
+    limit = MF_MAX_S if time_budget is None else min(MF_MAX_S, MF_SHARE * time_budget)
+    fp = fingerprint(X, y)
+    mf = compute(X, y, schema, seed=seed, time_limit=limit)
+    kb = open_or_warn(path)
+    if kb is None:
+        return Experience(path, cold, mf, fp)
+    try:
+        warm = warm_start(kb, mf, metric.name, space, defaults, fingerprint=fp)
+    except (sqlite3.Error, KnowledgeError, ValueError) as e:
+        warnings.warn(f"cannot read the knowledge base {path}: {e}; this run starts without past knowledge",
+                      SearchWarning, stacklevel=2)
+        warm = cold
+    finally:
+        kb.close()
+    return Experience(path, warm, mf, fp)
+
+
+def remember(exp: Experience, state: SearchState, metric: Metric, *, dataset: str, time_budget: float | None,
+             version: str) -> None:
+    """Append the run's meta-features and every completed full-fidelity trial to the knowledge base."""
+    if exp.path is None or exp.metafeatures is None:
+        return
+    records = []
+    for r in state.completed():
+        prop = state.proposals.get(r.trial_id)
+        if prop is None or r.score is None:
+            continue
+        records.append(ConfigRecord(prop.config.to_dict(), score=float(r.score), loss=float(metric.loss(r.score)),
+                                    fit_time=float(r.fit_time or 0.0), source=exp.warm.source(prop.config)))
+    if not records:
+        return
+    kb = open_or_warn(exp.path)
+    if kb is None:
+        return
+    try:
+        kb.add_run(RunRecord(dataset, exp.fingerprint, metric.name, metric.greater_is_better, exp.metafeatures,
+                             records, time_budget=time_budget, forgeml_version=version))
+    except (sqlite3.Error, KnowledgeError, OSError) as e:
+        warnings.warn(f"cannot write to the knowledge base {exp.path}: {e}; this run is not remembered",
+                      SearchWarning, stacklevel=2)
+    finally:
+        kb.close()

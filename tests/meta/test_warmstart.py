@@ -1,0 +1,81 @@
+"""A run starts from what similar past runs found, records where each trial came from, and stays reproducible
+on the same data; a broken knowledge base never fails a fit."""
+import numpy as np
+import pandas as pd
+import pytest
+
+from forgeml import AutoML
+from forgeml.errors import SearchWarning
+from forgeml.meta.knowledge import KnowledgeBase
+from forgeml.meta.warmstart import admissible
+
+
+def _data(seed, n=300):
+    rng = np.random.default_rng(seed)
+    df = pd.DataFrame({"a": rng.normal(size=n), "b": rng.normal(size=n), "c": rng.normal(size=n)})
+    df["y"] = np.where(df["a"] - 0.5 * df["b"] + rng.normal(scale=0.5, size=n) > 0, "p", "q")
+    return df
+
+
+def _fit(df, kb, **kw):
+    kw = {"families": ["linear", "knn"], "max_trials": 6, "n_jobs": 1, "verbose": 0, "ensemble": None,
+          "knowledge": kb, **kw}
+    return AutoML(**kw).fit(df, target="y")
+
+
+def test_a_second_run_on_similar_data_starts_from_the_first_runs_best(tmp_path):
+    kb = str(tmp_path / "kb.db")
+    first = _fit(_data(0), kb)
+    board = first.leaderboard()
+    assert set(board["source"]) <= {"default", "optimizer"} and "default" in set(board["source"])
+    best_first = board.iloc[0]["pipeline"]
+
+    second = _fit(_data(1), kb)
+    board2 = second.leaderboard()
+    trials = second.trials().sort_values("trial_id")
+    assert "neighbour" in set(board2["source"])
+    first_trial = board2[board2["trial_id"] == trials["trial_id"].iloc[0]]
+    assert first_trial["source"].iloc[0] == "neighbour"  # tried before the defaults
+    assert best_first in set(board2.loc[board2["source"] == "neighbour", "pipeline"])
+    with KnowledgeBase.open(kb) as base:
+        assert len(base.runs()) == 2 and base.configs()["source"].isin(["neighbour", "default", "optimizer"]).all()
+
+
+def test_the_same_data_twice_gives_the_same_leaderboard(tmp_path):
+    kb = str(tmp_path / "kb.db")
+    a = _fit(_data(0), kb).leaderboard()
+    b = _fit(_data(0), kb).leaderboard()  # its own earlier run is not a neighbour
+    cols = ["trial_id", "pipeline", "source", "cv_roc_auc"]
+    pd.testing.assert_frame_equal(a[cols].reset_index(drop=True), b[cols].reset_index(drop=True))
+    assert "neighbour" not in set(b["source"])
+
+
+def test_knowledge_none_writes_nothing_and_a_corrupt_base_is_a_cold_start(tmp_path, monkeypatch):
+    monkeypatch.setenv("FORGEML_HOME", str(tmp_path / "home"))
+    _fit(_data(0), None)
+    assert not (tmp_path / "home").exists()
+    _fit(_data(0), "auto")
+    assert (tmp_path / "home" / "knowledge.db").exists()  # the default place
+
+    bad = tmp_path / "bad.db"
+    bad.write_bytes(b"garbage" * 500)
+    with pytest.warns(SearchWarning, match="starts without past knowledge"):
+        model = _fit(_data(0), str(bad))
+    assert len(model.predict(_data(2).drop(columns="y"))) == 300
+
+
+def test_past_configs_outside_this_space_are_dropped():
+    from forgeml.data.infer import infer_schema
+    from forgeml.models import get_families
+    from forgeml.models.base import FitContext
+    from forgeml.pipeline.joint import joint_space
+
+    df = _data(0)
+    schema = infer_schema(df, "y")
+    ctx = FitContext(task="binary", n_rows=240, n_features=3, n_classes=2, seed=0, n_threads=1)
+    space = joint_space(get_families(["linear"], ctx), schema, ctx)
+    good = dict(space.default())
+    assert admissible(space, good) == space.default()
+    assert admissible(space, {**good, "family": "not_a_family"}) is None
+    assert admissible(space, {"family": "linear", "linear.C": "high"}) is None
+    assert admissible(space, {**good, "unknown.param": 1}) == space.default()  # unknown keys are ignored
