@@ -45,6 +45,9 @@ FILTERS = ("variance", "correlation")
 RANKERS = ("chi2", "mutual_info", "tree_importance", "l1")
 MAX_FEATURES = 1000
 SCORE_ROWS = 2000
+# peak memory of fitting one engineered pipeline (traced allocations) stays below this multiple of the input
+# frame's in-memory size plus a fixed allowance; the width cap is what bounds it (tests/e2e/test_selection_guards)
+PEAK_MEMORY_MULTIPLE, PEAK_MEMORY_BASE_MB = 16, 64
 NEAR_CONSTANT = 0.995
 MAX_CORRELATION = 0.95
 MI_BINS = 16
@@ -81,7 +84,10 @@ class FeatureSelector(TransformerMixin, BaseEstimator):
         self.feature_names_in_ = np.asarray(names, dtype=object)
         self.n_features_in_ = len(names)
         is_cat = np.array([isinstance(X[c].dtype, pd.CategoricalDtype) for c in X.columns], dtype=bool)
-        A, yv = self._scoring_rows(X, y)
+        if self.method == "none" and len(names) <= self.max_features:  # nothing to score
+            self.scores_, self.support_, self.selected_ = None, np.ones(len(names), dtype=bool), names
+            return self
+        A, yv = self._scoring_rows(X, y, is_cat)
         mask = np.ones(len(names), dtype=bool)
         scores = None
         if self.method == "variance":
@@ -102,19 +108,22 @@ class FeatureSelector(TransformerMixin, BaseEstimator):
         self.selected_ = [n for n, m in zip(names, mask) if m]
         return self
 
-    def _scoring_rows(self, X: pd.DataFrame, y: Any) -> tuple[np.ndarray, np.ndarray | None]:
+    def _scoring_rows(self, X: pd.DataFrame, y: Any, is_cat: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
         """The (capped, seeded) rows scores are computed on, as a float matrix with NaN filled by medians."""
         yv = None if y is None else np.asarray(y)
         idx = np.arange(len(X))
         if len(X) > self.max_rows:
             idx = np.sort(np.random.default_rng(self.seed).choice(len(X), self.max_rows, replace=False))
         sub = X.iloc[idx]
-        cols = []
-        for c in sub.columns:
-            s = sub[c]
-            cols.append(s.cat.codes.to_numpy(dtype="float64") if isinstance(s.dtype, pd.CategoricalDtype)
-                        else pd.to_numeric(s, errors="coerce").to_numpy(dtype="float64", na_value=np.nan))
-        A = np.column_stack(cols) if cols else np.zeros((len(idx), 0))
+        A = np.empty((len(idx), X.shape[1]))
+        num = np.flatnonzero(~is_cat)
+        if len(num):
+            block = sub.iloc[:, num]
+            if not all(pd.api.types.is_numeric_dtype(t) for t in block.dtypes):
+                block = block.apply(pd.to_numeric, errors="coerce")
+            A[:, num] = block.to_numpy(dtype="float64", na_value=np.nan)
+        for j in np.flatnonzero(is_cat):
+            A[:, j] = sub.iloc[:, j].cat.codes.to_numpy(dtype="float64")
         A[~np.isfinite(A)] = np.nan
         if np.isnan(A).any():
             med = np.nanmedian(np.where(np.isnan(A).all(axis=0), 0.0, A), axis=0)
