@@ -120,3 +120,14 @@ def test_bad_arguments_are_config_errors():
         FeatureSelector("magic").fit(X, np.zeros(len(X)))
     with pytest.raises(ConfigError, match="keep"):
         FeatureSelector("l1", keep=0).fit(X, np.zeros(len(X)))
+
+
+def test_the_width_cap_keeps_a_column_equal_to_a_regression_target():
+    """A column perfectly correlated with the target has an infinite (or rounding-negative) F statistic; the cap
+    must still rank it first."""
+    rng = np.random.default_rng(0)
+    X = pd.DataFrame(rng.normal(size=(300, 30)), columns=[f"f{i}" for i in range(30)])
+    X["f11"] = np.random.default_rng(0).normal(size=300)  # with this column, F comes out as -6.7e17
+    y = X["f11"].to_numpy() * 3.0 + 1.0
+    sel = FeatureSelector("none", task="regression", max_features=3).fit(X, y)
+    assert "f11" in sel.selected_
