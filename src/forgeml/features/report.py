@@ -73,8 +73,7 @@ def _pipeline_rows(pipe: Any, inputs: list[str], X: pd.DataFrame | None, y: Any,
     transformers, model = [s for _, s in steps[:-1]], steps[-1][1]
     selector = dict(steps).get("select")
     made = [t for t in transformers if t is not selector]
-    before = [str(n) for n in (selector.feature_names_in_ if selector is not None
-                               else made[-1].get_feature_names_out())]
+    before = [str(n) for n in (selector.feature_names_in_ if selector is not None else _names_out(made[-1], model))]
     kept = [str(n) for n in (selector.get_feature_names_out() if selector is not None else before)]
     how: dict[str, str] = {}
     for t in made:
@@ -87,6 +86,14 @@ def _pipeline_rows(pipe: Any, inputs: list[str], X: pd.DataFrame | None, y: Any,
         out.append({"feature": name, "sources": tuple(src), "how": how.get(name, "input"),
                     "kept": name in imp, "importance": imp.get(name, 0.0)})
     return out
+
+
+def _names_out(step: Any, model: Any) -> list[str]:
+    """The output columns of the last transformer (or, when it cannot say, the columns the model was fitted on)."""
+    try:
+        return list(step.get_feature_names_out())
+    except (AttributeError, TypeError, ValueError):
+        return list(getattr(model, "feature_names_in_", []))
 
 
 def _parse_sources(how: str, name: str, inputs: list[str], prep_sources: dict[str, tuple]) -> tuple[str, ...]:
