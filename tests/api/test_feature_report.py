@@ -7,6 +7,7 @@ import pytest
 from sklearn.linear_model import LogisticRegression
 from sklearn.neighbors import KNeighborsClassifier
 
+import forgeml
 from forgeml import AutoML
 from forgeml.data.infer import infer_schema
 from forgeml.errors import ForgeMLError, NotFittedError
@@ -33,7 +34,7 @@ def test_before_fit_it_is_a_not_fitted_error():
     assert issubclass(NotFittedError, ForgeMLError)
 
 
-def test_report_of_a_fitted_model():
+def test_report_of_a_fitted_model(tmp_path):
     df = _data()
     m = AutoML(max_trials=2, families=["linear"], ensemble=None, n_jobs=1, verbose=0, seed=0).fit(df, target="y")
     r = m.feature_report()
@@ -47,6 +48,8 @@ def test_report_of_a_fitted_model():
     onehot = r[r.how.str.startswith("one-hot city=")]
     assert len(onehot) >= 3 and (onehot.source == "city").all()
     assert (r.importance >= 0).all() and r.kept.dtype == bool
+    m.save(str(tmp_path / "m"))
+    pd.testing.assert_frame_equal(forgeml.load(str(tmp_path / "m")).feature_report(), r)  # also after loading
 
 
 def _fitted(members, weights) -> FittedPipeline:
