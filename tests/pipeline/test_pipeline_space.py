@@ -19,7 +19,7 @@ def mixed_schema():
 
 
 def test_linear_family_space(mixed_schema):
-    space = prep_space(LINEAR, mixed_schema)
+    space = prep_space(LINEAR, mixed_schema, engineering=False)
     assert set(space) == {"impute", "indicators", "scale", "clip", "cat_encoding"}
     assert "none" not in space["impute"].choices
     assert "native" not in space["cat_encoding"].choices
@@ -28,7 +28,7 @@ def test_linear_family_space(mixed_schema):
 
 
 def test_tree_family_space(mixed_schema):
-    space = prep_space(TREE, mixed_schema)
+    space = prep_space(TREE, mixed_schema, engineering=False)
     assert "scale" not in space and "clip" not in space
     assert "none" in space["impute"].choices and "native" in space["cat_encoding"].choices
     assert dict(space.default()) == {"impute": "none", "cat_encoding": "native"}  # indicators inactive
@@ -36,7 +36,7 @@ def test_tree_family_space(mixed_schema):
 
 
 def test_native_needs_missing_support(mixed_schema):
-    space = prep_space(FOREST_NO_NAN, mixed_schema)
+    space = prep_space(FOREST_NO_NAN, mixed_schema, engineering=False)
     assert "native" not in space["cat_encoding"].choices
     assert space["cat_encoding"].get_default() == "ordinal"
 
@@ -44,13 +44,13 @@ def test_native_needs_missing_support(mixed_schema):
 def test_irrelevant_choices_are_omitted():
     df = pd.DataFrame({"x": [1.0, 2.0, 3.0, 4.0], "y": [0, 1, 0, 1]})  # numeric, no missing, no categoricals
     schema = infer_schema(df, "y")
-    assert set(prep_space(TREE, schema)) == set()
-    assert set(prep_space(LINEAR, schema)) == {"scale", "clip"}
+    assert set(prep_space(TREE, schema, engineering=False)) == set()
+    assert set(prep_space(LINEAR, schema, engineering=False)) == {"scale", "clip"}
 
 
 @pytest.mark.parametrize("cap", [TREE, LINEAR, FOREST_NO_NAN])
 def test_space_defaults_agree_with_prep_defaults(cap, mixed_schema):
     full = prep_defaults(cap, mixed_schema)
     assert set(full) == {"impute", "indicators", "clip", "scale", "cat_encoding"}
-    for k, v in prep_space(cap, mixed_schema).default().items():
+    for k, v in prep_space(cap, mixed_schema, engineering=False).default().items():
         assert full[k] == v

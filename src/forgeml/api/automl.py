@@ -154,6 +154,8 @@ class AutoML(BaseEstimator):
             if not self.path:
                 shutil.rmtree(run_dir, ignore_errors=True)
         self.schema_ = outcome.schema
+        self._report_rows = _report_sample(df.drop(columns=[weight_column] if weight_column else []), target,
+                                           self.seed)
         self.metric_ = outcome.metric
         self.best_pipeline_: FittedPipeline = outcome.pipeline
         self.leaderboard_ = outcome.leaderboard
@@ -369,6 +371,30 @@ class AutoML(BaseEstimator):
         with Store.open(self.run_dir_, create=False) as store:
             return store.trials(self.run_id_)
 
+    def feature_report(self, X: Any = None, y: Any = None) -> pd.DataFrame:
+        """Every input column and every feature the final pipeline(s) made: ``feature``, ``source``, ``how``,
+        ``kept`` (it reached the model) and ``importance`` (see ``forgeml.features.report``). Models without
+        built-in importances get permutation importance on ``(X, y)``, by default a sample of the training rows
+        kept at fit."""
+        from forgeml.features.report import feature_report
+
+        self._check_fitted()
+        if X is None and getattr(self, "_report_rows", None) is not None:
+            rows = self._report_rows
+            X, y = rows.drop(columns=[self.schema_.target]), rows[self.schema_.target]
+        codes = None
+        if X is not None and y is not None:
+            yv = np.asarray(y)
+            if self.task_ == "regression":
+                codes = yv.astype(float)
+            else:
+                index = {c: i for i, c in enumerate(self.classes_.tolist())}
+                known = np.array([v in index for v in yv.tolist()], dtype=bool)
+                X = X[known] if isinstance(X, pd.DataFrame) else np.asarray(X)[known]
+                codes = np.array([index[v] for v in yv[known].tolist()], dtype=int)
+            X = self._read(X)
+        return feature_report(self.best_pipeline_, X if codes is not None else None, codes, seed=self.seed)
+
     def save(self, path: str) -> str:
         from forgeml.api.persist import save_model
 
@@ -391,6 +417,12 @@ class AutoML(BaseEstimator):
         tags.input_tags.allow_nan = True
         tags.input_tags.sparse = True
         return tags
+
+
+def _report_sample(df: pd.DataFrame, target: str, seed: int, n: int = 500) -> pd.DataFrame:
+    """A few training rows (labelled ones only) kept for ``feature_report``'s permutation importance."""
+    df = df[df[target].notna()]
+    return df.sample(n=min(n, len(df)), random_state=seed) if len(df) else df
 
 
 def _check_rows(n_rows: int) -> None:

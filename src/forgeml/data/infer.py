@@ -26,6 +26,7 @@ from forgeml.data.schema import (
     CONSTANT,
     DATETIME,
     ID,
+    MODELLED,
     NUMERIC,
     TEXT,
     ColumnSpec,
@@ -72,7 +73,11 @@ def infer_schema(df: pd.DataFrame, target: str, task: str | None = None) -> Sche
     if task != "regression":
         classes = tuple(_sorted_labels(y.dropna().unique()))
     columns = tuple(infer_column(df[c], name=c) for c in df.columns if c != target)
-    return Schema(columns=columns, target=target, task=task, classes=classes, target_dtype=str(y.dtype))
+    modelled = [c.name for c in columns if c.kind in MODELLED]
+    # the share of rows with a missing value in a modelled column: whether dropping them is worth searching
+    incomplete = float(df[modelled].isna().any(axis=1).mean()) if modelled and len(df) else 0.0
+    return Schema(columns=columns, target=target, task=task, classes=classes, target_dtype=str(y.dtype),
+                  extra={"incomplete_row_share": round(incomplete, 6)})
 
 
 def _sorted_labels(labels: np.ndarray) -> list:

@@ -125,13 +125,17 @@ def continue_pipeline(before: Any, config: Config, more: int, family: Any, fctx:
     model = family.continue_from(before.named_steps["model"], hp, fctx)
     if model is None:
         return None
+    keep = before.kept_rows(X, y) if hasattr(before, "kept_rows") else None
+    if keep is not None:  # the rows its steps were fitted on (missing_rows="drop")
+        X, y = X[keep], np.asarray(y)[keep]
+        sample_weight = None if sample_weight is None else np.asarray(sample_weight)[keep]
     prep = before[:-1]
     Xt = prep.transform(X)
     if sample_weight is None:
         model.fit(Xt, y)
     else:
         model.fit(Xt, y, sample_weight=sample_weight)
-    return ForgePipeline([*prep.steps, ("model", model)])
+    return ForgePipeline([*prep.steps, ("model", model)], missing_rows=getattr(before, "missing_rows", "impute"))
 
 
 class _Iterations:

@@ -25,6 +25,7 @@ from forgeml.errors import ConfigError, SchemaMismatchError
 from forgeml.features._frame import check_fitted, dense, safe_names
 from forgeml.features.clip import OutlierClipper
 from forgeml.features.dates import DatetimeParts
+from forgeml.features.describe import preprocessor_features
 from forgeml.features.encode import METHODS, CategoricalEncoder
 from forgeml.features.impute import STRATEGIES, NumericImputer
 from forgeml.features.text import TextFeatures
@@ -191,6 +192,16 @@ class Preprocessor(TransformerMixin, BaseEstimator):
     def get_feature_names_out(self, input_features: Any = None) -> np.ndarray:
         check_fitted(self, "feature_names_out_")
         return self.feature_names_out_.copy()
+
+    def describe_features(self) -> dict[str, str]:
+        """Output column -> how it was made (``"input"``, ``"one-hot city=Paris"``, ...), for feature reports."""
+        check_fitted(self, "feature_names_out_")
+        return {k: how for k, (how, _) in preprocessor_features(self).items()}
+
+    def feature_sources(self) -> dict[str, tuple[str, ...]]:
+        """Output column -> the input column(s) it was made from."""
+        check_fitted(self, "feature_names_out_")
+        return {k: src for k, (_, src) in preprocessor_features(self).items()}
 
 
 def _mode(s: pd.Series) -> float:

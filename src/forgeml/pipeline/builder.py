@@ -13,11 +13,14 @@ import numpy as np
 from forgeml.data.schema import Schema
 from forgeml.errors import ConfigError
 from forgeml.features.preprocess import Preprocessor
+from forgeml.features.select import FeatureSelector
 from forgeml.models.base import FitContext, ModelFamily
 from forgeml.pipeline.joint import FAMILY, PREP
 from forgeml.pipeline.pipe import ForgePipeline
 from forgeml.pipeline.space import prep_defaults
 from forgeml.space import Config
+
+SELECTION_KEYS = ("select", "select_keep", "missing_rows")  # prep choices that are not Preprocessor arguments
 
 
 def split_config(config: Mapping[str, Any], family: str) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -41,13 +44,19 @@ def build_pipeline(config: Mapping[str, Any], schema: Schema, families: Mapping[
     fam = families[name]
     hp, prep = split_config(config, name)
     params = prep_defaults(fam.capabilities, schema)
-    unknown = sorted(set(prep) - set(params))
+    unknown = sorted(set(prep) - set(params) - set(SELECTION_KEYS))
     if unknown:
         raise ConfigError(f"unknown preprocessing choices {unknown} for family {name!r}; "
-                          f"known: {', '.join(params)}")
+                          f"known: {', '.join([*params, *SELECTION_KEYS])}")
     params.update(prep)
+    chosen = {k: params.pop(k) for k in SELECTION_KEYS if k in params}
     pre = Preprocessor.from_schema(schema, params, seed=ctx.seed)
-    return ForgePipeline([("prep", pre), ("model", fam.build(hp, ctx))])
+    steps: list[tuple[str, Any]] = [("prep", pre)]
+    if "select" in chosen:  # engineering on: the selector also enforces the width cap, even with "none"
+        steps.append(("select", FeatureSelector(chosen["select"], float(chosen.get("select_keep", 0.5)),
+                                                task=schema.task, seed=ctx.seed)))
+    steps.append(("model", fam.build(hp, ctx)))
+    return ForgePipeline(steps, missing_rows=chosen.get("missing_rows", "impute"))
 
 
 def fit_pipeline(pipe: Any, X: Any, y: Any, sample_weight: Any = None) -> Any:

@@ -1,8 +1,11 @@
 """``ForgePipeline``: a scikit-learn ``Pipeline`` that can also change *which rows* and *which target scale* the
 steps are fitted on, which a plain ``Pipeline`` cannot (its steps only ever transform ``X``).
 
-* ``missing_rows="drop"`` fits every step on the training rows without missing values; at predict time no row
-  is dropped (the preprocessing's imputer, fitted on the kept rows, fills the gaps).
+* ``missing_rows="drop"`` fits every step on the training rows without missing values in the modelled input
+  columns, provided they are few: at most ``MAX_DROP_SHARE`` (10 %) of the rows, at least ``MIN_KEPT_ROWS`` (20)
+  rows left, and no class lost; otherwise every row is kept (and imputed, as with ``"impute"``). At predict time
+  no row is dropped: the preprocessing's imputer, fitted on the kept rows (complete, so it has a fill value for
+  every column), fills the gaps, and families that take NaN receive it as they would with ``"impute"``.
 * ``target_transform`` (regression) fits the steps on a transformed target and maps predictions back through
   the exact inverse, so every score is computed on the original scale.
 
@@ -13,11 +16,15 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+import pandas as pd
 from sklearn.pipeline import Pipeline
 
+from forgeml.data.schema import MODELLED
 from forgeml.errors import ConfigError
 
 MISSING_ROWS = ("impute", "drop")
+MAX_DROP_SHARE = 0.10  # the most rows "drop" may remove; above it every row is kept and imputed
+MIN_KEPT_ROWS = 20  # nor may it leave fewer rows than this
 TARGET_TRANSFORMS = ("none",)
 
 
@@ -40,8 +47,32 @@ class ForgePipeline(Pipeline):
         return self
 
     def _rows(self, X: Any, y: Any, params: dict[str, Any]) -> tuple[Any, Any, dict[str, Any]]:
-        """The training rows the steps are fitted on (all of them unless ``missing_rows="drop"``)."""
-        return X, y, params
+        """The training rows the steps are fitted on (all of them unless ``missing_rows="drop"``), with ``y`` and
+        every ``*sample_weight`` fit parameter subset alike."""
+        keep = self.kept_rows(X, y)
+        self.n_rows_dropped_ = 0 if keep is None else int((~keep).sum())
+        if keep is None:
+            return X, y, params
+        params = {k: (np.asarray(v)[keep] if k.endswith("sample_weight") and v is not None else v)
+                  for k, v in params.items()}
+        return X[keep], np.asarray(y)[keep], params
+
+    def kept_rows(self, X: Any, y: Any) -> np.ndarray | None:
+        """A boolean mask of the rows ``fit`` keeps from ``(X, y)``, or None when it keeps them all. Deterministic,
+        so a continued model (PBT) is trained on exactly the rows its pipeline was fitted on."""
+        if self.missing_rows != "drop" or not isinstance(X, pd.DataFrame) or not len(X):
+            return None
+        cols = modelled_columns(self.steps[0][1], X)
+        if not cols:
+            return None
+        keep = ~X[cols].isna().to_numpy().any(axis=1)
+        n_drop = int((~keep).sum())
+        if n_drop == 0 or n_drop > MAX_DROP_SHARE * len(X) or keep.sum() < MIN_KEPT_ROWS:
+            return None
+        yv = np.asarray(y) if y is not None else None
+        if yv is not None and yv.dtype.kind in "iub" and len(np.unique(yv[keep])) < len(np.unique(yv)):
+            return None  # dropping would remove a class the model must still predict
+        return keep
 
     def _forward(self, y: Any) -> Any:
         """``y`` on the scale the steps learn on (fits ``self.target_`` when a transform is set)."""
@@ -57,3 +88,12 @@ class ForgePipeline(Pipeline):
     def transformer(self) -> Any:
         """Every step but the model, as one transformer (raw frame in, model input out)."""
         return self[:-1]
+
+
+def modelled_columns(prep: Any, X: pd.DataFrame) -> list[str]:
+    """The columns of ``X`` the first step models (a ``Preprocessor``'s ``(name, kind)`` columns of a modelled
+    kind); every column of ``X`` for any other first step."""
+    pairs = getattr(prep, "columns", None)
+    if isinstance(pairs, (list, tuple)) and all(isinstance(p, tuple) and len(p) == 2 for p in pairs):
+        return [name for name, kind in pairs if kind in MODELLED and name in X.columns]
+    return list(X.columns)

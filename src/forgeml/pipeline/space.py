@@ -9,11 +9,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from forgeml.data.schema import CATEGORICAL, DATETIME, NUMERIC, TEXT, Schema
+from forgeml.data.schema import CATEGORICAL, DATETIME, MODELLED, NUMERIC, TEXT, Schema
+from forgeml.features.select import FILTERS, RANKERS
 from forgeml.models.base import Capabilities
+from forgeml.pipeline.pipe import MAX_DROP_SHARE
 from forgeml.space import Categorical, Condition, SearchSpace
 
 NUMERIC_LIKE = (NUMERIC, DATETIME, TEXT)
+SELECT_KEEP = (0.25, 0.5, 0.75)  # the fractions of features a ranking selector may keep
 
 
 def _facts(schema: Schema) -> tuple[bool, bool, bool]:
@@ -44,10 +47,14 @@ def _held(choices: tuple, default: Any) -> Categorical:
     return Categorical(choices, default=default, fixed_in_training=True)
 
 
-def prep_space(capabilities: Capabilities, schema: Schema) -> SearchSpace:
+def prep_space(capabilities: Capabilities, schema: Schema, engineering: bool = True) -> SearchSpace:
     """Unprefixed preprocessing parameters (``impute``, ``indicators``, ``scale``, ``clip``, ``cat_encoding``)
     whose defaults equal ``prep_defaults``. All are ``fixed_in_training``: a model continued by PBT keeps the
-    preprocessing it was trained with."""
+    preprocessing it was trained with.
+
+    With ``engineering`` also: ``select`` (a ``FeatureSelector`` method, default ``"none"``: only the width cap),
+    ``select_keep`` (the fraction the ranking methods keep) and, when a few rows have missing values,
+    ``missing_rows`` (``"impute"`` or ``"drop"``); every one defaults to off."""
     cap = capabilities
     numeric, has_missing, has_cat = _facts(schema)
     d = prep_defaults(cap, schema)
@@ -70,4 +77,19 @@ def prep_space(capabilities: Capabilities, schema: Schema) -> SearchSpace:
         else:
             choices = ("onehot", "target")
         params["cat_encoding"] = _held(choices, d["cat_encoding"])
+    if engineering:
+        _selection(params, conds, schema)
     return SearchSpace(params, conds)
+
+
+def _selection(params: dict[str, Any], conds: dict[str, Condition], schema: Schema) -> None:
+    """Feature selection and row deletion (issue 17): chi2 for classification only; ``missing_rows`` only when
+    some, but at most ``MAX_DROP_SHARE``, of the rows have a missing value in a modelled column."""
+    methods = ("none", *FILTERS, *(m for m in RANKERS if m != "chi2" or schema.task != "regression"))
+    params["select"] = _held(methods, "none")
+    params["select_keep"] = _held(SELECT_KEEP, 0.5)
+    conds["select_keep"] = Condition("select", tuple(m for m in methods if m in RANKERS))
+    share = float(schema.extra.get("incomplete_row_share", 0.0) or 0.0)
+    has_missing = any(c.missing_frac > 0 for c in schema.columns if c.kind in MODELLED)
+    if has_missing and 0.0 < share <= MAX_DROP_SHARE:
+        params["missing_rows"] = _held(("impute", "drop"), "impute")
