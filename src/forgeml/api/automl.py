@@ -374,8 +374,9 @@ class AutoML(BaseEstimator):
     def feature_report(self, X: Any = None, y: Any = None) -> pd.DataFrame:
         """Every input column and every feature the final pipeline(s) made: ``feature``, ``source``, ``how``,
         ``kept`` (it reached the model) and ``importance`` (see ``forgeml.features.report``). Models without
-        built-in importances get permutation importance on ``(X, y)``, by default a sample of the training rows
-        kept at fit."""
+        built-in importances get permutation importance on ``(X, y)``, by default a sample of 500 training rows
+        kept in memory after ``fit``. That sample is not saved with the model (a model file carries no training
+        data): after ``load``, pass ``(X, y)`` for those models, or their importances are 0."""
         from forgeml.features.report import feature_report
 
         self._check_fitted()
@@ -404,6 +405,7 @@ class AutoML(BaseEstimator):
     def __getstate__(self) -> dict[str, Any]:
         state = dict(super().__getstate__())  # a copy: object.__getstate__ returns the instance's own __dict__
         state.pop("_ensemble_candidates", None)  # every compared method's ensemble: not part of the model
+        state.pop("_report_rows", None)  # training rows: a saved model carries none
         return state
 
     def __sklearn_is_fitted__(self) -> bool:
