@@ -12,6 +12,7 @@ import numpy as np
 
 from forgeml.data.schema import Schema
 from forgeml.errors import ConfigError
+from forgeml.features.generate import FeatureGenerator
 from forgeml.features.preprocess import Preprocessor
 from forgeml.models.base import FitContext, ModelFamily
 from forgeml.pipeline.joint import FAMILY, PREP
@@ -46,8 +47,16 @@ def build_pipeline(config: Mapping[str, Any], schema: Schema, families: Mapping[
         raise ConfigError(f"unknown preprocessing choices {unknown} for family {name!r}; "
                           f"known: {', '.join(params)}")
     params.update(prep)
+    generate, k = params.pop("generate"), params.pop("generate_k")
+    target_transform = params.pop("target_transform") if schema.task == "regression" else "none"
     pre = Preprocessor.from_schema(schema, params, seed=ctx.seed)
-    return ForgePipeline([("prep", pre), ("model", fam.build(hp, ctx))])
+    steps: list[tuple[str, Any]] = [("prep", pre)]
+    if generate == "arithmetic":
+        steps.append(("generate", FeatureGenerator(k=int(k), task=schema.task, seed=ctx.seed)))
+    elif generate != "none":
+        raise ConfigError(f"generate={generate!r} is not one of 'none', 'arithmetic'")
+    steps.append(("model", fam.build(hp, ctx)))
+    return ForgePipeline(steps, target_transform=target_transform)
 
 
 def fit_pipeline(pipe: Any, X: Any, y: Any, sample_weight: Any = None) -> Any:

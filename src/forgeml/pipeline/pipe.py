@@ -16,9 +16,9 @@ import numpy as np
 from sklearn.pipeline import Pipeline
 
 from forgeml.errors import ConfigError
+from forgeml.pipeline.target import TARGET_TRANSFORMS, fit_target
 
 MISSING_ROWS = ("impute", "drop")
-TARGET_TRANSFORMS = ("none",)
 
 
 class ForgePipeline(Pipeline):
@@ -44,11 +44,19 @@ class ForgePipeline(Pipeline):
         return X, y, params
 
     def _forward(self, y: Any) -> Any:
-        """``y`` on the scale the steps learn on (fits ``self.target_`` when a transform is set)."""
-        return y
+        """``y`` on the scale the steps learn on (fits ``self.target_`` when a transform is set; see
+        ``pipeline/target.py`` for the fallbacks)."""
+        self.target_ = fit_target(self.target_transform, y) if y is not None else None
+        return self.transform_target(y)
+
+    def transform_target(self, y: Any) -> Any:
+        """``y`` through the fitted target transform (unchanged without one): what the model step learns."""
+        target = getattr(self, "target_", None)
+        return y if target is None else target.forward(y)
 
     def _inverse(self, pred: np.ndarray) -> np.ndarray:
-        return pred
+        target = getattr(self, "target_", None)
+        return pred if target is None else target.inverse(pred)
 
     def predict(self, X: Any, **params: Any) -> np.ndarray:
         return self._inverse(super().predict(X, **params))

@@ -4,11 +4,18 @@ Trees are invariant to monotone transforms, so they get no scaling or clipping c
 missing values, no imputation by default; distance- and gradient-based families get imputation with missing
 indicators, standard scaling and one-hot encoding by default. Choices that cannot matter for this schema
 (no categorical columns, no missing values) are left out, so searchers do not waste trials on them.
+
+With ``engineering=True`` (``AutoML(feature_engineering=True)``) the space also holds the feature-engineering
+choices, each "off" by default so the defaults are today's pipelines: ``generate`` / ``generate_k`` (arithmetic
+terms, every family: trees gain from products and ratios too), ``skew`` (families that need scaling; trees are
+invariant to monotone transforms), ``count_encoding`` and ``group_stats`` (with categoricals), ``cyclic_dates``
+(with dates) and ``target_transform`` (regression with a skewed or positive target).
 """
 from __future__ import annotations
 
 from typing import Any
 
+from forgeml.data.infer import SKEW_THRESHOLD
 from forgeml.data.schema import CATEGORICAL, DATETIME, NUMERIC, TEXT, Schema
 from forgeml.models.base import Capabilities
 from forgeml.space import Categorical, Condition, SearchSpace
@@ -37,17 +44,24 @@ def prep_defaults(capabilities: Capabilities, schema: Schema) -> dict[str, Any]:
         "clip": "none",
         "scale": "standard" if cap.needs_scaling else "none",
         "cat_encoding": "native" if native_ok(cap) else ("ordinal" if cap.native_categorical else "onehot"),
+        **ENGINEERING_OFF,
     }
+
+
+#: The feature-engineering choices, all off: what a pipeline gets for anything not searched.
+ENGINEERING_OFF: dict[str, Any] = {"generate": "none", "generate_k": 6, "skew": "none", "count_encoding": False,
+                                   "group_stats": False, "cyclic_dates": False, "target_transform": "none"}
+GENERATE_K = (4, 6, 8)  # how many top numeric columns the arithmetic terms combine
 
 
 def _held(choices: tuple, default: Any) -> Categorical:
     return Categorical(choices, default=default, fixed_in_training=True)
 
 
-def prep_space(capabilities: Capabilities, schema: Schema) -> SearchSpace:
-    """Unprefixed preprocessing parameters (``impute``, ``indicators``, ``scale``, ``clip``, ``cat_encoding``)
-    whose defaults equal ``prep_defaults``. All are ``fixed_in_training``: a model continued by PBT keeps the
-    preprocessing it was trained with."""
+def prep_space(capabilities: Capabilities, schema: Schema, engineering: bool = True) -> SearchSpace:
+    """Unprefixed preprocessing parameters (``impute``, ``indicators``, ``scale``, ``clip``, ``cat_encoding``,
+    and with ``engineering`` the feature-engineering choices) whose defaults equal ``prep_defaults``. All are
+    ``fixed_in_training``: a model continued by PBT keeps the preprocessing it was trained with."""
     cap = capabilities
     numeric, has_missing, has_cat = _facts(schema)
     d = prep_defaults(cap, schema)
@@ -70,4 +84,39 @@ def prep_space(capabilities: Capabilities, schema: Schema) -> SearchSpace:
         else:
             choices = ("onehot", "target")
         params["cat_encoding"] = _held(choices, d["cat_encoding"])
+    if engineering:
+        _engineering(cap, schema, params, conds)
     return SearchSpace(params, conds)
+
+
+def _engineering(cap: Capabilities, schema: Schema, params: dict[str, Any], conds: dict[str, Condition]) -> None:
+    """Add the feature-engineering choices that can matter for this schema and family (all default off)."""
+    n_numeric = sum(c.kind in NUMERIC_LIKE for c in schema.columns)
+    has_cat = any(c.kind == CATEGORICAL for c in schema.columns)
+    if n_numeric >= 2:
+        params["generate"] = _held(("none", "arithmetic"), "none")
+        params["generate_k"] = _held(GENERATE_K, ENGINEERING_OFF["generate_k"])
+        conds["generate_k"] = Condition("generate", ("arithmetic",))
+    if cap.needs_scaling and schema.extra.get("skewed_numeric"):
+        params["skew"] = _held(("none", "log1p", "sqrt", "yeo-johnson", "box-cox"), "none")
+    if has_cat:
+        params["count_encoding"] = _held((False, True), False)
+        if any(c.kind == NUMERIC for c in schema.columns):
+            params["group_stats"] = _held((False, True), False)
+    if any(c.kind == DATETIME for c in schema.columns):
+        params["cyclic_dates"] = _held((False, True), False)
+    choices = target_transforms(schema)
+    if len(choices) > 1:
+        params["target_transform"] = _held(choices, "none")
+
+
+def target_transforms(schema: Schema) -> tuple[str, ...]:
+    """The target transforms worth trying: regression whose target is skewed (``SKEW_THRESHOLD``) or positive,
+    each transform only where the whole training target is in its domain."""
+    if schema.task != "regression":
+        return ("none",)
+    skew, low = schema.extra.get("target_skew"), schema.extra.get("target_min")
+    if skew is None or low is None or not (abs(skew) > SKEW_THRESHOLD or low > 0):
+        return ("none",)
+    ok = {"log1p": low > -1, "sqrt": low >= 0, "yeo-johnson": True, "box-cox": low > 0}
+    return ("none", *(m for m, good in ok.items() if good))
