@@ -81,8 +81,8 @@ def prepare(settings: RunSettings, df: pd.DataFrame, target: str, sample_weight:
     skipped: list[str] = []
     if row_weights is not None:  # only families that honour the weights
         families, skipped = weighted_families(families, settings.families)
-    space = joint_space(families, schema, fctx)
-    warm = default_configs(families, schema, fctx)
+    space = joint_space(families, schema, fctx, settings.feature_engineering)
+    warm = default_configs(families, schema, fctx, settings.feature_engineering)
     searcher.setup(space, seed=settings.seed, warm_start=warm, max_trials=settings.max_trials)
     return Prepared(schema=schema, metric=metric, X=X, y=y, folds=folds, n_workers=n_workers, n_threads=n_threads,
                     families=families, searcher=searcher, space=space, warm=warm, sample_weight=row_weights,

@@ -51,6 +51,7 @@ class RunSettings:
     verbose: int = 1
     raise_on_trial_error: bool = False
     refit: str = "auto"  # one of REFIT_CHOICES
+    feature_engineering: bool = True  # search the feature-engineering choices (pipeline/space.py) too
 
     def __post_init__(self) -> None:
         if self.refit not in REFIT_CHOICES:
