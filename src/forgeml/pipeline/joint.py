@@ -11,7 +11,7 @@ from typing import Any
 from forgeml.data.schema import Schema
 from forgeml.errors import ConfigError
 from forgeml.models.base import FitContext, ModelFamily
-from forgeml.pipeline.space import prep_space
+from forgeml.pipeline.space import engineered_prep, prep_space
 from forgeml.space import Categorical, Condition, Config, SearchSpace
 
 FAMILY = "family"
@@ -52,6 +52,14 @@ def default_configs(families: Mapping[str, ModelFamily], schema: Schema, ctx: Fi
     space = joint_space(families, schema, ctx, engineering)
     queues = [[family_config(n, f, d, schema, space, engineering=engineering) for d in f.defaults(ctx)]
               for n, f in families.items()]
+    if engineering:  # second in each family's queue: its first default with the engineering the data points to
+        for (n, f), q in zip(families.items(), queues):
+            prep = engineered_prep(f.capabilities, schema)
+            if prep and q:
+                first = q[0].sub(n)
+                hp = {k: v for k, v in first.items() if not k.startswith(f"{PREP}.")}
+                base = {k[len(PREP) + 1:]: v for k, v in first.items() if k.startswith(f"{PREP}.")}
+                q.insert(1, family_config(n, f, hp, schema, space, {**base, **prep}, engineering))
     out: list[Config] = []
     seen: set[str] = set()
     for i in range(max((len(q) for q in queues), default=0)):

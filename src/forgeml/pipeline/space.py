@@ -110,6 +110,22 @@ def _engineering(cap: Capabilities, schema: Schema, params: dict[str, Any], cond
         params["target_transform"] = _held(choices, "none")
 
 
+def engineered_prep(capabilities: Capabilities, schema: Schema) -> dict[str, Any]:
+    """The feature-engineering choices the schema's facts point to, for one extra warm-start config per family
+    (``default_configs``): a skewed regression target gets Box-Cox (a positive target), log1p (non-negative) or
+    Yeo-Johnson; skewed numeric columns get Yeo-Johnson in families that need scaling. Empty when the facts show
+    no skew, so data without it costs no extra trial."""
+    space = prep_space(capabilities, schema, engineering=True)
+    out: dict[str, Any] = {}
+    skew = schema.extra.get("target_skew")
+    if "target_transform" in space and skew is not None and abs(skew) > SKEW_THRESHOLD:
+        choices = space["target_transform"].choices
+        out["target_transform"] = next(m for m in ("box-cox", "log1p", "yeo-johnson") if m in choices)
+    if "skew" in space:
+        out["skew"] = "yeo-johnson"
+    return out
+
+
 def target_transforms(schema: Schema) -> tuple[str, ...]:
     """The target transforms worth trying: regression whose target is skewed (``SKEW_THRESHOLD``) or positive,
     each transform only where the whole training target is in its domain."""
