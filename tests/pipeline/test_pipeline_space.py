@@ -6,6 +6,7 @@ import pytest
 from forgeml.data import infer_schema
 from forgeml.models.base import Capabilities
 from forgeml.pipeline import prep_defaults, prep_space
+from forgeml.pipeline.space import ENGINEERING_OFF
 
 TREE = Capabilities(handles_missing=True, native_categorical=True)
 LINEAR = Capabilities(needs_scaling=True)
@@ -19,7 +20,7 @@ def mixed_schema():
 
 
 def test_linear_family_space(mixed_schema):
-    space = prep_space(LINEAR, mixed_schema)
+    space = prep_space(LINEAR, mixed_schema, engineering=False)
     assert set(space) == {"impute", "indicators", "scale", "clip", "cat_encoding"}
     assert "none" not in space["impute"].choices
     assert "native" not in space["cat_encoding"].choices
@@ -28,7 +29,7 @@ def test_linear_family_space(mixed_schema):
 
 
 def test_tree_family_space(mixed_schema):
-    space = prep_space(TREE, mixed_schema)
+    space = prep_space(TREE, mixed_schema, engineering=False)
     assert "scale" not in space and "clip" not in space
     assert "none" in space["impute"].choices and "native" in space["cat_encoding"].choices
     assert dict(space.default()) == {"impute": "none", "cat_encoding": "native"}  # indicators inactive
@@ -51,6 +52,6 @@ def test_irrelevant_choices_are_omitted():
 @pytest.mark.parametrize("cap", [TREE, LINEAR, FOREST_NO_NAN])
 def test_space_defaults_agree_with_prep_defaults(cap, mixed_schema):
     full = prep_defaults(cap, mixed_schema)
-    assert set(full) == {"impute", "indicators", "clip", "scale", "cat_encoding"}
+    assert set(full) == {"impute", "indicators", "clip", "scale", "cat_encoding"} | set(ENGINEERING_OFF)
     for k, v in prep_space(cap, mixed_schema).default().items():
         assert full[k] == v

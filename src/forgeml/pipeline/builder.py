@@ -48,7 +48,9 @@ def build_pipeline(config: Mapping[str, Any], schema: Schema, families: Mapping[
                           f"known: {', '.join(params)}")
     params.update(prep)
     generate, k = params.pop("generate"), params.pop("generate_k")
-    target_transform = params.pop("target_transform") if schema.task == "regression" else "none"
+    target_transform = params.pop("target_transform")
+    if schema.task != "regression":  # only a regression target has a scale to transform
+        target_transform = "none"
     pre = Preprocessor.from_schema(schema, params, seed=ctx.seed)
     steps: list[tuple[str, Any]] = [("prep", pre)]
     if generate == "arithmetic":
