@@ -93,3 +93,15 @@ def test_classification_relevance_uses_each_class():
     assert score[1] > 0.5 > score[0]
     gen = FeatureGenerator(k=1, task="multiclass").fit(pd.DataFrame(x, columns=["a", "b"]), y)
     assert gen.top_ == ["b"]
+
+
+def test_clone_and_pandas_output():
+    from sklearn.base import clone
+
+    X, y = _frame(200)
+    gen = clone(FeatureGenerator(k=3, operations=("product",))).set_output(transform="pandas")
+    out = gen.fit(X, y).transform(X)
+    assert list(out.columns) == list(gen.get_feature_names_out())
+    assert all(" * " in gen.describe_features()[c] for c in gen.names_)
+    with pytest.raises(ConfigError, match="pass y"):
+        FeatureGenerator().fit(X)
