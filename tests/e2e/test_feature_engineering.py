@@ -65,3 +65,21 @@ def test_cli_turns_feature_engineering_off_for_fit_and_bench():
     assert _automl(a, None).feature_engineering is True
     assert ap.parse_args(["bench", "--suite", "s", "--no-feature-engineering"]).feature_engineering is False
     assert ap.parse_args(["bench", "--suite", "s"]).feature_engineering is True
+
+
+def test_shuffled_target_stays_at_chance_with_engineering_on():
+    from sklearn.metrics import roc_auc_score
+
+    rng = np.random.default_rng(3)
+    n = 800
+    df = pd.DataFrame({"a": np.exp(rng.normal(size=n)), "b": rng.normal(size=n), "c": rng.normal(size=n),
+                       "city": rng.choice([f"c{i}" for i in range(30)], n),
+                       "day": pd.date_range("2020-01-01", periods=n, freq="D"),
+                       "y": rng.integers(0, 2, n)})
+    train, test = df.iloc[:600], df.iloc[600:]
+    m = AutoML(time_budget=None, max_trials=10, families=["linear"], n_jobs=1, verbose=0, seed=0, ensemble=None,
+               search_options={"random_fraction": 1.0}).fit(train, target="y")
+    configs = m.trials()["config"].dropna()
+    assert any(c.get("linear.prep.generate") == "arithmetic" for c in configs)  # engineering was in play
+    auc = roc_auc_score(test["y"], m.predict_proba(test.drop(columns="y")).iloc[:, 1])
+    assert 0.4 < auc < 0.6

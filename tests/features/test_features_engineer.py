@@ -41,6 +41,8 @@ def test_box_cox_falls_back_to_yeo_johnson_for_non_positive_columns():
     assert t.columns_["pos"][0] == "box-cox" and t.columns_["shifted"][0] == "yeo-johnson"
     out = t.transform(pd.DataFrame({"pos": [-5.0, np.nan], "shifted": [-10.0, 1.0]}))
     assert np.isfinite(out["pos"][0]) and np.isnan(out["pos"][1]) and np.isfinite(out["shifted"]).all()
+    huge = t.transform(pd.DataFrame({"pos": [1e300], "shifted": [1e300]}))
+    assert huge.iloc[0].tolist() == [t.columns_["pos"][4], t.columns_["shifted"][4]]  # the fit rows' maximum
     with pytest.raises(ConfigError):
         SkewTransformer("cube").fit(X)
 

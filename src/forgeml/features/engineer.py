@@ -27,7 +27,9 @@ class SkewTransformer(TransformerMixin, BaseEstimator):
     ``"log1p"`` is ``sign(x) * log1p(|x|)`` and ``"sqrt"`` ``sign(x) * sqrt(|x|)``, so any real value is
     defined; ``"yeo-johnson"`` and ``"box-cox"`` fit a power per column by maximum likelihood. Box-Cox needs
     strictly positive values: a column with a value <= 0 on the fit rows gets Yeo-Johnson instead, and values
-    below the fit rows' minimum are raised to it at transform time. Missing values stay missing.
+    below the fit rows' minimum are raised to it at transform time. Transformed values are kept within the range
+    they had on the fit rows (a large power of an unseen extreme value cannot overflow). Missing values stay
+    missing.
     """
 
     def __init__(self, method: str = "yeo-johnson", threshold: float = SKEW_THRESHOLD) -> None:
@@ -40,7 +42,8 @@ class SkewTransformer(TransformerMixin, BaseEstimator):
         X = as_frame(X)
         self.feature_names_in_ = np.asarray([str(c) for c in X.columns], dtype=object)
         self.n_features_in_ = X.shape[1]
-        self.columns_: dict[str, tuple[str, float, float]] = {}  # column -> (method, power, fit minimum)
+        # column -> (method, power, fit minimum, transformed minimum, transformed maximum)
+        self.columns_: dict[str, tuple[str, float, float, float, float]] = {}
         if self.method == "none":
             return self
         from scipy import stats
@@ -59,7 +62,10 @@ class SkewTransformer(TransformerMixin, BaseEstimator):
                 elif method == "yeo-johnson":
                     power = float(stats.yeojohnson_normmax(v))
             power = float(np.clip(power, -3.0, 3.0)) if np.isfinite(power) else 1.0
-            self.columns_[str(c)] = (method, power, float(v.min()))
+            t = _apply(method, power, float(v.min()), v)
+            t = t[np.isfinite(t)]
+            lo, hi = (float(t.min()), float(t.max())) if len(t) else (-np.inf, np.inf)
+            self.columns_[str(c)] = (method, power, float(v.min()), lo, hi)
         return self
 
     def transform(self, X: Any) -> pd.DataFrame:
@@ -67,26 +73,16 @@ class SkewTransformer(TransformerMixin, BaseEstimator):
         X = as_frame(X, self.feature_names_in_)
         if not self.columns_:
             return X
-        from scipy import stats
-
         out = X.copy()
-        for c, (method, power, low) in self.columns_.items():
-            v = X[c].to_numpy(dtype="float64", na_value=np.nan)
-            with np.errstate(all="ignore"):
-                if method == "log1p":
-                    t = np.sign(v) * np.log1p(np.abs(v))
-                elif method == "sqrt":
-                    t = np.sign(v) * np.sqrt(np.abs(v))
-                elif method == "box-cox":
-                    t = _nan_apply(np.maximum(v, low), lambda a, p=power: stats.boxcox(a, lmbda=p))
-                else:
-                    t = _nan_apply(v, lambda a, p=power: stats.yeojohnson(a, lmbda=p))
-            out[c] = t
+        for c, (method, power, low, lo, hi) in self.columns_.items():
+            t = _apply(method, power, low, X[c].to_numpy(dtype="float64", na_value=np.nan))
+            with np.errstate(invalid="ignore"):
+                out[c] = np.clip(t, lo, hi)
         return out
 
     def describe(self) -> dict[str, str]:
         """Transformed column -> ``"log1p(x)"`` and the like."""
-        return {c: f"{m}({c})" for c, (m, _, _) in self.columns_.items()}
+        return {c: f"{m[0]}({c})" for c, m in self.columns_.items()}
 
 
 class CountEncoder(TransformerMixin, BaseEstimator):
@@ -150,8 +146,10 @@ class GroupStats(TransformerMixin, BaseEstimator):
         out: dict[str, Any] = {"_global": (gm, gs)}
         m = GROUP_SMOOTHING
         for c in self.groups:
-            g = v.groupby(_keys(X[c]).to_numpy())
-            n, mean, sq = g.count(), g.mean(), g.apply(lambda s: float(((s - s.mean()) ** 2).sum()))
+            keys = _keys(X[c]).to_numpy()
+            g = v.groupby(keys)
+            n, mean = g.count(), g.mean()
+            sq = ((v - g.transform("mean")) ** 2).groupby(keys).sum()
             sm = (n * mean.fillna(gm) + m * gm) / (n + m)
             sv = (sq.fillna(0.0) + m * gs ** 2) / (n + m)
             out[c] = (sm.to_dict(), np.sqrt(sv).to_dict())
@@ -186,6 +184,19 @@ def _keys(s: pd.Series) -> pd.Series:
 def _skew(v: np.ndarray) -> float:
     sd = v.std() if len(v) > 2 else 0.0
     return float(np.mean(((v - v.mean()) / sd) ** 3)) if sd > 0 else 0.0
+
+
+def _apply(method: str, power: float, low: float, v: np.ndarray) -> np.ndarray:
+    from scipy import stats
+
+    with np.errstate(all="ignore"):
+        if method == "log1p":
+            return np.sign(v) * np.log1p(np.abs(v))
+        if method == "sqrt":
+            return np.sign(v) * np.sqrt(np.abs(v))
+        if method == "box-cox":
+            return _nan_apply(np.maximum(v, low), lambda a: stats.boxcox(a, lmbda=power))
+        return _nan_apply(v, lambda a: stats.yeojohnson(a, lmbda=power))
 
 
 def _nan_apply(v: np.ndarray, fn: Any) -> np.ndarray:
