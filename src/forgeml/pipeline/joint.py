@@ -48,7 +48,9 @@ def family_config(name: str, family: ModelFamily, params: Mapping[str, Any], sch
 def default_configs(families: Mapping[str, ModelFamily], schema: Schema, ctx: FitContext,
                     engineering: bool = True) -> list[Config]:
     """Every family's ``defaults(ctx)`` as joint configs, interleaved round-robin in ``families`` order (the
-    first default of each family, then the second of each, ...), duplicates removed."""
+    first default of each family, then the second of each, ...), duplicates removed. With ``engineering``, a
+    family whose data shows skew (``engineered_prep``) gets its first default with those transforms on as its
+    second entry, so a short search tries them early; data without skew gets no extra entry."""
     space = joint_space(families, schema, ctx, engineering)
     queues = [[family_config(n, f, d, schema, space, engineering=engineering) for d in f.defaults(ctx)]
               for n, f in families.items()]
