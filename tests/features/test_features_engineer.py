@@ -110,3 +110,14 @@ def test_preprocessor_defaults_are_unchanged_and_engineering_is_fit_on_train_row
     assert pre.skew_.columns_["a"][2] == pytest.approx(df["a"].iloc[:200].min())  # fit rows only
     with pytest.raises(ConfigError):
         Preprocessor(COLS, skew="cube").fit(df, y)
+
+
+def test_a_preprocessor_pickled_before_feature_engineering_still_transforms():
+    df, y = _df()
+    pre = Preprocessor(COLS).fit(df, y)
+    expected = pre.transform(df)
+    for name in ("skew", "count_encoding", "group_stats", "cyclic_dates", "skew_", "counts_", "groups_"):
+        del pre.__dict__[name]  # what an object saved by the earlier version holds
+    del pre.dates_.__dict__["cyclic"]
+    pd.testing.assert_frame_equal(pre.transform(df), expected)
+    assert pre.get_params()["skew"] == "none" and pre.describe_features()["a"] == "input"

@@ -21,6 +21,8 @@ class DatetimeParts(TransformerMixin, BaseEstimator):
     with ``epoch=True``, seconds since 1970 (keeps the trend); with ``cyclic=True`` also sin/cos of the parts in
     ``CYCLES``. Missing or unparseable dates give NaN."""
 
+    cyclic: bool = False  # an older pickle lacks it
+
     def __init__(self, epoch: bool = True, cyclic: bool = False) -> None:
         self.epoch = epoch
         self.cyclic = cyclic

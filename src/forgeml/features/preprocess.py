@@ -48,6 +48,12 @@ class Preprocessor(TransformerMixin, BaseEstimator):
     ``task`` tells target encoding what ``y`` is. The other arguments are the preprocessing choices.
     """
 
+    # defaults for parameters added after models were first saved: an older pickle lacks them
+    skew: str = "none"
+    count_encoding: bool = False
+    group_stats: bool = False
+    cyclic_dates: bool = False
+
     def __init__(self, columns: Sequence[tuple[str, str]] = (), *, task: str = "regression",
                  impute: str = "median", indicators: bool = False, clip: str = "none", scale: str = "none",
                  cat_encoding: str = "onehot", max_onehot: int = 20, text_components: int = 8,

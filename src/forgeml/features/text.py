@@ -28,6 +28,9 @@ class TextFeatures(TransformerMixin, BaseEstimator):
     (fewer when the vocabulary is small), plus character length and word count. Missing text is empty.
     Large columns are hashed or skipped (see the module doc)."""
 
+    hash_above: int = HASH_ABOVE  # older pickles lack these
+    skip_above: int = SKIP_ABOVE
+
     def __init__(self, max_features: int = 2000, n_components: int = 8, seed: int = 0,
                  hash_above: int = HASH_ABOVE, skip_above: int = SKIP_ABOVE) -> None:
         self.max_features = max_features
