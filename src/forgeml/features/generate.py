@@ -102,7 +102,8 @@ class FeatureGenerator(TransformerMixin, BaseEstimator):
         if len(rows) > self.sample:
             rows = np.sort(np.random.default_rng(self.seed).choice(len(X), self.sample, replace=False))
         cands = [c for c in X.columns if _combinable(X[c])]
-        A = X[cands].to_numpy(dtype="float64", na_value=np.nan)[rows] if cands else np.zeros((len(rows), 0))
+        sub = X.iloc[rows]  # rank on the sample only: no full-size copy of a wide frame
+        A = sub[cands].to_numpy(dtype="float64", na_value=np.nan) if cands else np.zeros((len(rows), 0))
         classification = self.task != "regression"
         score = relevance(A, y[rows], classification)
         top = [cands[i] for i in np.argsort(-score, kind="stable")[: self.k]]
@@ -110,7 +111,6 @@ class FeatureGenerator(TransformerMixin, BaseEstimator):
         self.scale_ = {c: float(np.nanstd(X[c].to_numpy(dtype="float64", na_value=np.nan))) for c in top}
         terms = self._candidates(top)
         if terms and self.max_features:
-            sub = X.iloc[rows]
             T = np.column_stack([self._term(sub, t) for t in terms])
             tscore = relevance(T, y[rows], classification)
             keep = np.argsort(-tscore, kind="stable")[: self.max_features]
