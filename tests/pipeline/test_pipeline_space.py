@@ -6,6 +6,8 @@ import pytest
 from forgeml.data import infer_schema
 from forgeml.models.base import Capabilities
 from forgeml.pipeline import prep_defaults, prep_space
+from forgeml.pipeline.builder import SELECTION_KEYS
+from forgeml.pipeline.space import ENGINEERING_OFF
 
 TREE = Capabilities(handles_missing=True, native_categorical=True)
 LINEAR = Capabilities(needs_scaling=True)
@@ -51,6 +53,8 @@ def test_irrelevant_choices_are_omitted():
 @pytest.mark.parametrize("cap", [TREE, LINEAR, FOREST_NO_NAN])
 def test_space_defaults_agree_with_prep_defaults(cap, mixed_schema):
     full = prep_defaults(cap, mixed_schema)
-    assert set(full) == {"impute", "indicators", "clip", "scale", "cat_encoding"}
-    for k, v in prep_space(cap, mixed_schema, engineering=False).default().items():
+    assert set(full) == {"impute", "indicators", "clip", "scale", "cat_encoding"} | set(ENGINEERING_OFF)
+    for k, v in prep_space(cap, mixed_schema).default().items():
+        if k in SELECTION_KEYS:  # not Preprocessor or generator arguments: their "off" is tested in the builder
+            continue
         assert full[k] == v

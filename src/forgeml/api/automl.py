@@ -71,6 +71,9 @@ class AutoML(BaseEstimator):
         on_bad_value: what to do, at fit and at predict, with a value that cannot be read as its column's type
             (``"abc"`` in a numeric column, an unparseable date): ``"raise"`` (default) a ``DataError`` naming the
             column, row and value, or ``"nan"`` to read it as missing, with a warning naming it.
+        feature_engineering: ``True`` (default) also searches generated features (products, ratios, ...),
+            skew and target transforms, count encoding, group statistics and cyclic dates, each fitted on the
+            training folds only (docs/feature_engineering.md); ``False`` searches today's preprocessing only.
         verbose: 0 silent, 1 live progress on a terminal, 2 also plain progress lines.
         knowledge: the knowledge base this run learns from and adds to: ``"auto"`` (default) the user's own
             (``$FORGEML_HOME/knowledge.db``, else ``~/.local/share/forgeml/knowledge.db``), a path to an SQLite
@@ -86,6 +89,7 @@ class AutoML(BaseEstimator):
     infer_limit: float | None = None
     refit: str = "auto"
     knowledge: Any = None
+    feature_engineering: bool = True
 
     def __init__(self, time_budget: float | None = 60.0, metric: str | Callable[..., float] = "auto",
                  task: str = "auto", seed: int = 0, max_trials: int | None = None, n_jobs: int = -1,
@@ -96,7 +100,8 @@ class AutoML(BaseEstimator):
                  path: str | None = None, resume: bool = False, backend: str = "local",
                  ray_address: str | None = None, inf_as_nan: bool = False, verbose: int = 1,
                  raise_on_trial_error: bool = False, on_bad_value: str = "raise", overwrite: bool = False,
-                 infer_limit: float | None = None, refit: str = "auto", knowledge: Any = "auto") -> None:
+                 infer_limit: float | None = None, refit: str = "auto", knowledge: Any = "auto",
+                 feature_engineering: bool = True) -> None:
         self.time_budget = time_budget
         self.metric = metric
         self.task = task
@@ -122,6 +127,7 @@ class AutoML(BaseEstimator):
         self.infer_limit = infer_limit
         self.refit = refit
         self.knowledge = knowledge
+        self.feature_engineering = feature_engineering
 
     # ------------------------------------------------------------------------------------------------ fit
     def fit(self, X: Any, y: Any = None, *, target: str | None = None, sample_weight: Any = None) -> AutoML:
@@ -185,6 +191,7 @@ class AutoML(BaseEstimator):
             backend_options={"address": self.ray_address} if self.backend == "ray" and self.ray_address else {},
             inf_as_nan=self.inf_as_nan, on_bad_value=self.on_bad_value, overwrite=self.overwrite,
             verbose=self.verbose, infer_limit=self.infer_limit, refit=self.refit, knowledge=self.knowledge,
+            feature_engineering=self.feature_engineering,
             raise_on_trial_error=self.raise_on_trial_error)
 
     def _check_params(self) -> None:
@@ -207,6 +214,8 @@ class AutoML(BaseEstimator):
             raise ConfigError(f"refit must be one of {', '.join(map(repr, REFIT_CHOICES))}, got {self.refit!r}")
         if not (self.knowledge is None or self.knowledge is False or isinstance(self.knowledge, (str, os.PathLike))):
             raise ConfigError(f"knowledge must be 'auto', a path to a knowledge base, or None; got {self.knowledge!r}")
+        if not isinstance(self.feature_engineering, bool):
+            raise ConfigError(f"feature_engineering must be True or False, got {self.feature_engineering!r}")
         limit = self.infer_limit
         if limit is not None and (isinstance(limit, bool) or not isinstance(limit, (int, float))
                                   or not np.isfinite(limit) or limit <= 0):

@@ -93,7 +93,7 @@ def system_name(search: str, searches: list[str]) -> str:
 
 
 def run_one(entry: dict, root: Path, *, time_budget: float, seed: int, searches: list[str],
-            workdir: Path, done: set[str] = frozenset()) -> list[dict]:
+            workdir: Path, done: set[str] = frozenset(), feature_engineering: bool = True) -> list[dict]:
     """The rows of one dataset; systems named in ``done`` (from a resumed run) are not run again."""
     df = pd.read_parquet(root / entry["file"])
     target, task = entry["target"], entry["task"]
@@ -112,11 +112,13 @@ def run_one(entry: dict, root: Path, *, time_budget: float, seed: int, searches:
             continue
         rows.append(_forgeml_row(entry, train, test, target, task, metric, system, search=search,
                                  time_budget=time_budget, seed=seed,
-                                 path=workdir / f"{entry['name']}-{_slug(search)}"))
+                                 path=workdir / f"{entry['name']}-{_slug(search)}",
+                                 feature_engineering=feature_engineering))
     return rows
 
 
-def _forgeml_row(entry, train, test, target, task, metric, system, *, search, time_budget, seed, path) -> dict:
+def _forgeml_row(entry, train, test, target, task, metric, system, *, search, time_budget, seed, path,
+                 feature_engineering: bool = True) -> dict:
     from forgeml import AutoML
     from forgeml.bench.strategies import anytime
     from forgeml.search import parse_search_spec
@@ -127,7 +129,8 @@ def _forgeml_row(entry, train, test, target, task, metric, system, *, search, ti
         name, options = parse_search_spec(search)
         m = AutoML(time_budget=time_budget, seed=seed, verbose=0, search=name, search_options=options,
                    path=str(path), overwrite=True,  # a row not in results.csv is rerun from scratch
-                   knowledge=None)  # cold: what one dataset teaches must not flatter the next
+                   knowledge=None,  # cold: what one dataset teaches must not flatter the next
+                   feature_engineering=feature_engineering)
         m.fit(train, target=target)
         row["anytime"] = json.dumps(anytime(m.trials(), t0, time_budget, m.metric_.greater_is_better))
         row["fit_wall_s"] = time.time() - t0
@@ -192,12 +195,15 @@ def write_reports(frame: pd.DataFrame, outdir: Path, searches: list[str], time_b
 
 
 def run_bench(suite: str, out: str, *, time_budget: float = 60.0, seed: int = 0, only: list[str] | None = None,
-              search: str = "auto", max_rows: int | None = None, resume: bool = False) -> pd.DataFrame:
+              search: str = "auto", max_rows: int | None = None, resume: bool = False,
+              feature_engineering: bool = True) -> pd.DataFrame:
     """Run the suite; ``search`` may list several strategies (comma-separated) to compare them, each with
     options if wanted: ``"auto,auto(random_fraction=0.3)"``.
 
     With ``resume``, rows already in ``OUT/results.csv`` are kept and their (dataset, system) pairs are not
     run again, so a long comparison can be spread over several sittings or extended by a strategy.
+    ``feature_engineering=False`` (``forgeml bench --no-feature-engineering``) runs forgeml without it, so
+    on-vs-off can be compared with two output folders.
     """
     searches = split_searches(search)
     manifest = json.loads(Path(suite).read_text())
@@ -216,7 +222,7 @@ def run_bench(suite: str, out: str, *, time_budget: float = 60.0, seed: int = 0,
         if {"constant", "lightgbm"} | {system_name(s, searches) for s in searches} <= done:
             continue
         new = run_one(entry, root, time_budget=time_budget, seed=seed, searches=searches,
-                      workdir=outdir / "runs", done=done)
+                      workdir=outdir / "runs", done=done, feature_engineering=feature_engineering)
         rows.extend(new)
         frame = pd.DataFrame(rows)
         frame.to_csv(outdir / "results.csv", index=False)

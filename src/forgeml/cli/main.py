@@ -51,6 +51,8 @@ def _add_fit_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--on-bad-value", default="raise", choices=["raise", "nan"],
                    help="a value that cannot be read as its column's type: raise an error (default) or read it "
                         "as missing, with a warning")
+    p.add_argument("--no-feature-engineering", dest="feature_engineering", action="store_false",
+                   help="search today's preprocessing only: no generated features, skew or target transforms")
     p.add_argument("--verbose", type=int, default=1, help="0 silent, 1 progress (default), 2 also plain lines")
     kb = p.add_mutually_exclusive_group()
     kb.add_argument("--knowledge", default="auto", metavar="PATH",
@@ -68,7 +70,8 @@ def _automl(a: argparse.Namespace, path: str | None, resume: bool = False, overw
                   n_jobs=a.n_jobs, seed=a.seed, backend=a.backend,
                   ray_address=a.ray_address, ensemble=_ensemble(a), verbose=a.verbose, path=path,
                   resume=resume, overwrite=overwrite, on_bad_value=a.on_bad_value, infer_limit=a.infer_limit,
-                  refit=a.refit, knowledge=None if a.no_knowledge else a.knowledge)
+                  refit=a.refit, knowledge=None if a.no_knowledge else a.knowledge,
+                  feature_engineering=getattr(a, "feature_engineering", True))
 
 
 def _ensemble(a: argparse.Namespace) -> bool | str | None:
@@ -227,7 +230,7 @@ def cmd_bench(a: argparse.Namespace) -> int:
 
     only = [s.strip() for s in a.only.split(",")] if a.only else None
     run_bench(a.suite, a.out, time_budget=a.time_budget, seed=a.seed, only=only, search=a.search,
-              max_rows=a.max_rows, resume=a.resume)
+              max_rows=a.max_rows, resume=a.resume, feature_engineering=a.feature_engineering)
     return 0
 
 
@@ -311,6 +314,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0, help="seed for every random choice (default 0)")
     p.add_argument("--max-rows", type=int, default=None, help="skip datasets with more rows")
     p.add_argument("--resume", action="store_true", help="keep OUT/results.csv and run only what it lacks")
+    p.add_argument("--no-feature-engineering", dest="feature_engineering", action="store_false",
+                   help="run forgeml with AutoML(feature_engineering=False), to compare against the default")
     p.set_defaults(fn=cmd_bench)
     p = sub.add_parser("bench-ensembles", help="every ensemble method against the single best pipeline, on test rows")
     p.add_argument("--suite", required=True, help="the suite's manifest.json")

@@ -38,6 +38,7 @@ TASKS = ("binary", "multiclass", "regression")
 MAX_INT_CLASSES = 10  # integer targets with more distinct values are regression
 MAX_CATEGORIES = 200  # categories stored in the schema per column (most frequent first)
 _SAMPLE = 2000  # values examined when parsing strings
+SKEW_THRESHOLD = 1.0  # |skewness| above which a numeric column (or regression target) counts as skewed
 _ID_NAME = re.compile(r"(^|[_\s\-.])(id|ids|uuid|guid|key|index)$|^id[_\s\-.]|^unnamed:?\s*\d*$", re.IGNORECASE)
 
 
@@ -73,11 +74,37 @@ def infer_schema(df: pd.DataFrame, target: str, task: str | None = None) -> Sche
     if task != "regression":
         classes = tuple(_sorted_labels(y.dropna().unique()))
     columns = tuple(infer_column(df[c], name=c) for c in df.columns if c != target)
+    extra = skew_facts(df, columns, y, task)
     modelled = [c.name for c in columns if c.kind in MODELLED]
     # the share of rows with a missing value in a modelled column: whether dropping them is worth searching
-    incomplete = float(df[modelled].isna().any(axis=1).mean()) if modelled and len(df) else 0.0
+    extra["incomplete_row_share"] = round(float(df[modelled].isna().any(axis=1).mean()), 6) \
+        if modelled and len(df) else 0.0
     return Schema(columns=columns, target=target, task=task, classes=classes, target_dtype=str(y.dtype),
-                  extra={"incomplete_row_share": round(incomplete, 6)})
+                  extra=extra)
+
+
+def skew_facts(df: pd.DataFrame, columns: tuple[ColumnSpec, ...], y: pd.Series, task: str) -> dict:
+    """Facts the feature-engineering search needs (JSON values, read with ``.get``): ``skewed_numeric``, the
+    numeric columns whose |skewness| exceeds ``SKEW_THRESHOLD``; for regression ``target_skew``, ``target_min``."""
+    skewed = []
+    for c in columns:
+        if c.kind == NUMERIC and c.n_unique > 2 and abs(_skew(to_numeric(df[c.name]))) > SKEW_THRESHOLD:
+            skewed.append(str(c.name))
+    out: dict = {"skewed_numeric": skewed}
+    if task == "regression":
+        t = to_numeric(y)
+        out["target_skew"] = round(_skew(t), 6)
+        out["target_min"] = float(t.min()) if t.notna().any() else 0.0
+    return out
+
+
+def _skew(s: pd.Series) -> float:
+    v = s.to_numpy(dtype="float64", na_value=np.nan)
+    v = v[np.isfinite(v)]
+    if len(v) > 100_000:
+        v = np.random.default_rng(0).choice(v, 100_000, replace=False)
+    sd = v.std() if len(v) > 2 else 0.0
+    return float(np.mean(((v - v.mean()) / sd) ** 3)) if sd > 0 else 0.0
 
 
 def _sorted_labels(labels: np.ndarray) -> list:

@@ -131,11 +131,15 @@ def continue_pipeline(before: Any, config: Config, more: int, family: Any, fctx:
         sample_weight = None if sample_weight is None else np.asarray(sample_weight)[keep]
     prep = before[:-1]
     Xt = prep.transform(X)
+    yt = before.transform_target(y) if hasattr(before, "transform_target") else y  # the scale it learned on
     if sample_weight is None:
-        model.fit(Xt, y)
+        model.fit(Xt, yt)
     else:
-        model.fit(Xt, y, sample_weight=sample_weight)
-    return ForgePipeline([*prep.steps, ("model", model)], missing_rows=getattr(before, "missing_rows", "impute"))
+        model.fit(Xt, yt, sample_weight=sample_weight)
+    out = ForgePipeline([*prep.steps, ("model", model)], missing_rows=getattr(before, "missing_rows", "impute"),
+                        target_transform=getattr(before, "target_transform", "none"))
+    out.target_ = getattr(before, "target_", None)
+    return out
 
 
 class _Iterations:

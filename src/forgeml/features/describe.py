@@ -7,6 +7,7 @@ model as it came in is ``"input"``.
 """
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from forgeml.data.schema import BOOLEAN, NUMERIC
@@ -30,11 +31,21 @@ def preprocessor_features(pre: Any) -> dict[str, tuple[str, tuple[str, ...]]]:
         by_raw[f"{c}__missing"] = (f"missing indicator of {c}", by_raw.get(c, ("", (c,)))[1])
     if pre.encoder_ is not None:
         by_raw.update(_categorical(pre.encoder_))
+    made = pre.engineered_descriptions() if hasattr(pre, "engineered_descriptions") else {}
+    inputs = [str(name) for name, _ in pre.columns]
+    for raw, how in made.items():  # skew transforms, counts, group statistics, cyclic dates
+        source = by_raw.get(raw, ("", ()))[1] or named_in(how, inputs)
+        by_raw[raw] = (how, source)
     out = {}
     for raw, name in zip(pre.raw_names_, pre.feature_names_out_):
         out[str(name)] = by_raw.get(raw, ("constant (no usable column)", ()) if raw == "_constant"
                                     else ("input", (raw,)))
     return out
+
+
+def named_in(text: str, names: list[str]) -> tuple[str, ...]:
+    """The ``names`` that appear in ``text`` as whole words (``"a"`` is not in ``"mean of b"``)."""
+    return tuple(n for n in names if re.search(rf"(?<![\w.]){re.escape(n)}(?![\w.])", text))
 
 
 def _date_parts() -> tuple[str, ...]:

@@ -7,6 +7,12 @@
   values are target-encoded (out of fold);
 * datetime: ``DatetimeParts``; text: ``TextFeatures``; id and constant columns: dropped.
 
+Feature engineering (each off by default): ``skew`` transforms skewed numeric columns after imputation and before
+clipping and scaling (``SkewTransformer``); ``count_encoding`` adds ``<cat>__count`` per categorical;
+``group_stats`` adds the mean and std of the numeric column most related to ``y`` per category (out of fold on the
+training rows, ``GroupStats``); ``cyclic_dates`` adds sin/cos date parts. The added numbers are imputed, clipped
+and scaled like the other numbers.
+
 Columns entirely missing in the training fold are dropped. The output is float64 except native categoricals
 (``category`` dtype), with unique ASCII column names fixed at fit time.
 """
@@ -27,7 +33,8 @@ from forgeml.features.clip import OutlierClipper
 from forgeml.features.dates import DatetimeParts
 from forgeml.features.describe import preprocessor_features
 from forgeml.features.encode import METHODS, CategoricalEncoder
-from forgeml.features.impute import STRATEGIES, NumericImputer
+from forgeml.features.engineer import GROUP_MAX_COLUMNS, SKEWS, CountEncoder, GroupStats, SkewTransformer
+from forgeml.features.impute import INDICATOR_SUFFIX, STRATEGIES, NumericImputer
 from forgeml.features.text import TextFeatures
 
 SCALERS = ("none", "standard", "robust", "minmax", "quantile")
@@ -42,10 +49,17 @@ class Preprocessor(TransformerMixin, BaseEstimator):
     ``task`` tells target encoding what ``y`` is. The other arguments are the preprocessing choices.
     """
 
+    # defaults for parameters added after models were first saved: an older pickle lacks them
+    skew: str = "none"
+    count_encoding: bool = False
+    group_stats: bool = False
+    cyclic_dates: bool = False
+
     def __init__(self, columns: Sequence[tuple[str, str]] = (), *, task: str = "regression",
                  impute: str = "median", indicators: bool = False, clip: str = "none", scale: str = "none",
                  cat_encoding: str = "onehot", max_onehot: int = 20, text_components: int = 8,
-                 seed: int = 0) -> None:
+                 skew: str = "none", count_encoding: bool = False, group_stats: bool = False,
+                 cyclic_dates: bool = False, seed: int = 0) -> None:
         self.columns = columns
         self.task = task
         self.impute = impute
@@ -55,6 +69,10 @@ class Preprocessor(TransformerMixin, BaseEstimator):
         self.cat_encoding = cat_encoding
         self.max_onehot = max_onehot
         self.text_components = text_components
+        self.skew = skew
+        self.count_encoding = count_encoding
+        self.group_stats = group_stats
+        self.cyclic_dates = cyclic_dates
         self.seed = seed
 
     @classmethod
@@ -78,19 +96,28 @@ class Preprocessor(TransformerMixin, BaseEstimator):
         by_kind = {k: [c for c in kinds if kinds[c] == k and c in present]
                    for k in (NUMERIC, BOOLEAN, CATEGORICAL, DATETIME, TEXT)}
         self.kinds_ = by_kind
-        self.dates_ = DatetimeParts().fit(X[by_kind[DATETIME]]) if by_kind[DATETIME] else None
+        self.dates_ = None
+        if by_kind[DATETIME]:
+            self.dates_ = DatetimeParts(cyclic=self.cyclic_dates).fit(X[by_kind[DATETIME]])
         self.text_ = None
-        parts = [self._numeric_raw(X)]
+        raw = self._numeric_raw(X)
+        parts = [raw]
         if by_kind[TEXT]:
             self.text_ = TextFeatures(n_components=self.text_components, seed=self.seed)
             parts.append(self.text_.fit_transform(X[by_kind[TEXT]]))
         if self.dates_ is not None:
             parts.append(self.dates_.transform(X[by_kind[DATETIME]]))
+        parts += self._fit_engineered(X, raw, y)
         num = pd.concat(parts, axis=1)
         self.imputer_ = NumericImputer(self.impute, indicators=self.indicators).fit(num)
         vals = self.imputer_.transform(num)
         ind_cols = vals.columns[len(self.imputer_.value_columns_):]
         value_cols = list(self.imputer_.value_columns_)
+        self.skew_ = None
+        if self.skew != "none":
+            skewable = [c for c in value_cols if c in set(by_kind[NUMERIC])]
+            self.skew_ = SkewTransformer(self.skew).fit(vals[skewable])
+            vals = self._skewed(vals)
         self.clipper_ = None
         if self.clip != "none" and value_cols:
             self.clipper_ = OutlierClipper(self.clip).fit(vals[value_cols])
@@ -116,6 +143,7 @@ class Preprocessor(TransformerMixin, BaseEstimator):
     def _check_params(self) -> None:
         checks = (("impute", self.impute, STRATEGIES), ("clip", self.clip, CLIPS), ("scale", self.scale, SCALERS),
                   ("cat_encoding", self.cat_encoding, METHODS))
+        checks += (("skew", self.skew, SKEWS),)
         for name, value, allowed in checks:
             if value not in allowed:
                 raise ConfigError(f"Preprocessor {name}={value!r} is not one of {', '.join(allowed)}")
@@ -140,7 +168,11 @@ class Preprocessor(TransformerMixin, BaseEstimator):
             parts.append(self.text_.transform(X[self.kinds_[TEXT]]))
         if self.dates_ is not None:
             parts.append(self.dates_.transform(X[self.kinds_[DATETIME]]))
-        vals = self.imputer_.transform(pd.concat(parts, axis=1))
+        if getattr(self, "counts_", None) is not None:
+            parts.append(self.counts_.transform(X[self.kinds_[CATEGORICAL]]))
+        if getattr(self, "groups_", None) is not None:
+            parts.append(self.groups_.transform(self._group_input(X, parts[0])))
+        vals = self._skewed(self.imputer_.transform(pd.concat(parts, axis=1)))
         value_cols = list(self.imputer_.value_columns_)
         ind = vals.iloc[:, len(value_cols):]
         clipped = self.clipper_.transform(vals[value_cols]) if self.clipper_ is not None else vals[value_cols]
@@ -148,6 +180,62 @@ class Preprocessor(TransformerMixin, BaseEstimator):
         out = self._assemble(clipped, ind, self._bools_raw(X), cats, X.index)
         out.columns = list(self.feature_names_out_)
         return out
+
+    def _fit_engineered(self, X: pd.DataFrame, raw: pd.DataFrame, y: Any) -> list[pd.DataFrame]:
+        """Fit the count encoding and group statistics; their training-row columns (group statistics out of
+        fold)."""
+        cats, out = self.kinds_[CATEGORICAL], []
+        self.counts_ = self.groups_ = None
+        if self.count_encoding and cats:
+            self.counts_ = CountEncoder().fit(X[cats])
+            out.append(self.counts_.transform(X[cats]))
+        if self.group_stats and cats and raw.shape[1]:
+            value = raw.columns[0]
+            if y is not None and raw.shape[1] > 1:
+                from forgeml.features.generate import SAMPLE_ROWS, relevance
+
+                n = min(len(raw), SAMPLE_ROWS)
+                score = relevance(raw.to_numpy()[:n], np.asarray(y)[:n], self.task != "regression")
+                value = raw.columns[int(np.argmax(score))]
+            self.groups_ = GroupStats(tuple(cats[:GROUP_MAX_COLUMNS]), str(value), seed=self.seed)
+            self.group_value_ = value
+            out.append(self.groups_.fit_transform(self._group_input(X, raw)))
+        return out
+
+    def _group_input(self, X: pd.DataFrame, raw: pd.DataFrame) -> pd.DataFrame:
+        frame = X[list(self.groups_.groups)].copy()
+        frame[str(self.group_value_)] = raw[self.group_value_].to_numpy()
+        return frame
+
+    def _skewed(self, vals: pd.DataFrame) -> pd.DataFrame:
+        skew = getattr(self, "skew_", None)
+        if skew is None or not skew.columns_:
+            return vals
+        cols = list(skew.feature_names_in_)
+        vals = vals.copy()
+        vals[cols] = skew.transform(vals[cols]).to_numpy()
+        return vals
+
+    def engineered_descriptions(self) -> dict[str, str]:
+        """Raw output column -> how the engineering made it (``"log1p(income)"``, ``"count of city"``, ``"mean of
+        price per city"``, ``"sin(month of date)"``, ...); read by ``features/describe.py``."""
+        made: dict[str, str] = {}
+        skew = getattr(self, "skew_", None)
+        if skew is not None:
+            made.update(skew.describe())
+        for step in (getattr(self, "counts_", None), getattr(self, "groups_", None)):
+            if step is not None:
+                made.update(step.describe())
+        for c, _ in (self.dates_.has_time_.items() if self.dates_ is not None else ()):
+            for name in self.dates_.feature_names_out_:
+                if name.startswith(f"{c}_"):
+                    part = name[len(c) + 1:]
+                    p, _, fn = part.rpartition("_") if part.endswith(("_sin", "_cos")) else (part, "", "")
+                    made.setdefault(name, f"{fn}({p} of {c})" if fn else f"{p} of {c}")
+        for raw in self.raw_names_:
+            if str(raw).endswith(INDICATOR_SUFFIX):
+                made.setdefault(raw, f"missing indicator of {str(raw)[:-len(INDICATOR_SUFFIX)]}")
+        return made
 
     def _numeric_raw(self, X: pd.DataFrame) -> pd.DataFrame:
         cols = self.kinds_[NUMERIC]

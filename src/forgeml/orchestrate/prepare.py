@@ -83,8 +83,8 @@ def prepare(settings: RunSettings, df: pd.DataFrame, target: str, sample_weight:
     skipped: list[str] = []
     if row_weights is not None:  # only families that honour the weights
         families, skipped = weighted_families(families, settings.families)
-    space = joint_space(families, schema, fctx)
-    defaults = default_configs(families, schema, fctx)
+    space = joint_space(families, schema, fctx, settings.feature_engineering)
+    defaults = default_configs(families, schema, fctx, settings.feature_engineering)
     experience = recall(settings.knowledge, X, y, schema, metric, space, defaults, seed=settings.seed,
                         time_budget=settings.time_budget)
     warm = experience.warm.configs

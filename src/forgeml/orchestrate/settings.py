@@ -52,6 +52,7 @@ class RunSettings:
     raise_on_trial_error: bool = False
     refit: str = "auto"  # one of REFIT_CHOICES
     knowledge: Any = None  # "auto" (the user's knowledge base), a path, or None (see orchestrate/experience.py)
+    feature_engineering: bool = True  # search the feature-engineering choices (pipeline/space.py) too
 
     def __post_init__(self) -> None:
         if self.refit not in REFIT_CHOICES:

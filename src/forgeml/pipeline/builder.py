@@ -12,6 +12,7 @@ import numpy as np
 
 from forgeml.data.schema import Schema
 from forgeml.errors import ConfigError
+from forgeml.features.generate import FeatureGenerator
 from forgeml.features.preprocess import Preprocessor
 from forgeml.features.select import FeatureSelector
 from forgeml.models.base import FitContext, ModelFamily
@@ -50,13 +51,21 @@ def build_pipeline(config: Mapping[str, Any], schema: Schema, families: Mapping[
                           f"known: {', '.join([*params, *SELECTION_KEYS])}")
     params.update(prep)
     chosen = {k: params.pop(k) for k in SELECTION_KEYS if k in params}
+    generate, k = params.pop("generate"), params.pop("generate_k")
+    target_transform = params.pop("target_transform")
+    if schema.task != "regression":  # only a regression target has a scale to transform
+        target_transform = "none"
     pre = Preprocessor.from_schema(schema, params, seed=ctx.seed)
     steps: list[tuple[str, Any]] = [("prep", pre)]
+    if generate == "arithmetic":
+        steps.append(("generate", FeatureGenerator(k=int(k), task=schema.task, seed=ctx.seed)))
+    elif generate != "none":
+        raise ConfigError(f"generate={generate!r} is not one of 'none', 'arithmetic'")
     if "select" in chosen:  # engineering on: the selector also enforces the width cap, even with "none"
         steps.append(("select", FeatureSelector(chosen["select"], float(chosen.get("select_keep", 0.5)),
                                                 task=schema.task, seed=ctx.seed)))
     steps.append(("model", fam.build(hp, ctx)))
-    return ForgePipeline(steps, missing_rows=chosen.get("missing_rows", "impute"))
+    return ForgePipeline(steps, missing_rows=chosen.get("missing_rows", "impute"), target_transform=target_transform)
 
 
 def fit_pipeline(pipe: Any, X: Any, y: Any, sample_weight: Any = None) -> Any:

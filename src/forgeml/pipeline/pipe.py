@@ -21,11 +21,11 @@ from sklearn.pipeline import Pipeline
 
 from forgeml.data.schema import MODELLED
 from forgeml.errors import ConfigError
+from forgeml.pipeline.target import TARGET_TRANSFORMS, fit_target
 
 MISSING_ROWS = ("impute", "drop")
 MAX_DROP_SHARE = 0.10  # the most rows "drop" may remove; above it every row is kept and imputed
 MIN_KEPT_ROWS = 20  # nor may it leave fewer rows than this
-TARGET_TRANSFORMS = ("none",)
 
 
 class ForgePipeline(Pipeline):
@@ -75,11 +75,19 @@ class ForgePipeline(Pipeline):
         return keep
 
     def _forward(self, y: Any) -> Any:
-        """``y`` on the scale the steps learn on (fits ``self.target_`` when a transform is set)."""
-        return y
+        """``y`` on the scale the steps learn on (fits ``self.target_`` when a transform is set; see
+        ``pipeline/target.py`` for the fallbacks)."""
+        self.target_ = fit_target(self.target_transform, y) if y is not None else None
+        return self.transform_target(y)
+
+    def transform_target(self, y: Any) -> Any:
+        """``y`` through the fitted target transform (unchanged without one): what the model step learns."""
+        target = getattr(self, "target_", None)
+        return y if target is None else target.forward(y)
 
     def _inverse(self, pred: np.ndarray) -> np.ndarray:
-        return pred
+        target = getattr(self, "target_", None)
+        return pred if target is None else target.inverse(pred)
 
     def predict(self, X: Any, **params: Any) -> np.ndarray:
         return self._inverse(super().predict(X, **params))

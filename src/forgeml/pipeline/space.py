@@ -4,11 +4,18 @@ Trees are invariant to monotone transforms, so they get no scaling or clipping c
 missing values, no imputation by default; distance- and gradient-based families get imputation with missing
 indicators, standard scaling and one-hot encoding by default. Choices that cannot matter for this schema
 (no categorical columns, no missing values) are left out, so searchers do not waste trials on them.
+
+With ``engineering=True`` (``AutoML(feature_engineering=True)``) the space also holds the feature-engineering
+choices, each "off" by default so the defaults are today's pipelines: ``generate`` / ``generate_k`` (arithmetic
+terms, every family: trees gain from products and ratios too), ``skew`` (families that need scaling; trees are
+invariant to monotone transforms), ``count_encoding`` and ``group_stats`` (with categoricals), ``cyclic_dates``
+(with dates) and ``target_transform`` (regression with a skewed or positive target).
 """
 from __future__ import annotations
 
 from typing import Any
 
+from forgeml.data.infer import SKEW_THRESHOLD
 from forgeml.data.schema import CATEGORICAL, DATETIME, MODELLED, NUMERIC, TEXT, Schema
 from forgeml.features.select import FILTERS, RANKERS
 from forgeml.models.base import Capabilities
@@ -40,7 +47,14 @@ def prep_defaults(capabilities: Capabilities, schema: Schema) -> dict[str, Any]:
         "clip": "none",
         "scale": "standard" if cap.needs_scaling else "none",
         "cat_encoding": "native" if native_ok(cap) else ("ordinal" if cap.native_categorical else "onehot"),
+        **ENGINEERING_OFF,
     }
+
+
+#: The feature-engineering choices, all off: what a pipeline gets for anything not searched.
+ENGINEERING_OFF: dict[str, Any] = {"generate": "none", "generate_k": 6, "skew": "none", "count_encoding": False,
+                                   "group_stats": False, "cyclic_dates": False, "target_transform": "none"}
+GENERATE_K = (4, 6, 8)  # how many top numeric columns the arithmetic terms combine
 
 
 def _held(choices: tuple, default: Any) -> Categorical:
@@ -48,13 +62,14 @@ def _held(choices: tuple, default: Any) -> Categorical:
 
 
 def prep_space(capabilities: Capabilities, schema: Schema, engineering: bool = True) -> SearchSpace:
-    """Unprefixed preprocessing parameters (``impute``, ``indicators``, ``scale``, ``clip``, ``cat_encoding``)
-    whose defaults equal ``prep_defaults``. All are ``fixed_in_training``: a model continued by PBT keeps the
-    preprocessing it was trained with.
+    """Unprefixed preprocessing parameters (``impute``, ``indicators``, ``scale``, ``clip``, ``cat_encoding``,
+    and with ``engineering`` the feature-engineering choices) whose defaults equal ``prep_defaults``. All are
+    ``fixed_in_training``: a model continued by PBT keeps the preprocessing it was trained with.
 
-    With ``engineering`` also: ``select`` (a ``FeatureSelector`` method, default ``"none"``: only the width cap),
-    ``select_keep`` (the fraction the ranking methods keep) and, when a few rows have missing values,
-    ``missing_rows`` (``"impute"`` or ``"drop"``); every one defaults to off."""
+    With ``engineering`` also: generated features, skew transforms, count encoding, group statistics, cyclic
+    dates and target transforms (``_engineering``); ``select`` (a ``FeatureSelector`` method, default
+    ``"none"``: only the width cap), ``select_keep`` (the fraction the ranking methods keep) and, when a few rows
+    have missing values, ``missing_rows`` (``"impute"`` or ``"drop"``); every one defaults to off."""
     cap = capabilities
     numeric, has_missing, has_cat = _facts(schema)
     d = prep_defaults(cap, schema)
@@ -78,6 +93,7 @@ def prep_space(capabilities: Capabilities, schema: Schema, engineering: bool = T
             choices = ("onehot", "target")
         params["cat_encoding"] = _held(choices, d["cat_encoding"])
     if engineering:
+        _engineering(cap, schema, params, conds)
         _selection(params, conds, schema)
     return SearchSpace(params, conds)
 
@@ -93,3 +109,52 @@ def _selection(params: dict[str, Any], conds: dict[str, Condition], schema: Sche
     has_missing = any(c.missing_frac > 0 for c in schema.columns if c.kind in MODELLED)
     if has_missing and 0.0 < share <= MAX_DROP_SHARE:
         params["missing_rows"] = _held(("impute", "drop"), "impute")
+
+
+def _engineering(cap: Capabilities, schema: Schema, params: dict[str, Any], conds: dict[str, Condition]) -> None:
+    """Add the feature-engineering choices that can matter for this schema and family (all default off)."""
+    n_numeric = sum(c.kind in NUMERIC_LIKE for c in schema.columns)
+    has_cat = any(c.kind == CATEGORICAL for c in schema.columns)
+    if n_numeric >= 2:
+        params["generate"] = _held(("none", "arithmetic"), "none")
+        params["generate_k"] = _held(GENERATE_K, ENGINEERING_OFF["generate_k"])
+        conds["generate_k"] = Condition("generate", ("arithmetic",))
+    if cap.needs_scaling and schema.extra.get("skewed_numeric"):
+        params["skew"] = _held(("none", "log1p", "sqrt", "yeo-johnson", "box-cox"), "none")
+    if has_cat:
+        params["count_encoding"] = _held((False, True), False)
+        if any(c.kind == NUMERIC for c in schema.columns):
+            params["group_stats"] = _held((False, True), False)
+    if any(c.kind == DATETIME for c in schema.columns):
+        params["cyclic_dates"] = _held((False, True), False)
+    choices = target_transforms(schema)
+    if len(choices) > 1:
+        params["target_transform"] = _held(choices, "none")
+
+
+def engineered_prep(capabilities: Capabilities, schema: Schema) -> dict[str, Any]:
+    """The feature-engineering choices the schema's facts point to, for one extra warm-start config per family
+    (``default_configs``): a skewed regression target gets Box-Cox (a positive target), log1p (non-negative) or
+    Yeo-Johnson; skewed numeric columns get Yeo-Johnson in families that need scaling. Empty when the facts show
+    no skew, so data without it costs no extra trial."""
+    space = prep_space(capabilities, schema, engineering=True)
+    out: dict[str, Any] = {}
+    skew = schema.extra.get("target_skew")
+    if "target_transform" in space and skew is not None and abs(skew) > SKEW_THRESHOLD:
+        choices = space["target_transform"].choices
+        out["target_transform"] = next(m for m in ("box-cox", "log1p", "yeo-johnson") if m in choices)
+    if "skew" in space:
+        out["skew"] = "yeo-johnson"
+    return out
+
+
+def target_transforms(schema: Schema) -> tuple[str, ...]:
+    """The target transforms worth trying: regression whose target is skewed (``SKEW_THRESHOLD``) or positive,
+    each transform only where the whole training target is in its domain."""
+    if schema.task != "regression":
+        return ("none",)
+    skew, low = schema.extra.get("target_skew"), schema.extra.get("target_min")
+    if skew is None or low is None or not (abs(skew) > SKEW_THRESHOLD or low > 0):
+        return ("none",)
+    ok = {"log1p": low > -1, "sqrt": low >= 0, "yeo-johnson": True, "box-cox": low > 0}
+    return ("none", *(m for m, good in ok.items() if good))

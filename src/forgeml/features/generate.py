@@ -1,0 +1,201 @@
+"""``FeatureGenerator``: bounded arithmetic features over the most promising numeric columns.
+
+It is the ``("generate", ...)`` step after ``prep``, so it sees the model-ready frame (imputed, maybe scaled).
+
+1. Candidates: float columns with more than two distinct values on the fit rows; ``category`` columns, missing
+   indicators (``*__missing``) and 0/1 columns (one-hot, booleans) are passed through untouched and not combined.
+2. Ranking: each candidate is scored on at most ``sample`` fit rows by ``relevance`` (below) and the best ``k``
+   are kept.
+3. Terms over those ``k`` columns: pairwise products ``a * b``, ratios ``a / b`` (both directions, computed as
+   ``a * b / (b² + e²)`` with ``e`` = 0.001 x the std of ``b``, so a zero denominator gives 0, never inf),
+   differences ``a - b`` and squares ``a²``. Each term is scored the same way and the best ``max_features``
+   (default ``MAX_GENERATED`` = 40) are added, whatever ``k``: the hard cap on the added width.
+4. Every added column is clipped to the 0.1 and 99.9 % quantiles it had on the fit rows, so a ratio near a zero
+   denominator cannot send an extreme value to the model at predict time.
+
+Everything is learned in ``fit`` on the rows given (the training fold); ``transform`` only computes.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sklearn.base import BaseEstimator, TransformerMixin
+
+from forgeml.errors import ConfigError
+from forgeml.features._frame import as_frame, check_fitted
+from forgeml.features.impute import INDICATOR_SUFFIX
+
+OPERATIONS = ("product", "ratio", "difference", "square")
+MAX_GENERATED = 40  # the most columns a FeatureGenerator adds
+SAMPLE_ROWS = 2000  # rows used to rank columns and terms
+_SYMBOL = {"product": "*", "ratio": "/", "difference": "-"}
+_SUFFIX = {"product": "x", "ratio": "div", "difference": "minus"}
+
+
+def relevance(X: np.ndarray, y: np.ndarray, classification: bool) -> np.ndarray:
+    """A cheap per-column relevance in [0, 1]: the larger of ``|Spearman(x, t)|`` and
+    ``|Spearman(|x - median x|, |t - mean t|)|`` over targets ``t`` (``y`` itself for regression, one 0/1
+    indicator per class for classification). The second term catches columns that matter through an
+    interaction (for y = x0 * x1 with centred inputs, x0 alone is uncorrelated with y but |x0| is not with |y|)."""
+    if X.shape[1] == 0:
+        return np.zeros(0)
+    targets = [y == c for c in np.unique(y)] if classification else [y]
+    Xr = _ranks(X)
+    Xd = _ranks(np.abs(X - np.nanmedian(X, axis=0)))
+    best = np.zeros(X.shape[1])
+    for t in targets:
+        t = np.asarray(t, dtype="float64")
+        tr = _ranks(t[:, None])[:, 0]
+        td = _ranks(np.abs(t - t.mean())[:, None])[:, 0]
+        best = np.maximum(best, np.maximum(np.abs(_corr(Xr, tr)), np.abs(_corr(Xd, td))))
+    return best
+
+
+def _ranks(a: np.ndarray) -> np.ndarray:
+    return pd.DataFrame(a).rank(axis=0).to_numpy(dtype="float64")
+
+
+def _corr(A: np.ndarray, t: np.ndarray) -> np.ndarray:
+    """Pearson correlation of each column of ``A`` with ``t`` (NaN rows of a column ignored via mean fill)."""
+    A = np.where(np.isnan(A), np.nanmean(A, axis=0), A)
+    A = A - A.mean(axis=0)
+    t = t - t.mean()
+    den = np.sqrt((A ** 2).sum(axis=0) * (t ** 2).sum())
+    with np.errstate(invalid="ignore", divide="ignore"):
+        r = (A * t[:, None]).sum(axis=0) / den
+    return np.nan_to_num(r)
+
+
+class FeatureGenerator(TransformerMixin, BaseEstimator):
+    """Adds at most ``max_features`` arithmetic terms over the top ``k`` numeric columns (see the module doc).
+
+    ``task`` is ``"regression"`` or a classification task (``y`` integer class codes); ``y`` is required.
+    The input frame's columns come out first and unchanged, then the new ones.
+    """
+
+    def __init__(self, k: int = 6, max_features: int = MAX_GENERATED, operations: tuple[str, ...] = OPERATIONS,
+                 task: str = "regression", sample: int = SAMPLE_ROWS, seed: int = 0) -> None:
+        self.k = k
+        self.max_features = max_features
+        self.operations = operations
+        self.task = task
+        self.sample = sample
+        self.seed = seed
+
+    def fit(self, X: Any, y: Any = None) -> FeatureGenerator:
+        X = as_frame(X)
+        bad = [o for o in self.operations if o not in OPERATIONS]
+        if bad:
+            raise ConfigError(f"unknown FeatureGenerator operations {bad}; use some of {', '.join(OPERATIONS)}")
+        if y is None:
+            raise ConfigError("FeatureGenerator ranks columns against the target; pass y to fit")
+        if not (isinstance(self.k, int) and self.k >= 1 and isinstance(self.max_features, int)
+                and 0 <= self.max_features <= MAX_GENERATED):
+            raise ConfigError(f"FeatureGenerator needs k >= 1 and 0 <= max_features <= {MAX_GENERATED}, got "
+                              f"k={self.k!r}, max_features={self.max_features!r}")
+        self.feature_names_in_ = np.asarray([str(c) for c in X.columns], dtype=object)
+        self.n_features_in_ = X.shape[1]
+        y = np.asarray(y).ravel()
+        rows = np.arange(len(X))
+        if len(rows) > self.sample:
+            rows = np.sort(np.random.default_rng(self.seed).choice(len(X), self.sample, replace=False))
+        cands = [c for c in X.columns if _combinable(X[c])]
+        sub = X.iloc[rows]  # rank on the sample only: no full-size copy of a wide frame
+        A = sub[cands].to_numpy(dtype="float64", na_value=np.nan) if cands else np.zeros((len(rows), 0))
+        classification = self.task != "regression"
+        score = relevance(A, y[rows], classification)
+        top = [cands[i] for i in np.argsort(-score, kind="stable")[: self.k]]
+        self.top_ = top
+        self.scale_ = {c: float(np.nanstd(X[c].to_numpy(dtype="float64", na_value=np.nan))) for c in top}
+        terms = self._candidates(top)
+        if terms and self.max_features:
+            T = np.column_stack([self._term(sub, t) for t in terms])
+            tscore = relevance(T, y[rows], classification)
+            keep = np.argsort(-tscore, kind="stable")[: self.max_features]
+            terms = [terms[i] for i in sorted(keep)]
+        else:
+            terms = []
+        self.terms_ = terms
+        taken = set(self.feature_names_in_)
+        self.names_ = [_unique(_name(t), taken) for t in terms]
+        self.bounds_ = {}
+        for name, t in zip(self.names_, terms):
+            v = self._term(X, t)
+            v = v[np.isfinite(v)]
+            lo, hi = (np.quantile(v, [0.001, 0.999]) if len(v) else (-np.inf, np.inf))
+            self.bounds_[name] = (float(lo), float(hi))
+        self.feature_names_out_ = np.asarray(list(self.feature_names_in_) + self.names_, dtype=object)
+        return self
+
+    def _candidates(self, top: list[str]) -> list[tuple[str, str, str]]:
+        ops = self.operations
+        out: list[tuple[str, str, str]] = []
+        for i, a in enumerate(top):
+            if "square" in ops:
+                out.append(("square", a, a))
+            for b in top[i + 1:]:
+                if "product" in ops:
+                    out.append(("product", a, b))
+                if "ratio" in ops:
+                    out += [("ratio", a, b), ("ratio", b, a)]
+                if "difference" in ops:
+                    out.append(("difference", a, b))
+        return out
+
+    def _term(self, X: pd.DataFrame, term: tuple[str, str, str]) -> np.ndarray:
+        op, a, b = term
+        va = X[a].to_numpy(dtype="float64", na_value=np.nan)
+        vb = X[b].to_numpy(dtype="float64", na_value=np.nan)
+        if op in ("product", "square"):
+            return va * vb
+        if op == "difference":
+            return va - vb
+        e = 1e-3 * self.scale_[b] + 1e-12
+        return va * vb / (vb * vb + e * e)
+
+    def transform(self, X: Any) -> pd.DataFrame:
+        check_fitted(self, "terms_")
+        X = as_frame(X, self.feature_names_in_)
+        if not self.terms_:
+            return X
+        new = {}
+        for name, t in zip(self.names_, self.terms_):
+            lo, hi = self.bounds_[name]
+            with np.errstate(invalid="ignore", over="ignore"):
+                new[name] = np.clip(self._term(X, t), lo, hi)
+        return pd.concat([X, pd.DataFrame(new, index=X.index, dtype="float64")], axis=1)
+
+    def describe_features(self) -> dict[str, str]:
+        """Output column -> how it was made: ``"input"`` for passed-through columns, else e.g. ``"x0 * x1"``."""
+        check_fitted(self, "terms_")
+        out = {str(c): "input" for c in self.feature_names_in_}
+        for name, (op, a, b) in zip(self.names_, self.terms_):
+            out[name] = f"{a}^2" if op == "square" else f"{a} {_SYMBOL[op]} {b}"
+        return out
+
+    def get_feature_names_out(self, input_features: Any = None) -> np.ndarray:
+        check_fitted(self, "feature_names_out_")
+        return self.feature_names_out_.copy()
+
+
+def _combinable(s: pd.Series) -> bool:
+    if isinstance(s.dtype, pd.CategoricalDtype) or not pd.api.types.is_numeric_dtype(s.dtype):
+        return False
+    if pd.api.types.is_bool_dtype(s.dtype) or str(s.name).endswith(INDICATOR_SUFFIX):
+        return False
+    return s.nunique(dropna=True) > 2
+
+
+def _name(term: tuple[str, str, str]) -> str:
+    op, a, b = term
+    return f"{a}_sq" if op == "square" else f"{a}_{_SUFFIX[op]}_{b}"
+
+
+def _unique(name: str, taken: set[str]) -> str:
+    out, i = name, 2
+    while out in taken:
+        out, i = f"{name}_{i}", i + 1
+    taken.add(out)
+    return out

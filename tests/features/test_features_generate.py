@@ -1,0 +1,107 @@
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from forgeml.errors import ConfigError
+from forgeml.features.generate import MAX_GENERATED, FeatureGenerator, relevance
+
+
+def _frame(n: int = 600, p: int = 6, seed: int = 0) -> tuple[pd.DataFrame, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    X = pd.DataFrame(rng.normal(size=(n, p)), columns=[f"x{i}" for i in range(p)])
+    X["city"] = pd.Categorical.from_codes(rng.integers(0, 3, n), categories=pd.RangeIndex(3))
+    X["x0__missing"] = rng.integers(0, 2, n).astype(float)
+    X["flag"] = rng.integers(0, 2, n).astype(float)
+    y = X["x0"].to_numpy() * X["x1"].to_numpy() + 0.1 * rng.normal(size=n)
+    return X, y
+
+
+def test_interaction_columns_rank_first_and_their_product_is_generated():
+    X, y = _frame()
+    gen = FeatureGenerator(k=2).fit(X, y)
+    assert set(gen.top_) == {"x0", "x1"}  # |x0| vs |y| reveals the interaction that Spearman(x0, y) misses
+    out = gen.transform(X)
+    prod = [c for c in out.columns if gen.describe_features()[c] in ("x0 * x1", "x1 * x0")]
+    assert len(prod) == 1
+    assert np.corrcoef(out[prod[0]], y)[0, 1] > 0.95
+
+
+def test_category_indicator_and_binary_columns_pass_through_untouched():
+    X, y = _frame()
+    gen = FeatureGenerator(k=8).fit(X, y)
+    out = gen.transform(X)
+    assert isinstance(out["city"].dtype, pd.CategoricalDtype)
+    assert out["city"].equals(X["city"])
+    pd.testing.assert_frame_equal(out[list(X.columns)], X)
+    used = {c for _, a, b in gen.terms_ for c in (a, b)}
+    assert not used & {"city", "x0__missing", "flag"}
+
+
+def test_fit_rows_only_and_stable_names():
+    X, y = _frame()
+    train, test = X.iloc[:400], X.iloc[400:]
+    gen = FeatureGenerator(k=4).fit(train, y[:400])
+    again = FeatureGenerator(k=4).fit(train, y[:400])
+    a, b = gen.transform(test), gen.transform(test.iloc[::-1])
+    assert list(a.columns) == list(gen.get_feature_names_out()) == list(b.columns)
+    pd.testing.assert_frame_equal(a, b.iloc[::-1])  # row-wise: no statistic of the transformed rows is used
+    assert gen.terms_ == again.terms_ and gen.bounds_ == again.bounds_
+    other = FeatureGenerator(k=4).fit(X.iloc[200:], y[200:])  # other rows, other learned bounds
+    assert other.bounds_ != gen.bounds_
+
+
+def test_width_cap_holds_on_a_wide_frame():
+    rng = np.random.default_rng(1)
+    X = pd.DataFrame(rng.normal(size=(300, 500)), columns=[f"c{i}" for i in range(500)])
+    y = X["c0"].to_numpy() + rng.normal(size=300)
+    gen = FeatureGenerator(k=8).fit(X, y)  # 8 squares + 28 x (product, 2 ratios, difference) = 120 candidates
+    out = gen.transform(X)
+    assert out.shape[1] - X.shape[1] == MAX_GENERATED
+    with pytest.raises(ConfigError):
+        FeatureGenerator(max_features=MAX_GENERATED + 1).fit(X, y)
+
+
+def test_ratio_with_zero_denominator_is_finite_and_clipped():
+    X = pd.DataFrame({"a": np.linspace(1, 3, 200), "b": np.r_[np.zeros(20), np.linspace(-1, 1, 180)]})
+    y = X["a"].to_numpy() / (X["b"].to_numpy() + 3)
+    gen = FeatureGenerator(k=2, operations=("ratio",)).fit(X, y)
+    new = pd.DataFrame({"a": [5.0, 1.0], "b": [0.0, 1e-12]})
+    out = gen.transform(new)
+    added = out.iloc[:, 2:]
+    assert added.shape[1] == 2 and np.isfinite(added.to_numpy()).all()
+    for name in added.columns:
+        lo, hi = gen.bounds_[name]
+        assert ((added[name] >= lo) & (added[name] <= hi)).all()
+
+
+def test_describe_features_names_every_output_column():
+    X, y = _frame()
+    gen = FeatureGenerator(k=3).fit(X, y)
+    desc = gen.describe_features()
+    assert list(desc) == list(gen.transform(X.head()).columns)
+    assert all(desc[c] == "input" for c in X.columns)
+    assert all(desc[c] != "input" for c in gen.names_)
+
+
+def test_classification_relevance_uses_each_class():
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(500, 2))
+    y = np.where(x[:, 1] > 0.5, 2, np.where(x[:, 1] < -0.5, 1, 0))
+    score = relevance(x, y, classification=True)
+    assert score[1] > 0.5 > score[0]
+    gen = FeatureGenerator(k=1, task="multiclass").fit(pd.DataFrame(x, columns=["a", "b"]), y)
+    assert gen.top_ == ["b"]
+
+
+def test_clone_and_pandas_output():
+    from sklearn.base import clone
+
+    X, y = _frame(200)
+    gen = clone(FeatureGenerator(k=3, operations=("product",))).set_output(transform="pandas")
+    out = gen.fit(X, y).transform(X)
+    assert list(out.columns) == list(gen.get_feature_names_out())
+    assert all(" * " in gen.describe_features()[c] for c in gen.names_)
+    with pytest.raises(ConfigError, match="pass y"):
+        FeatureGenerator().fit(X)
