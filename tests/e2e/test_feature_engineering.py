@@ -83,3 +83,13 @@ def test_shuffled_target_stays_at_chance_with_engineering_on():
     assert any(c.get("linear.prep.generate") == "arithmetic" for c in configs)  # engineering was in play
     auc = roc_auc_score(test["y"], m.predict_proba(test.drop(columns="y")).iloc[:, 1])
     assert 0.4 < auc < 0.6
+
+
+def test_a_run_resumes_only_with_the_feature_engineering_it_was_fitted_with(tmp_path):
+    df = pd.DataFrame({"x": np.arange(40.0), "z": np.arange(40.0) ** 2, "y": ["a", "b"] * 20})
+    kw = dict(families=["linear"], verbose=0, n_jobs=1, path=str(tmp_path))
+    AutoML(max_trials=2, feature_engineering=False, **kw).fit(df, target="y")
+    with pytest.raises(ConfigError, match="feature_engineering=False; resume with the same setting"):
+        AutoML(max_trials=3, resume=True, **kw).fit(df, target="y")
+    m = AutoML(max_trials=3, resume=True, feature_engineering=False, **kw).fit(df, target="y")
+    assert m.n_trials_ == 3

@@ -39,6 +39,10 @@ def open_run(settings: RunSettings, prep: Prepared, run_dir: str, target: str, b
             raise ConfigError(f"the run {run_id} in {run_dir!r} was fitted {_weighed(earlier.get('sample_weight'))}; "
                               f"this fit is {_weighed(weights_digest(prep))}. Resume with the same sample_weight, "
                               "or start a new run (overwrite=True, or another directory)")
+        was = bool(earlier.get("feature_engineering", True))
+        if was != bool(settings.feature_engineering):
+            raise ConfigError(f"the run {run_id} in {run_dir!r} was fitted with feature_engineering={was}; resume "
+                              f"with the same setting, or start a new run (overwrite=True, or another directory)")
         elapsed_before = float(earlier.get("elapsed") or 0.0)
         if settings.time_budget is not None:
             budget = Budget(max(settings.time_budget - elapsed_before, 1.0))
@@ -56,7 +60,8 @@ def run_meta(settings: RunSettings, prep: Prepared, target: str) -> dict:
     return {"task": prep.schema.task, "metric": prep.metric.name, "target": target, "seed": settings.seed,
             "time_budget": settings.time_budget, "max_trials": settings.max_trials,
             "search": prep.searcher.name or type(prep.searcher).__name__,
-            "n_rows": len(prep.X), "n_features": prep.X.shape[1], "sample_weight": weights_digest(prep)}
+            "n_rows": len(prep.X), "n_features": prep.X.shape[1], "sample_weight": weights_digest(prep),
+            "feature_engineering": bool(settings.feature_engineering)}
 
 
 def weights_digest(prep: Prepared) -> str | None:
