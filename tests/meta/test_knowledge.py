@@ -44,6 +44,7 @@ def test_neighbours_are_the_nearest_datasets_of_the_same_task_and_metric(tmp_pat
         assert [n.dataset for n in got] == ["near", "mid"] and got[0].distance < got[1].distance
         assert [c["family"] for c in got[0].configs] == ["f1", "f0"]  # best (lowest loss) first
         assert [n.dataset for n in kb.neighbours(_mf(0.0), "log_loss", exclude=["fp-near"])] == ["mid", "far"]
+        assert kb.neighbours(_mf(0.0), "log_loss", keep=lambda sketch: False) == []
         assert kb.neighbours(_mf(0.0), "roc_auc") == []
 
 
@@ -81,8 +82,12 @@ def test_an_unusable_file_is_a_warning_and_a_cold_start(tmp_path):
     KnowledgeBase.open(newer).close()
     with sqlite3.connect(newer) as conn:
         conn.execute("UPDATE info SET value = '99' WHERE key = 'format'")
-    with pytest.raises(KnowledgeError, match="newer forgeml"):
+    with pytest.raises(KnowledgeError, match="newer or unknown forgeml"):
         KnowledgeBase.open(newer)
+    with sqlite3.connect(newer) as conn:
+        conn.execute("UPDATE info SET value = 'v2' WHERE key = 'format'")  # not a number: no raw ValueError
+    with pytest.warns(SearchWarning, match="unknown forgeml"):
+        assert open_or_warn(newer) is None
 
     blocker = tmp_path / "a_file"
     blocker.write_text("x")

@@ -39,10 +39,17 @@ def test_landmarkers_see_how_learnable_the_target_is():
     assert all(np.isfinite(easy.values[n]) for n in LANDMARKS)
 
 
-def test_the_time_limit_leaves_landmarkers_uncomputed_not_the_run_waiting():
-    mf = _mf(_frame(), time_limit=0.0)
-    assert all(np.isnan(mf.values[n]) for n in LANDMARKS)
-    assert np.isfinite(mf.values["log_rows"]) and mf.seconds < 5
+def test_the_work_is_bounded_by_size_so_the_values_never_depend_on_the_clock():
+    from forgeml.meta.metafeatures import MAX_COLUMNS, _matrix
+
+    rng = np.random.default_rng(0)
+    wide = pd.DataFrame(rng.normal(size=(300, 250)), columns=[f"c{i}" for i in range(250)])
+    wide["y"] = np.where(wide["c0"] > 0, "a", "b")
+    a, b = _mf(wide), _mf(wide)
+    np.testing.assert_array_equal(a.vector(), b.vector())  # same data, same values (NaN where not applicable)
+    assert all(np.isfinite(a.values[n]) for n in LANDMARKS)  # always all three landmarkers
+    schema = infer_schema(wide, "y")
+    assert _matrix(wide.drop(columns="y"), schema, 0).shape == (300, MAX_COLUMNS)
 
 
 def test_regression_and_distance():

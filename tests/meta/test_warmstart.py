@@ -50,6 +50,30 @@ def test_the_same_data_twice_gives_the_same_leaderboard(tmp_path):
     assert "neighbour" not in set(b["source"])
 
 
+def test_a_resample_of_past_data_is_not_warm_started_from_it(tmp_path):
+    """A run that saw these rows chose its configurations on them: a fold or subsample of the same data must not
+    start from it (its test rows may be the past run's training rows); new rows of the same table may."""
+    kb = str(tmp_path / "kb.db")
+    full = _data(0, n=400)
+    _fit(full, kb)
+    sub = _fit(full.sample(frac=0.7, random_state=1), kb).leaderboard()
+    assert "neighbour" not in set(sub["source"])
+    fresh = _fit(_data(5, n=400), kb).leaderboard()  # same columns, other rows
+    assert "neighbour" in set(fresh["source"])
+
+
+def test_overlap_estimates_the_share_of_common_rows():
+    from forgeml.meta.warmstart import overlap, row_sketch
+
+    a = _data(0, n=3000)
+    full = row_sketch(a.drop(columns="y"), a["y"])
+    half = a.iloc[:1500]
+    other = _data(1, n=3000)
+    assert overlap(full, full) == 1.0
+    assert 0.35 < overlap(full, row_sketch(half.drop(columns="y"), half["y"])) < 0.65
+    assert overlap(full, row_sketch(other.drop(columns="y"), other["y"])) == 0.0
+
+
 def test_knowledge_none_writes_nothing_and_a_corrupt_base_is_a_cold_start(tmp_path, monkeypatch):
     monkeypatch.setenv("FORGEML_HOME", str(tmp_path / "home"))
     _fit(_data(0), None)

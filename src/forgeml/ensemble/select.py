@@ -139,10 +139,15 @@ def by_score(candidates: Sequence[Candidate], metric: Metric) -> list[Candidate]
     return sorted((c for c in candidates if c.ok), key=lambda c: metric.loss(c.nested_score))
 
 
+def eligible(candidates: Sequence[Candidate], metric: Metric) -> list[Candidate]:
+    """``by_score``, keeping ``single`` and the ensembles that beat it by more than noise (``p_better >=
+    CONFIDENCE``; unknown when ``single`` was not evaluated): what ``auto`` may choose, best first."""
+    return [c for c in by_score(candidates, metric) if c.name == SINGLE or not c.p_better < CONFIDENCE]
+
+
 def best(candidates: Sequence[Candidate], metric: Metric) -> Candidate | None:
-    """The candidate with the best nested score among ``single`` and the ensembles that beat it by more than
-    noise (``p_better >= CONFIDENCE``; unknown when ``single`` was not evaluated); None when none was evaluated."""
-    return next((c for c in by_score(candidates, metric) if c.name == SINGLE or not c.p_better < CONFIDENCE), None)
+    """The first of ``eligible``; None when none was evaluated."""
+    return next(iter(eligible(candidates, metric)), None)
 
 
 def _p_better(cands: list[Candidate], y: np.ndarray, w: np.ndarray | None, metric: Metric, seed: int) -> None:

@@ -16,7 +16,7 @@ import os
 import sqlite3
 import time
 import warnings
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,7 +35,8 @@ _DDL = (
     """CREATE TABLE IF NOT EXISTS runs (
         id INTEGER PRIMARY KEY, dataset TEXT NOT NULL, fingerprint TEXT NOT NULL, task TEXT NOT NULL,
         metric TEXT NOT NULL, greater_is_better INTEGER NOT NULL, mf_version INTEGER NOT NULL,
-        metafeatures TEXT NOT NULL, time_budget REAL, best_score REAL, forgeml_version TEXT, created REAL NOT NULL)""",
+        metafeatures TEXT NOT NULL, row_sketch TEXT NOT NULL DEFAULT '[]', time_budget REAL, best_score REAL,
+        forgeml_version TEXT, created REAL NOT NULL)""",
     """CREATE TABLE IF NOT EXISTS configs (
         id INTEGER PRIMARY KEY, run_id INTEGER NOT NULL REFERENCES runs(id), family TEXT NOT NULL,
         config TEXT NOT NULL, score REAL, loss REAL, fit_time REAL, source TEXT)""",
@@ -69,6 +70,7 @@ class RunRecord:
     configs: Sequence[ConfigRecord] = ()
     time_budget: float | None = None
     forgeml_version: str = ""
+    row_sketch: Sequence[int] = ()  # the smallest row hashes of its data (meta/warmstart.py)
 
 
 @dataclass(frozen=True)
@@ -118,8 +120,8 @@ class KnowledgeBase:
                 row = conn.execute("SELECT value FROM info WHERE key = 'format'").fetchone()
                 if row is None:
                     conn.execute("INSERT INTO info VALUES ('format', ?)", (str(FORMAT),))
-                elif int(row[0]) > FORMAT:
-                    raise KnowledgeError(f"the knowledge base {path} was written by a newer forgeml (format "
+                elif not str(row[0]).isdigit() or int(row[0]) > FORMAT:
+                    raise KnowledgeError(f"the knowledge base {path} was written by a newer or unknown forgeml (format "
                                          f"{row[0]}, this one reads up to {FORMAT}); upgrade forgeml or use "
                                          "another knowledge=PATH")
         except sqlite3.Error as e:
@@ -161,9 +163,10 @@ class KnowledgeBase:
         with self._write():
             cur = self._conn.execute(
                 "INSERT INTO runs (dataset, fingerprint, task, metric, greater_is_better, mf_version, metafeatures,"
-                " time_budget, best_score, forgeml_version, created) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+                " row_sketch, time_budget, best_score, forgeml_version, created) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
                 (record.dataset, record.fingerprint, mf.task, record.metric, int(record.greater_is_better),
-                 mf.version, json.dumps(_finite(mf.values)), record.time_budget, best, record.forgeml_version,
+                 mf.version, json.dumps(_finite(mf.values)), json.dumps([int(v) for v in record.row_sketch]),
+                 record.time_budget, best, record.forgeml_version,
                  time.time()))
             run_id = int(cur.lastrowid)
             self._conn.executemany(
@@ -174,13 +177,18 @@ class KnowledgeBase:
 
     # -- reading --------------------------------------------------------------------------------------------
     def neighbours(self, mf: MetaFeatures, metric: str, *, k: int = 3, per_dataset: int = 3,
-                   exclude: Sequence[str] = ()) -> list[Neighbour]:
+                   exclude: Sequence[str] = (), keep: Callable[[list[int]], bool] | None = None
+                   ) -> list[Neighbour]:
         """The ``k`` past datasets (by fingerprint) of the same task and metric nearest to ``mf``, each with its
-        ``per_dataset`` best configurations over all its runs."""
+        ``per_dataset`` best configurations over all its runs. Runs whose fingerprint is in ``exclude``, or whose row
+        sketch ``keep`` refuses, are left out; so are datasets with no meta-feature in common (infinite distance)."""
         runs = pd.read_sql_query(
-            "SELECT id, dataset, fingerprint, metafeatures FROM runs WHERE task = ? AND metric = ? AND mf_version = ?",
+            "SELECT id, dataset, fingerprint, metafeatures, row_sketch FROM runs "
+            "WHERE task = ? AND metric = ? AND mf_version = ? ORDER BY id",
             self._conn, params=(mf.task, metric, MF_VERSION))
         runs = runs[~runs["fingerprint"].isin(list(exclude))]
+        if keep is not None and len(runs):
+            runs = runs[[bool(keep(json.loads(v))) for v in runs["row_sketch"]]]
         if runs.empty:
             return []
         per = runs.groupby("fingerprint", sort=False).agg(dataset=("dataset", "last"),
@@ -197,6 +205,8 @@ class KnowledgeBase:
         dist = np.array([distance(me, v, scale) for v in vecs])
         out = []
         for i in np.argsort(dist, kind="stable")[:k]:
+            if not np.isfinite(dist[i]):
+                break
             fp = per.index[i]
             out.append(Neighbour(per["dataset"].iloc[i], fp, float(dist[i]),
                                  self._best_configs(per["ids"].iloc[i], per_dataset)))
@@ -206,12 +216,13 @@ class KnowledgeBase:
         marks = ",".join("?" * len(run_ids))
         rows = self._conn.execute(
             f"SELECT config, MIN(loss) AS l FROM configs WHERE run_id IN ({marks}) AND loss IS NOT NULL "
-            "GROUP BY config ORDER BY l ASC LIMIT ?", (*run_ids, n)).fetchall()
+            "GROUP BY config ORDER BY l ASC, config ASC LIMIT ?", (*run_ids, n)).fetchall()
         return [json.loads(r[0]) for r in rows]
 
     def runs(self) -> pd.DataFrame:
         return pd.read_sql_query(
-            "SELECT r.id AS run_id, r.dataset, r.task, r.metric, r.best_score, r.time_budget, r.forgeml_version, "
+            "SELECT r.id AS run_id, r.dataset, r.fingerprint, r.task, r.metric, r.best_score, r.time_budget, "
+            "r.forgeml_version, "
             "r.created, COUNT(c.id) AS configs FROM runs r LEFT JOIN configs c ON c.run_id = r.id "
             "GROUP BY r.id ORDER BY r.id", self._conn)
 
@@ -225,15 +236,17 @@ class KnowledgeBase:
         if runs.empty:
             return pd.DataFrame(columns=cols)
         higher = dict(self._conn.execute("SELECT metric, MAX(greater_is_better) FROM runs GROUP BY metric"))
-        best = pd.read_sql_query("SELECT r.dataset, c.family, c.loss FROM configs c JOIN runs r ON r.id = c.run_id "
-                                 "WHERE c.loss IS NOT NULL ORDER BY c.loss", self._conn)
-        family = best.groupby("dataset", sort=False)["family"].first()
+        best = pd.read_sql_query("SELECT r.fingerprint, c.family, c.loss FROM configs c JOIN runs r ON r.id = c.run_id "
+                                 "WHERE c.loss IS NOT NULL ORDER BY c.loss, c.id", self._conn)
+        family = best.groupby("fingerprint", sort=False)["family"].first()
         rows = []
-        for (ds, task, metric), g in runs.groupby(["dataset", "task", "metric"], sort=False):
+        for (_, task, metric), g in runs.groupby(["fingerprint", "task", "metric"], sort=False):
+            ds = g["dataset"].iloc[-1]
             scores = g["best_score"].dropna()
             top = (scores.max() if higher.get(metric) else scores.min()) if len(scores) else float("nan")
             rows.append({"dataset": ds, "task": task, "metric": metric, "runs": len(g),
-                         "configs": int(g["configs"].sum()), "best_score": top, "best_family": family.get(ds),
+                         "configs": int(g["configs"].sum()), "best_score": top,
+                         "best_family": family.get(g["fingerprint"].iloc[0]),
                          "last_run": pd.to_datetime(g["created"].max(), unit="s").strftime("%Y-%m-%d %H:%M")})
         return pd.DataFrame(rows, columns=cols)
 

@@ -3,8 +3,9 @@
 Simple ones (size, dimensionality, the shares of column kinds and of missing cells, class entropy and imbalance,
 skewness) cost a pass over a sample. Landmarkers (the cross-validated score of a decision stump, 1-nearest
 neighbour and naive Bayes, or for regression a stump, 1-NN and ridge) say how the data responds to very different
-inductive biases; they run on a seeded sample of at most ``max_rows`` rows and stop at ``time_limit`` seconds
-(those not computed in time are NaN), so the whole computation takes a small, bounded share of the budget.
+inductive biases. All of it runs on a seeded sample of at most ``max_rows`` rows and, for the landmarkers, at most
+``MAX_COLUMNS`` columns: the work is bounded by size, never cut by the clock, so the same data always gets the
+same values (a clock would make the neighbours, and so the warm start, depend on the machine's load).
 
 Every value is scale-free or log-scaled, so that distances between datasets are meaningful after the per-feature
 standardisation ``distance`` applies.
@@ -18,12 +19,14 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from forgeml.data.coerce import to_bool, to_numeric
 from forgeml.data.schema import BOOLEAN, CATEGORICAL, DATETIME, NUMERIC, TEXT, Schema
 
 SIMPLE = ("log_rows", "log_features", "log_ratio", "share_numeric", "share_categorical", "share_boolean",
           "share_datetime", "share_text", "share_missing_cells", "share_missing_columns", "log_classes",
           "class_entropy", "class_imbalance", "target_skew", "mean_abs_skew", "log_mean_cardinality")
 LANDMARKS = ("lm_stump", "lm_1nn", "lm_simple")
+MAX_COLUMNS = 100  # columns the landmarkers see (a seeded choice when there are more)
 NAMES = SIMPLE + LANDMARKS
 VERSION = 1  # bump when a value's definition changes: older knowledge is then not compared with newer
 
@@ -41,8 +44,7 @@ class MetaFeatures:
         return np.array([self.values.get(n, np.nan) for n in names], dtype=float)
 
 
-def compute(X: pd.DataFrame, y: Any, schema: Schema, *, seed: int = 0, time_limit: float = 2.0,
-            max_rows: int = 2000) -> MetaFeatures:
+def compute(X: pd.DataFrame, y: Any, schema: Schema, *, seed: int = 0, max_rows: int = 1000) -> MetaFeatures:
     """The meta-features of ``X`` (raw input columns) and ``y`` (class codes ``0..k-1`` or numbers)."""
     start = time.monotonic()
     y = np.asarray(y)
@@ -50,7 +52,7 @@ def compute(X: pd.DataFrame, y: Any, schema: Schema, *, seed: int = 0, time_limi
     rows = np.sort(rng.choice(len(X), max_rows, replace=False)) if len(X) > max_rows else np.arange(len(X))
     Xs, ys = X.iloc[rows], y[rows]
     values = _simple(X, Xs, y, schema)
-    values.update(_landmarks(Xs, ys, schema, seed, deadline=start + time_limit))
+    values.update(_landmarks(Xs, ys, schema, seed))
     return MetaFeatures(schema.task, values, time.monotonic() - start)
 
 
@@ -78,7 +80,7 @@ def _simple(X: pd.DataFrame, Xs: pd.DataFrame, y: np.ndarray, schema: Schema) ->
     else:
         out["log_classes"], out["class_entropy"], out["class_imbalance"] = nan, nan, nan
         out["target_skew"] = _skew(np.asarray(y, dtype=float))
-    skews = [_skew(pd.to_numeric(Xs[c.name], errors="coerce").to_numpy(dtype=float))
+    skews = [_skew(to_numeric(Xs[c.name]).to_numpy(dtype=float, na_value=np.nan))
              for c in cols if c.kind == NUMERIC]
     skews = [abs(s) for s in skews if np.isfinite(s)]
     out["mean_abs_skew"] = float(np.mean(skews)) if skews else 0.0
@@ -95,26 +97,27 @@ def _skew(v: np.ndarray) -> float:
     return float(np.clip((z ** 3).mean(), -50, 50))
 
 
-def _matrix(X: pd.DataFrame, schema: Schema) -> np.ndarray:
-    """Numbers for the landmarkers: numeric and boolean columns as numbers, categoricals as codes, missing as the
-    column median; dates and text are left out (a landmarker only needs a rough view)."""
+def _matrix(X: pd.DataFrame, schema: Schema, seed: int) -> np.ndarray:
+    """Numbers for the landmarkers: at most ``MAX_COLUMNS`` numeric, boolean and categorical columns (a seeded
+    choice), categoricals as codes, missing values as the column median; dates and text are left out (a
+    landmarker only needs a rough view)."""
+    cols = [c for c in schema.columns if c.name in X.columns and c.kind in (NUMERIC, BOOLEAN, CATEGORICAL)]
+    if len(cols) > MAX_COLUMNS:
+        pick = np.sort(np.random.default_rng(seed).choice(len(cols), MAX_COLUMNS, replace=False))
+        cols = [cols[i] for i in pick]
     parts = []
-    for c in schema.columns:
-        if c.name not in X.columns:
-            continue
-        if c.kind in (NUMERIC, BOOLEAN):
-            v = pd.to_numeric(X[c.name].map(lambda x: float(x) if isinstance(x, bool) else x), errors="coerce")
-        elif c.kind == CATEGORICAL:
-            v = pd.Series(pd.Categorical(X[c.name].astype("string")).codes, index=X.index).replace(-1, np.nan)
+    for c in cols:
+        s = X[c.name]
+        if c.kind == CATEGORICAL:
+            v = pd.Series(pd.Categorical(s.astype("string")).codes, index=X.index).astype(float).replace(-1, np.nan)
         else:
-            continue
-        v = v.astype(float)
+            v = (to_bool(s) if c.kind == BOOLEAN else to_numeric(s)).astype(float)
         med = v.median()
-        parts.append(v.fillna(0.0 if np.isnan(med) else med).to_numpy())
+        parts.append(v.fillna(0.0 if np.isnan(med) else med).to_numpy(dtype=float))
     return np.column_stack(parts) if parts else np.zeros((len(X), 1))
 
 
-def _landmarks(X: pd.DataFrame, y: np.ndarray, schema: Schema, seed: int, deadline: float) -> dict[str, float]:
+def _landmarks(X: pd.DataFrame, y: np.ndarray, schema: Schema, seed: int) -> dict[str, float]:
     from sklearn.linear_model import Ridge
     from sklearn.model_selection import KFold, StratifiedKFold, cross_val_score
     from sklearn.naive_bayes import GaussianNB
@@ -127,7 +130,7 @@ def _landmarks(X: pd.DataFrame, y: np.ndarray, schema: Schema, seed: int, deadli
     classification = schema.task in ("binary", "multiclass")
     if len(y) < 10:
         return out
-    x = _matrix(X, schema)
+    x = _matrix(X, schema, seed)
     if classification:
         if np.bincount(y.astype(int)).max() == len(y) or np.min(np.bincount(y.astype(int))[
                 np.bincount(y.astype(int)) > 0]) < 3:
@@ -142,8 +145,6 @@ def _landmarks(X: pd.DataFrame, y: np.ndarray, schema: Schema, seed: int, deadli
                   "lm_1nn": make_pipeline(StandardScaler(), KNeighborsRegressor(1)),
                   "lm_simple": make_pipeline(StandardScaler(), Ridge(1.0))}
     for name, model in models.items():
-        if time.monotonic() > deadline:
-            break
         try:
             score = float(np.mean(cross_val_score(model, x, y, cv=cv, scoring=scoring)))
         except ValueError:

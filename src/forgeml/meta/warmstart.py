@@ -4,9 +4,12 @@ Past configurations are stored as plain joint configs (``family``, ``<family>.<p
 proposed if it is valid in this run's space: its family is searched here, its parameters exist and are in their
 domains (a space that changed between versions, or a family not installed, simply drops it).
 
-A dataset is recognised by ``fingerprint`` (its shape, column names and a hash of a sample of its rows). Runs on
-the very same data are not used as neighbours: the same data, seed and ``max_trials`` give the same leaderboard
-however often they are fitted, with or without a knowledge base.
+Runs that saw any of the same rows are never neighbours: ``row_sketch`` keeps the ``SKETCH`` smallest row hashes
+of a table, from which the share of rows two tables have in common is estimated (``overlap``). A refit of the
+same data, a cross-validation fold or a subsample of it is therefore not warm-started from a run whose
+configurations were chosen on rows it may now be tested on, and a refit of the same data reproduces its
+leaderboard. Other runs do shape the start: with a knowledge base, a run depends on its data, seed,
+``max_trials`` *and* what the knowledge base holds; ``knowledge=None`` makes it depend on the first three only.
 """
 from __future__ import annotations
 
@@ -38,15 +41,38 @@ class WarmStart:
         return self.sources.get(config.id, OPTIMIZER)
 
 
-def fingerprint(X: pd.DataFrame, y: Any, max_rows: int = 5000) -> str:
-    """A short digest of the data: shape, column names and up to ``max_rows`` evenly spaced rows with the target."""
-    h = hashlib.sha256()
-    h.update(repr((X.shape, [str(c) for c in X.columns])).encode())
-    idx = np.unique(np.linspace(0, len(X) - 1, min(len(X), max_rows)).astype(int)) if len(X) else np.arange(0)
-    sample = X.iloc[idx].copy()
-    sample["__target__"] = np.asarray(y)[idx]
-    sample.columns = [str(c) for c in sample.columns]
-    h.update(pd.util.hash_pandas_object(sample.astype(str), index=False).to_numpy().tobytes())
+SKETCH = 256  # row hashes kept per run
+MAX_OVERLAP = 0.02  # a past run sharing more than this share of rows with the new data is not a neighbour
+HASH_COLUMNS = 20  # the row hash reads at most this many columns (the first by name) and the target
+
+
+def row_hashes(X: pd.DataFrame, y: Any) -> np.ndarray:
+    """One 64-bit hash per row of native values (no string conversion), over at most ``HASH_COLUMNS`` columns."""
+    cols = sorted(str(c) for c in X.columns)[:HASH_COLUMNS]
+    frame = X.rename(columns=str)[cols].copy() if cols else pd.DataFrame(index=X.index)
+    frame["__target__"] = np.asarray(y)
+    frame.columns = range(frame.shape[1])
+    return pd.util.hash_pandas_object(frame.reset_index(drop=True), index=False).to_numpy(dtype=np.uint64)
+
+
+def row_sketch(X: pd.DataFrame, y: Any) -> list[int]:
+    """The ``SKETCH`` smallest distinct row hashes (a bottom-k sketch), as plain ints."""
+    h = np.unique(row_hashes(X, y))
+    return [int(v) for v in h[:SKETCH]]
+
+
+def overlap(a: list[int], b: list[int]) -> float:
+    """The estimated share of rows two tables have in common (Jaccard index, from their bottom-k sketches)."""
+    if not a or not b:
+        return 0.0
+    sa, sb = set(a), set(b)
+    union = sorted(sa | sb)[:max(len(a), len(b))]
+    return sum(1 for v in union if v in sa and v in sb) / len(union)
+
+
+def fingerprint(sketch: list[int], columns: Any) -> str:
+    """A short id of a table: its column names and row sketch."""
+    h = hashlib.sha256(repr(([str(c) for c in columns], sketch)).encode())
     return h.hexdigest()[:24]
 
 
@@ -60,13 +86,15 @@ def admissible(space: SearchSpace, values: dict[str, Any]) -> Config | None:
 
 
 def warm_start(kb: KnowledgeBase | None, mf: MetaFeatures | None, metric: str, space: SearchSpace,
-               defaults: Sequence[Config], *, fingerprint: str, k: int = 3, per_dataset: int = 2) -> WarmStart:
-    """The neighbours' best configurations (nearest dataset first), then ``defaults``, without duplicates."""
+               defaults: Sequence[Config], *, sketch: list[int], k: int = 3, per_dataset: int = 2) -> WarmStart:
+    """The neighbours' best configurations (nearest dataset first), then ``defaults``, without duplicates.
+    Past runs sharing rows with this data (``overlap`` above ``MAX_OVERLAP``) are left out."""
     configs: list[Config] = []
     sources: dict[str, str] = {}
     neighbours: list[Neighbour] = []
     if kb is not None and mf is not None:
-        neighbours = kb.neighbours(mf, metric, k=k, per_dataset=per_dataset, exclude=[fingerprint])
+        neighbours = kb.neighbours(mf, metric, k=k, per_dataset=per_dataset,
+                                   keep=lambda past: overlap(past, sketch) <= MAX_OVERLAP)
         for n in neighbours:
             for values in n.configs:
                 cfg = admissible(space, values)

@@ -1,7 +1,9 @@
 """A run's use of the knowledge base: read before the search (warm start), append after it (remember).
 
-Neither step can fail a fit: a knowledge base that cannot be read or written is a ``SearchWarning``, and the run
-goes on cold. The meta-features take at most ``MF_SHARE`` of the budget (and ``MF_MAX_S`` seconds).
+Neither step can fail a fit: a knowledge base that cannot be read or written, or data whose meta-features cannot
+be computed, is a ``SearchWarning``, and the run goes on cold. The meta-features are bounded by size (a sample of
+at most 1,000 rows and 100 columns, ``meta/metafeatures.py``) and the row hashes by the columns they read, so
+their cost is a small part of the budget and does not depend on the machine's load.
 """
 from __future__ import annotations
 
@@ -18,13 +20,10 @@ from forgeml.data.schema import Schema
 from forgeml.errors import SearchWarning
 from forgeml.meta.knowledge import ConfigRecord, KnowledgeError, RunRecord, default_path, open_or_warn
 from forgeml.meta.metafeatures import MetaFeatures, compute
-from forgeml.meta.warmstart import DEFAULT, WarmStart, fingerprint, warm_start
+from forgeml.meta.warmstart import DEFAULT, WarmStart, fingerprint, row_sketch, warm_start
 from forgeml.metrics import Metric
 from forgeml.orchestrate.loop import SearchState
 from forgeml.space import Config, SearchSpace
-
-MF_SHARE = 0.02
-MF_MAX_S = 2.0
 
 
 @dataclass
@@ -35,6 +34,7 @@ class Experience:
     warm: WarmStart
     metafeatures: MetaFeatures | None = None
     fingerprint: str = ""
+    sketch: list[int] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
 
     def sources(self, state: SearchState) -> dict[int, str]:
@@ -52,27 +52,32 @@ def knowledge_path(knowledge: Any) -> Path | None:
 
 
 def recall(knowledge: Any, X: pd.DataFrame, y: np.ndarray, schema: Schema, metric: Metric, space: SearchSpace,
-           defaults: list[Config], *, seed: int, time_budget: float | None) -> Experience:
+           defaults: list[Config], *, seed: int) -> Experience:
     """The warm start of a run: the nearest past datasets' best configurations, then ``defaults``."""
     path = knowledge_path(knowledge)
     cold = WarmStart(list(defaults), {c.id: DEFAULT for c in defaults})
     if path is None:
         return Experience(None, cold)
-    limit = MF_MAX_S if time_budget is None else min(MF_MAX_S, MF_SHARE * time_budget)
-    fp = fingerprint(X, y)
-    mf = compute(X, y, schema, seed=seed, time_limit=limit)
+    try:
+        sketch = row_sketch(X, y)
+        mf = compute(X, y, schema, seed=seed)
+    except (ValueError, TypeError, MemoryError) as e:  # data the meta-features cannot read: no harm, no memory
+        warnings.warn(f"cannot describe this data for the knowledge base ({type(e).__name__}: {e}); this run "
+                      "neither uses nor adds past knowledge", SearchWarning, stacklevel=2)
+        return Experience(None, cold)
+    fp = fingerprint(sketch, X.columns)
     kb = open_or_warn(path)
     if kb is None:
-        return Experience(path, cold, mf, fp)
+        return Experience(path, cold, mf, fp, sketch)
     try:
-        warm = warm_start(kb, mf, metric.name, space, defaults, fingerprint=fp)
+        warm = warm_start(kb, mf, metric.name, space, defaults, sketch=sketch)
     except (sqlite3.Error, KnowledgeError, ValueError) as e:
         warnings.warn(f"cannot read the knowledge base {path}: {e}; this run starts without past knowledge",
                       SearchWarning, stacklevel=2)
         warm = cold
     finally:
         kb.close()
-    return Experience(path, warm, mf, fp)
+    return Experience(path, warm, mf, fp, sketch)
 
 
 def remember(exp: Experience, state: SearchState, metric: Metric, *, dataset: str, time_budget: float | None,
@@ -94,7 +99,7 @@ def remember(exp: Experience, state: SearchState, metric: Metric, *, dataset: st
         return
     try:
         kb.add_run(RunRecord(dataset, exp.fingerprint, metric.name, metric.greater_is_better, exp.metafeatures,
-                             records, time_budget=time_budget, forgeml_version=version))
+                             records, time_budget=time_budget, forgeml_version=version, row_sketch=exp.sketch))
     except (sqlite3.Error, KnowledgeError, OSError) as e:
         warnings.warn(f"cannot write to the knowledge base {exp.path}: {e}; this run is not remembered",
                       SearchWarning, stacklevel=2)

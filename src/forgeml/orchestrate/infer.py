@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 from forgeml.ensemble.base import Ensemble
-from forgeml.ensemble.select import SINGLE, by_score
+from forgeml.ensemble.select import SINGLE, eligible
 from forgeml.orchestrate.final import Choice
 
 BATCH_ROWS = 10_000
@@ -57,7 +57,7 @@ def within_estimate(choice: Choice, state: Any, limit: float, metric: Any, folds
     n = {k: folds for k in per_1k}
     if estimated_s_per_row(choice.members, per_1k, n) <= limit:
         return choice
-    for c in by_score(choice.candidates, metric):
+    for c in eligible(choice.candidates, metric):
         if estimated_s_per_row(c.ensemble.members, per_1k, n) <= limit:
             return Choice(c.ensemble, c.name, c.nested_score, choice.candidates, choice.warning, choice.methods)
     return choice
@@ -84,7 +84,7 @@ def hold_infer_limit(pipeline: Any, choice: Choice, models: dict[int, Any], ctx:
             break
         member_s[tid], preds[tid] = _timed(lambda m=models[tid]: predict_matrix(m, X, k))
     best: tuple[float, Choice] | None = None
-    for c in by_score(choice.candidates, metric):
+    for c in eligible(choice.candidates, metric):
         need = c.ensemble.members
         if c.name == choice.method or not need <= set(preds) or budget.remaining() < 1.0:
             continue

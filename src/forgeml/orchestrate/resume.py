@@ -39,7 +39,7 @@ def open_run(settings: RunSettings, prep: Prepared, run_dir: str, target: str, b
             raise ConfigError(f"the run {run_id} in {run_dir!r} was fitted {_weighed(earlier.get('sample_weight'))}; "
                               f"this fit is {_weighed(weights_digest(prep))}. Resume with the same sample_weight, "
                               "or start a new run (overwrite=True, or another directory)")
-        was = bool(earlier.get("feature_engineering", True))
+        was = bool(earlier.get("feature_engineering", False))  # runs stored before it existed had none
         if was != bool(settings.feature_engineering):
             raise ConfigError(f"the run {run_id} in {run_dir!r} was fitted with feature_engineering={was}; resume "
                               f"with the same setting, or start a new run (overwrite=True, or another directory)")

@@ -87,8 +87,8 @@ def run_automl(settings: RunSettings, df: pd.DataFrame, target: str, run_dir: st
     if prep.experience is not None:
         from forgeml import __version__
 
-        remember(prep.experience, run.state, prep.metric, dataset=f"{os.path.basename(os.path.abspath(run_dir))}"
-                 f"/{target}", time_budget=settings.time_budget, version=__version__)
+        remember(prep.experience, run.state, prep.metric, dataset=f"{target} ({len(prep.X)} rows x {prep.X.shape[1]} "
+                 "columns)", time_budget=settings.time_budget, version=__version__)
     return Outcome(schema=prep.schema, metric=prep.metric, pipeline=final.pipeline, leaderboard=leaderboard,
                    run_id=run.run_id, n_trials=len(run.state.results), seconds=time.time() - t_start,
                    search_summary=summary, candidates=final.candidates)
