@@ -116,7 +116,7 @@ class Preprocessor(TransformerMixin, BaseEstimator):
         self.skew_ = None
         if self.skew != "none":
             skewable = [c for c in value_cols if c in set(by_kind[NUMERIC])]
-            self.skew_ = SkewTransformer(self.skew).fit(vals[skewable])
+            self.skew_ = SkewTransformer(self.skew, seed=self.seed).fit(vals[skewable])
             vals = self._skewed(vals)
         self.clipper_ = None
         if self.clip != "none" and value_cols:
