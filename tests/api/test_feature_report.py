@@ -88,3 +88,19 @@ def test_models_without_importances_get_permutation_importance():
     assert (without_data.importance == 0).all()  # nothing to measure on
     r = feature_report(_fitted([knn], [1.0]), X, y).set_index("feature")
     assert r.loc["signal", "importance"] > 0.5 and r.loc["signal", "importance"] > r.loc["noise", "importance"]
+
+
+def test_a_generator_passing_columns_through_keeps_the_preprocessors_descriptions():
+    from forgeml.features.generate import FeatureGenerator
+
+    df = _data()
+    X, y = df.drop(columns="y"), df["y"].to_numpy()
+    cols = (("signal", "numeric"), ("noise", "numeric"), ("city", "categorical"), ("row_id", "id"))
+    pipe = ForgePipeline([("prep", Preprocessor(cols, task="binary", count_encoding=True)),
+                          ("generate", FeatureGenerator(k=2, max_features=2, task="binary")),
+                          ("model", LogisticRegression())]).fit(X, y)
+    assert pipe.named_steps["generate"].describe_features()["city__count"] == "input"
+    r = feature_report(_fitted([pipe], [1.0])).set_index("feature")
+    assert r.loc["city__count", "how"] == "count of city" and r.loc["city__count", "source"] == "city"
+    made = pipe.named_steps["generate"].names_
+    assert made and all(r.loc[n, "how"] != "input" for n in made)

@@ -76,8 +76,10 @@ def _pipeline_rows(pipe: Any, inputs: list[str], X: pd.DataFrame | None, y: Any,
     before = [str(n) for n in (selector.feature_names_in_ if selector is not None else _names_out(made[-1], model))]
     kept = [str(n) for n in (selector.get_feature_names_out() if selector is not None else before)]
     how: dict[str, str] = {}
-    for t in made:
-        how.update(getattr(t, "describe_features", dict)())
+    for t in made:  # a later step's "input" (passed through) never hides how an earlier step made the column
+        for name, text in getattr(t, "describe_features", dict)().items():
+            if text != "input" or name not in how:
+                how[name] = text
     prep_sources = made[0].feature_sources() if hasattr(made[0], "feature_sources") else {}
     imp = _importance(pipe, model, kept, X, y, k, seed)
     out = []
