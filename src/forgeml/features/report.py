@@ -4,7 +4,8 @@ whether it reached the model, and its importance there (``AutoML.feature_report(
 Columns: ``feature``, ``source`` (the input column(s) it was made from, comma-separated), ``how`` (from each
 step's ``describe_features()``; ``"input"`` when a step does not describe it), ``kept`` (it survived selection
 into the model) and ``importance``. Importance is per model: ``feature_importances_`` or ``|coef_|`` when the
-model has them, else permutation importance (the drop in log loss, or squared error, when one feature is shuffled)
+model has them, else permutation importance (the drop in log loss, or squared error on the scale the model learns
+the target on, when one feature is shuffled)
 on at most ``PERMUTATION_ROWS`` rows; normalised to sum to 1 over the model's inputs; averaged over the fold
 models of a bagged member and weighted by the ensemble weights over members. An input column's row sums the
 importance of every feature made from it (a feature made from several inputs is shared equally), so the input
@@ -138,6 +139,8 @@ def _native(model: Any, n: int) -> np.ndarray | None:
 def _permutation(pipe: Any, model: Any, names: list[str], X: pd.DataFrame, y: np.ndarray, k: int,
                  seed: int) -> np.ndarray:
     Xt = pipe[:-1].transform(X)
+    if not k and hasattr(pipe, "transform_target"):  # the model predicts on the transformed target's scale
+        y = np.asarray(pipe.transform_target(np.asarray(y, dtype=float)), dtype=float)
     base = _loss(model, Xt, y, k)
     rng = np.random.default_rng(seed)
     out = np.zeros(len(names))
