@@ -4,10 +4,10 @@ whether it reached the model, and its importance there (``AutoML.feature_report(
 Columns: ``feature``, ``source`` (the input column(s) it was made from, comma-separated), ``how`` (from each
 step's ``describe_features()``; ``"input"`` when a step does not describe it), ``kept`` (it survived selection
 into the model) and ``importance``. Importance is per model: ``feature_importances_`` or ``|coef_|`` when the
-model has them, else permutation importance (the drop in log loss, or squared error on the scale the model learns
-the target on, when one feature is shuffled)
-on at most ``PERMUTATION_ROWS`` rows; normalised to sum to 1 over the model's inputs; averaged over the fold
-models of a bagged member and weighted by the ensemble weights over members. An input column's row sums the
+model has them, else permutation importance (the drop in log loss, or in squared error on the scale the model
+learns the target on, when one feature is shuffled) on at most ``PERMUTATION_ROWS`` rows; normalised to sum to 1
+over the model's inputs; averaged over the fold models of a bagged member and weighted by the ensemble weights over
+members. An input column's row sums the
 importance of every feature made from it (a feature made from several inputs is shared equally), so the input
 rows alone also sum to 1. Input columns that are not modelled (ids, constants) appear with ``kept=False``.
 
