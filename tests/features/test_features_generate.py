@@ -105,3 +105,20 @@ def test_clone_and_pandas_output():
     assert all(" * " in gen.describe_features()[c] for c in gen.names_)
     with pytest.raises(ConfigError, match="pass y"):
         FeatureGenerator().fit(X)
+
+
+def test_candidates_are_tested_on_the_ranking_sample_only(monkeypatch):
+    from forgeml.features import generate
+
+    X, y = _frame(n=5000, p=3)
+    seen: list[int] = []
+    real = generate._combinable
+
+    def spy(s):
+        seen.append(len(s))
+        return real(s)
+
+    monkeypatch.setattr(generate, "_combinable", spy)
+    gen = FeatureGenerator(k=3, sample=500).fit(X, y)
+    assert len(seen) == X.shape[1] and set(seen) == {500}  # every column, never the 5,000 fit rows
+    assert set(gen.top_) == {"x0", "x1", "x2"}  # the 0/1 and category columns still pass through

@@ -2,8 +2,9 @@
 
 It is the ``("generate", ...)`` step after ``prep``, so it sees the model-ready frame (imputed, maybe scaled).
 
-1. Candidates: float columns with more than two distinct values on the fit rows; ``category`` columns, missing
-   indicators (``*__missing``) and 0/1 columns (one-hot, booleans) are passed through untouched and not combined.
+1. Candidates: float columns with more than two distinct values on the ranking sample (below); ``category``
+   columns, missing indicators (``*__missing``) and 0/1 columns (one-hot, booleans) are passed through untouched
+   and not combined.
 2. Ranking: each candidate is scored on at most ``sample`` fit rows by ``relevance`` (below) and the best ``k``
    are kept.
 3. Terms over those ``k`` columns: pairwise products ``a * b``, ratios ``a / b`` (both directions, computed as
@@ -101,8 +102,8 @@ class FeatureGenerator(TransformerMixin, BaseEstimator):
         rows = np.arange(len(X))
         if len(rows) > self.sample:
             rows = np.sort(np.random.default_rng(self.seed).choice(len(X), self.sample, replace=False))
-        cands = [c for c in X.columns if _combinable(X[c])]
         sub = X.iloc[rows]  # rank on the sample only: no full-size copy of a wide frame
+        cands = [c for c in X.columns if _combinable(sub[c])]
         A = sub[cands].to_numpy(dtype="float64", na_value=np.nan) if cands else np.zeros((len(rows), 0))
         classification = self.task != "regression"
         score = relevance(A, y[rows], classification)
