@@ -147,3 +147,15 @@ def test_skew_power_and_skewness_are_fitted_on_a_seeded_sample_of_at_most_10000_
     again = SkewTransformer(method).fit(X)
     assert again.columns_ == t.columns_  # deterministic
     assert abs(stats.skew(t.transform(X)["b"])) < abs(stats.skew(X["b"])) / 10  # the sample's power fits all rows
+
+
+def test_group_stats_value_column_is_ranked_on_a_seeded_sample_not_the_first_rows():
+    rng = np.random.default_rng(0)
+    n = 5000
+    y = np.r_[np.zeros(3000, dtype=int), np.ones(2000, dtype=int)]  # sorted by the target
+    X = pd.DataFrame({"noise": rng.normal(size=n), "signal": y + 0.5 * rng.normal(size=n),
+                      "city": rng.choice(list("abc"), n)})
+    cols = (("noise", "numeric"), ("signal", "numeric"), ("city", "categorical"))
+    prep = Preprocessor(cols, task="binary", group_stats=True).fit(X, y)
+    assert prep.group_value_ == "signal"  # the first 2,000 rows all have y = 0: nothing to rank on there
+    assert "city__mean_signal" in prep.get_feature_names_out()
