@@ -119,3 +119,6 @@ def test_permutation_importance_compares_predictions_and_target_on_one_scale():
     pipe = ForgePipeline([("prep", prep), ("model", KNeighborsRegressor(10))], target_transform="box-cox").fit(X, y)
     r = feature_report(FittedPipeline(infer_schema(df, "y"), [pipe], [1.0]), X, y).set_index("feature")
     assert r.loc["u", "importance"] > 0.55 > r.loc["b", "importance"] > 0.0
+    y[:5] = -1.0  # outside the fitted Box-Cox's domain: those rows are left out, the others still measure
+    again = feature_report(FittedPipeline(infer_schema(df, "y"), [pipe], [1.0]), X, y).set_index("feature")
+    assert again.loc["u", "importance"] > 0.55 > again.loc["b", "importance"] > 0.0

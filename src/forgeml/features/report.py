@@ -141,6 +141,9 @@ def _permutation(pipe: Any, model: Any, names: list[str], X: pd.DataFrame, y: np
     Xt = pipe[:-1].transform(X)
     if not k and hasattr(pipe, "transform_target"):  # the model predicts on the transformed target's scale
         y = np.asarray(pipe.transform_target(np.asarray(y, dtype=float)), dtype=float)
+        ok = np.isfinite(y)  # a y outside the transform's domain (Box-Cox of y <= 0) has no value on that scale
+        if not ok.all():
+            Xt, y = (Xt.iloc[np.flatnonzero(ok)] if hasattr(Xt, "iloc") else Xt[ok]), y[ok]
     base = _loss(model, Xt, y, k)
     rng = np.random.default_rng(seed)
     out = np.zeros(len(names))
