@@ -88,3 +88,37 @@ def test_models_without_importances_get_permutation_importance():
     assert (without_data.importance == 0).all()  # nothing to measure on
     r = feature_report(_fitted([knn], [1.0]), X, y).set_index("feature")
     assert r.loc["signal", "importance"] > 0.5 and r.loc["signal", "importance"] > r.loc["noise", "importance"]
+
+
+def test_a_generator_passing_columns_through_keeps_the_preprocessors_descriptions():
+    from forgeml.features.generate import FeatureGenerator
+
+    df = _data()
+    X, y = df.drop(columns="y"), df["y"].to_numpy()
+    cols = (("signal", "numeric"), ("noise", "numeric"), ("city", "categorical"), ("row_id", "id"))
+    pipe = ForgePipeline([("prep", Preprocessor(cols, task="binary", count_encoding=True)),
+                          ("generate", FeatureGenerator(k=2, max_features=2, task="binary")),
+                          ("model", LogisticRegression())]).fit(X, y)
+    assert "city__count" in pipe.named_steps["generate"].feature_names_in_  # passed through the generator
+    r = feature_report(_fitted([pipe], [1.0])).set_index("feature")
+    assert r.loc["city__count", "how"] == "count of city" and r.loc["city__count", "source"] == "city"
+    made = pipe.named_steps["generate"].names_
+    assert made and all(r.loc[n, "how"] != "input" for n in made)
+
+
+def test_permutation_importance_compares_predictions_and_target_on_one_scale():
+    from sklearn.neighbors import KNeighborsRegressor
+
+    # y = exp(-4 u + 2.5 b): on the log scale the model learns, u moves the prediction more than b (variance
+    # 16 vs 6.25); against y on the original scale, b would look more important.
+    rng = np.random.default_rng(0)
+    df = pd.DataFrame({"u": rng.exponential(size=400), "b": rng.normal(size=400)})
+    df["y"] = np.exp(-4 * df["u"] + 2.5 * df["b"])
+    X, y = df.drop(columns="y"), df["y"].to_numpy()
+    prep = Preprocessor((("u", "numeric"), ("b", "numeric")), scale="standard")
+    pipe = ForgePipeline([("prep", prep), ("model", KNeighborsRegressor(10))], target_transform="box-cox").fit(X, y)
+    r = feature_report(FittedPipeline(infer_schema(df, "y"), [pipe], [1.0]), X, y).set_index("feature")
+    assert r.loc["u", "importance"] > 0.55 > r.loc["b", "importance"] > 0.0
+    y[:5] = -1.0  # outside the fitted Box-Cox's domain: those rows are left out, the others still measure
+    again = feature_report(FittedPipeline(infer_schema(df, "y"), [pipe], [1.0]), X, y).set_index("feature")
+    assert again.loc["u", "importance"] > 0.55 > again.loc["b", "importance"] > 0.0

@@ -121,3 +121,41 @@ def test_a_preprocessor_pickled_before_feature_engineering_still_transforms():
     del pre.dates_.__dict__["cyclic"]
     pd.testing.assert_frame_equal(pre.transform(df), expected)
     assert pre.get_params()["skew"] == "none" and pre.describe_features()["a"] == "input"
+
+
+@pytest.mark.parametrize("method", ["yeo-johnson", "box-cox"])
+def test_skew_power_and_skewness_are_fitted_on_a_seeded_sample_of_at_most_10000_values(method, monkeypatch):
+    from forgeml.features import engineer
+
+    rng = np.random.default_rng(1)
+    X = pd.DataFrame({"a": np.exp(rng.normal(size=30_000)), "b": np.exp(rng.normal(size=30_000))})
+    X.loc[::7, "a"] = np.nan  # the sample is drawn from the finite values
+    seen: list[int] = []
+
+    def spy(fn):
+        def wrapped(v, *args, **kwargs):
+            seen.append(len(v))
+            return fn(v, *args, **kwargs)
+        return wrapped
+
+    monkeypatch.setattr(engineer, "_skew", spy(engineer._skew))
+    monkeypatch.setattr(stats, "yeojohnson_normmax", spy(stats.yeojohnson_normmax))
+    monkeypatch.setattr(stats, "boxcox_normmax", spy(stats.boxcox_normmax))
+    t = SkewTransformer(method).fit(X)
+    assert set(t.columns_) == {"a", "b"} and seen and max(seen) == engineer.SKEW_FIT_ROWS
+    assert len(seen) == 4  # skewness and power of both columns, each on the sample
+    again = SkewTransformer(method).fit(X)
+    assert again.columns_ == t.columns_  # deterministic
+    assert abs(stats.skew(t.transform(X)["b"])) < abs(stats.skew(X["b"])) / 10  # the sample's power fits all rows
+
+
+def test_group_stats_value_column_is_ranked_on_a_seeded_sample_not_the_first_rows():
+    rng = np.random.default_rng(0)
+    n = 5000
+    y = np.r_[np.zeros(3000, dtype=int), np.ones(2000, dtype=int)]  # sorted by the target
+    X = pd.DataFrame({"noise": rng.normal(size=n), "signal": y + 0.5 * rng.normal(size=n),
+                      "city": rng.choice(list("abc"), n)})
+    cols = (("noise", "numeric"), ("signal", "numeric"), ("city", "categorical"))
+    prep = Preprocessor(cols, task="binary", group_stats=True).fit(X, y)
+    assert prep.group_value_ == "signal"  # the first 2,000 rows all have y = 0: nothing to rank on there
+    assert "city__mean_signal" in prep.get_feature_names_out()

@@ -105,3 +105,45 @@ def test_clone_and_pandas_output():
     assert all(" * " in gen.describe_features()[c] for c in gen.names_)
     with pytest.raises(ConfigError, match="pass y"):
         FeatureGenerator().fit(X)
+
+
+def test_candidates_are_tested_on_the_ranking_sample_only(monkeypatch):
+    from forgeml.features import generate
+
+    X, y = _frame(n=5000, p=3)
+    seen: list[int] = []
+    real = generate._combinable
+
+    def spy(s):
+        seen.append(len(s))
+        return real(s)
+
+    monkeypatch.setattr(generate, "_combinable", spy)
+    gen = FeatureGenerator(k=3, sample=500).fit(X, y)
+    assert len(seen) == X.shape[1] and set(seen) == {500}  # every column, never the 5,000 fit rows
+    assert set(gen.top_) == {"x0", "x1", "x2"}  # the 0/1 and category columns still pass through
+
+
+def test_generated_columns_are_always_finite_so_linear_and_knn_models_predict():
+    from sklearn.linear_model import LinearRegression
+    from sklearn.neighbors import KNeighborsRegressor
+
+    X, y = _frame(p=2)
+    X = X[["x0", "x1"]]
+    gen = FeatureGenerator(k=2).fit(X, y)
+    assert {op for op, _, _ in gen.terms_} >= {"ratio", "product"}
+    new = pd.DataFrame({"x0": [1e200, -1e200, np.nan, 1e200], "x1": [1e200, 1e200, 1.0, -np.inf]})
+    out = gen.transform(new)
+    assert np.isfinite(out[gen.names_].to_numpy()).all()  # a = b = 1e200 gave inf / inf = NaN before
+    for name in gen.names_:
+        lo, hi = gen.bounds_[name]
+        assert ((out[name] >= lo) & (out[name] <= hi)).all()
+    Xt = gen.transform(X)
+    for model in (LinearRegression(), KNeighborsRegressor(5)):
+        model.fit(Xt[gen.names_], y)
+        assert np.isfinite(model.predict(out[gen.names_])).all()
+    # huge values among the fit rows themselves: inf / inf there too, still finite
+    Xh = X.copy()
+    Xh.iloc[:5] = 1e200
+    huge = FeatureGenerator(k=2).fit(Xh, y)
+    assert np.isfinite(huge.transform(Xh)[huge.names_].to_numpy()).all()

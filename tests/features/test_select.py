@@ -131,3 +131,37 @@ def test_the_width_cap_keeps_a_column_equal_to_a_regression_target():
     y = X["f11"].to_numpy() * 3.0 + 1.0
     sel = FeatureSelector("none", task="regression", max_features=3).fit(X, y)
     assert "f11" in sel.selected_
+
+
+def test_the_correlation_filter_never_builds_the_full_correlation_matrix():
+    import tracemalloc
+
+    from forgeml.features.select import PEAK_MEMORY_BASE_MB, PEAK_MEMORY_MULTIPLE
+
+    rng = np.random.default_rng(0)
+    n, p = 100, 3000  # a p x p float matrix is 72 MB, the frame 2.4 MB
+    A = rng.normal(size=(n, p))
+    A[:, 1000] = 2 * A[:, 10] + 1e-3 * rng.normal(size=n)  # pairs within and across column blocks
+    A[:, 2999] = -A[:, 1000]
+    A[:, 11] = A[:, 10]
+    A[:, 5] = 0.0  # constant: never correlated
+    X = pd.DataFrame(A, columns=[f"x{i}" for i in range(p)])
+    y = rng.normal(size=n)
+    input_mb = X.memory_usage(deep=True).sum() / 1e6
+    sel = FeatureSelector("correlation", max_features=p).fit(X.iloc[:, :300], y)  # warm up imports
+    tracemalloc.start()
+    try:
+        sel = FeatureSelector("correlation", max_features=p).fit(X, y)
+        peak_mb = tracemalloc.get_traced_memory()[1] / 1e6
+    finally:
+        tracemalloc.stop()
+    assert peak_mb <= PEAK_MEMORY_MULTIPLE * input_mb + PEAK_MEMORY_BASE_MB, peak_mb
+    # the same greedy result as the dense computation
+    Z = (A - A.mean(axis=0)) / np.where(A.std(axis=0) > 0, A.std(axis=0), 1.0)
+    high = np.triu(np.abs(Z.T @ Z) / n > 0.95, k=1)
+    keep = np.ones(p, dtype=bool)
+    for j in np.flatnonzero(high.any(axis=0)):
+        if keep[np.flatnonzero(high[:, j])].any():
+            keep[j] = False
+    assert sel.support_.tolist() == keep.tolist()
+    assert {"x11", "x1000", "x2999"}.isdisjoint(sel.selected_) and {"x5", "x10"} <= set(sel.selected_)

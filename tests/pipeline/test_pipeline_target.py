@@ -8,7 +8,7 @@ from sklearn.linear_model import LinearRegression
 from forgeml.errors import ConfigError
 from forgeml.features import Preprocessor
 from forgeml.pipeline.pipe import ForgePipeline
-from forgeml.pipeline.target import TARGET_TRANSFORMS, fit_target
+from forgeml.pipeline.target import TARGET_TRANSFORMS, FittedTarget, fit_target
 
 METHODS = [m for m in TARGET_TRANSFORMS if m != "none"]
 
@@ -85,3 +85,18 @@ def test_continued_pipeline_keeps_learning_on_the_transformed_scale():
     assert np.max(trees[-1].predict(Xt.to_numpy())) < np.log1p(y.max()) + 1  # new trees learned log1p(y)
     rel = np.abs(after.predict(X) - before.predict(X)) / y
     assert np.median(rel) < 0.2
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_inverse_is_bounded_by_the_widened_training_range(method):
+    _, y = _lognormal()
+    t = fit_target(method, y)
+    span = y.max() - y.min()
+    out = t.inverse(np.array([700.0, 1e6, -50.0, -1e6, np.nan]))
+    assert np.isfinite(out[:4]).all()
+    assert (out[:4] >= y.min() - span - 1e-9).all() and (out[:4] <= y.max() + span + 1e-9).all()
+    if method == "log1p":
+        assert t.inverse(np.array([700.0]))[0] == pytest.approx(y.max() + span)  # expm1(700) ~ 1e304 before
+    const = FittedTarget(t.method, t.lmbda, 3.0, 3.0, 0.0)  # a constant training target
+    c = const.inverse(np.array([1e3, -1e3]))
+    assert np.isfinite(c).all() and np.abs(c - 3.0).max() < 1e-3  # a zero span still gives a (narrow) range

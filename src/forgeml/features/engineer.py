@@ -18,6 +18,7 @@ from forgeml.features._frame import as_frame, check_fitted
 SKEWS = ("none", "log1p", "sqrt", "yeo-johnson", "box-cox")
 GROUP_MAX_COLUMNS = 5  # categorical columns that get group statistics (the first ones in schema order)
 GROUP_SMOOTHING = 10.0  # a category's statistics are shrunk towards the global ones as if it had 10 more rows
+SKEW_FIT_ROWS = 10_000  # finite values per column (seeded sample) the skewness and the power are fitted on
 
 
 class SkewTransformer(TransformerMixin, BaseEstimator):
@@ -29,12 +30,14 @@ class SkewTransformer(TransformerMixin, BaseEstimator):
     strictly positive values: a column with a value <= 0 on the fit rows gets Yeo-Johnson instead, and values
     below the fit rows' minimum are raised to it at transform time. Transformed values are kept within the range
     they had on the fit rows (a large power of an unseen extreme value cannot overflow). Missing values stay
-    missing.
+    missing. The skewness and the power are fitted on a seeded sample of at most ``SKEW_FIT_ROWS`` finite values
+    per column (maximum likelihood on every row of a large frame is slow and gains nothing).
     """
 
-    def __init__(self, method: str = "yeo-johnson", threshold: float = SKEW_THRESHOLD) -> None:
+    def __init__(self, method: str = "yeo-johnson", threshold: float = SKEW_THRESHOLD, seed: int = 0) -> None:
         self.method = method
         self.threshold = threshold
+        self.seed = seed
 
     def fit(self, X: Any, y: Any = None) -> SkewTransformer:
         if self.method not in SKEWS:
@@ -51,16 +54,19 @@ class SkewTransformer(TransformerMixin, BaseEstimator):
         for c in X.columns:
             v = X[c].to_numpy(dtype="float64", na_value=np.nan)
             v = v[np.isfinite(v)]
-            if len(np.unique(v)) <= 2 or abs(_skew(v)) <= self.threshold:
+            s = v
+            if len(v) > SKEW_FIT_ROWS:
+                s = v[np.sort(np.random.default_rng(self.seed).choice(len(v), SKEW_FIT_ROWS, replace=False))]
+            if len(np.unique(v)) <= 2 or abs(_skew(s)) <= self.threshold:
                 continue
             method, power = self.method, 1.0
             if method == "box-cox" and v.min() <= 0:
                 method = "yeo-johnson"
             with np.errstate(all="ignore"):
                 if method == "box-cox":
-                    power = float(stats.boxcox_normmax(v, method="mle"))
+                    power = float(stats.boxcox_normmax(s, method="mle"))
                 elif method == "yeo-johnson":
-                    power = float(stats.yeojohnson_normmax(v))
+                    power = float(stats.yeojohnson_normmax(s))
             power = float(np.clip(power, -3.0, 3.0)) if np.isfinite(power) else 1.0
             t = _apply(method, power, float(v.min()), v)
             t = t[np.isfinite(t)]

@@ -2,8 +2,9 @@
 
 It is the ``("generate", ...)`` step after ``prep``, so it sees the model-ready frame (imputed, maybe scaled).
 
-1. Candidates: float columns with more than two distinct values on the fit rows; ``category`` columns, missing
-   indicators (``*__missing``) and 0/1 columns (one-hot, booleans) are passed through untouched and not combined.
+1. Candidates: float columns with more than two distinct values on the ranking sample (below); ``category``
+   columns, missing indicators (``*__missing``) and 0/1 columns (one-hot, booleans) are passed through untouched
+   and not combined.
 2. Ranking: each candidate is scored on at most ``sample`` fit rows by ``relevance`` (below) and the best ``k``
    are kept.
 3. Terms over those ``k`` columns: pairwise products ``a * b``, ratios ``a / b`` (both directions, computed as
@@ -11,7 +12,9 @@ It is the ``("generate", ...)`` step after ``prep``, so it sees the model-ready 
    differences ``a - b`` and squares ``a²``. Each term is scored the same way and the best ``max_features``
    (default ``MAX_GENERATED`` = 40) are added, whatever ``k``: the hard cap on the added width.
 4. Every added column is clipped to the 0.1 and 99.9 % quantiles it had on the fit rows, so a ratio near a zero
-   denominator cannot send an extreme value to the model at predict time.
+   denominator cannot send an extreme value to the model at predict time. Each term's inputs are first clipped to
+   the range they had on the fit rows, and a term that is still not a number (a missing input, or ``inf / inf``
+   from huge inputs) becomes its median on the fit rows: generated columns are always finite.
 
 Everything is learned in ``fit`` on the rows given (the training fold); ``transform`` only computes.
 """
@@ -101,17 +104,20 @@ class FeatureGenerator(TransformerMixin, BaseEstimator):
         rows = np.arange(len(X))
         if len(rows) > self.sample:
             rows = np.sort(np.random.default_rng(self.seed).choice(len(X), self.sample, replace=False))
-        cands = [c for c in X.columns if _combinable(X[c])]
         sub = X.iloc[rows]  # rank on the sample only: no full-size copy of a wide frame
+        cands = [c for c in X.columns if _combinable(sub[c])]
         A = sub[cands].to_numpy(dtype="float64", na_value=np.nan) if cands else np.zeros((len(rows), 0))
         classification = self.task != "regression"
         score = relevance(A, y[rows], classification)
         top = [cands[i] for i in np.argsort(-score, kind="stable")[: self.k]]
         self.top_ = top
-        self.scale_ = {c: float(np.nanstd(X[c].to_numpy(dtype="float64", na_value=np.nan))) for c in top}
+        with np.errstate(over="ignore", invalid="ignore"):  # huge inputs: an inf scale, terms are fixed below
+            self.scale_ = {c: float(np.nanstd(X[c].to_numpy(dtype="float64", na_value=np.nan))) for c in top}
+        self.ranges_ = {c: _range(X[c].to_numpy(dtype="float64", na_value=np.nan)) for c in top}
         terms = self._candidates(top)
         if terms and self.max_features:
-            T = np.column_stack([self._term(sub, t) for t in terms])
+            with np.errstate(over="ignore", invalid="ignore"):
+                T = np.column_stack([self._term(sub, t) for t in terms])
             tscore = relevance(T, y[rows], classification)
             keep = np.argsort(-tscore, kind="stable")[: self.max_features]
             terms = [terms[i] for i in sorted(keep)]
@@ -120,12 +126,14 @@ class FeatureGenerator(TransformerMixin, BaseEstimator):
         self.terms_ = terms
         taken = set(self.feature_names_in_)
         self.names_ = [_unique(_name(t), taken) for t in terms]
-        self.bounds_ = {}
+        self.bounds_, self.medians_ = {}, {}
         for name, t in zip(self.names_, terms):
-            v = self._term(X, t)
+            with np.errstate(invalid="ignore", over="ignore"):
+                v = self._term(X, t)
             v = v[np.isfinite(v)]
-            lo, hi = (np.quantile(v, [0.001, 0.999]) if len(v) else (-np.inf, np.inf))
+            lo, hi = (np.quantile(v, [0.001, 0.999]) if len(v) else (0.0, 0.0))
             self.bounds_[name] = (float(lo), float(hi))
+            self.medians_[name] = float(np.clip(np.median(v), lo, hi)) if len(v) else 0.0
         self.feature_names_out_ = np.asarray(list(self.feature_names_in_) + self.names_, dtype=object)
         return self
 
@@ -146,8 +154,9 @@ class FeatureGenerator(TransformerMixin, BaseEstimator):
 
     def _term(self, X: pd.DataFrame, term: tuple[str, str, str]) -> np.ndarray:
         op, a, b = term
-        va = X[a].to_numpy(dtype="float64", na_value=np.nan)
-        vb = X[b].to_numpy(dtype="float64", na_value=np.nan)
+        ranges = getattr(self, "ranges_", {})
+        va = np.clip(X[a].to_numpy(dtype="float64", na_value=np.nan), *ranges.get(a, (-np.inf, np.inf)))
+        vb = np.clip(X[b].to_numpy(dtype="float64", na_value=np.nan), *ranges.get(b, (-np.inf, np.inf)))
         if op in ("product", "square"):
             return va * vb
         if op == "difference":
@@ -164,7 +173,9 @@ class FeatureGenerator(TransformerMixin, BaseEstimator):
         for name, t in zip(self.names_, self.terms_):
             lo, hi = self.bounds_[name]
             with np.errstate(invalid="ignore", over="ignore"):
-                new[name] = np.clip(self._term(X, t), lo, hi)
+                v = np.clip(self._term(X, t), lo, hi)  # +-inf become the bounds
+            med = getattr(self, "medians_", {}).get(name, 0.0)
+            new[name] = np.nan_to_num(np.where(np.isnan(v), med, v), posinf=hi, neginf=lo)
         return pd.concat([X, pd.DataFrame(new, index=X.index, dtype="float64")], axis=1)
 
     def describe_features(self) -> dict[str, str]:
@@ -186,6 +197,12 @@ def _combinable(s: pd.Series) -> bool:
     if pd.api.types.is_bool_dtype(s.dtype) or str(s.name).endswith(INDICATOR_SUFFIX):
         return False
     return s.nunique(dropna=True) > 2
+
+
+def _range(v: np.ndarray) -> tuple[float, float]:
+    """The finite range of ``v`` (unbounded when it has no finite value)."""
+    v = v[np.isfinite(v)]
+    return (float(v.min()), float(v.max())) if len(v) else (-np.inf, np.inf)
 
 
 def _name(term: tuple[str, str, str]) -> str:

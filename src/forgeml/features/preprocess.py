@@ -116,7 +116,7 @@ class Preprocessor(TransformerMixin, BaseEstimator):
         self.skew_ = None
         if self.skew != "none":
             skewable = [c for c in value_cols if c in set(by_kind[NUMERIC])]
-            self.skew_ = SkewTransformer(self.skew).fit(vals[skewable])
+            self.skew_ = SkewTransformer(self.skew, seed=self.seed).fit(vals[skewable])
             vals = self._skewed(vals)
         self.clipper_ = None
         if self.clip != "none" and value_cols:
@@ -194,8 +194,10 @@ class Preprocessor(TransformerMixin, BaseEstimator):
             if y is not None and raw.shape[1] > 1:
                 from forgeml.features.generate import SAMPLE_ROWS, relevance
 
-                n = min(len(raw), SAMPLE_ROWS)
-                score = relevance(raw.to_numpy()[:n], np.asarray(y)[:n], self.task != "regression")
+                rows = np.arange(len(raw))  # a seeded sample: the first rows of data sorted by y are not one
+                if len(raw) > SAMPLE_ROWS:
+                    rows = np.sort(np.random.default_rng(self.seed).choice(len(raw), SAMPLE_ROWS, replace=False))
+                score = relevance(raw.to_numpy()[rows], np.asarray(y)[rows], self.task != "regression")
                 value = raw.columns[int(np.argmax(score))]
             self.groups_ = GroupStats(tuple(cats[:GROUP_MAX_COLUMNS]), str(value), seed=self.seed)
             self.group_value_ = value

@@ -4,9 +4,10 @@ whether it reached the model, and its importance there (``AutoML.feature_report(
 Columns: ``feature``, ``source`` (the input column(s) it was made from, comma-separated), ``how`` (from each
 step's ``describe_features()``; ``"input"`` when a step does not describe it), ``kept`` (it survived selection
 into the model) and ``importance``. Importance is per model: ``feature_importances_`` or ``|coef_|`` when the
-model has them, else permutation importance (the drop in log loss, or squared error, when one feature is shuffled)
-on at most ``PERMUTATION_ROWS`` rows; normalised to sum to 1 over the model's inputs; averaged over the fold
-models of a bagged member and weighted by the ensemble weights over members. An input column's row sums the
+model has them, else permutation importance (the drop in log loss, or in squared error on the scale the model
+learns the target on, when one feature is shuffled) on at most ``PERMUTATION_ROWS`` rows; normalised to sum to 1
+over the model's inputs; averaged over the fold models of a bagged member and weighted by the ensemble weights over
+members. An input column's row sums the
 importance of every feature made from it (a feature made from several inputs is shared equally), so the input
 rows alone also sum to 1. Input columns that are not modelled (ids, constants) appear with ``kept=False``.
 
@@ -76,8 +77,10 @@ def _pipeline_rows(pipe: Any, inputs: list[str], X: pd.DataFrame | None, y: Any,
     before = [str(n) for n in (selector.feature_names_in_ if selector is not None else _names_out(made[-1], model))]
     kept = [str(n) for n in (selector.get_feature_names_out() if selector is not None else before)]
     how: dict[str, str] = {}
-    for t in made:
-        how.update(getattr(t, "describe_features", dict)())
+    for t in made:  # a later step's "input" (passed through) never hides how an earlier step made the column
+        for name, text in getattr(t, "describe_features", dict)().items():
+            if text != "input" or name not in how:
+                how[name] = text
     prep_sources = made[0].feature_sources() if hasattr(made[0], "feature_sources") else {}
     imp = _importance(pipe, model, kept, X, y, k, seed)
     out = []
@@ -136,6 +139,11 @@ def _native(model: Any, n: int) -> np.ndarray | None:
 def _permutation(pipe: Any, model: Any, names: list[str], X: pd.DataFrame, y: np.ndarray, k: int,
                  seed: int) -> np.ndarray:
     Xt = pipe[:-1].transform(X)
+    if not k and hasattr(pipe, "transform_target"):  # the model predicts on the transformed target's scale
+        y = np.asarray(pipe.transform_target(np.asarray(y, dtype=float)), dtype=float)
+        ok = np.isfinite(y)  # a y outside the transform's domain (Box-Cox of y <= 0) has no value on that scale
+        if not ok.all():
+            Xt, y = (Xt.iloc[np.flatnonzero(ok)] if hasattr(Xt, "iloc") else Xt[ok]), y[ok]
     base = _loss(model, Xt, y, k)
     rng = np.random.default_rng(seed)
     out = np.zeros(len(names))

@@ -51,6 +51,7 @@ SCORE_ROWS = 2000
 PEAK_MEMORY_MULTIPLE, PEAK_MEMORY_BASE_MB = 16, 64
 NEAR_CONSTANT = 0.995
 MAX_CORRELATION = 0.95
+CORRELATION_BLOCK = 256  # columns whose correlations with the earlier ones are computed at once
 MI_BINS = 16
 
 
@@ -181,16 +182,24 @@ def _not_near_constant(A: np.ndarray) -> np.ndarray:
 
 
 def _uncorrelated(A: np.ndarray) -> np.ndarray:
-    """Greedy in column order: a column is dropped when it is too correlated with an earlier kept one."""
+    """Greedy in column order: a column is dropped when it is too correlated with an earlier kept one.
+
+    Correlations are computed ``CORRELATION_BLOCK`` columns at a time against the earlier ones, so memory grows
+    with ``n_columns x CORRELATION_BLOCK``, never with the full ``n_columns²`` matrix."""
+    n, p = A.shape
     std = A.std(axis=0)
     ok = std > 0
-    Z = np.zeros_like(A)
-    Z[:, ok] = (A[:, ok] - A[:, ok].mean(axis=0)) / std[ok]
-    high = np.triu(np.abs(Z.T @ Z) / max(len(A), 1) > MAX_CORRELATION, k=1)  # high[i, j]: i < j, too correlated
-    keep = np.ones(A.shape[1], dtype=bool)
-    for j in np.flatnonzero(high.any(axis=0)):  # only columns with an earlier partner can go
-        if keep[np.flatnonzero(high[:, j])].any():
-            keep[j] = False
+    Z = A - A.mean(axis=0)
+    Z /= np.where(ok, std, 1.0)
+    Z[:, ~ok] = 0.0
+    keep = np.ones(p, dtype=bool)
+    for s in range(0, p, CORRELATION_BLOCK):
+        e = min(p, s + CORRELATION_BLOCK)
+        high = np.abs(Z[:, :e].T @ Z[:, s:e]) / max(n, 1) > MAX_CORRELATION  # high[i, j - s]: column i vs j
+        for j in range(s, e):
+            partners = np.flatnonzero(high[:j, j - s])  # only earlier columns can make j go
+            if len(partners) and keep[partners].any():
+                keep[j] = False
     return keep
 
 

@@ -7,6 +7,9 @@ through the exact inverse, so every score is still computed on the original scal
   target breaks that condition the transform falls back to ``"yeo-johnson"``, which applies to any real y.
 * A prediction whose inverse is not finite (e.g. ``expm1`` overflowing, or a Box-Cox value outside the
   transform's range) becomes the nearest end of the training target range.
+* Every inverse is then clipped to the training target range widened by its span on each side
+  (``[low - span, high + span]``): exact inside the training range, but a wild prediction on the transformed
+  scale (``expm1`` of a large value) scores badly instead of overflowing the metric to inf.
 """
 from __future__ import annotations
 
@@ -66,7 +69,10 @@ class FittedTarget:
         bad = ~np.isfinite(out)
         if bad.any():
             out = np.where(bad, np.where(z > self.mid, self.high, self.low), out)
-        return out
+        span = self.high - self.low
+        if not span > 0:
+            span = 1e-6 * max(1.0, abs(self.high))
+        return np.clip(out, self.low - span, self.high + span)
 
 
 def fit_target(method: str, y: np.ndarray) -> FittedTarget | None:
