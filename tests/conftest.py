@@ -1,11 +1,14 @@
 import json
 import os
+import tempfile
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+# never the user's knowledge base, not even from module-scoped fixtures (each test also gets its own, below)
+os.environ["FORGEML_HOME"] = tempfile.mkdtemp(prefix="forgeml-test-home-")
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "datasets"
 

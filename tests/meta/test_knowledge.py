@@ -102,3 +102,20 @@ def test_default_path_follows_forgeml_home(tmp_path, monkeypatch):
     monkeypatch.delenv("FORGEML_HOME")
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg"))
     assert default_path() == tmp_path / "xdg" / "forgeml" / "knowledge.db"
+
+
+def test_a_base_written_before_row_sketches_is_upgraded_in_place(tmp_path):
+    path = tmp_path / "old.db"
+    with sqlite3.connect(path) as conn:  # the first layout: no row_sketch column
+        conn.execute("CREATE TABLE info (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
+        conn.execute("INSERT INTO info VALUES ('format', '1')")
+        conn.execute("""CREATE TABLE runs (id INTEGER PRIMARY KEY, dataset TEXT NOT NULL, fingerprint TEXT NOT NULL,
+            task TEXT NOT NULL, metric TEXT NOT NULL, greater_is_better INTEGER NOT NULL, mf_version INTEGER NOT NULL,
+            metafeatures TEXT NOT NULL, time_budget REAL, best_score REAL, forgeml_version TEXT,
+            created REAL NOT NULL)""")
+        conn.execute("INSERT INTO runs (dataset, fingerprint, task, metric, greater_is_better, mf_version, "
+                     "metafeatures, created) VALUES ('old', 'fp-old', 'binary', 'log_loss', 0, 1, '{}', 0)")
+    with KnowledgeBase.open(path) as kb:
+        kb.add_run(_run("new", 0.0))
+        assert sorted(kb.runs()["dataset"]) == ["new", "old"]
+        assert [n.dataset for n in kb.neighbours(_mf(0.0), "log_loss")] == ["new"]  # "old" shares no meta-feature

@@ -117,6 +117,9 @@ class KnowledgeBase:
             with kb._write():
                 for stmt in _DDL:
                     conn.execute(stmt)
+                have = {r[1] for r in conn.execute("PRAGMA table_info(runs)")}
+                if "row_sketch" not in have:  # written before row sketches were kept
+                    conn.execute("ALTER TABLE runs ADD COLUMN row_sketch TEXT NOT NULL DEFAULT '[]'")
                 row = conn.execute("SELECT value FROM info WHERE key = 'format'").fetchone()
                 if row is None:
                     conn.execute("INSERT INTO info VALUES ('format', ?)", (str(FORMAT),))

@@ -7,7 +7,6 @@ their cost is a small part of the budget and does not depend on the machine's lo
 """
 from __future__ import annotations
 
-import sqlite3
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,7 +17,7 @@ import pandas as pd
 
 from forgeml.data.schema import Schema
 from forgeml.errors import SearchWarning
-from forgeml.meta.knowledge import ConfigRecord, KnowledgeError, RunRecord, default_path, open_or_warn
+from forgeml.meta.knowledge import ConfigRecord, RunRecord, default_path, open_or_warn
 from forgeml.meta.metafeatures import MetaFeatures, compute
 from forgeml.meta.warmstart import DEFAULT, WarmStart, fingerprint, row_sketch, warm_start
 from forgeml.metrics import Metric
@@ -61,7 +60,7 @@ def recall(knowledge: Any, X: pd.DataFrame, y: np.ndarray, schema: Schema, metri
     try:
         sketch = row_sketch(X, y)
         mf = compute(X, y, schema, seed=seed)
-    except (ValueError, TypeError, MemoryError) as e:  # data the meta-features cannot read: no harm, no memory
+    except Exception as e:  # noqa: BLE001 - data the meta-features cannot read: no harm, no memory
         warnings.warn(f"cannot describe this data for the knowledge base ({type(e).__name__}: {e}); this run "
                       "neither uses nor adds past knowledge", SearchWarning, stacklevel=2)
         return Experience(None, cold)
@@ -71,7 +70,7 @@ def recall(knowledge: Any, X: pd.DataFrame, y: np.ndarray, schema: Schema, metri
         return Experience(path, cold, mf, fp, sketch)
     try:
         warm = warm_start(kb, mf, metric.name, space, defaults, sketch=sketch)
-    except (sqlite3.Error, KnowledgeError, ValueError) as e:
+    except Exception as e:  # noqa: BLE001 - past knowledge is optional: whatever goes wrong, start cold
         warnings.warn(f"cannot read the knowledge base {path}: {e}; this run starts without past knowledge",
                       SearchWarning, stacklevel=2)
         warm = cold
@@ -100,7 +99,7 @@ def remember(exp: Experience, state: SearchState, metric: Metric, *, dataset: st
     try:
         kb.add_run(RunRecord(dataset, exp.fingerprint, metric.name, metric.greater_is_better, exp.metafeatures,
                              records, time_budget=time_budget, forgeml_version=version, row_sketch=exp.sketch))
-    except (sqlite3.Error, KnowledgeError, OSError) as e:
+    except Exception as e:  # noqa: BLE001 - remembering is optional: the fitted model is what counts
         warnings.warn(f"cannot write to the knowledge base {exp.path}: {e}; this run is not remembered",
                       SearchWarning, stacklevel=2)
     finally:
