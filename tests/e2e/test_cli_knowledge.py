@@ -35,4 +35,4 @@ def test_a_fit_is_remembered_and_summarised(tmp_path):
     assert fit.returncode == 0, fit.stderr[-3000:]
     out = subprocess.run([*CLI, "knowledge", kb], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr[-3000:]
-    assert "1 runs on 1 datasets" in out.stdout and "run/y" in out.stdout and "rmse" in out.stdout
+    assert "1 runs on 1 datasets" in out.stdout and "y (200 rows x 2 columns)" in out.stdout and "rmse" in out.stdout
