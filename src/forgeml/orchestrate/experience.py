@@ -34,7 +34,6 @@ class Experience:
     metafeatures: MetaFeatures | None = None
     fingerprint: str = ""
     sketch: list[int] = field(default_factory=list)
-    notes: list[str] = field(default_factory=list)
 
     def sources(self, state: SearchState) -> dict[int, str]:
         """Each trial's source: ``neighbour``, ``default`` or ``optimizer``."""
