@@ -146,6 +146,16 @@ def test_bag_deploys_each_member_as_its_fold_models(tmp_path):
     np.testing.assert_allclose(out.pipeline.predict_proba(new), blend / blend.sum(axis=1, keepdims=True))
 
 
+def test_fold_models_too_big_to_save_in_the_time_left_are_refit_instead(tmp_path, monkeypatch):
+    from forgeml.orchestrate import refit as refit_module
+
+    monkeypatch.setattr(refit_module, "SAVE_BYTES_PER_S", 1e-9)  # any fold file takes longer to save than is left
+    out = run_module.run_automl(RunSettings(**SMALL, refit="bag", ensemble="greedy"), frame(), "y", str(tmp_path))
+    assert out.pipeline.members and not any(isinstance(m, BaggedPipeline) for m in out.pipeline.members)
+    rows = refit_rows(Store.open(tmp_path), out.run_id)
+    assert rows and all(r.extra["how"] == "refit" for r in rows.values())
+
+
 def test_full_refits_every_member_and_keeps_no_fold_models(tmp_path):
     out = run_module.run_automl(RunSettings(**SMALL, refit="full"), frame(), "y", str(tmp_path))
     assert not any(isinstance(m, BaggedPipeline) for m in out.pipeline.members)

@@ -13,6 +13,10 @@ its trial kept them: ``LoopOptions.keep_folds``). ``refit`` (``RunSettings.refit
   refit fails, crashes (memory limit) or times out also falls back to its fold models. Without fold models,
   as under ``"full"``.
 
+Whatever ``refit`` says, a member's fold models are used only when writing them (and what is already kept) with
+the saved model fits in the time left, at ``SAVE_BYTES_PER_S``: k fold models of a large forest can be over a
+gigabyte (nox: 1.4 GB, 8 s to save, past the budget). Such a member is refit instead, or dropped.
+
 Refits run on the search's executor, best member first, as many at once as it has workers, each with
 ``timeout = time left - margin`` (at least ``MIN_REFIT_S``) and the executor's memory limit, like trials; a
 refit still running ``CANCEL_GRACE_S`` after its timeout is cancelled. Each member gets a ``kind="refit"`` row in
@@ -40,6 +44,8 @@ from forgeml.trial import ErrorInfo, TrialResult, TrialSpec, TrialStatus
 MIN_REFIT_S = 1.0  # the shortest timeout a refit gets, even when less time is left
 REFIT_MARGIN_S = 1.0  # kept back from the time left for loading the refits and saving the model
 CANCEL_GRACE_S = 1.0  # how long past its timeout a refit may run before it is cancelled here
+SAVE_BYTES_PER_S = 100e6  # a conservative pace for loading and saving models (measured: ~175 MB/s, 2 cores)
+MIN_SAVE_S = 1.0  # saving this long is always allowed: small fold models stay the fallback at the deadline
 
 
 @dataclass
@@ -75,6 +81,13 @@ def lineage(trial_id: int, state: SearchState) -> list[tuple[Config, int]]:
     return steps[::-1]
 
 
+def _size(path: str | None) -> int:
+    try:
+        return os.path.getsize(path) if path else 0
+    except OSError:
+        return 0
+
+
 def load_folds(result: TrialResult, n_classes: int) -> BaggedPipeline | None:
     """The trial's kept fold models as one ``BaggedPipeline``, or None when it kept none (or they are gone)."""
     path = result.extra.get("folds_path")
@@ -95,6 +108,8 @@ class _Refitter:
         self.executor, self.seed, self.n_threads, self.n_folds = executor, seed, n_threads, n_folds
         self.refit, self.margin = refit, margin
         self.out = Refits()
+        self.kept_bytes = 0  # the size on disk of the models kept so far: what saving the model will write
+        self.refused = ""  # why the last member's fold models were not used (too big to save in time)
         self.running: dict[int, tuple[int, TrialSpec, float]] = {}  # refit trial id -> (member, spec, stop at)
         self.cancelled: set[int] = set()
 
@@ -125,6 +140,7 @@ class _Refitter:
             if self.refit == "auto" and self._bag(src, spec, why, None):
                 return
             if not first:  # the best member is tried all the same: without it there may be no model
+                why += self.refused
                 self._record(spec, src, "dropped", status=TrialStatus.PRUNED, error=ErrorInfo("Skipped", why))
                 self.out.dropped[src] = f"refit skipped: {why}"
                 return
@@ -157,20 +173,31 @@ class _Refitter:
                                           res.worker)
             else:
                 self.out.models[src], self.out.how[src] = model, "refit"
+                self.kept_bytes += _size(res.model_path)
                 self._finished(res, spec, src, "refit")
                 return
         why = f"refit {_what(res.status)}"
         if self.refit != "full" and self._bag(src, spec, why, res):
             return
+        why += self.refused
         self.out.dropped[src] = why
         self._finished(res, spec, src, "dropped")
 
     def _bag(self, src: int, spec: TrialSpec, why: str, failed: TrialResult | None) -> bool:
-        """Use ``src``'s fold models when it kept them; records the member's row (the failed refit's, if any)."""
+        """Use ``src``'s fold models when it kept them and they can be saved in the time left; records the member's
+        row (the failed refit's, if any)."""
+        self.refused = ""
+        size = _size(self.state.results[src].extra.get("folds_path"))
+        left = self.budget.remaining() - self.margin
+        if size and (self.kept_bytes + size) / SAVE_BYTES_PER_S > max(left, MIN_SAVE_S):
+            self.refused = (f"; its fold models ({size / 1e6:.0f} MB) could not be saved in the "
+                            f"{max(left, 0.0):.1f} s left")
+            return False
         bagged = load_folds(self.state.results[src], self.ctx.n_classes)
         if bagged is None:
             return False
         self.out.models[src], self.out.how[src] = bagged, "bagged"
+        self.kept_bytes += size
         if failed is not None:
             self._finished(failed, spec, src, "bagged")
         else:
