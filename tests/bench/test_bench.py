@@ -157,3 +157,17 @@ def test_p_worse_tells_a_real_loss_from_test_set_noise():
     assert p_worse(proba["bad"], proba["good"], y, "binary", Pipe(), 0) > 0.99
     assert p_worse(proba["good"], proba["bad"], y, "binary", Pipe(), 0) < 0.01
     assert 0.05 < p_worse(proba["twin"], proba["good"], y, "binary", Pipe(), 0) < 0.95
+
+
+def test_a_suite_is_its_manifest_or_the_folder_holding_it(tmp_path, capsys):
+    from forgeml.bench.suite import read_suite
+    from forgeml.cli.main import main
+
+    by_folder, root = read_suite(SHARED)
+    assert by_folder == read_suite(SHARED / "manifest.json")[0] and root == SHARED
+    assert any(e["name"] == "wine" for e in by_folder)
+    (tmp_path / "manifest.json").write_text("{not json")
+    assert main(["bench", "--suite", str(tmp_path), "--out", str(tmp_path / "o")]) == 2
+    assert "is not a suite manifest" in capsys.readouterr().err
+    assert main(["bench-ensembles", "--suite", str(tmp_path / "nowhere"), "--out", str(tmp_path / "o")]) == 2
+    assert "no benchmark suite at" in capsys.readouterr().err

@@ -9,7 +9,6 @@ search; the extra refits are outside the budget, which only flatters the fixed m
 """
 from __future__ import annotations
 
-import json
 import os
 import time
 from pathlib import Path
@@ -18,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from forgeml.bench.runner import HEADLINE, reference, split, test_score
+from forgeml.bench.suite import read_suite
 
 METHODS = ("single", "voting", "greedy", "super_learner", "blending", "stacking")
 
@@ -186,13 +186,13 @@ def summarize(frame: pd.DataFrame) -> str:
 def run_bench_ensembles(suite: str, out: str, *, time_budget: float = 60.0, seed: int = 0,
                         only: list[str] | None = None, max_rows: int | None = None, resume: bool = False
                         ) -> pd.DataFrame:
-    """Run the suite (``suite`` is a manifest.json); writes ``OUT/ensembles.csv`` and ``OUT/ensembles.md``."""
-    manifest = json.loads(Path(suite).read_text())
-    root, outdir = Path(suite).parent, Path(out)
+    """Run the suite (a manifest.json or its folder); writes ``OUT/ensembles.csv`` and ``OUT/ensembles.md``."""
+    datasets, root = read_suite(suite)
+    outdir = Path(out)
     outdir.mkdir(parents=True, exist_ok=True)
     csv = outdir / "ensembles.csv"
     rows: list[dict] = pd.read_csv(csv).to_dict("records") if resume and csv.exists() else []
-    for entry in manifest["datasets"]:
+    for entry in datasets:
         if (only and entry["name"] not in only) or (max_rows and entry.get("rows", 0) > max_rows):
             continue
         if any(r["dataset"] == entry["name"] for r in rows):

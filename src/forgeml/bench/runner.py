@@ -16,6 +16,8 @@ import pandas as pd
 from sklearn.metrics import log_loss, mean_squared_error, roc_auc_score
 from sklearn.model_selection import train_test_split
 
+from forgeml.bench.suite import read_suite
+
 HEADLINE = {"binary": ("roc_auc", True), "multiclass": ("log_loss", False), "regression": ("rmse", False)}
 
 
@@ -206,14 +208,13 @@ def run_bench(suite: str, out: str, *, time_budget: float = 60.0, seed: int = 0,
     on-vs-off can be compared with two output folders.
     """
     searches = split_searches(search)
-    manifest = json.loads(Path(suite).read_text())
-    root = Path(suite).parent
+    datasets, root = read_suite(suite)
     outdir = Path(out)
     outdir.mkdir(parents=True, exist_ok=True)
     rows: list[dict] = []
     if resume and (outdir / "results.csv").exists():
         rows = pd.read_csv(outdir / "results.csv").to_dict("records")
-    for entry in manifest["datasets"]:
+    for entry in datasets:
         if only and entry["name"] not in only:
             continue
         if max_rows and entry.get("rows", 0) > max_rows:
