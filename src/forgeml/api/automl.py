@@ -80,6 +80,10 @@ class AutoML(BaseEstimator):
             file, or ``None`` for none. The search starts from the best configurations of the most similar past
             datasets (by meta-features); runs on the very same data are not used, so refitting reproduces. A
             file that cannot be used is a warning and a cold start. ``forgeml knowledge PATH`` summarises one.
+        portfolio: the configurations tried first when the knowledge base has nothing closer: ``"auto"``
+            (default) the zero-shot portfolio shipped with forgeml (built over the datasets of its benchmark
+            suite, docs/meta.md), a path to a portfolio file (``scripts/build_portfolio.py``), a list of
+            config dicts, or ``None`` to start from the families' hand-written defaults only.
     """
 
     _task_restriction: str | None = None
@@ -90,6 +94,7 @@ class AutoML(BaseEstimator):
     refit: str = "auto"
     knowledge: Any = None
     feature_engineering: bool = True
+    portfolio: Any = None
 
     def __init__(self, time_budget: float | None = 60.0, metric: str | Callable[..., float] = "auto",
                  task: str = "auto", seed: int = 0, max_trials: int | None = None, n_jobs: int = -1,
@@ -101,7 +106,7 @@ class AutoML(BaseEstimator):
                  ray_address: str | None = None, inf_as_nan: bool = False, verbose: int = 1,
                  raise_on_trial_error: bool = False, on_bad_value: str = "raise", overwrite: bool = False,
                  infer_limit: float | None = None, refit: str = "auto", knowledge: Any = "auto",
-                 feature_engineering: bool = True) -> None:
+                 feature_engineering: bool = True, portfolio: Any = "auto") -> None:
         self.time_budget = time_budget
         self.metric = metric
         self.task = task
@@ -128,6 +133,7 @@ class AutoML(BaseEstimator):
         self.refit = refit
         self.knowledge = knowledge
         self.feature_engineering = feature_engineering
+        self.portfolio = portfolio
 
     # ------------------------------------------------------------------------------------------------ fit
     def fit(self, X: Any, y: Any = None, *, target: str | None = None, sample_weight: Any = None) -> AutoML:
@@ -191,7 +197,7 @@ class AutoML(BaseEstimator):
             backend_options={"address": self.ray_address} if self.backend == "ray" and self.ray_address else {},
             inf_as_nan=self.inf_as_nan, on_bad_value=self.on_bad_value, overwrite=self.overwrite,
             verbose=self.verbose, infer_limit=self.infer_limit, refit=self.refit, knowledge=self.knowledge,
-            feature_engineering=self.feature_engineering,
+            feature_engineering=self.feature_engineering, portfolio=self.portfolio,
             raise_on_trial_error=self.raise_on_trial_error)
 
     def _check_params(self) -> None:
@@ -214,6 +220,11 @@ class AutoML(BaseEstimator):
             raise ConfigError(f"refit must be one of {', '.join(map(repr, REFIT_CHOICES))}, got {self.refit!r}")
         if not (self.knowledge is None or self.knowledge is False or isinstance(self.knowledge, (str, os.PathLike))):
             raise ConfigError(f"knowledge must be 'auto', a path to a knowledge base, or None; got {self.knowledge!r}")
+        p = self.portfolio
+        if not (p is None or p is False or isinstance(p, (str, os.PathLike)) or
+                (isinstance(p, (list, tuple)) and all(isinstance(c, dict) for c in p))):
+            raise ConfigError(f"portfolio must be 'auto', a path to a portfolio file, a list of config dicts, or "
+                              f"None; got {p!r}")
         if not isinstance(self.feature_engineering, bool):
             raise ConfigError(f"feature_engineering must be True or False, got {self.feature_engineering!r}")
         limit = self.infer_limit

@@ -59,6 +59,10 @@ def _add_fit_options(p: argparse.ArgumentParser) -> None:
                     help="the knowledge base to learn from and add to (default: the user's own, see "
                          "`forgeml knowledge`)")
     kb.add_argument("--no-knowledge", action="store_true", help="run without a knowledge base")
+    pf = p.add_mutually_exclusive_group()
+    pf.add_argument("--portfolio", default="auto", metavar="PATH",
+                    help="the configurations to try first (default: the portfolio shipped with forgeml)")
+    pf.add_argument("--no-portfolio", action="store_true", help="start from the families' defaults only")
 
 
 def _automl(a: argparse.Namespace, path: str | None, resume: bool = False, overwrite: bool = False):
@@ -71,6 +75,7 @@ def _automl(a: argparse.Namespace, path: str | None, resume: bool = False, overw
                   ray_address=a.ray_address, ensemble=_ensemble(a), verbose=a.verbose, path=path,
                   resume=resume, overwrite=overwrite, on_bad_value=a.on_bad_value, infer_limit=a.infer_limit,
                   refit=a.refit, knowledge=None if a.no_knowledge else a.knowledge,
+                  portfolio=None if a.no_portfolio else a.portfolio,
                   feature_engineering=getattr(a, "feature_engineering", True))
 
 

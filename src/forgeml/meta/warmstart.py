@@ -1,4 +1,5 @@
-"""Where a run's search starts: the best configurations of its nearest past datasets, then the defaults.
+"""Where a run's search starts: the best configurations of its nearest past datasets, then the zero-shot
+portfolio (``meta/portfolio.py``), then the families' hand-written defaults.
 
 Past configurations are stored as plain joint configs (``family``, ``<family>.<param>``, ...). One is only
 proposed if it is valid in this run's space: its family is searched here, its parameters exist and are in their
@@ -86,9 +87,11 @@ def admissible(space: SearchSpace, values: dict[str, Any]) -> Config | None:
 
 
 def warm_start(kb: KnowledgeBase | None, mf: MetaFeatures | None, metric: str, space: SearchSpace,
-               defaults: Sequence[Config], *, sketch: list[int], k: int = 3, per_dataset: int = 2) -> WarmStart:
-    """The neighbours' best configurations (nearest dataset first), then ``defaults``, without duplicates.
-    Past runs sharing rows with this data (``overlap`` above ``MAX_OVERLAP``) are left out."""
+               defaults: Sequence[Config], *, sketch: list[int], portfolio: Sequence[dict[str, Any]] = (),
+               k: int = 3, per_dataset: int = 2) -> WarmStart:
+    """The neighbours' best configurations (nearest dataset first), then the ``portfolio`` entries valid in
+    ``space``, then ``defaults``, without duplicates. Past runs sharing rows with this data (``overlap`` above
+    ``MAX_OVERLAP``) are left out."""
     configs: list[Config] = []
     sources: dict[str, str] = {}
     neighbours: list[Neighbour] = []
@@ -101,6 +104,11 @@ def warm_start(kb: KnowledgeBase | None, mf: MetaFeatures | None, metric: str, s
                 if cfg is not None and cfg.id not in sources:
                     configs.append(cfg)
                     sources[cfg.id] = NEIGHBOUR
+    for values in portfolio:
+        cfg = admissible(space, values)
+        if cfg is not None and cfg.id not in sources:
+            configs.append(cfg)
+            sources[cfg.id] = PORTFOLIO
     for cfg in defaults:
         if cfg.id not in sources:
             configs.append(cfg)

@@ -19,7 +19,8 @@ from forgeml.data.schema import Schema
 from forgeml.errors import SearchWarning
 from forgeml.meta.knowledge import ConfigRecord, RunRecord, default_path, open_or_warn
 from forgeml.meta.metafeatures import MetaFeatures, compute
-from forgeml.meta.warmstart import DEFAULT, WarmStart, fingerprint, row_sketch, warm_start
+from forgeml.meta.portfolio import load as load_portfolio
+from forgeml.meta.warmstart import WarmStart, fingerprint, row_sketch, warm_start
 from forgeml.metrics import Metric
 from forgeml.orchestrate.loop import SearchState
 from forgeml.space import Config, SearchSpace
@@ -36,7 +37,7 @@ class Experience:
     sketch: list[int] = field(default_factory=list)
 
     def sources(self, state: SearchState) -> dict[int, str]:
-        """Each trial's source: ``neighbour``, ``default`` or ``optimizer``."""
+        """Each trial's source: ``neighbour``, ``portfolio``, ``default`` or ``optimizer``."""
         return {tid: self.warm.source(p.config) for tid, p in state.proposals.items()}
 
 
@@ -50,10 +51,12 @@ def knowledge_path(knowledge: Any) -> Path | None:
 
 
 def recall(knowledge: Any, X: pd.DataFrame, y: np.ndarray, schema: Schema, metric: Metric, space: SearchSpace,
-           defaults: list[Config], *, seed: int) -> Experience:
-    """The warm start of a run: the nearest past datasets' best configurations, then ``defaults``."""
+           defaults: list[Config], *, seed: int, portfolio: Any = None) -> Experience:
+    """The warm start of a run: the nearest past datasets' best configurations, then the ``portfolio``
+    (``meta/portfolio.load``: "auto", None, a path or a list of configs), then ``defaults``."""
     path = knowledge_path(knowledge)
-    cold = WarmStart(list(defaults), {c.id: DEFAULT for c in defaults})
+    entries = load_portfolio(portfolio)
+    cold = warm_start(None, None, metric.name, space, defaults, sketch=[], portfolio=entries)
     if path is None:
         return Experience(None, cold)
     try:
@@ -68,7 +71,7 @@ def recall(knowledge: Any, X: pd.DataFrame, y: np.ndarray, schema: Schema, metri
     if kb is None:
         return Experience(path, cold, mf, fp, sketch)
     try:
-        warm = warm_start(kb, mf, metric.name, space, defaults, sketch=sketch)
+        warm = warm_start(kb, mf, metric.name, space, defaults, sketch=sketch, portfolio=entries)
     except Exception as e:  # noqa: BLE001 - past knowledge is optional: whatever goes wrong, start cold
         warnings.warn(f"cannot read the knowledge base {path}: {e}; this run starts without past knowledge",
                       SearchWarning, stacklevel=2)

@@ -1,0 +1,268 @@
+"""Learning from experience, measured: the zero-shot portfolio's build and the leave-one-dataset-out evaluation.
+
+Both start from finished runs over a suite (``forgeml bench --out DIR`` keeps one run directory per dataset, on
+the same 75/25 split as every benchmark here, so nothing below ever sees a test row):
+
+- ``candidates``: the best configurations of each dataset's run;
+- ``score_matrix``: every candidate cross-validated on every dataset's training rows, with the run's own
+  machinery (``prepare``, worker processes, a timeout per evaluation);
+- ``build_portfolio``: ``meta.portfolio.greedy`` over the normalised matrix, leaving out a dataset if asked;
+- ``build_knowledge``: a knowledge base holding each dataset's run (meta-features and every trial);
+- ``leave_one_out``: per dataset D, a cold run (hand-written defaults, no knowledge base) against a warm one
+  (a portfolio and a knowledge base built without D) at the same budget, scored on D's test rows.
+
+``scripts/build_portfolio.py`` and ``scripts/eval_meta.py`` are the command lines.
+"""
+from __future__ import annotations
+
+import json
+import shutil
+import sqlite3
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from forgeml.bench.runner import HEADLINE, split, test_score
+from forgeml.bench.suite import read_suite
+from forgeml.meta import portfolio as pf
+from forgeml.trial import TrialSpec, TrialStatus
+
+
+def load_train_test(entry: dict, root: Path, seed: int = 0) -> tuple[pd.DataFrame, pd.DataFrame]:
+    df = pd.read_parquet(root / entry["file"])
+    return split(df, entry["target"], entry["task"], seed)
+
+
+def _run_dir(runs: Path, name: str) -> Path | None:
+    found = sorted(d for d in Path(runs).glob(f"{name}-*") if (d / "forgeml.db").exists())
+    return found[0] if found else None
+
+
+def _trials(run_dir: Path) -> list[tuple[dict, Any]]:
+    """(config, result) of every completed full-fidelity cross-validation trial of the run's latest run."""
+    from forgeml.store.sqlite import Store
+
+    with Store.open(run_dir, create=False) as store:
+        run_id = store.latest_run()
+        specs = {s.trial_id: s for s in store.trial_specs(run_id)}
+        out = []
+        for r in store.trial_results(run_id):
+            s = specs.get(r.trial_id)
+            if (s is not None and s.kind == "cv" and s.fidelity >= 0.999 and r.status == TrialStatus.COMPLETE
+                    and r.loss is not None and np.isfinite(r.loss)):
+                out.append((dict(s.config), r))
+    return out
+
+
+def candidates(runs: str | Path, datasets: list[dict], per_dataset: int = 1) -> list[dict[str, Any]]:
+    """The ``per_dataset`` best configurations (of different families) of each dataset's run in ``runs``."""
+    out = []
+    for entry in datasets:
+        d = _run_dir(Path(runs), entry["name"])
+        if d is None:
+            continue
+        seen: set[str] = set()
+        for config, r in sorted(_trials(d), key=lambda t: (t[1].loss, t[1].trial_id)):
+            family = str(config.get("family"))
+            if family in seen:
+                continue
+            seen.add(family)
+            out.append({"dataset": entry["name"], "family": family, "cv_score": float(r.score), "config": config})
+            if len(seen) >= per_dataset:
+                break
+    return out
+
+
+def score_matrix(cands: list[dict], datasets: list[dict], root: Path, csv: str | Path, *, seed: int = 0,
+                 timeout: float = 30.0) -> pd.DataFrame:
+    """Cross-validated score of every candidate (rows) on every dataset (columns); appended to ``csv`` one dataset
+    at a time, so an interrupted build resumes where it stopped. A failed or timed-out evaluation is NaN."""
+    csv = Path(csv)
+    rows: list[dict] = pd.read_csv(csv).to_dict("records") if csv.exists() else []
+    done = {r["dataset"] for r in rows}
+    for entry in datasets:
+        if entry["name"] in done:
+            continue
+        t0 = time.time()
+        scores, higher = _evaluate_all(cands, entry, root, seed=seed, timeout=timeout)
+        rows += [{"dataset": entry["name"], "candidate": i, "score": s, "greater_is_better": higher}
+                 for i, s in enumerate(scores)]
+        pd.DataFrame(rows).to_csv(csv, index=False)
+        print(f"{entry['name']}: {np.isfinite(scores).sum()}/{len(cands)} candidates scored in "
+              f"{time.time() - t0:.0f} s", flush=True)
+    return pd.DataFrame(rows)
+
+
+def _evaluate_all(cands: list[dict], entry: dict, root: Path, *, seed: int, timeout: float
+                  ) -> tuple[list[float], bool]:
+    from forgeml.evaluate.evaluator import EvalContext, run_trial, shipped_plugins
+    from forgeml.meta.warmstart import admissible
+    from forgeml.orchestrate.prepare import prepare
+    from forgeml.orchestrate.run import build_executor
+    from forgeml.orchestrate.settings import RunSettings
+
+    train, _ = load_train_test(entry, root, seed)
+    settings = RunSettings(time_budget=None, max_trials=1, seed=seed, verbose=0, knowledge=None, portfolio=None)
+    prep = prepare(settings, train, entry["target"])
+    scores = [float("nan")] * len(cands)
+    with tempfile.TemporaryDirectory(prefix="forgeml-portfolio-") as tmp:
+        ctx = EvalContext(X=prep.X, y=prep.y, folds=prep.folds, schema_json=prep.schema.to_json(),
+                          metric=prep.metric.name, run_dir=tmp, plugins=shipped_plugins(prep.metric, prep.families))
+        executor = build_executor(settings, prep.n_workers, prep.n_threads)
+        executor.start(run_trial, ctx)
+        try:
+            pending = 0
+            for i, c in enumerate(cands):
+                cfg = admissible(prep.space, c["config"])
+                if cfg is None:
+                    continue
+                executor.submit(TrialSpec(trial_id=i, config=dict(cfg), seed=seed, timeout=timeout,
+                                          n_threads=prep.n_threads))
+                pending += 1
+            while pending:
+                for r in executor.poll(1.0):
+                    pending -= 1
+                    if r.status == TrialStatus.COMPLETE and r.score is not None:
+                        scores[r.trial_id] = float(r.score)
+        finally:
+            executor.shutdown()
+    return scores, bool(prep.metric.greater_is_better)
+
+
+def wide(matrix: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, bool]]:
+    """The long matrix as candidates x datasets, and each dataset's direction."""
+    table = matrix.pivot(index="candidate", columns="dataset", values="score").sort_index()
+    higher = matrix.groupby("dataset")["greater_is_better"].first().astype(bool).to_dict()
+    return table, higher
+
+
+def build_portfolio(cands: list[dict], matrix: pd.DataFrame, *, size: int = 8,
+                    exclude: str | None = None) -> list[dict[str, Any]]:
+    """The greedy portfolio over the matrix; ``exclude`` leaves a dataset out entirely: its column and the
+    candidates taken from its run."""
+    table, higher = wide(matrix)
+    if exclude is not None:
+        table = table.drop(columns=[exclude], errors="ignore")
+        table = table.loc[[i for i in table.index if cands[i]["dataset"] != exclude]]
+    norm = pf.normalise(table, higher)
+    return [{"config": cands[i]["config"], "from": cands[i]["dataset"], "family": cands[i]["family"],
+             "mean_norm": round(m, 4)} for i, m in pf.greedy(norm, size)]
+
+
+def build_knowledge(path: str | Path, datasets: list[dict], root: Path, runs: str | Path, *, seed: int = 0) -> None:
+    """A knowledge base with one run per dataset of ``runs``: its meta-features (of the training rows, exactly as
+    a run computes them) and every completed trial."""
+    from forgeml.meta.knowledge import ConfigRecord, KnowledgeBase, RunRecord
+    from forgeml.meta.metafeatures import compute
+    from forgeml.meta.warmstart import fingerprint, row_sketch
+    from forgeml.orchestrate.prepare import prepare
+    from forgeml.orchestrate.settings import RunSettings
+
+    with KnowledgeBase.open(path) as kb:
+        for entry in datasets:
+            d = _run_dir(Path(runs), entry["name"])
+            if d is None:
+                continue
+            train, _ = load_train_test(entry, root, seed)
+            prep = prepare(RunSettings(time_budget=None, max_trials=1, seed=seed, verbose=0, knowledge=None,
+                                       portfolio=None), train, entry["target"])
+            sketch = row_sketch(prep.X, prep.y)
+            records = [ConfigRecord(c, score=float(r.score), loss=float(r.loss), fit_time=float(r.fit_time or 0),
+                                    source="bench") for c, r in _trials(d)]
+            kb.add_run(RunRecord(entry["name"], fingerprint(sketch, prep.X.columns), prep.metric.name,
+                                 bool(prep.metric.greater_is_better), compute(prep.X, prep.y, prep.schema, seed=seed),
+                                 records, time_budget=None, forgeml_version="bench", row_sketch=sketch))
+
+
+def without(kb_path: Path, dataset: str, out: Path) -> Path:
+    """A copy of the knowledge base without ``dataset``'s runs."""
+    shutil.copyfile(kb_path, out)
+    with sqlite3.connect(out) as conn:
+        ids = [r[0] for r in conn.execute("SELECT id FROM runs WHERE dataset = ?", (dataset,))]
+        conn.executemany("DELETE FROM configs WHERE run_id = ?", [(i,) for i in ids])
+        conn.execute("DELETE FROM runs WHERE dataset = ?", (dataset,))
+    return out
+
+
+def leave_one_out(suite: str | Path, runs: str | Path, out: str | Path, *, time_budget: float = 30.0,
+                  seed: int = 0, size: int = 8, only: list[str] | None = None,
+                  fit_options: dict[str, Any] | None = None) -> pd.DataFrame:
+    """Cold against warm on each dataset, the warm run's portfolio and knowledge base built without it.
+    Needs ``OUT/candidates.json``, ``OUT/matrix.csv`` (``scripts/build_portfolio.py --out OUT``) and builds
+    ``OUT/knowledge.db``; writes ``OUT/loo.csv`` row by row (rerunning skips what it holds). ``fit_options``
+    go to both arms' ``AutoML`` (tests use them to make runs small)."""
+    from forgeml import AutoML
+
+    datasets, root = read_suite(suite)
+    out = Path(out)
+    cands = json.loads((out / "candidates.json").read_text())
+    matrix = pd.read_csv(out / "matrix.csv")
+    kb_all = out / "knowledge.db"
+    if not kb_all.exists():
+        build_knowledge(kb_all, datasets, root, runs, seed=seed)
+    csv = out / "loo.csv"
+    rows: list[dict] = pd.read_csv(csv).to_dict("records") if csv.exists() else []
+    work = out / "loo"
+    work.mkdir(exist_ok=True)
+    for entry in datasets:
+        name, task = entry["name"], entry["task"]
+        if (only and name not in only) or any(r["dataset"] == name for r in rows):
+            continue
+        train, test = load_train_test(entry, root, seed)
+        portfolio = build_portfolio(cands, matrix, size=size, exclude=name)
+        pf.write(work / f"portfolio-without-{name}.json", portfolio, built_from=[])
+        kb = without(kb_all, name, work / f"knowledge-without-{name}.db")
+        row: dict[str, Any] = {"dataset": name, "task": task, "metric": HEADLINE[task][0]}
+        for arm, options in (("cold", {"knowledge": None, "portfolio": None}),
+                             ("warm", {"knowledge": str(kb), "portfolio": [p["config"] for p in portfolio]})):
+            t0 = time.time()
+            m = AutoML(**{"time_budget": time_budget, "seed": seed, "verbose": 0, "path": str(work / f"{name}-{arm}"),
+                          "overwrite": True, **options, **(fit_options or {})})
+            m.fit(train, target=entry["target"])
+            row[f"{arm}_wall_s"] = time.time() - t0
+            X = test.drop(columns=[entry["target"]])
+            if task == "regression":
+                row[arm] = test_score(task, test[entry["target"]], m.predict(X), None, None)
+            else:
+                p = m.predict_proba(X)
+                row[arm] = test_score(task, test[entry["target"]], None, p.to_numpy(), list(p.columns))
+            lb = m.leaderboard()
+            cv = next(c for c in lb.columns if c.startswith("cv_"))
+            row[f"{arm}_cv"] = float(lb.loc[lb["chosen"], cv].iloc[0]) if lb["chosen"].any() else np.nan
+            row[f"{arm}_best_source"] = _best_source(lb)
+        rows.append(row)
+        pd.DataFrame(rows).to_csv(csv, index=False)
+        print(f"{name}: cold {row['cold']:.4f} warm {row['warm']:.4f}", flush=True)
+    frame = pd.DataFrame(rows)
+    (out / "loo.md").write_text(summarize_loo(frame) + "\n")
+    return frame
+
+
+def _best_source(lb: pd.DataFrame) -> str:
+    """Where the best single pipeline came from (the leaderboard is sorted best first)."""
+    single = lb[lb["source"].isin(["neighbour", "portfolio", "default", "optimizer"])]
+    return str(single["source"].iloc[0]) if len(single) else ""
+
+
+def summarize_loo(frame: pd.DataFrame) -> str:
+    """The table for docs/meta.md: per dataset cold, warm, who wins; then wins and the mean relative change of
+    the error (1 - AUC, log loss, RMSE), positive when warm is better."""
+    lines = ["| dataset | metric | cold | warm | warm's best from | better |", "|---|---|---|---|---|---|"]
+    wins = ties = 0
+    gains = []
+    for r in frame.itertuples():
+        higher = HEADLINE[r.task][1]
+        err_c, err_w = (1 - r.cold, 1 - r.warm) if higher else (r.cold, r.warm)
+        gains.append((err_c - err_w) / err_c if err_c > 0 else 0.0)
+        better = "warm" if err_w < err_c - 1e-9 else "cold" if err_c < err_w - 1e-9 else "tie"
+        wins += better == "warm"
+        ties += better == "tie"
+        lines.append(f"| {r.dataset} | {r.metric} | {r.cold:.4f} | {r.warm:.4f} | {r.warm_best_source} | {better} |")
+    n = len(frame)
+    lines += ["", f"warm better on {wins}/{n} datasets ({wins / max(n, 1):.0%}), tied on {ties}; mean relative "
+              f"error change {np.mean(gains) if gains else 0:+.2%} (positive: warm has the lower error)"]
+    return "\n".join(lines)

@@ -1,0 +1,98 @@
+"""The zero-shot portfolio: a short ordered list of configurations that, tried first, do well on most datasets.
+
+It is built offline (``scripts/build_portfolio.py``) from runs over a suite of datasets: the best configurations of
+each dataset's run are the candidates, every candidate is cross-validated on every dataset, and the portfolio is
+grown greedily, each next member the candidate that most raises the mean over datasets of the best normalised
+score so far (``greedy``; as auto-sklearn 2.0's and TabRepo's portfolios). The result ships in the package as
+``portfolio.json`` and is what a run without past knowledge of similar data tries first, before the families'
+hand-written defaults (``AutoML(portfolio=...)``).
+
+A portfolio entry is a plain joint configuration; one is only used when it is valid in the run's space
+(``warmstart.admissible``), so an entry of a family not searched, or from an older space, is skipped.
+"""
+from __future__ import annotations
+
+import json
+import warnings
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from forgeml.errors import ConfigError, SearchWarning
+
+SHIPPED = Path(__file__).with_name("portfolio.json")
+FORMAT = 1
+
+
+def normalise(scores: pd.DataFrame, greater_is_better: dict[str, bool]) -> pd.DataFrame:
+    """Per dataset (column): 1 for the best candidate, 0 for the median one or worse, linear between.
+
+    The median, not the worst, is the zero: one candidate that fails badly on a dataset (AUC 0.5) would otherwise
+    squeeze every other candidate's differences there towards 1. A failed evaluation (NaN) counts as 0."""
+    out = {}
+    for ds in scores.columns:
+        s = scores[ds].astype(float)
+        if not greater_is_better.get(ds, True):
+            s = -s
+        s = s.fillna(-np.inf)  # a failed evaluation is the worst, for the median too
+        best, mid = s.max(), s.median()
+        span = best - mid
+        out[ds] = ((s - mid) / span).clip(0, 1) if np.isfinite(span) and span > 0 else (s >= best).astype(float)
+    return pd.DataFrame(out, index=scores.index).fillna(0.0).clip(0, 1)
+
+
+def greedy(norm: pd.DataFrame, size: int) -> list[tuple[Any, float]]:
+    """Up to ``size`` candidates (rows of ``norm``), each maximising the mean over datasets (columns) of the best
+    normalised score so far; with it, that mean after it is added. Stops early once no candidate adds anything.
+    Ties go to the earlier row, so the result is deterministic."""
+    if norm.empty or norm.shape[1] == 0:
+        return []
+    values = norm.to_numpy(dtype=float)
+    best = np.zeros(values.shape[1])
+    chosen: list[tuple[Any, float]] = []
+    taken: set[int] = set()
+    for _ in range(min(size, len(norm))):
+        gains = np.maximum(values, best).mean(axis=1)
+        gains[list(taken)] = -np.inf
+        i = int(np.argmax(gains))
+        if chosen and gains[i] <= best.mean() + 1e-12:
+            break
+        taken.add(i)
+        best = np.maximum(best, values[i])
+        chosen.append((norm.index[i], float(best.mean())))
+    return chosen
+
+
+def write(path: str | Path, entries: list[dict[str, Any]], *, built_from: list[str], command: str = "") -> None:
+    """Save a portfolio: ``entries`` are ``{"config": {...}, ...}`` in the order to try them."""
+    doc = {"format": FORMAT, "built_from": sorted(built_from), "command": command, "entries": entries}
+    Path(path).write_text(json.dumps(doc, indent=1, sort_keys=True, default=str) + "\n")
+
+
+def load(portfolio: Any) -> list[dict[str, Any]]:
+    """The configurations of a portfolio, in order: ``"auto"`` the shipped one, None (or False) none, a path to a
+    portfolio file, or a list of configurations. A file that cannot be read is a warning and no portfolio (the
+    run then starts from the hand-written defaults): a portfolio only decides where the search starts."""
+    if portfolio is None or portfolio is False:
+        return []
+    if isinstance(portfolio, (list, tuple)):
+        if not all(isinstance(c, dict) for c in portfolio):
+            raise ConfigError("portfolio must be 'auto', None, a path to a portfolio file, or a list of config dicts")
+        return [dict(c) for c in portfolio]
+    path = SHIPPED if isinstance(portfolio, str) and portfolio == "auto" else Path(portfolio)
+    try:
+        doc = json.loads(path.read_text())
+        if int(doc.get("format", 0)) > FORMAT:
+            raise ValueError(f"it was written by a newer forgeml (format {doc['format']}, this one reads {FORMAT})")
+        return [dict(e["config"]) for e in doc["entries"]]
+    except FileNotFoundError:
+        if path == SHIPPED:  # a source checkout without a built portfolio: the defaults alone
+            return []
+        warnings.warn(f"no portfolio at {path}; this run starts from the families' defaults", SearchWarning,
+                      stacklevel=2)
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        warnings.warn(f"cannot read the portfolio {path} ({type(e).__name__}: {e}); this run starts from the "
+                      "families' defaults", SearchWarning, stacklevel=2)
+    return []

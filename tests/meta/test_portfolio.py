@@ -1,0 +1,78 @@
+"""The zero-shot portfolio: greedy construction over a score matrix, loading, and its place in a run's start."""
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from forgeml import AutoML
+from forgeml.errors import ConfigError, SearchWarning
+from forgeml.meta import portfolio as pf
+
+
+def test_normalise_puts_the_best_at_one_the_median_and_below_at_zero_and_respects_direction():
+    scores = pd.DataFrame({"auc": [0.9, 0.8, 0.7, 0.5, np.nan], "rmse": [1.0, 2.0, 3.0, 4.0, 5.0]})
+    norm = pf.normalise(scores, {"auc": True, "rmse": False})
+    assert norm["auc"].tolist() == pytest.approx([1.0, 0.5, 0.0, 0.0, 0.0])  # NaN (failed) counts as 0
+    assert norm["rmse"].tolist() == pytest.approx([1.0, 0.5, 0.0, 0.0, 0.0])  # median 3.0; best is the lowest
+    flat = pf.normalise(pd.DataFrame({"d": [0.7, 0.7, 0.6]}), {"d": True})
+    assert flat["d"].tolist() == [1.0, 1.0, 0.0]  # no spread above the median: the best ones get 1
+
+
+def test_greedy_covers_datasets_not_just_the_best_on_average():
+    # a is good everywhere but never best; b and c are each best on half of the datasets
+    norm = pd.DataFrame([[0.7, 0.7, 0.7, 0.7], [1.0, 1.0, 0.0, 0.0], [0.0, 0.0, 1.0, 1.0], [0.6, 0.6, 0.6, 0.6]],
+                        index=["a", "b", "c", "d"], columns=list("wxyz"))
+    chosen = pf.greedy(norm, 4)
+    assert [c for c, _ in chosen] == ["a", "b", "c"]  # then d adds nothing: the portfolio stops early
+    assert [m for _, m in chosen] == pytest.approx([0.7, 0.85, 1.0])
+    assert pf.greedy(norm, 1) == chosen[:1] and pf.greedy(norm.iloc[:0], 3) == []
+
+
+def test_load_reads_a_written_portfolio_and_warns_instead_of_failing(tmp_path):
+    path = tmp_path / "p.json"
+    pf.write(path, [{"config": {"family": "linear"}}, {"config": {"family": "knn"}}], built_from=["x"])
+    assert pf.load(str(path)) == [{"family": "linear"}, {"family": "knn"}]
+    assert pf.load(None) == [] and pf.load([{"family": "knn"}]) == [{"family": "knn"}]
+    path.write_text("{broken")
+    with pytest.warns(SearchWarning, match="cannot read the portfolio"):
+        assert pf.load(path) == []
+    path.write_text(json.dumps({"format": pf.FORMAT + 1, "entries": []}))
+    with pytest.warns(SearchWarning, match="newer forgeml"):
+        assert pf.load(path) == []
+    with pytest.warns(SearchWarning, match="no portfolio at"):
+        assert pf.load(tmp_path / "missing.json") == []
+
+
+def test_the_shipped_portfolio_is_valid_and_loads():
+    entries = pf.load("auto")
+    assert entries, "forgeml ships a zero-shot portfolio (scripts/build_portfolio.py --install)"
+    assert all(isinstance(e, dict) and e.get("family") for e in entries)
+
+
+def _frame(n=240, seed=0):
+    rng = np.random.default_rng(seed)
+    df = pd.DataFrame({"a": rng.normal(size=n), "b": rng.normal(size=n)})
+    df["y"] = np.where(df["a"] + rng.normal(scale=0.7, size=n) > 0, "p", "q")
+    return df
+
+
+def test_a_run_tries_the_portfolio_first_skipping_entries_its_space_cannot_take():
+    portfolio = [{"family": "svm"},  # not searched here: skipped
+                 {"family": "linear", "linear.C": 0.05},
+                 {"family": "knn", "knn.n_neighbors": 7}]
+    m = AutoML(families=["linear", "knn"], max_trials=3, n_jobs=1, verbose=0, ensemble=None, knowledge=None,
+               portfolio=portfolio).fit(_frame(), target="y")
+    trials = m.trials().sort_values("trial_id")
+    board = m.leaderboard().set_index("trial_id")
+    first_two = [board.loc[t, "source"] for t in trials["trial_id"].iloc[:2]]
+    assert first_two == ["portfolio", "portfolio"]
+    assert board.loc[trials["trial_id"].iloc[2], "source"] == "default"
+    cold = AutoML(families=["linear", "knn"], max_trials=3, n_jobs=1, verbose=0, ensemble=None, knowledge=None,
+                  portfolio=None).fit(_frame(), target="y")
+    assert "portfolio" not in set(cold.leaderboard()["source"])
+
+
+def test_a_bad_portfolio_argument_is_refused_up_front():
+    with pytest.raises(ConfigError, match="portfolio must be"):
+        AutoML(portfolio=42).fit(_frame(), target="y")
