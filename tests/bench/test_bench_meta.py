@@ -53,3 +53,24 @@ def test_portfolio_build_and_leave_one_out_never_use_the_left_out_dataset(tmp_pa
     assert set(warm["source"]) & {"neighbour", "portfolio"}  # the warm arm did start from past knowledge
     cold = pd.read_csv(out / "loo" / "wine-cold" / "leaderboard.csv")
     assert not set(cold["source"]) & {"neighbour", "portfolio"}
+
+
+def test_reached_at_is_the_first_full_fidelity_completion_at_or_past_the_target():
+    t = pd.DataFrame({"kind": ["cv"] * 4 + ["refit"], "status": ["complete", "failed", "complete", "complete",
+                                                                  "complete"],
+                      "fidelity": [1.0, 1.0, 0.3, 1.0, 1.0], "score": [0.7, 0.9, 0.95, 0.85, 0.99],
+                      "ended_at": [10.0, 11.0, 12.0, 14.0, 15.0]})
+    assert meta.reached_at(t, 9.0, 0.8, True) == 5.0  # the failed and low-fidelity trials do not count
+    assert meta.reached_at(t, 9.0, 0.99, True) is None
+    assert meta.reached_at(t, 9.0, 0.75, False) == 1.0
+
+
+def test_second_run_on_the_other_half_starts_from_the_first_runs_knowledge(tmp_path):
+    datasets, root = read_suite(SHARED)
+    wine = next(e for e in datasets if e["name"] == "wine")
+    r = meta.second_run(wine, root, tmp_path, time_budget=None, fit_options={**FAST, "max_trials": 3})
+    assert "neighbour" in r["second_sources"]
+    for arm in ("first", "cold", "second"):
+        scores = [s for _, s in r["curves"][arm]]
+        assert scores == sorted(scores, reverse=True)  # best-so-far log loss never gets worse
+    assert r["cold_reached_s"] is not None and r["cold_final"] == r["curves"]["cold"][-1][1]

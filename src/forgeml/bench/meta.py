@@ -266,3 +266,52 @@ def summarize_loo(frame: pd.DataFrame) -> str:
     lines += ["", f"warm better on {wins}/{n} datasets ({wins / max(n, 1):.0%}), tied on {ties}; mean relative "
               f"error change {np.mean(gains) if gains else 0:+.2%} (positive: warm has the lower error)"]
     return "\n".join(lines)
+
+
+def reached_at(trials: pd.DataFrame, start: float, target: float, higher: bool) -> float | None:
+    """Seconds from ``start`` until a completed full-fidelity trial first scored ``target`` or better."""
+    done = trials[(trials.kind == "cv") & (trials.status == "complete") & (trials.fidelity >= 0.999)]
+    ok = done[done["score"] >= target - 1e-12] if higher else done[done["score"] <= target + 1e-12]
+    return float(ok["ended_at"].min() - start) if len(ok) else None
+
+
+def second_run(entry: dict, root: Path, out: str | Path, *, time_budget: float = 30.0, seed: int = 0,
+               fit_options: dict[str, Any] | None = None) -> dict[str, Any]:
+    """A knowledge base learns one half of a dataset's training rows (the first run); on the other half (similar
+    data, no row in common) a cold run and a run with that knowledge base (the second run) are compared: when
+    each reaches the cold run's final best CV score, and their best-so-far curves."""
+    from sklearn.model_selection import train_test_split
+
+    from forgeml import AutoML
+    from forgeml.bench.strategies import GRID
+
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    train, _ = load_train_test(entry, root, seed)
+    strat = train[entry["target"]] if entry["task"] != "regression" else None
+    first_half, second_half = train_test_split(train, test_size=0.5, random_state=seed, stratify=strat)
+    kb = out / f"{entry['name']}-knowledge.db"
+    kb.unlink(missing_ok=True)
+    base = {"time_budget": time_budget, "seed": seed, "verbose": 0, "portfolio": None, **(fit_options or {})}
+    curves, ends, starts, models = {}, {}, {}, {}
+    for arm, data, knowledge in (("first", first_half, kb), ("cold", second_half, None),
+                                 ("second", second_half, kb)):
+        starts[arm] = time.time()
+        models[arm] = m = AutoML(knowledge=str(knowledge) if knowledge else None, **base).fit(
+            data, target=entry["target"])
+        ends[arm] = time.time() - starts[arm]
+    higher = bool(models["cold"].metric_.greater_is_better)
+    for arm, m in models.items():
+        t = m.trials()
+        done = t[(t.kind == "cv") & (t.status == "complete") & (t.fidelity >= 0.999)].sort_values("ended_at")
+        best = done["score"].cummax() if higher else done["score"].cummin()
+        curves[arm] = [(float(e - starts[arm]), float(s)) for e, s in zip(done["ended_at"], best)]
+    target = curves["cold"][-1][1]
+    row = {"dataset": entry["name"], "metric": models["cold"].metric_.name, "time_budget": time_budget,
+           "cold_final": target, "second_final": curves["second"][-1][1], "first_final": curves["first"][-1][1],
+           "cold_reached_s": reached_at(models["cold"].trials(), starts["cold"], target, higher),
+           "second_reached_s": reached_at(models["second"].trials(), starts["second"], target, higher),
+           "second_sources": sorted(set(models["second"].leaderboard()["source"])), "grid": list(GRID)}
+    row["curves"] = curves
+    (out / f"{entry['name']}-second-run.json").write_text(json.dumps(row, indent=1))
+    return row
