@@ -31,7 +31,8 @@ def main() -> int:
         c, s = r["cold_reached_s"], r["second_reached_s"]
         ratio = f"{s / c:.2f}" if c and s is not None else "n/a"
         s_txt = f"{s:.1f} s" if s is not None else "not reached"
-        print(f"| {e['name']} | {r['metric']} | {r['cold_final']:.4f} | {c:.1f} s | {s_txt} | {ratio} |", flush=True)
+        c_txt = f"{c:.1f} s" if c is not None else "n/a"
+        print(f"| {e['name']} | {r['metric']} | {r['cold_final']:.4f} | {c_txt} | {s_txt} | {ratio} |", flush=True)
     return 0
 
 

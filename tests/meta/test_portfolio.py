@@ -13,7 +13,7 @@ from forgeml.meta import portfolio as pf
 def test_normalise_puts_the_best_at_one_the_median_and_below_at_zero_and_respects_direction():
     scores = pd.DataFrame({"auc": [0.9, 0.8, 0.7, 0.5, np.nan], "rmse": [1.0, 2.0, 3.0, 4.0, 5.0]})
     norm = pf.normalise(scores, {"auc": True, "rmse": False})
-    assert norm["auc"].tolist() == pytest.approx([1.0, 0.5, 0.0, 0.0, 0.0])  # NaN (failed) counts as 0
+    assert norm["auc"].tolist() == pytest.approx([1.0, 1 / 3, 0.0, 0.0, 0.0])  # median of those that ran; NaN is 0
     assert norm["rmse"].tolist() == pytest.approx([1.0, 0.5, 0.0, 0.0, 0.0])  # median 3.0; best is the lowest
     flat = pf.normalise(pd.DataFrame({"d": [0.7, 0.7, 0.6]}), {"d": True})
     assert flat["d"].tolist() == [1.0, 1.0, 0.0]  # no spread above the median: the best ones get 1
@@ -61,13 +61,14 @@ def test_a_run_tries_the_portfolio_first_skipping_entries_its_space_cannot_take(
     portfolio = [{"family": "svm"},  # not searched here: skipped
                  {"family": "linear", "linear.C": 0.05},
                  {"family": "knn", "knn.n_neighbors": 7}]
-    m = AutoML(families=["linear", "knn"], max_trials=3, n_jobs=1, verbose=0, ensemble=None, knowledge=None,
+    m = AutoML(families=["linear", "knn"], max_trials=5, n_jobs=1, verbose=0, ensemble=None, knowledge=None,
                portfolio=portfolio).fit(_frame(), target="y")
-    trials = m.trials().sort_values("trial_id")
-    board = m.leaderboard().set_index("trial_id")
-    first_two = [board.loc[t, "source"] for t in trials["trial_id"].iloc[:2]]
-    assert first_two == ["portfolio", "portfolio"]
-    assert board.loc[trials["trial_id"].iloc[2], "source"] == "default"
+    trials = m.trials().query("kind == 'cv'").sort_values("trial_id")
+    board = m.leaderboard().set_index("trial_id").loc[trials["trial_id"]]
+    # each family's default (sized to this data: it measures the family's cost) just before its portfolio entry
+    assert board["source"].tolist()[:4] == ["default", "portfolio", "default", "portfolio"]
+    assert board["family"].tolist()[:4] == ["linear", "linear", "knn", "knn"]
+    assert trials["config"].iloc[1]["linear.C"] == 0.05 and trials["config"].iloc[3]["knn.n_neighbors"] == 7
     cold = AutoML(families=["linear", "knn"], max_trials=3, n_jobs=1, verbose=0, ensemble=None, knowledge=None,
                   portfolio=None).fit(_frame(), target="y")
     assert "portfolio" not in set(cold.leaderboard()["source"])
@@ -76,3 +77,12 @@ def test_a_run_tries_the_portfolio_first_skipping_entries_its_space_cannot_take(
 def test_a_bad_portfolio_argument_is_refused_up_front():
     with pytest.raises(ConfigError, match="portfolio must be"):
         AutoML(portfolio=42).fit(_frame(), target="y")
+
+
+def test_a_portfolio_file_of_the_wrong_shape_is_a_warning_and_malformed_entries_are_skipped(tmp_path):
+    path = tmp_path / "p.json"
+    path.write_text(json.dumps([{"family": "linear"}]))  # a bare list of configs is not a portfolio file
+    with pytest.warns(SearchWarning, match="not a portfolio"):
+        assert pf.load(path) == []
+    path.write_text(json.dumps({"format": 1, "entries": [{"config": {"family": "knn"}}, {"nope": 1}, "x"]}))
+    assert pf.load(path) == [{"family": "knn"}]

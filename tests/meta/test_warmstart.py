@@ -19,7 +19,7 @@ def _data(seed, n=300):
 
 def _fit(df, kb, **kw):
     kw = {"families": ["linear", "knn"], "max_trials": 6, "n_jobs": 1, "verbose": 0, "ensemble": None,
-          "knowledge": kb, **kw}
+          "portfolio": None, "knowledge": kb, **kw}
     return AutoML(**kw).fit(df, target="y")
 
 
@@ -32,10 +32,13 @@ def test_a_second_run_on_similar_data_starts_from_the_first_runs_best(tmp_path):
 
     second = _fit(_data(1), kb)
     board2 = second.leaderboard()
-    trials = second.trials().sort_values("trial_id")
+    trials = second.trials().query("kind == 'cv'").sort_values("trial_id")
     assert "neighbour" in set(board2["source"])
-    first_trial = board2[board2["trial_id"] == trials["trial_id"].iloc[0]]
-    assert first_trial["source"].iloc[0] == "neighbour"  # tried before the defaults
+    sources = board2.set_index("trial_id").loc[trials["trial_id"], "source"].tolist()
+    # the nearest neighbour's best comes first, or second after its family's default (sized to this data, that
+    # measures the family's cost first); every other default comes after it
+    first = next(i for i, s in enumerate(sources) if s != "default")
+    assert sources[first] == "neighbour" and first <= 1
     assert best_first in set(board2.loc[board2["source"] == "neighbour", "pipeline"])
     with KnowledgeBase.open(kb) as base:
         assert len(base.runs()) == 2 and base.configs()["source"].isin(["neighbour", "default", "optimizer"]).all()

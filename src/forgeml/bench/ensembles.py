@@ -35,7 +35,7 @@ def run_one(entry: dict, root: Path, *, time_budget: float, seed: int, workdir: 
     rows = [{**base, "method": "constant", "test_score": test_score(task, test[target], pred, proba, classes)}]
     t0 = time.time()
     model = AutoML(time_budget=time_budget, seed=seed, verbose=0, path=str(workdir / entry["name"]), overwrite=True,
-                   knowledge=None)  # each dataset cold: what one learns must not flatter the next
+                   knowledge=None, portfolio=None)  # cold: no past runs, no portfolio built on this suite
     model.fit(train, target=target)
     wall = time.time() - t0
     Xte = test.drop(columns=[target])

@@ -37,9 +37,10 @@ def load_train_test(entry: dict, root: Path, seed: int = 0) -> tuple[pd.DataFram
     return split(df, entry["target"], entry["task"], seed)
 
 
-def _run_dir(runs: Path, name: str) -> Path | None:
-    found = sorted(d for d in Path(runs).glob(f"{name}-*") if (d / "forgeml.db").exists())
-    return found[0] if found else None
+def _run_dir(runs: Path, name: str, search: str = "auto") -> Path | None:
+    """The run directory ``forgeml bench`` made for dataset ``name`` and strategy ``search``."""
+    d = Path(runs) / f"{name}-{search}"
+    return d if (d / "forgeml.db").exists() else None
 
 
 def _trials(run_dir: Path) -> list[tuple[dict, Any]]:
@@ -113,8 +114,8 @@ def _evaluate_all(cands: list[dict], entry: dict, root: Path, *, seed: int, time
         ctx = EvalContext(X=prep.X, y=prep.y, folds=prep.folds, schema_json=prep.schema.to_json(),
                           metric=prep.metric.name, run_dir=tmp, plugins=shipped_plugins(prep.metric, prep.families))
         executor = build_executor(settings, prep.n_workers, prep.n_threads)
-        executor.start(run_trial, ctx)
         try:
+            executor.start(run_trial, ctx)
             pending = 0
             for i, c in enumerate(cands):
                 cfg = admissible(prep.space, c["config"])
@@ -181,10 +182,14 @@ def build_knowledge(path: str | Path, datasets: list[dict], root: Path, runs: st
 def without(kb_path: Path, dataset: str, out: Path) -> Path:
     """A copy of the knowledge base without ``dataset``'s runs."""
     shutil.copyfile(kb_path, out)
-    with sqlite3.connect(out) as conn:
-        ids = [r[0] for r in conn.execute("SELECT id FROM runs WHERE dataset = ?", (dataset,))]
-        conn.executemany("DELETE FROM configs WHERE run_id = ?", [(i,) for i in ids])
-        conn.execute("DELETE FROM runs WHERE dataset = ?", (dataset,))
+    conn = sqlite3.connect(out)
+    try:
+        with conn:
+            ids = [r[0] for r in conn.execute("SELECT id FROM runs WHERE dataset = ?", (dataset,))]
+            conn.executemany("DELETE FROM configs WHERE run_id = ?", [(i,) for i in ids])
+            conn.execute("DELETE FROM runs WHERE dataset = ?", (dataset,))
+    finally:
+        conn.close()
     return out
 
 
@@ -306,9 +311,12 @@ def second_run(entry: dict, root: Path, out: str | Path, *, time_budget: float =
         done = t[(t.kind == "cv") & (t.status == "complete") & (t.fidelity >= 0.999)].sort_values("ended_at")
         best = done["score"].cummax() if higher else done["score"].cummin()
         curves[arm] = [(float(e - starts[arm]), float(s)) for e, s in zip(done["ended_at"], best)]
+    if not curves["cold"]:
+        raise RuntimeError(f"{entry['name']}: the cold run completed no trial in {time_budget} s; give more time")
     target = curves["cold"][-1][1]
     row = {"dataset": entry["name"], "metric": models["cold"].metric_.name, "time_budget": time_budget,
-           "cold_final": target, "second_final": curves["second"][-1][1], "first_final": curves["first"][-1][1],
+           "cold_final": target, "second_final": curves["second"][-1][1] if curves["second"] else None,
+           "first_final": curves["first"][-1][1] if curves["first"] else None,
            "cold_reached_s": reached_at(models["cold"].trials(), starts["cold"], target, higher),
            "second_reached_s": reached_at(models["second"].trials(), starts["second"], target, higher),
            "second_sources": sorted(set(models["second"].leaderboard()["source"])), "grid": list(GRID)}

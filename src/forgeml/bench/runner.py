@@ -131,7 +131,7 @@ def _forgeml_row(entry, train, test, target, task, metric, system, *, search, ti
         name, options = parse_search_spec(search)
         m = AutoML(time_budget=time_budget, seed=seed, verbose=0, search=name, search_options=options,
                    path=str(path), overwrite=True,  # a row not in results.csv is rerun from scratch
-                   knowledge=None,  # cold: what one dataset teaches must not flatter the next
+                   knowledge=None, portfolio=None,  # cold: neither past runs nor a portfolio built on this suite
                    feature_engineering=feature_engineering)
         m.fit(train, target=target)
         row["anytime"] = json.dumps(anytime(m.trials(), t0, time_budget, m.metric_.greater_is_better))

@@ -21,7 +21,7 @@ def measure(df: pd.DataFrame, target: str, *, n_jobs: int, time_budget: float | 
     with tempfile.TemporaryDirectory(prefix="forgeml-tp-") as path:
         t0 = time.time()
         m = AutoML(time_budget=time_budget, n_jobs=n_jobs, search="random", seed=seed, families=families,
-                   knowledge=None, ensemble=False, verbose=0, path=path, max_trials=max_trials)
+                   knowledge=None, portfolio=None, ensemble=False, verbose=0, path=path, max_trials=max_trials)
         m.fit(df, target=target)
         trials = m.trials()
     cv = trials[(trials.kind == "cv") & (trials.status == "complete")]

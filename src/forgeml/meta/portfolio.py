@@ -36,8 +36,9 @@ def normalise(scores: pd.DataFrame, greater_is_better: dict[str, bool]) -> pd.Da
         s = scores[ds].astype(float)
         if not greater_is_better.get(ds, True):
             s = -s
-        s = s.fillna(-np.inf)  # a failed evaluation is the worst, for the median too
-        best, mid = s.max(), s.median()
+        mid = s.median()  # over the candidates that ran: failures must not drag the zero to -inf
+        s = s.fillna(-np.inf)
+        best = s.max()
         span = best - mid
         out[ds] = ((s - mid) / span).clip(0, 1) if np.isfinite(span) and span > 0 else (s >= best).astype(float)
     return pd.DataFrame(out, index=scores.index).fillna(0.0).clip(0, 1)
@@ -84,9 +85,12 @@ def load(portfolio: Any) -> list[dict[str, Any]]:
     path = SHIPPED if isinstance(portfolio, str) and portfolio == "auto" else Path(portfolio)
     try:
         doc = json.loads(path.read_text())
+        if not isinstance(doc, dict) or not isinstance(doc.get("entries"), list):
+            raise ValueError("it is not a portfolio (a JSON object with an 'entries' list)")
         if int(doc.get("format", 0)) > FORMAT:
             raise ValueError(f"it was written by a newer forgeml (format {doc['format']}, this one reads {FORMAT})")
-        return [dict(e["config"]) for e in doc["entries"]]
+        return [dict(e["config"]) for e in doc["entries"]
+                if isinstance(e, dict) and isinstance(e.get("config"), dict)]  # a malformed entry is skipped
     except FileNotFoundError:
         if path == SHIPPED:  # a source checkout without a built portfolio: the defaults alone
             return []

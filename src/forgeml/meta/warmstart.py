@@ -10,7 +10,8 @@ of a table, from which the share of rows two tables have in common is estimated 
 same data, a cross-validation fold or a subsample of it is therefore not warm-started from a run whose
 configurations were chosen on rows it may now be tested on, and a refit of the same data reproduces its
 leaderboard. Other runs do shape the start: with a knowledge base, a run depends on its data, seed,
-``max_trials`` *and* what the knowledge base holds; ``knowledge=None`` makes it depend on the first three only.
+``max_trials``, its portfolio *and* what the knowledge base holds; ``knowledge=None`` makes it depend on the
+first four only.
 """
 from __future__ import annotations
 
@@ -91,7 +92,11 @@ def warm_start(kb: KnowledgeBase | None, mf: MetaFeatures | None, metric: str, s
                k: int = 3, per_dataset: int = 2) -> WarmStart:
     """The neighbours' best configurations (nearest dataset first), then the ``portfolio`` entries valid in
     ``space``, then ``defaults``, without duplicates. Past runs sharing rows with this data (``overlap`` above
-    ``MAX_OVERLAP``) are left out."""
+    ``MAX_OVERLAP``) are left out.
+
+    Each family's first default goes just before the family's first neighbour or portfolio entry: its cost, on a
+    configuration sized to this data, is then known before a costlier configuration from other data runs, so the
+    search can drop the family's remaining warm starts when they would not fit the budget (``search/auto.py``)."""
     configs: list[Config] = []
     sources: dict[str, str] = {}
     neighbours: list[Neighbour] = []
@@ -109,11 +114,21 @@ def warm_start(kb: KnowledgeBase | None, mf: MetaFeatures | None, metric: str, s
         if cfg is not None and cfg.id not in sources:
             configs.append(cfg)
             sources[cfg.id] = PORTFOLIO
+    first_default: dict[Any, Config] = {}
+    for cfg in defaults:
+        first_default.setdefault(cfg.get("family"), cfg)
+    ordered: list[Config] = []
+    for cfg in configs:
+        d = first_default.get(cfg.get("family"))
+        if d is not None and d.id not in sources:
+            ordered.append(d)
+            sources[d.id] = DEFAULT
+        ordered.append(cfg)
     for cfg in defaults:
         if cfg.id not in sources:
-            configs.append(cfg)
+            ordered.append(cfg)
             sources[cfg.id] = DEFAULT
-    return WarmStart(configs, sources, neighbours)
+    return WarmStart(ordered, sources, neighbours)
 
 
 def _plain(v: Any) -> Any:
