@@ -160,6 +160,8 @@ def summarize(frame: pd.DataFrame) -> str:
     wins = n = 0
     for ds, g in frame.groupby("dataset", sort=False):
         s = g.set_index("system")
+        if not {"forgeml", "lightgbm", "constant"} <= set(s.index):  # a dataset still being run (resume)
+            continue
         task, metric = s.loc["forgeml", "task"], s.loc["forgeml", "metric"]
         higher = HEADLINE[task][1]
         f, lg = s.loc["forgeml"].get("test_score"), s.loc["lightgbm", "test_score"]
