@@ -117,7 +117,8 @@ def test_auto_refits_what_finishes_and_bags_the_member_whose_refit_timed_out(tmp
     assert os.path.exists(rows[1].model_path) and not os.path.exists(os.path.join(tmp_path, "refit", "trial_0.pkl"))
 
 
-SMALL = dict(time_budget=None, max_trials=3, families=["linear"], n_jobs=1, verbose=0, n_folds=3)
+# the trials these tests need are the families' defaults: no portfolio entries before them
+SMALL = dict(time_budget=None, max_trials=3, families=["linear"], n_jobs=1, verbose=0, n_folds=3, portfolio=None)
 
 
 def test_bag_deploys_each_member_as_its_fold_models(tmp_path):
