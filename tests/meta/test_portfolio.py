@@ -86,3 +86,15 @@ def test_a_portfolio_file_of_the_wrong_shape_is_a_warning_and_malformed_entries_
         assert pf.load(path) == []
     path.write_text(json.dumps({"format": 1, "entries": [{"config": {"family": "knn"}}, {"nope": 1}, "x"]}))
     assert pf.load(path) == [{"family": "knn"}]
+
+
+def test_a_familys_default_runs_before_its_costlier_entries_even_when_it_is_a_later_entry_itself():
+    plain = AutoML(families=["knn"], max_trials=1, n_jobs=1, verbose=0, ensemble=None, knowledge=None,
+                   portfolio=None).fit(_frame(), target="y")
+    default = plain.trials().query("kind == 'cv'")["config"].iloc[0]
+    other = {**default, "knn.n_neighbors": 3 if default["knn.n_neighbors"] != 3 else 5}
+    m = AutoML(families=["knn"], max_trials=2, n_jobs=1, verbose=0, ensemble=None, knowledge=None,
+               portfolio=[other, default]).fit(_frame(), target="y")
+    configs = m.trials().query("kind == 'cv'").sort_values("trial_id")["config"].tolist()
+    assert configs[0] == default and configs[1]["knn.n_neighbors"] == other["knn.n_neighbors"]
+    assert set(m.leaderboard()["source"]) == {"portfolio"}  # the default is a portfolio entry too: it keeps that

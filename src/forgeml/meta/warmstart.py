@@ -118,16 +118,21 @@ def warm_start(kb: KnowledgeBase | None, mf: MetaFeatures | None, metric: str, s
     for cfg in defaults:
         first_default.setdefault(cfg.get("family"), cfg)
     ordered: list[Config] = []
+    emitted: set[str] = set()
+
+    def emit(cfg: Config) -> None:
+        if cfg.id not in emitted:
+            emitted.add(cfg.id)
+            ordered.append(cfg)
+            sources.setdefault(cfg.id, DEFAULT)  # a default that is also a neighbour's or portfolio's keeps that
+
     for cfg in configs:
         d = first_default.get(cfg.get("family"))
-        if d is not None and d.id not in sources:
-            ordered.append(d)
-            sources[d.id] = DEFAULT
-        ordered.append(cfg)
+        if d is not None:  # moved up even when it is itself a later neighbour or portfolio entry
+            emit(d)
+        emit(cfg)
     for cfg in defaults:
-        if cfg.id not in sources:
-            ordered.append(cfg)
-            sources[cfg.id] = DEFAULT
+        emit(cfg)
     return WarmStart(ordered, sources, neighbours)
 
 
