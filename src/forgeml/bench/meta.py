@@ -37,6 +37,22 @@ def load_train_test(entry: dict, root: Path, seed: int = 0) -> tuple[pd.DataFram
     return split(df, entry["target"], entry["task"], seed)
 
 
+def _prepared(entry: dict, root: Path, seed: int) -> tuple[Any, Any]:
+    """The dataset's training rows prepared exactly as a cold run prepares them (schema, metric, folds, space)."""
+    from forgeml.orchestrate.prepare import prepare
+    from forgeml.orchestrate.settings import RunSettings
+
+    train, _ = load_train_test(entry, root, seed)
+    settings = RunSettings(time_budget=None, max_trials=1, seed=seed, verbose=0, knowledge=None, portfolio=None)
+    return settings, prepare(settings, train, entry["target"])
+
+
+def _completed(trials: pd.DataFrame) -> pd.DataFrame:
+    """The completed full-fidelity cross-validation trials, in the order they ended."""
+    done = trials[(trials.kind == "cv") & (trials.status == "complete") & (trials.fidelity >= 0.999)]
+    return done.sort_values("ended_at")
+
+
 def _run_dir(runs: Path, name: str, search: str = "auto") -> Path | None:
     """The run directory ``forgeml bench`` made for dataset ``name`` and strategy ``search``."""
     d = Path(runs) / f"{name}-{search}"
@@ -102,13 +118,9 @@ def _evaluate_all(cands: list[dict], entry: dict, root: Path, *, seed: int, time
                   ) -> tuple[list[float], bool]:
     from forgeml.evaluate.evaluator import EvalContext, run_trial, shipped_plugins
     from forgeml.meta.warmstart import admissible
-    from forgeml.orchestrate.prepare import prepare
     from forgeml.orchestrate.run import build_executor
-    from forgeml.orchestrate.settings import RunSettings
 
-    train, _ = load_train_test(entry, root, seed)
-    settings = RunSettings(time_budget=None, max_trials=1, seed=seed, verbose=0, knowledge=None, portfolio=None)
-    prep = prepare(settings, train, entry["target"])
+    settings, prep = _prepared(entry, root, seed)
     scores = [float("nan")] * len(cands)
     with tempfile.TemporaryDirectory(prefix="forgeml-portfolio-") as tmp:
         ctx = EvalContext(X=prep.X, y=prep.y, folds=prep.folds, schema_json=prep.schema.to_json(),
@@ -160,17 +172,13 @@ def build_knowledge(path: str | Path, datasets: list[dict], root: Path, runs: st
     from forgeml.meta.knowledge import ConfigRecord, KnowledgeBase, RunRecord
     from forgeml.meta.metafeatures import compute
     from forgeml.meta.warmstart import fingerprint, row_sketch
-    from forgeml.orchestrate.prepare import prepare
-    from forgeml.orchestrate.settings import RunSettings
 
     with KnowledgeBase.open(path) as kb:
         for entry in datasets:
             d = _run_dir(Path(runs), entry["name"])
             if d is None:
                 continue
-            train, _ = load_train_test(entry, root, seed)
-            prep = prepare(RunSettings(time_budget=None, max_trials=1, seed=seed, verbose=0, knowledge=None,
-                                       portfolio=None), train, entry["target"])
+            _, prep = _prepared(entry, root, seed)
             sketch = row_sketch(prep.X, prep.y)
             records = [ConfigRecord(c, score=float(r.score), loss=float(r.loss), fit_time=float(r.fit_time or 0),
                                     source="bench") for c, r in _trials(d)]
@@ -275,7 +283,7 @@ def summarize_loo(frame: pd.DataFrame) -> str:
 
 def reached_at(trials: pd.DataFrame, start: float, target: float, higher: bool) -> float | None:
     """Seconds from ``start`` until a completed full-fidelity trial first scored ``target`` or better."""
-    done = trials[(trials.kind == "cv") & (trials.status == "complete") & (trials.fidelity >= 0.999)]
+    done = _completed(trials)
     ok = done[done["score"] >= target - 1e-12] if higher else done[done["score"] <= target + 1e-12]
     return float(ok["ended_at"].min() - start) if len(ok) else None
 
@@ -307,8 +315,7 @@ def second_run(entry: dict, root: Path, out: str | Path, *, time_budget: float =
         ends[arm] = time.time() - starts[arm]
     higher = bool(models["cold"].metric_.greater_is_better)
     for arm, m in models.items():
-        t = m.trials()
-        done = t[(t.kind == "cv") & (t.status == "complete") & (t.fidelity >= 0.999)].sort_values("ended_at")
+        done = _completed(m.trials())
         best = done["score"].cummax() if higher else done["score"].cummin()
         curves[arm] = [(float(e - starts[arm]), float(s)) for e, s in zip(done["ended_at"], best)]
     if not curves["cold"]:
