@@ -106,3 +106,61 @@ def test_past_configs_outside_this_space_are_dropped():
     assert admissible(space, {**good, "family": "not_a_family"}) is None
     assert admissible(space, {"family": "linear", "linear.C": "high"}) is None
     assert admissible(space, {**good, "unknown.param": 1}) == space.default()  # unknown keys are ignored
+
+
+def _space(families):
+    from forgeml.data.infer import infer_schema
+    from forgeml.models import get_families
+    from forgeml.models.base import FitContext
+    from forgeml.pipeline.joint import default_configs, joint_space
+
+    schema = infer_schema(_data(0), "y")
+    ctx = FitContext(task="binary", n_rows=240, n_features=3, n_classes=2, seed=0, n_threads=1)
+    fams = get_families(families, ctx)
+    return joint_space(fams, schema, ctx), default_configs(fams, schema, ctx)
+
+
+def test_each_family_gets_one_warm_start_before_a_second_entry_of_any_family():
+    from forgeml.meta.warmstart import warm_start
+
+    space, defaults = _space(["linear", "knn", "random_forest"])
+    fams = [d["family"] for d in defaults]
+    first_linear = next(d for d in defaults if d["family"] == "linear")
+    first_knn = next(d for d in defaults if d["family"] == "knn")
+    lin = [{**first_linear, "linear.C": c} for c in (0.03, 0.3)]
+    portfolio = [lin[0], lin[1], {**first_knn, "knn.n_neighbors": 9}]
+    ws = warm_start(None, None, "roc_auc", space, defaults, sketch=[], portfolio=portfolio)
+    got = [(c["family"], ws.source(c)) for c in ws.configs]
+    # linear: default then its first entry; knn: the same; then the other defaults; the second linear entry last
+    assert got[:4] == [("linear", "default"), ("linear", "portfolio"), ("knn", "default"), ("knn", "portfolio")]
+    assert got[-1] == ("linear", "portfolio") and ws.configs[-1]["linear.C"] == 0.3
+    assert ("random_forest", "default") in got[4:-1] and len(got) == len(defaults) + 3
+    assert set(fams) == {f for f, _ in got}
+
+
+def test_a_neighbour_config_too_costly_for_this_budget_gives_way_to_its_best_affordable_one(tmp_path):
+    from forgeml.meta.knowledge import ConfigRecord, RunRecord
+    from forgeml.meta.metafeatures import MetaFeatures
+    from forgeml.meta.warmstart import WARM_COST_SHARE, scaled_cost, warm_start
+
+    space, defaults = _space(["linear"])
+    base = next(d for d in defaults if d["family"] == "linear")
+    slow, quick = {**base, "linear.C": 3.0}, {**base, "linear.C": 0.3}
+    past = MetaFeatures("binary", {"log_rows": 3.0, "log_features": 1.0})
+    here = MetaFeatures("binary", {"log_rows": 4.0, "log_features": 1.0})  # ten times the rows
+    assert scaled_cost(2.0, past.values, here) == pytest.approx(20.0)
+    assert scaled_cost(2.0, here.values, past) == pytest.approx(1.0)  # never below half: fixed costs stay
+    records = [ConfigRecord(slow, score=0.9, loss=0.1, fit_time=2.0), ConfigRecord(quick, score=0.8, loss=0.2,
+                                                                                   fit_time=0.2)]
+    kb_path = tmp_path / "kb.db"
+    with KnowledgeBase.open(kb_path) as kb:
+        kb.add_run(RunRecord("past", "fp-past", "roc_auc", True, past, records, time_budget=60.0))
+    with KnowledgeBase.open(kb_path) as kb:
+        def chosen(budget):
+            ws = warm_start(kb, here, "roc_auc", space, defaults, sketch=[], per_dataset=1, time_budget=budget)
+            return [c["linear.C"] for c in ws.configs if ws.source(c) == "neighbour"]
+
+        assert chosen(None) == [3.0]  # no budget: the best, whatever it cost
+        assert chosen(20.0 / WARM_COST_SHARE) == [3.0]  # 20 s scaled: just affordable
+        assert chosen(19.0 / WARM_COST_SHARE) == [0.3]  # 2 s there is 20 s here: too costly, the next best runs
+        assert chosen(1.0) == []  # nothing that neighbour ran fits in 0.15 s

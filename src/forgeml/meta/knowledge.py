@@ -56,7 +56,7 @@ class ConfigRecord:
     config: dict[str, Any]
     score: float | None
     loss: float | None
-    fit_time: float = 0.0
+    fit_time: float = 0.0  # the seconds the trial cost (its wall duration), scaled by ``warm_start``
     source: str = ""
 
 
@@ -180,11 +180,13 @@ class KnowledgeBase:
 
     # -- reading --------------------------------------------------------------------------------------------
     def neighbours(self, mf: MetaFeatures, metric: str, *, k: int = 3, per_dataset: int = 3,
-                   exclude: Sequence[str] = (), keep: Callable[[list[int]], bool] | None = None
-                   ) -> list[Neighbour]:
+                   exclude: Sequence[str] = (), keep: Callable[[list[int]], bool] | None = None,
+                   affordable: Callable[[float | None, dict[str, Any]], bool] | None = None) -> list[Neighbour]:
         """The ``k`` past datasets (by fingerprint) of the same task and metric nearest to ``mf``, each with its
         ``per_dataset`` best configurations over all its runs. Runs whose fingerprint is in ``exclude``, or whose row
-        sketch ``keep`` refuses, are left out; so are datasets with no meta-feature in common (infinite distance)."""
+        sketch ``keep`` refuses, are left out; so are datasets with no meta-feature in common (infinite distance).
+        ``affordable(seconds, past_metafeatures)`` may refuse a configuration by what it cost on the past data: the
+        best affordable ones are returned instead."""
         runs = pd.read_sql_query(
             "SELECT id, dataset, fingerprint, metafeatures, row_sketch FROM runs "
             "WHERE task = ? AND metric = ? AND mf_version = ? ORDER BY id",
@@ -211,16 +213,26 @@ class KnowledgeBase:
             if not np.isfinite(dist[i]):
                 break
             fp = per.index[i]
+            past = json.loads(per["metafeatures"].iloc[i])
+            fits = None if affordable is None else (lambda cost, past=past: affordable(cost, past))
             out.append(Neighbour(per["dataset"].iloc[i], fp, float(dist[i]),
-                                 self._best_configs(per["ids"].iloc[i], per_dataset)))
+                                 self._best_configs(per["ids"].iloc[i], per_dataset, fits)))
         return out
 
-    def _best_configs(self, run_ids: list[int], n: int) -> list[dict[str, Any]]:
+    def _best_configs(self, run_ids: list[int], n: int,
+                      fits: Callable[[float | None], bool] | None = None) -> list[dict[str, Any]]:
         marks = ",".join("?" * len(run_ids))
+        # SQLite takes the bare column fit_time from the row holding MIN(loss)
         rows = self._conn.execute(
-            f"SELECT config, MIN(loss) AS l FROM configs WHERE run_id IN ({marks}) AND loss IS NOT NULL "
-            "GROUP BY config ORDER BY l ASC, config ASC LIMIT ?", (*run_ids, n)).fetchall()
-        return [json.loads(r[0]) for r in rows]
+            f"SELECT config, MIN(loss) AS l, fit_time FROM configs WHERE run_id IN ({marks}) AND loss IS NOT NULL "
+            "GROUP BY config ORDER BY l ASC, config ASC", tuple(run_ids))
+        out: list[dict[str, Any]] = []
+        for config, _, cost in rows:
+            if fits is None or fits(cost):
+                out.append(json.loads(config))
+                if len(out) >= n:
+                    break
+        return out
 
     def runs(self) -> pd.DataFrame:
         return pd.read_sql_query(
@@ -281,6 +293,13 @@ def _retry(fn: Any, timeout: float) -> Any:
                 raise
             time.sleep(delay)
             delay = min(delay * 2, 0.5)
+
+
+def trial_seconds(result: Any) -> float:
+    """What a trial cost, as ``ConfigRecord.fit_time`` records it: its wall duration when known, else its fit
+    time (``warm_start`` scales it to new data to decide whether the configuration is affordable)."""
+    duration = getattr(result, "duration", 0.0) or 0.0
+    return float(duration) if duration > 0 else float(getattr(result, "fit_time", 0.0) or 0.0)
 
 
 def _num(v: Any) -> float | None:

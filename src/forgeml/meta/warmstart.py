@@ -10,8 +10,8 @@ of a table, from which the share of rows two tables have in common is estimated 
 same data, a cross-validation fold or a subsample of it is therefore not warm-started from a run whose
 configurations were chosen on rows it may now be tested on, and a refit of the same data reproduces its
 leaderboard. Other runs do shape the start: with a knowledge base, a run depends on its data, seed,
-``max_trials``, its portfolio *and* what the knowledge base holds; ``knowledge=None`` makes it depend on the
-first four only.
+``max_trials``, its portfolio, *and* what the knowledge base holds and the time budget (which neighbour
+configurations are affordable); ``knowledge=None`` makes it depend on the first four only.
 """
 from __future__ import annotations
 
@@ -44,6 +44,9 @@ class WarmStart:
 
 
 SKETCH = 256  # row hashes kept per run
+#: A neighbour's configuration is proposed only when its cost, scaled to this data (``scaled_cost``), is at most
+#: this share of the time budget: the best configuration of a 60 s run can take most of a 30 s one.
+WARM_COST_SHARE = 0.15
 MAX_OVERLAP = 0.02  # a past run sharing more than this share of rows with the new data is not a neighbour
 HASH_COLUMNS = 20  # the row hash reads at most this many columns (the first by name) and the target
 
@@ -87,22 +90,40 @@ def admissible(space: SearchSpace, values: dict[str, Any]) -> Config | None:
         return None
 
 
+def scaled_cost(seconds: float, past: dict[str, Any], mf: MetaFeatures) -> float:
+    """A past trial's seconds scaled to this data: linear in rows, square root in features, never below half
+    (fixed costs do not shrink with the data)."""
+    def log_ratio(name: str) -> float:
+        new, old = mf.values.get(name), past.get(name)
+        ok = all(isinstance(v, (int, float)) and np.isfinite(v) for v in (new, old))
+        return float(new) - float(old) if ok else 0.0
+
+    factor = 10.0 ** (log_ratio("log_rows") + 0.5 * log_ratio("log_features"))
+    return float(seconds) * max(factor, 0.5)
+
+
 def warm_start(kb: KnowledgeBase | None, mf: MetaFeatures | None, metric: str, space: SearchSpace,
                defaults: Sequence[Config], *, sketch: list[int], portfolio: Sequence[dict[str, Any]] = (),
-               k: int = 3, per_dataset: int = 2) -> WarmStart:
+               k: int = 3, per_dataset: int = 2, time_budget: float | None = None) -> WarmStart:
     """The neighbours' best configurations (nearest dataset first), then the ``portfolio`` entries valid in
     ``space``, then ``defaults``, without duplicates. Past runs sharing rows with this data (``overlap`` above
-    ``MAX_OVERLAP``) are left out.
+    ``MAX_OVERLAP``) are left out; with a ``time_budget``, so are neighbour configurations whose ``scaled_cost``
+    exceeds ``WARM_COST_SHARE`` of it (the neighbour's best affordable ones are taken instead).
 
-    Each family's first default goes just before the family's first neighbour or portfolio entry: its cost, on a
-    configuration sized to this data, is then known before a costlier configuration from other data runs, so the
-    search can drop the family's remaining warm starts when they would not fit the budget (``search/auto.py``)."""
+    Order: the first entry of each family (neighbours before portfolio), each just after that family's first
+    default; then the remaining defaults; then the remaining entries. A family's default runs before a
+    configuration from other data, so its cost here is known first and the search can drop the family's remaining
+    warm starts when they would not fit the budget (``search/auto.py``); and a few trials still cover every
+    family once, which the final ensemble needs, before a second entry of a family already tried."""
     configs: list[Config] = []
     sources: dict[str, str] = {}
     neighbours: list[Neighbour] = []
     if kb is not None and mf is not None:
+        limit = None if time_budget is None else WARM_COST_SHARE * float(time_budget)
+        affordable = None if limit is None else (
+            lambda seconds, past: seconds is None or scaled_cost(seconds, past, mf) <= limit)
         neighbours = kb.neighbours(mf, metric, k=k, per_dataset=per_dataset,
-                                   keep=lambda past: overlap(past, sketch) <= MAX_OVERLAP)
+                                   keep=lambda past: overlap(past, sketch) <= MAX_OVERLAP, affordable=affordable)
         for n in neighbours:
             for values in n.configs:
                 cfg = admissible(space, values)
@@ -126,12 +147,15 @@ def warm_start(kb: KnowledgeBase | None, mf: MetaFeatures | None, metric: str, s
             ordered.append(cfg)
             sources.setdefault(cfg.id, DEFAULT)  # a default that is also a neighbour's or portfolio's keeps that
 
+    firsts: dict[Any, Config] = {}
     for cfg in configs:
-        d = first_default.get(cfg.get("family"))
+        firsts.setdefault(cfg.get("family"), cfg)
+    for family, cfg in firsts.items():
+        d = first_default.get(family)
         if d is not None:  # moved up even when it is itself a later neighbour or portfolio entry
             emit(d)
         emit(cfg)
-    for cfg in defaults:
+    for cfg in (*defaults, *configs):
         emit(cfg)
     return WarmStart(ordered, sources, neighbours)
 

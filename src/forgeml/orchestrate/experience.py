@@ -17,7 +17,7 @@ import pandas as pd
 
 from forgeml.data.schema import Schema
 from forgeml.errors import SearchWarning
-from forgeml.meta.knowledge import ConfigRecord, RunRecord, default_path, open_or_warn
+from forgeml.meta.knowledge import ConfigRecord, RunRecord, default_path, open_or_warn, trial_seconds
 from forgeml.meta.metafeatures import MetaFeatures, compute
 from forgeml.meta.portfolio import load as load_portfolio
 from forgeml.meta.warmstart import WarmStart, fingerprint, row_sketch, warm_start
@@ -51,7 +51,8 @@ def knowledge_path(knowledge: Any) -> Path | None:
 
 
 def recall(knowledge: Any, X: pd.DataFrame, y: np.ndarray, schema: Schema, metric: Metric, space: SearchSpace,
-           defaults: list[Config], *, seed: int, portfolio: Any = None) -> Experience:
+           defaults: list[Config], *, seed: int, portfolio: Any = None, time_budget: float | None = None
+           ) -> Experience:
     """The warm start of a run: the nearest past datasets' best configurations, then the ``portfolio``
     (``meta/portfolio.load``: "auto", None, a path or a list of configs), then ``defaults``."""
     path = knowledge_path(knowledge)
@@ -71,7 +72,8 @@ def recall(knowledge: Any, X: pd.DataFrame, y: np.ndarray, schema: Schema, metri
     if kb is None:
         return Experience(path, cold, mf, fp, sketch)
     try:
-        warm = warm_start(kb, mf, metric.name, space, defaults, sketch=sketch, portfolio=entries)
+        warm = warm_start(kb, mf, metric.name, space, defaults, sketch=sketch, portfolio=entries,
+                          time_budget=time_budget)
     except Exception as e:  # noqa: BLE001 - past knowledge is optional: whatever goes wrong, start cold
         warnings.warn(f"cannot read the knowledge base {path}: {e}; this run starts without past knowledge",
                       SearchWarning, stacklevel=2)
@@ -92,7 +94,7 @@ def remember(exp: Experience, state: SearchState, metric: Metric, *, dataset: st
         if prop is None or r.score is None:
             continue
         records.append(ConfigRecord(prop.config.to_dict(), score=float(r.score), loss=float(metric.loss(r.score)),
-                                    fit_time=float(r.fit_time or 0.0), source=exp.warm.source(prop.config)))
+                                    fit_time=trial_seconds(r), source=exp.warm.source(prop.config)))
     if not records:
         return
     kb = open_or_warn(exp.path)

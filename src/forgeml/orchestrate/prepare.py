@@ -86,7 +86,7 @@ def prepare(settings: RunSettings, df: pd.DataFrame, target: str, sample_weight:
     space = joint_space(families, schema, fctx, settings.feature_engineering)
     defaults = default_configs(families, schema, fctx, settings.feature_engineering)
     experience = recall(settings.knowledge, X, y, schema, metric, space, defaults, seed=settings.seed,
-                        portfolio=settings.portfolio)
+                        portfolio=settings.portfolio, time_budget=settings.time_budget)
     warm = experience.warm.configs
     searcher.setup(space, seed=settings.seed, warm_start=warm, max_trials=settings.max_trials)
     return Prepared(schema=schema, metric=metric, X=X, y=y, folds=folds, n_workers=n_workers, n_threads=n_threads,
