@@ -27,6 +27,7 @@ class Float:
     log: bool = False
     default: float | None = None
     fixed_in_training: bool = False  # see ``Categorical``
+    late: bool = False  # see ``Categorical``
 
     def __post_init__(self) -> None:
         if not self.low <= self.high:
@@ -71,6 +72,7 @@ class Int:
     log: bool = False
     default: int | None = None
     fixed_in_training: bool = False  # see ``Categorical``
+    late: bool = False  # see ``Categorical``
 
     def __post_init__(self) -> None:
         if not self.low <= self.high:
@@ -111,11 +113,16 @@ class Categorical:
     ``fixed_in_training`` (also on ``Float`` and ``Int``): changing the parameter would make a trained state
     meaningless (the network's shape, how the data is encoded), so strategies that continue a trained model with
     new settings, such as PBT, keep it as it was.
+
+    ``late`` (also on ``Float`` and ``Int``): a refinement of a good configuration rather than a first choice
+    (feature engineering, selection). The ``auto`` strategy holds it at its default until enough trials have
+    found good base configurations, then probes it on the best of them; other strategies search it as usual.
     """
 
     choices: tuple
     default: Any = None
     fixed_in_training: bool = False
+    late: bool = False
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "choices", tuple(self.choices))

@@ -19,7 +19,7 @@ def _workers():
 @pytest.mark.slow
 def test_killing_a_local_worker_mid_trial(tmp_path):
     df, entry = shared_dataset("fair")
-    m = AutoML(time_budget=45, families=["random_forest", "lightgbm"], n_jobs=2, verbose=0, path=str(tmp_path))
+    m = AutoML(time_budget=25, families=["random_forest", "lightgbm"], n_jobs=2, verbose=0, path=str(tmp_path))
     killed = []
 
     def killer():
@@ -27,7 +27,7 @@ def test_killing_a_local_worker_mid_trial(tmp_path):
         may finish just before the kill, so one kill proves nothing; waiting on the crash itself cannot lose."""
         import forgeml
 
-        deadline = time.time() + 40
+        deadline = time.time() + 22
         while time.time() < deadline:
             time.sleep(0.5)
             try:

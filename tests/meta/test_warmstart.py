@@ -131,10 +131,12 @@ def test_each_family_gets_one_warm_start_before_a_second_entry_of_any_family():
     portfolio = [lin[0], lin[1], {**first_knn, "knn.n_neighbors": 9}]
     ws = warm_start(None, None, "roc_auc", space, defaults, sketch=[], portfolio=portfolio)
     got = [(c["family"], ws.source(c)) for c in ws.configs]
-    # linear: default then its first entry; knn: the same; then the other defaults; the second linear entry last
-    assert got[:4] == [("linear", "default"), ("linear", "portfolio"), ("knn", "default"), ("knn", "portfolio")]
-    assert got[-1] == ("linear", "portfolio") and ws.configs[-1]["linear.C"] == 0.3
-    assert ("random_forest", "default") in got[4:-1] and len(got) == len(defaults) + 3
+    # linear: default then its first entry; knn: the same; then the first default of the family without an
+    # entry; then the second linear entry; then the families' other defaults
+    assert got[:6] == [("linear", "default"), ("linear", "portfolio"), ("knn", "default"), ("knn", "portfolio"),
+                       ("random_forest", "default"), ("linear", "portfolio")]
+    assert ws.configs[5]["linear.C"] == 0.3 and len(got) == len(defaults) + 3
+    assert all(s == "default" for _, s in got[6:])
     assert set(fams) == {f for f, _ in got}
 
 
@@ -164,3 +166,10 @@ def test_a_neighbour_config_too_costly_for_this_budget_gives_way_to_its_best_aff
         assert chosen(20.0 / WARM_COST_SHARE) == [3.0]  # 20 s scaled: just affordable
         assert chosen(19.0 / WARM_COST_SHARE) == [0.3]  # 2 s there is 20 s here: too costly, the next best runs
         assert chosen(1.0) == []  # nothing that neighbour ran fits in 0.15 s
+    farther = MetaFeatures("binary", {"log_rows": 5.5, "log_features": 1.0})
+    with KnowledgeBase.open(kb_path) as kb:
+        kb.add_run(RunRecord("far", "fp-far", "roc_auc", True, farther,
+                             [ConfigRecord({**base, "linear.C": 0.03}, score=0.7, loss=0.3, fit_time=0.01)]))
+    with KnowledgeBase.open(kb_path) as kb:
+        ws = warm_start(kb, here, "roc_auc", space, defaults, sketch=[], k=1, per_dataset=1, time_budget=1.0)
+        assert [n.dataset for n in ws.neighbours] == ["far"]  # the nearest has nothing affordable: the next one

@@ -182,3 +182,50 @@ def test_auto_random_interleaving_avoids_slow_families_and_teaches_tpe():
     a = [p.config for p, _, _ in _run(make_searcher("auto"), FAMILY_SPACE, family_loss, 15)]
     b = [p.config for p, _, _ in _run(make_searcher("auto", random_fraction=0.0), FAMILY_SPACE, family_loss, 15)]
     assert a == b
+
+
+def _staged_space():
+    fam = Condition("family", ("a", "b"))
+    return SearchSpace({"family": Categorical(("a", "b"), default="a"),
+                        "x": Float(-3.0, 3.0, default=2.0),
+                        "eng": Categorical(("off", "on", "other"), default="off", late=True),
+                        "keep": Categorical((1, 2), default=1, late=True)},
+                       {"x": fam, "keep": Condition("eng", ("on",))})
+
+
+def _staged_objective(c):  # "on" helps only family a; x near 0 is best
+    return c["x"] ** 2 + (0.0 if c["family"] == "b" else 1.0) - (0.9 if c["family"] == "a" and
+                                                                 c["eng"] == "on" else 0.0)
+
+
+def test_late_parameters_wait_for_good_base_configs_then_refine_the_best_first():
+    space = _staged_space()
+    s = make_searcher("auto", late_after=8, n_startup=4)
+    out = _run(s, space, _staged_objective, 30, seed=1)
+    configs = [p.config for p, _, _ in out]
+    assert all(c["eng"] == "off" and "keep" not in c for c in configs[:8])  # held at their defaults
+    assert all(t.params.get("eng") == 0 for t in s._study.get_trials()[:8])  # and TPE's model knows they were
+    before = min(range(8), key=lambda i: out[i][1])
+    probe = configs[8]  # the best so far with its one active late parameter ("eng") changed
+    assert probe["eng"] != "off" and probe["x"] == configs[before]["x"]
+    assert probe["family"] == configs[before]["family"]
+    assert any(c["eng"] != "off" for c in configs[9:])  # then TPE searches them too
+    assert s.state()["refining"] is True
+    again = _run(make_searcher("auto", late_after=8, n_startup=4), space, _staged_objective, 30, seed=1)
+    assert [p.config for p, _, _ in again] == configs  # counted in results, never in seconds: reproducible
+
+
+def test_late_parameters_open_after_a_third_of_max_trials_and_warm_starts_do_not_count():
+    space = _staged_space()
+    by_trials = _run(make_searcher("auto", n_startup=4), space, _staged_objective, 9, seed=0)
+    assert [p.config["eng"] for p, _, _ in by_trials[:3]] == ["off"] * 3
+    assert by_trials[3][0].config["eng"] != "off"  # max_trials 9: the probe right after 3 results
+    warm = [{"family": "a", "x": v} for v in (-2.0, -1.0, 0.5, 1.0, 2.0)]
+    staged = _run(make_searcher("auto", late_after=3, n_startup=4), space, _staged_objective, 40, seed=0,
+                  warm_start=warm)
+    first = next(i for i, (p, _, _) in enumerate(staged) if p.config["eng"] != "off")
+    assert first == len(warm) + 3  # 5 warm starts, then 3 of its own, then the probe of the best so far
+    best = min(staged[:first], key=lambda t: t[1])[0].config
+    assert staged[first][0].config["x"] == best["x"] and staged[first][0].config["family"] == best["family"]
+    plain = _run(make_searcher("bayes", n_startup=4), space, _staged_objective, 12, seed=0)
+    assert any(p.config["eng"] != "off" for p, _, _ in plain)  # other strategies search them as usual

@@ -209,14 +209,14 @@ class KnowledgeBase:
         scale = np.where(np.isfinite(scale) & (scale > 1e-9), scale, 1.0)
         dist = np.array([distance(me, v, scale) for v in vecs])
         out = []
-        for i in np.argsort(dist, kind="stable")[:k]:
-            if not np.isfinite(dist[i]):
+        for i in np.argsort(dist, kind="stable"):
+            if not np.isfinite(dist[i]) or len(out) >= k:
                 break
-            fp = per.index[i]
             past = json.loads(per["metafeatures"].iloc[i])
             fits = None if affordable is None else (lambda cost, past=past: affordable(cost, past))
-            out.append(Neighbour(per["dataset"].iloc[i], fp, float(dist[i]),
-                                 self._best_configs(per["ids"].iloc[i], per_dataset, fits)))
+            configs = self._best_configs(per["ids"].iloc[i], per_dataset, fits)
+            if configs:  # a dataset with nothing affordable gives its place to the next one
+                out.append(Neighbour(per["dataset"].iloc[i], per.index[i], float(dist[i]), configs))
         return out
 
     def _best_configs(self, run_ids: list[int], n: int,

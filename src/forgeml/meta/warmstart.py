@@ -111,10 +111,11 @@ def warm_start(kb: KnowledgeBase | None, mf: MetaFeatures | None, metric: str, s
     exceeds ``WARM_COST_SHARE`` of it (the neighbour's best affordable ones are taken instead).
 
     Order: the first entry of each family (neighbours before portfolio), each just after that family's first
-    default; then the remaining defaults; then the remaining entries. A family's default runs before a
-    configuration from other data, so its cost here is known first and the search can drop the family's remaining
-    warm starts when they would not fit the budget (``search/auto.py``); and a few trials still cover every
-    family once, which the final ensemble needs, before a second entry of a family already tried."""
+    default; then the first defaults of the other families; then the remaining entries; then the remaining
+    defaults. A family's default runs before a configuration from other data, so its cost here is known first
+    and the search can drop the family's remaining warm starts when they would not fit the budget
+    (``search/auto.py``); and every family is tried once, which the final ensemble needs, before a second entry
+    of a family already tried."""
     configs: list[Config] = []
     sources: dict[str, str] = {}
     neighbours: list[Neighbour] = []
@@ -155,7 +156,7 @@ def warm_start(kb: KnowledgeBase | None, mf: MetaFeatures | None, metric: str, s
         if d is not None:  # moved up even when it is itself a later neighbour or portfolio entry
             emit(d)
         emit(cfg)
-    for cfg in (*defaults, *configs):
+    for cfg in (*first_default.values(), *configs, *defaults):
         emit(cfg)
     return WarmStart(ordered, sources, neighbours)
 

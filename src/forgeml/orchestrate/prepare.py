@@ -86,7 +86,7 @@ def prepare(settings: RunSettings, df: pd.DataFrame, target: str, sample_weight:
     space = joint_space(families, schema, fctx, settings.feature_engineering)
     defaults = default_configs(families, schema, fctx, settings.feature_engineering)
     experience = recall(settings.knowledge, X, y, schema, metric, space, defaults, seed=settings.seed,
-                        portfolio=settings.portfolio, time_budget=settings.time_budget)
+                        portfolio=settings.portfolio, time_budget=_warm_budget(settings.time_budget, searcher))
     warm = experience.warm.configs
     searcher.setup(space, seed=settings.seed, warm_start=warm, max_trials=settings.max_trials)
     return Prepared(schema=schema, metric=metric, X=X, y=y, folds=folds, n_workers=n_workers, n_threads=n_threads,
@@ -125,6 +125,15 @@ def resources(n_jobs: int) -> tuple[int, int]:
     cores = os.cpu_count() or 1
     n_workers = cores if n_jobs == -1 else min(n_jobs, max(cores, 1) * 4)
     return n_workers, max(1, cores // n_workers)
+
+
+def _warm_budget(time_budget: float | None, searcher: Searcher) -> float | None:
+    """The budget a warm start's full cost is held against: a multi-fidelity search starts it on a fraction of
+    the rows, so it may cost that many times more at full size."""
+    if time_budget is None:
+        return None
+    low = float(getattr(searcher, "min_fidelity", 1.0)) if getattr(searcher, "multi_fidelity", False) else 1.0
+    return float(time_budget) / max(low, 1e-3)
 
 
 def make_run_searcher(settings: RunSettings, n_rows: int) -> Searcher:

@@ -6,7 +6,8 @@ indicators, standard scaling and one-hot encoding by default. Choices that canno
 (no categorical columns, no missing values) are left out, so searchers do not waste trials on them.
 
 With ``engineering=True`` (``AutoML(feature_engineering=True)``) the space also holds the feature-engineering
-choices, each "off" by default so the defaults are today's pipelines: ``generate`` / ``generate_k`` (arithmetic
+choices, each "off" by default so the defaults are today's pipelines, and each ``late`` (the ``auto`` strategy
+searches them once it has good base pipelines, as refinements of the best): ``generate`` / ``generate_k`` (arithmetic
 terms, every family: trees gain from products and ratios too), ``skew`` (families that need scaling; trees are
 invariant to monotone transforms), ``count_encoding`` and ``group_stats`` (with categoricals), ``cyclic_dates``
 (with dates) and ``target_transform`` (regression with a skewed or positive target).
@@ -61,6 +62,11 @@ def _held(choices: tuple, default: Any) -> Categorical:
     return Categorical(choices, default=default, fixed_in_training=True)
 
 
+def _late(choices: tuple, default: Any) -> Categorical:
+    """An engineering or selection choice: a refinement the ``auto`` strategy tries once it has good pipelines."""
+    return Categorical(choices, default=default, fixed_in_training=True, late=True)
+
+
 def prep_space(capabilities: Capabilities, schema: Schema, engineering: bool = True) -> SearchSpace:
     """Unprefixed preprocessing parameters (``impute``, ``indicators``, ``scale``, ``clip``, ``cat_encoding``,
     and with ``engineering`` the feature-engineering choices) whose defaults equal ``prep_defaults``. All are
@@ -102,13 +108,13 @@ def _selection(params: dict[str, Any], conds: dict[str, Condition], schema: Sche
     """Feature selection and row deletion (issue 17): chi2 for classification only; ``missing_rows`` only when
     some, but at most ``MAX_DROP_SHARE``, of the rows have a missing value in a modelled column."""
     methods = ("none", *FILTERS, *(m for m in RANKERS if m != "chi2" or schema.task != "regression"))
-    params["select"] = _held(methods, "none")
-    params["select_keep"] = _held(SELECT_KEEP, 0.5)
+    params["select"] = _late(methods, "none")
+    params["select_keep"] = _late(SELECT_KEEP, 0.5)
     conds["select_keep"] = Condition("select", tuple(m for m in methods if m in RANKERS))
     share = float(schema.extra.get("incomplete_row_share", 0.0) or 0.0)
     has_missing = any(c.missing_frac > 0 for c in schema.columns if c.kind in MODELLED)
     if has_missing and 0.0 < share <= MAX_DROP_SHARE:
-        params["missing_rows"] = _held(("impute", "drop"), "impute")
+        params["missing_rows"] = _late(("impute", "drop"), "impute")
 
 
 def _engineering(cap: Capabilities, schema: Schema, params: dict[str, Any], conds: dict[str, Condition]) -> None:
@@ -116,20 +122,20 @@ def _engineering(cap: Capabilities, schema: Schema, params: dict[str, Any], cond
     n_numeric = sum(c.kind in NUMERIC_LIKE for c in schema.columns)
     has_cat = any(c.kind == CATEGORICAL for c in schema.columns)
     if n_numeric >= 2:
-        params["generate"] = _held(("none", "arithmetic"), "none")
-        params["generate_k"] = _held(GENERATE_K, ENGINEERING_OFF["generate_k"])
+        params["generate"] = _late(("none", "arithmetic"), "none")
+        params["generate_k"] = _late(GENERATE_K, ENGINEERING_OFF["generate_k"])
         conds["generate_k"] = Condition("generate", ("arithmetic",))
     if cap.needs_scaling and schema.extra.get("skewed_numeric"):
-        params["skew"] = _held(("none", "log1p", "sqrt", "yeo-johnson", "box-cox"), "none")
+        params["skew"] = _late(("none", "log1p", "sqrt", "yeo-johnson", "box-cox"), "none")
     if has_cat:
-        params["count_encoding"] = _held((False, True), False)
+        params["count_encoding"] = _late((False, True), False)
         if any(c.kind == NUMERIC for c in schema.columns):
-            params["group_stats"] = _held((False, True), False)
+            params["group_stats"] = _late((False, True), False)
     if any(c.kind == DATETIME for c in schema.columns):
-        params["cyclic_dates"] = _held((False, True), False)
+        params["cyclic_dates"] = _late((False, True), False)
     choices = target_transforms(schema)
     if len(choices) > 1:
-        params["target_transform"] = _held(choices, "none")
+        params["target_transform"] = _late(choices, "none")
 
 
 def engineered_prep(capabilities: Capabilities, schema: Schema) -> dict[str, Any]:

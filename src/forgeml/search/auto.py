@@ -17,6 +17,14 @@
 5. ``multi_fidelity=True`` (the orchestrator sets it on large data): the warm starts, then TPE's
    configurations, start at a low fidelity and the best are promoted asynchronously, as in ``halving`` (ASHA);
    TPE learns from all bottom-rung results, and promotions obey the same cost rule.
+6. Staged refinement: parameters marked ``late`` (feature engineering and selection, ``pipeline/space.py``)
+   stay at their defaults (off) in TPE's and the random draws while the search finds good base configurations
+   (warm starts are proposed as given). Once ``late_after`` of its own proposals (not warm starts) have a score,
+   or a third of ``max_trials`` results are in, the best configuration so far, of a family not avoided, is
+   probed with each of its late parameters changed in turn (``MAX_PROBES`` at most), after any warm starts
+   still queued; from then on TPE searches them too, its model holding the held-off trials' default values and
+   the probes. Engineering is thus adopted where cross-validation shows it helps a strong pipeline, and a short
+   search (large data: a few dozen trials at most) stays on the basics, as with ``feature_engineering=False``.
 
 ``ask`` returns ``None`` only after ``max_trials`` proposals.
 """
@@ -28,12 +36,14 @@ from statistics import median
 from typing import Any
 
 from forgeml.errors import ConfigError
-from forgeml.search._util import cost_of, fill, loss_of, top_categorical
+from forgeml.search._util import cost_of, fill, loss_of, mutate_value, top_categorical
 from forgeml.search.base import Proposal
 from forgeml.search.halving import Rungs, next_warm, rung_fidelities
-from forgeml.search.tpe import TPESearcher
+from forgeml.search.tpe import TPESearcher, _fixed
 from forgeml.space import Config, SearchSpace
 from forgeml.trial import TrialResult
+
+MAX_PROBES = 8  # refinements of the best configuration tried when late parameters open
 
 
 @dataclass
@@ -54,7 +64,9 @@ class AutoSearcher(TPESearcher):
     """Options: ``n_startup`` and ``n_ei_candidates`` (TPE), ``multi_fidelity`` with ``eta`` and
     ``min_fidelity`` (ASHA), ``max_cost_share`` (the largest share of the remaining budget one trial may
     take), ``family_param`` (the categorical that costs are tracked by), ``random_fraction`` (the share of
-    random proposals interleaved with TPE's)."""
+    random proposals interleaved with TPE's), ``late_after`` (results of its own proposals, after the warm
+    starts, before ``late`` parameters are searched).
+    """
 
     name = "auto"
     multivariate = True
@@ -63,7 +75,7 @@ class AutoSearcher(TPESearcher):
 
     def __init__(self, n_startup: int = 10, n_ei_candidates: int = 24, multi_fidelity: bool = False,
                  eta: float = 3, min_fidelity: float = 1 / 9, max_cost_share: float = 0.25,
-                 family_param: str = "family", random_fraction: float = 0.0) -> None:
+                 family_param: str = "family", random_fraction: float = 0.0, late_after: int = 10) -> None:
         self.n_startup = n_startup
         self.n_ei_candidates = n_ei_candidates
         self.multi_fidelity = multi_fidelity
@@ -72,6 +84,7 @@ class AutoSearcher(TPESearcher):
         self.max_cost_share = max_cost_share
         self.family_param = family_param
         self.random_fraction = random_fraction
+        self.late_after = late_after
 
     def setup(self, space: SearchSpace, *, seed: int = 0, warm_start=(), max_trials: int | None = None) -> None:
         super().setup(space, seed=seed, warm_start=warm_start, max_trials=max_trials)
@@ -86,9 +99,59 @@ class AutoSearcher(TPESearcher):
         self._warm: list[Config] = []
         if self.multi_fidelity:  # warm starts become the first bottom-rung arms
             self._warm, self._queue = self._queue, []
+        self._late = {n for n, p in space.items() if getattr(p, "late", False)}
+        self._refining = not self._late  # nothing held back: TPE searches everything from the start
+        self.hold = set(self._late)
+        self._warm_ids = {c.id for c in (*self._queue, *self._warm)}
 
     def set_budget_hint(self, remaining_seconds: float) -> None:
         self.remaining = float(remaining_seconds)
+
+    # -- staged refinement --------------------------------------------------------------------------------
+    def _refine_now(self) -> bool:
+        """Counted in results, never in seconds, so the same seed and ``max_trials`` give the same proposals."""
+        scored = [p for p, r in self.history.values() if p is not None and r is not None
+                  and math.isfinite(loss_of(r))]
+        own = sum(p.config.id not in self._warm_ids for p in scored)
+        if own >= int(self.late_after):
+            return True
+        return self.max_trials is not None and len(scored) >= max(1, math.ceil(self.max_trials / 3))
+
+    def probes(self) -> list[Config]:
+        """The best configuration so far (at the highest fidelity reached, of a family not avoided now), each of
+        its active ``late`` parameters changed in turn to another value (seeded), newly active children drawn;
+        at most ``MAX_PROBES``, none already tried or queued."""
+        bad = self.avoided()
+        done = [(p, r) for p, r in self.completed()
+                if math.isfinite(loss_of(r)) and self._family_of(p.config) not in bad]
+        if not done:
+            return []
+        top = max(p.fidelity for p, _ in done)
+        best = min((x for x in done if x[0].fidelity >= top - 1e-9), key=lambda x: loss_of(x[1]))[0].config
+        seen = {p.config.id for p, _ in self.history.values() if p is not None}
+        seen |= {c.id for c in (*self._queue, *self._warm)}
+        out: list[Config] = []
+        for name, p in self.space.items():
+            if len(out) >= MAX_PROBES:
+                break
+            if name not in self._late or not self.space.is_active(name, best) or _fixed(p)[0]:
+                continue
+            value = mutate_value(p, best[name], self.rng, p_local=0.0)
+            cfg = fill(self.space, {**dict(best), name: value}, self.rng)
+            if cfg.id not in seen:
+                seen.add(cfg.id)
+                out.append(cfg)
+        return out
+
+    def _start_refining(self) -> None:
+        """Probes go after any warm start still queued (only the ``max_trials`` trigger can fire before the warm
+        starts are done: a short run keeps the defaults, portfolio and neighbours it was promised)."""
+        self._refining, self.hold = True, set()
+        probes = self.probes()
+        if self.multi_fidelity:
+            self._warm.extend(probes)
+        else:
+            self._queue.extend(probes)
 
     # -- cost awareness -----------------------------------------------------------------------------------
     def _family_of(self, config: Config) -> Any:
@@ -112,6 +175,8 @@ class AutoSearcher(TPESearcher):
     # -- ask / tell ---------------------------------------------------------------------------------------
     def ask(self, trial_id: int) -> Proposal | None:
         """As ``Searcher.ask``, but queued warm starts of a family that is now avoided are dropped."""
+        if not self._refining and self._refine_now():
+            self._start_refining()
         if self._queue:
             bad = self.avoided()
             self._queue = [c for c in self._queue if self._family_of(c) not in bad]
@@ -143,11 +208,12 @@ class AutoSearcher(TPESearcher):
         return Proposal(config, fidelity=fidelity)
 
     def _random_config(self, bad: set) -> Config:
+        held = {n: self.space[n].get_default() for n in self.hold}
         if self._family is None:
-            return self.space.sample(self.rng)
+            return fill(self.space, held, self.rng)
         ok = [c for c in self.space[self._family].choices if not any(c == b for b in bad)]
         family = ok[int(self.rng.integers(len(ok)))] if ok else self.space[self._family].sample(self.rng)
-        return fill(self.space, {self._family: family}, self.rng)
+        return fill(self.space, {**held, self._family: family}, self.rng)
 
     def _observe(self, trial_id: int, proposal: Proposal | None, result: TrialResult) -> None:
         if proposal is not None:
@@ -176,7 +242,7 @@ class AutoSearcher(TPESearcher):
         out = {**super().state(), "remaining_hint": self.remaining,
                "family_costs": {str(f): {"n": c.n, "n_ok": c.n_ok, "per_trial_s": c.per_trial}
                                 for f, c in self.costs.items()},
-               "avoided": sorted(map(str, self.avoided()))}
+               "avoided": sorted(map(str, self.avoided())), "refining": self._refining}
         if self.rungs is not None:
             out["rung_counts"] = self.rungs.counts()
         return out

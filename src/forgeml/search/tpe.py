@@ -69,6 +69,7 @@ class TPESearcher(Searcher):
         self._study = optuna.create_study(direction="minimize", sampler=self._sampler(seed))
         self._trials: dict[int, Any] = {}  # our trial id -> the open optuna trial
         self.avoid: dict[str, set] = {}  # parameter -> values not to propose now (set by cost-aware wrappers)
+        self.hold: set[str] = set()  # parameters kept at their defaults for now (set by staged wrappers)
 
     # -- ask ----------------------------------------------------------------------------------------------
     def _suggest(self, trial: Any, name: str, p: Param) -> Any:
@@ -105,11 +106,14 @@ class TPESearcher(Searcher):
         """A new configuration from TPE, registered as open under ``trial_id`` until ``tell``."""
         import optuna
 
+        held = {n: self._internal(n, self.space[n].get_default()) for n in self.hold}
+        if held:  # suggested like any parameter, so TPE's model records the held values too
+            self._study.enqueue_trial(held)
         trial = self._study.ask()
         values = self._walk(trial)
         if values is None:  # an avoided value came up: drop this draw (FAIL is ignored by TPE), force another
             self._study.tell(trial, state=optuna.trial.TrialState.FAIL)
-            forced = {}
+            forced = dict(held)
             for name, bad in self.avoid.items():
                 p = self.space[name] if name in self.space else None
                 if isinstance(p, Categorical):
