@@ -88,6 +88,11 @@ class TrialResult:
     def ok(self) -> bool:
         return self.status is TrialStatus.COMPLETE and self.loss is not None
 
+    @property
+    def cost(self) -> float:
+        """Seconds the trial cost: its wall duration when recorded, else its fit time."""
+        return float(self.duration) if self.duration and self.duration > 0 else float(self.fit_time or 0.0)
+
     @classmethod
     def failure(cls, spec: TrialSpec, status: TrialStatus, error: ErrorInfo, duration: float = 0.0,
                 worker: str | None = None) -> TrialResult:

@@ -169,7 +169,7 @@ def build_portfolio(cands: list[dict], matrix: pd.DataFrame, *, size: int = 8,
 def build_knowledge(path: str | Path, datasets: list[dict], root: Path, runs: str | Path, *, seed: int = 0) -> None:
     """A knowledge base with one run per dataset of ``runs``: its meta-features (of the training rows, exactly as
     a run computes them) and every completed trial."""
-    from forgeml.meta.knowledge import ConfigRecord, KnowledgeBase, RunRecord, trial_seconds
+    from forgeml.meta.knowledge import ConfigRecord, KnowledgeBase, RunRecord
     from forgeml.meta.metafeatures import compute
     from forgeml.meta.warmstart import fingerprint, row_sketch
 
@@ -180,7 +180,7 @@ def build_knowledge(path: str | Path, datasets: list[dict], root: Path, runs: st
                 continue
             _, prep = _prepared(entry, root, seed)
             sketch = row_sketch(prep.X, prep.y)
-            records = [ConfigRecord(c, score=float(r.score), loss=float(r.loss), fit_time=trial_seconds(r),
+            records = [ConfigRecord(c, score=float(r.score), loss=float(r.loss), fit_time=r.cost,
                                     source="bench") for c, r in _trials(d)]
             kb.add_run(RunRecord(entry["name"], fingerprint(sketch, prep.X.columns), prep.metric.name,
                                  bool(prep.metric.greater_is_better), compute(prep.X, prep.y, prep.schema, seed=seed),

@@ -56,7 +56,7 @@ class ConfigRecord:
     config: dict[str, Any]
     score: float | None
     loss: float | None
-    fit_time: float = 0.0  # the seconds the trial cost (its wall duration), scaled by ``warm_start``
+    fit_time: float = 0.0  # the seconds the trial cost (``TrialResult.cost``), scaled by ``warm_start``
     source: str = ""
 
 
@@ -293,13 +293,6 @@ def _retry(fn: Any, timeout: float) -> Any:
                 raise
             time.sleep(delay)
             delay = min(delay * 2, 0.5)
-
-
-def trial_seconds(result: Any) -> float:
-    """What a trial cost, as ``ConfigRecord.fit_time`` records it: its wall duration when known, else its fit
-    time (``warm_start`` scales it to new data to decide whether the configuration is affordable)."""
-    duration = getattr(result, "duration", 0.0) or 0.0
-    return float(duration) if duration > 0 else float(getattr(result, "fit_time", 0.0) or 0.0)
 
 
 def _num(v: Any) -> float | None:

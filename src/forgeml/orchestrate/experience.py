@@ -17,7 +17,7 @@ import pandas as pd
 
 from forgeml.data.schema import Schema
 from forgeml.errors import SearchWarning
-from forgeml.meta.knowledge import ConfigRecord, RunRecord, default_path, open_or_warn, trial_seconds
+from forgeml.meta.knowledge import ConfigRecord, RunRecord, default_path, open_or_warn
 from forgeml.meta.metafeatures import MetaFeatures, compute
 from forgeml.meta.portfolio import load as load_portfolio
 from forgeml.meta.warmstart import WarmStart, fingerprint, row_sketch, warm_start
@@ -94,7 +94,7 @@ def remember(exp: Experience, state: SearchState, metric: Metric, *, dataset: st
         if prop is None or r.score is None:
             continue
         records.append(ConfigRecord(prop.config.to_dict(), score=float(r.score), loss=float(metric.loss(r.score)),
-                                    fit_time=trial_seconds(r), source=exp.warm.source(prop.config)))
+                                    fit_time=r.cost, source=exp.warm.source(prop.config)))
     if not records:
         return
     kb = open_or_warn(exp.path)

@@ -27,8 +27,8 @@ def loss_of(result: TrialResult | None) -> float:
 
 
 def cost_of(result: TrialResult) -> float:
-    """Seconds the trial cost: its wall duration when recorded, else its fit time."""
-    return float(result.duration) if result.duration > 0 else float(result.fit_time)
+    """Seconds the trial cost (``TrialResult.cost``)."""
+    return result.cost
 
 
 def fill(space: SearchSpace, partial: Mapping[str, Any], rng: np.random.Generator) -> Config:
