@@ -53,12 +53,19 @@ def test_clipper_rejects_unknown_method():
                                                ("constant", 0.0)])
 def test_imputer_strategies(strategy, expected):
     train = pd.DataFrame({"a": [1.0, 1.0, 2.0, 8.0, np.nan], "full": [1.0, 2, 3, 4, 5]})
-    imp = NumericImputer(strategy, indicators=True).fit(train)
+    imp = NumericImputer(strategy, indicators=True, min_missing=1).fit(train)
     out = imp.transform(pd.DataFrame({"a": [np.nan, 5.0], "full": [np.nan, 1.0]}))
     assert out["a"].tolist() == [expected, 5.0]
     assert list(out.columns) == ["a", "full", "a__missing"]  # indicator only for columns missing in training
     assert out["a__missing"].tolist() == [1.0, 0.0]
     assert not out["full"].isna().any()
+
+
+def test_an_indicator_needs_as_many_missing_rows_as_a_one_hot_category_needs_rows():
+    train = pd.DataFrame({"once": [np.nan] + [1.0] * 19, "often": [np.nan] * 5 + [1.0] * 15})
+    imp = NumericImputer("median", indicators=True).fit(train)
+    assert imp.indicator_columns_ == ["often"]
+    assert list(imp.transform(train).columns) == ["once", "often", "often__missing"]
 
 
 def test_imputer_none_and_all_nan_column():

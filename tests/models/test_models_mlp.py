@@ -30,6 +30,23 @@ def test_mlp_learns_a_simple_signal():
     assert rmse < 0.5 * yr.std()  # the target is around 1000 with sd ~110: standardization must be undone
 
 
+def test_inputs_far_outside_the_training_range_are_clipped():
+    # a network extrapolates linearly: unclipped, one absurd value (a unit error, a rare 0/1 column at 17 standard
+    # deviations) drives the softmax to certainty or a regression far off the scale of the target
+    X, y = _data("binary", 300)
+    clf = TorchMLPClassifier(hidden_sizes=(32,), epochs=20, random_state=0).fit(X, y)
+    far = np.repeat(X[:1], 3, axis=0)
+    far[:, 0] = X[:, 0].mean() + X[:, 0].std() * np.array([5.0, 1e3, 1e9])
+    p = clf.predict_proba(far)
+    assert np.allclose(p[0], p[1]) and np.allclose(p[0], p[2])
+    Xr, yr = _data("regression", 300)
+    reg = TorchMLPRegressor(hidden_sizes=(32,), epochs=20, random_state=0).fit(Xr, yr)
+    far = np.repeat(Xr[:1], 2, axis=0)
+    far[:, 0] = [1e6, 1e12]
+    out = reg.predict(far)
+    assert np.isfinite(out).all() and out[0] == pytest.approx(out[1])
+
+
 def test_mlp_honours_the_deadline():
     import torch  # noqa: F401  (a first import can take seconds on a busy machine: keep it out of the timing)
 

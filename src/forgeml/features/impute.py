@@ -16,14 +16,20 @@ INDICATOR_SUFFIX = "__missing"
 
 class NumericImputer(TransformerMixin, BaseEstimator):
     """Fill missing numbers with a statistic learned on the training fold, and optionally append a 0/1
-    ``<col>__missing`` column for each column that had missing values in training (missingness is often
-    informative). ``strategy="none"`` leaves NaN for models that handle it. A column entirely missing in
-    training is filled with ``fill_value``. Infinite values are treated as missing."""
+    ``<col>__missing`` column for each column missing in at least ``min_missing`` training rows (missingness is
+    often informative; like a one-hot category below ``min_frequency``, an indicator set in one or two rows is an
+    identifier of those rows, which a network memorises). ``strategy="none"`` leaves NaN for models that handle
+    it. A column entirely missing in training is filled with ``fill_value``. Infinite values are treated as
+    missing."""
 
-    def __init__(self, strategy: str = "median", indicators: bool = False, fill_value: float = 0.0) -> None:
+    min_missing: int = 5  # the default for an imputer pickled before the parameter existed
+
+    def __init__(self, strategy: str = "median", indicators: bool = False, fill_value: float = 0.0,
+                 min_missing: int = 5) -> None:
         self.strategy = strategy
         self.indicators = indicators
         self.fill_value = fill_value
+        self.min_missing = min_missing
 
     def fit(self, X: Any, y: Any = None) -> NumericImputer:
         if self.strategy not in STRATEGIES:
@@ -45,7 +51,8 @@ class NumericImputer(TransformerMixin, BaseEstimator):
             else:
                 stats[c] = float(s.mode().iloc[0])
         self.statistics_ = stats
-        self.indicator_columns_ = [c for c in X.columns if self.indicators and X[c].isna().any()]
+        n_missing = X.isna().sum()
+        self.indicator_columns_ = [c for c in X.columns if self.indicators and n_missing[c] >= max(1, self.min_missing)]
         self.value_columns_ = list(X.columns)
         return self
 

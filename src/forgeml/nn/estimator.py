@@ -14,6 +14,10 @@ from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
 
 from forgeml.errors import NotFittedError
 
+# Standardized inputs are clipped to this many standard deviations: a rare 0/1 column (a missing indicator set in
+# one training row) would otherwise enter at 16 and saturate the softmax on any row that sets it.
+INPUT_CLIP = 5.0
+
 
 class _TorchMLP(BaseEstimator):
     _loss = ""
@@ -56,7 +60,7 @@ class _TorchMLP(BaseEstimator):
         elif X.shape[1] != self.n_features_in_:
             raise ValueError(f"X has {X.shape[1]} features, but {type(self).__name__} was fitted with "
                              f"{self.n_features_in_}")
-        return (X - self.x_mean_) / self.x_scale_
+        return np.clip((X - self.x_mean_) / self.x_scale_, -INPUT_CLIP, INPUT_CLIP)
 
     def fit(self, X: Any, y: Any) -> _TorchMLP:
         import torch
