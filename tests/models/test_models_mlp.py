@@ -45,6 +45,8 @@ def test_inputs_far_outside_the_training_range_are_clipped():
     far[:, 0] = [1e6, 1e12]
     out = reg.predict(far)
     assert np.isfinite(out).all() and out[0] == pytest.approx(out[1])
+    del reg.x_clip_  # as a network pickled before the clip: it predicts as it was fitted, unclipped
+    assert reg.predict(far)[0] != pytest.approx(reg.predict(far)[1])
 
 
 def test_mlp_honours_the_deadline():

@@ -1,8 +1,9 @@
 """Multilayer perceptrons as scikit-learn estimators (``TorchMLPClassifier``, ``TorchMLPRegressor``).
 
-They standardize inputs (and the regression target) themselves, hold out ``valid_fraction`` of the rows for early
-stopping, stop at ``deadline``, and keep their weights as numpy arrays, so a fitted model pickles without torch
-tensors and predicts on CPU. torch is imported only inside ``fit`` and ``predict``.
+They standardize inputs (clipped at ``INPUT_CLIP`` standard deviations) and the regression target themselves,
+hold out ``valid_fraction`` of the rows for early stopping, stop at ``deadline``, and keep their weights as numpy
+arrays, so a fitted model pickles without torch tensors and predicts on CPU. torch is imported only inside
+``fit`` and ``predict``.
 """
 from __future__ import annotations
 
@@ -57,10 +58,12 @@ class _TorchMLP(BaseEstimator):
             self.x_mean_ = X.mean(axis=0)
             scale = X.std(axis=0)
             self.x_scale_ = np.where(scale > 1e-12, scale, 1.0).astype(np.float32)
+            self.x_clip_ = INPUT_CLIP
         elif X.shape[1] != self.n_features_in_:
             raise ValueError(f"X has {X.shape[1]} features, but {type(self).__name__} was fitted with "
                              f"{self.n_features_in_}")
-        return np.clip((X - self.x_mean_) / self.x_scale_, -INPUT_CLIP, INPUT_CLIP)
+        bound = getattr(self, "x_clip_", np.inf)  # a network fitted before the clip predicts as it was fitted
+        return np.clip((X - self.x_mean_) / self.x_scale_, -bound, bound)
 
     def fit(self, X: Any, y: Any) -> _TorchMLP:
         import torch
