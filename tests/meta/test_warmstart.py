@@ -173,3 +173,37 @@ def test_a_neighbour_config_too_costly_for_this_budget_gives_way_to_its_best_aff
     with KnowledgeBase.open(kb_path) as kb:
         ws = warm_start(kb, here, "roc_auc", space, defaults, sketch=[], k=1, per_dataset=1, time_budget=1.0)
         assert [n.dataset for n in ws.neighbours] == ["far"]  # the nearest has nothing affordable: the next one
+
+
+def test_a_past_run_over_the_same_table_goes_first_with_more_of_its_configurations(tmp_path):
+    from forgeml.meta.knowledge import ConfigRecord, RunRecord
+    from forgeml.meta.metafeatures import MetaFeatures
+    from forgeml.meta.warmstart import SAME_TABLE_CONFIGS, table_signature, warm_start
+
+    space, defaults = _space(["linear", "knn"])
+    base = next(d for d in defaults if d["family"] == "linear")
+    mine = table_signature(["c", "a", "b"])
+    assert mine == table_signature(["a", "b", "c"]) != table_signature(["a", "b", "d"])
+    here = MetaFeatures("binary", {"log_rows": 3.0, "log_features": 0.5})
+
+    def run(name, log_rows, columns, cs):
+        records = [ConfigRecord({**base, "linear.C": c}, score=1 - i / 10, loss=i / 10, fit_time=0.01)
+                   for i, c in enumerate(cs)]
+        return RunRecord(name, f"fp-{name}", "roc_auc", True, MetaFeatures("binary", {"log_rows": log_rows,
+                                                                                     "log_features": 0.5}),
+                         records, columns=columns)
+
+    path = tmp_path / "kb.db"
+    with KnowledgeBase.open(path) as kb:
+        kb.add_run(run("other", 3.0, table_signature(["x", "y", "z"]), [0.5]))  # nearer, other columns
+        kb.add_run(run("same", 3.5, mine, [0.01, 0.02, 0.05, 0.1, 0.2, 0.4]))
+    with KnowledgeBase.open(path) as kb:
+        ws = warm_start(kb, here, "roc_auc", space, defaults, sketch=[], per_dataset=1, columns=mine)
+        assert [(n.dataset, n.same_table) for n in ws.neighbours] == [("same", True), ("other", False)]
+        head = [(ws.source(c), c.get("linear.C")) for c in ws.configs[:SAME_TABLE_CONFIGS + 1]]
+        # the same table's best first, before any default; then the usual order (a family's default first)
+        assert head == [("neighbour", c) for c in (0.01, 0.02, 0.05, 0.1)] + [("default", base["linear.C"])]
+        assert [c.get("linear.C") for c in ws.configs if ws.source(c) == "neighbour"] == [0.01, 0.02, 0.05, 0.1, 0.5]
+        cold_order = warm_start(kb, here, "roc_auc", space, defaults, sketch=[], per_dataset=1)  # columns unknown
+        assert [n.dataset for n in cold_order.neighbours] == ["other", "same"]
+        assert ws.source(cold_order.configs[0]) == "default"

@@ -36,7 +36,7 @@ _DDL = (
         id INTEGER PRIMARY KEY, dataset TEXT NOT NULL, fingerprint TEXT NOT NULL, task TEXT NOT NULL,
         metric TEXT NOT NULL, greater_is_better INTEGER NOT NULL, mf_version INTEGER NOT NULL,
         metafeatures TEXT NOT NULL, row_sketch TEXT NOT NULL DEFAULT '[]', time_budget REAL, best_score REAL,
-        forgeml_version TEXT, created REAL NOT NULL)""",
+        forgeml_version TEXT, created REAL NOT NULL, columns TEXT NOT NULL DEFAULT '')""",
     """CREATE TABLE IF NOT EXISTS configs (
         id INTEGER PRIMARY KEY, run_id INTEGER NOT NULL REFERENCES runs(id), family TEXT NOT NULL,
         config TEXT NOT NULL, score REAL, loss REAL, fit_time REAL, source TEXT)""",
@@ -71,6 +71,7 @@ class RunRecord:
     time_budget: float | None = None
     forgeml_version: str = ""
     row_sketch: Sequence[int] = ()  # the smallest row hashes of its data (meta/warmstart.py)
+    columns: str = ""  # the signature of its column names (meta/warmstart.table_signature)
 
 
 @dataclass(frozen=True)
@@ -81,6 +82,7 @@ class Neighbour:
     fingerprint: str
     distance: float
     configs: list[dict[str, Any]] = field(default_factory=list)
+    same_table: bool = False  # the same column names: new rows of a table already learnt
 
 
 def default_path() -> Path:
@@ -120,6 +122,8 @@ class KnowledgeBase:
                 have = {r[1] for r in conn.execute("PRAGMA table_info(runs)")}
                 if "row_sketch" not in have:  # written before row sketches were kept
                     conn.execute("ALTER TABLE runs ADD COLUMN row_sketch TEXT NOT NULL DEFAULT '[]'")
+                if "columns" not in have:  # written before column signatures were kept
+                    conn.execute("ALTER TABLE runs ADD COLUMN columns TEXT NOT NULL DEFAULT ''")
                 row = conn.execute("SELECT value FROM info WHERE key = 'format'").fetchone()
                 if row is None:
                     conn.execute("INSERT INTO info VALUES ('format', ?)", (str(FORMAT),))
@@ -166,11 +170,11 @@ class KnowledgeBase:
         with self._write():
             cur = self._conn.execute(
                 "INSERT INTO runs (dataset, fingerprint, task, metric, greater_is_better, mf_version, metafeatures,"
-                " row_sketch, time_budget, best_score, forgeml_version, created) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+                " row_sketch, time_budget, best_score, forgeml_version, created, columns)"
+                " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
                 (record.dataset, record.fingerprint, mf.task, record.metric, int(record.greater_is_better),
                  mf.version, json.dumps(_finite(mf.values)), json.dumps([int(v) for v in record.row_sketch]),
-                 record.time_budget, best, record.forgeml_version,
-                 time.time()))
+                 record.time_budget, best, record.forgeml_version, time.time(), record.columns))
             run_id = int(cur.lastrowid)
             self._conn.executemany(
                 "INSERT INTO configs (run_id, family, config, score, loss, fit_time, source) VALUES (?,?,?,?,?,?,?)",
@@ -181,14 +185,17 @@ class KnowledgeBase:
     # -- reading --------------------------------------------------------------------------------------------
     def neighbours(self, mf: MetaFeatures, metric: str, *, k: int = 3, per_dataset: int = 3,
                    exclude: Sequence[str] = (), keep: Callable[[list[int]], bool] | None = None,
-                   affordable: Callable[[float | None, dict[str, Any]], bool] | None = None) -> list[Neighbour]:
+                   affordable: Callable[[float | None, dict[str, Any]], bool] | None = None,
+                   columns: str = "", per_same_table: int | None = None) -> list[Neighbour]:
         """The ``k`` past datasets (by fingerprint) of the same task and metric nearest to ``mf``, each with its
         ``per_dataset`` best configurations over all its runs. Runs whose fingerprint is in ``exclude``, or whose row
         sketch ``keep`` refuses, are left out; so are datasets with no meta-feature in common (infinite distance).
         ``affordable(seconds, past_metafeatures)`` may refuse a configuration by what it cost on the past data: the
-        best affordable ones are returned instead."""
+        best affordable ones are returned instead. Datasets with the ``columns`` signature (the same table's
+        column names) come first, nearest first, each with ``per_same_table`` configurations (default
+        ``per_dataset``), and are marked ``same_table``."""
         runs = pd.read_sql_query(
-            "SELECT id, dataset, fingerprint, metafeatures, row_sketch FROM runs "
+            "SELECT id, dataset, fingerprint, metafeatures, row_sketch, columns FROM runs "
             "WHERE task = ? AND metric = ? AND mf_version = ? ORDER BY id",
             self._conn, params=(mf.task, metric, MF_VERSION))
         runs = runs[~runs["fingerprint"].isin(list(exclude))]
@@ -198,7 +205,7 @@ class KnowledgeBase:
             return []
         per = runs.groupby("fingerprint", sort=False).agg(dataset=("dataset", "last"),
                                                           metafeatures=("metafeatures", "last"),
-                                                          ids=("id", list))
+                                                          columns=("columns", "last"), ids=("id", list))
         vecs = np.array([[json.loads(v).get(n, np.nan) for n in NAMES] for v in per["metafeatures"]], dtype=float)
         vecs = np.where(vecs == None, np.nan, vecs).astype(float)  # noqa: E711 - JSON null
         me = mf.vector(NAMES)
@@ -208,15 +215,20 @@ class KnowledgeBase:
             scale = np.nanstd(both, axis=0)
         scale = np.where(np.isfinite(scale) & (scale > 1e-9), scale, 1.0)
         dist = np.array([distance(me, v, scale) for v in vecs])
+        same = (per["columns"] == columns).to_numpy() & bool(columns)
         out = []
-        for i in np.argsort(dist, kind="stable"):
-            if not np.isfinite(dist[i]) or len(out) >= k:
+        for i in np.lexsort((dist, ~same)):  # the same table first, then by distance
+            if len(out) >= k:
                 break
+            if not np.isfinite(dist[i]):
+                continue
             past = json.loads(per["metafeatures"].iloc[i])
             fits = None if affordable is None else (lambda cost, past=past: affordable(cost, past))
-            configs = self._best_configs(per["ids"].iloc[i], per_dataset, fits)
+            n = per_dataset if per_same_table is None or not same[i] else per_same_table
+            configs = self._best_configs(per["ids"].iloc[i], n, fits)
             if configs:  # a dataset with nothing affordable gives its place to the next one
-                out.append(Neighbour(per["dataset"].iloc[i], per.index[i], float(dist[i]), configs))
+                out.append(Neighbour(per["dataset"].iloc[i], per.index[i], float(dist[i]), configs,
+                                     same_table=bool(same[i])))
         return out
 
     def _best_configs(self, run_ids: list[int], n: int,

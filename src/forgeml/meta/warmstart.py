@@ -47,6 +47,9 @@ SKETCH = 256  # row hashes kept per run
 #: A neighbour's configuration is proposed only when its cost, scaled to this data (``scaled_cost``), is at most
 #: this share of the time budget: the best configuration of a 60 s run can take most of a 30 s one.
 WARM_COST_SHARE = 0.15
+#: A past run over the same table (its column names; ``table_signature``) is the best evidence there is: this many
+#: of its best configurations run first, before any default.
+SAME_TABLE_CONFIGS = 4
 MAX_OVERLAP = 0.02  # a past run sharing more than this share of rows with the new data is not a neighbour
 HASH_COLUMNS = 20  # the row hash reads at most this many columns (the first by name) and the target
 
@@ -73,6 +76,11 @@ def overlap(a: list[int], b: list[int]) -> float:
     sa, sb = set(a), set(b)
     union = sorted(sa | sb)[:max(len(a), len(b))]
     return sum(1 for v in union if v in sa and v in sb) / len(union)
+
+
+def table_signature(columns: Any) -> str:
+    """A short id of a table's column names, in any order: new rows of a table already learnt share it."""
+    return hashlib.sha256(repr(sorted(str(c) for c in columns)).encode()).hexdigest()[:24]
 
 
 def fingerprint(sketch: list[int], columns: Any) -> str:
@@ -104,7 +112,7 @@ def scaled_cost(seconds: float, past: dict[str, Any], mf: MetaFeatures) -> float
 
 def warm_start(kb: KnowledgeBase | None, mf: MetaFeatures | None, metric: str, space: SearchSpace,
                defaults: Sequence[Config], *, sketch: list[int], portfolio: Sequence[dict[str, Any]] = (),
-               k: int = 3, per_dataset: int = 2, time_budget: float | None = None) -> WarmStart:
+               k: int = 3, per_dataset: int = 2, time_budget: float | None = None, columns: str = "") -> WarmStart:
     """The neighbours' best configurations (nearest dataset first), then the ``portfolio`` entries valid in
     ``space``, then ``defaults``, without duplicates. Past runs sharing rows with this data (``overlap`` above
     ``MAX_OVERLAP``) are left out; with a ``time_budget``, so are neighbour configurations whose ``scaled_cost``
@@ -115,8 +123,11 @@ def warm_start(kb: KnowledgeBase | None, mf: MetaFeatures | None, metric: str, s
     defaults. A family's default runs before a configuration from other data, so its cost here is known first
     and the search can drop the family's remaining warm starts when they would not fit the budget
     (``search/auto.py``); and every family is tried once, which the final ensemble needs, before a second entry
-    of a family already tried."""
+    of a family already tried. Exception: the configurations of a past run over the same table (``columns``, its
+    ``table_signature``; up to ``SAME_TABLE_CONFIGS``) come before everything else: on new rows of a table already
+    learnt, its best configurations are what to try first."""
     configs: list[Config] = []
+    same_table: list[Config] = []
     sources: dict[str, str] = {}
     neighbours: list[Neighbour] = []
     if kb is not None and mf is not None:
@@ -124,13 +135,16 @@ def warm_start(kb: KnowledgeBase | None, mf: MetaFeatures | None, metric: str, s
         affordable = None if limit is None else (
             lambda seconds, past: seconds is None or scaled_cost(seconds, past, mf) <= limit)
         neighbours = kb.neighbours(mf, metric, k=k, per_dataset=per_dataset,
-                                   keep=lambda past: overlap(past, sketch) <= MAX_OVERLAP, affordable=affordable)
+                                   keep=lambda past: overlap(past, sketch) <= MAX_OVERLAP, affordable=affordable,
+                                   columns=columns, per_same_table=SAME_TABLE_CONFIGS)
         for n in neighbours:
             for values in n.configs:
                 cfg = admissible(space, values)
                 if cfg is not None and cfg.id not in sources:
                     configs.append(cfg)
                     sources[cfg.id] = NEIGHBOUR
+                    if n.same_table:
+                        same_table.append(cfg)
     for values in portfolio:
         cfg = admissible(space, values)
         if cfg is not None and cfg.id not in sources:
@@ -148,6 +162,8 @@ def warm_start(kb: KnowledgeBase | None, mf: MetaFeatures | None, metric: str, s
             ordered.append(cfg)
             sources.setdefault(cfg.id, DEFAULT)  # a default that is also a neighbour's or portfolio's keeps that
 
+    for cfg in same_table:
+        emit(cfg)
     firsts: dict[Any, Config] = {}
     for cfg in configs:
         firsts.setdefault(cfg.get("family"), cfg)

@@ -20,7 +20,7 @@ from forgeml.errors import SearchWarning
 from forgeml.meta.knowledge import ConfigRecord, RunRecord, default_path, open_or_warn
 from forgeml.meta.metafeatures import MetaFeatures, compute
 from forgeml.meta.portfolio import load as load_portfolio
-from forgeml.meta.warmstart import WarmStart, fingerprint, row_sketch, warm_start
+from forgeml.meta.warmstart import WarmStart, fingerprint, row_sketch, table_signature, warm_start
 from forgeml.metrics import Metric
 from forgeml.orchestrate.loop import SearchState
 from forgeml.space import Config, SearchSpace
@@ -35,6 +35,7 @@ class Experience:
     metafeatures: MetaFeatures | None = None
     fingerprint: str = ""
     sketch: list[int] = field(default_factory=list)
+    columns: str = ""  # table_signature of the data's column names
 
     def sources(self, state: SearchState) -> dict[int, str]:
         """Each trial's source: ``neighbour``, ``portfolio``, ``default`` or ``optimizer``."""
@@ -67,20 +68,20 @@ def recall(knowledge: Any, X: pd.DataFrame, y: np.ndarray, schema: Schema, metri
         warnings.warn(f"cannot describe this data for the knowledge base ({type(e).__name__}: {e}); this run "
                       "neither uses nor adds past knowledge", SearchWarning, stacklevel=2)
         return Experience(None, cold)
-    fp = fingerprint(sketch, X.columns)
+    fp, columns = fingerprint(sketch, X.columns), table_signature(X.columns)
     kb = open_or_warn(path)
     if kb is None:
-        return Experience(path, cold, mf, fp, sketch)
+        return Experience(path, cold, mf, fp, sketch, columns)
     try:
         warm = warm_start(kb, mf, metric.name, space, defaults, sketch=sketch, portfolio=entries,
-                          time_budget=time_budget)
+                          time_budget=time_budget, columns=columns)
     except Exception as e:  # noqa: BLE001 - past knowledge is optional: whatever goes wrong, start cold
         warnings.warn(f"cannot read the knowledge base {path}: {e}; this run starts without past knowledge",
                       SearchWarning, stacklevel=2)
         warm = cold
     finally:
         kb.close()
-    return Experience(path, warm, mf, fp, sketch)
+    return Experience(path, warm, mf, fp, sketch, columns)
 
 
 def remember(exp: Experience, state: SearchState, metric: Metric, *, dataset: str, time_budget: float | None,
@@ -102,7 +103,8 @@ def remember(exp: Experience, state: SearchState, metric: Metric, *, dataset: st
         return
     try:
         kb.add_run(RunRecord(dataset, exp.fingerprint, metric.name, metric.greater_is_better, exp.metafeatures,
-                             records, time_budget=time_budget, forgeml_version=version, row_sketch=exp.sketch))
+                             records, time_budget=time_budget, forgeml_version=version, row_sketch=exp.sketch,
+                             columns=exp.columns))
     except Exception as e:  # noqa: BLE001 - remembering is optional: the fitted model is what counts
         warnings.warn(f"cannot write to the knowledge base {exp.path}: {e}; this run is not remembered",
                       SearchWarning, stacklevel=2)
