@@ -171,7 +171,7 @@ def build_knowledge(path: str | Path, datasets: list[dict], root: Path, runs: st
     a run computes them) and every completed trial."""
     from forgeml.meta.knowledge import ConfigRecord, KnowledgeBase, RunRecord
     from forgeml.meta.metafeatures import compute
-    from forgeml.meta.warmstart import fingerprint, row_sketch
+    from forgeml.meta.warmstart import fingerprint, row_sketch, table_signature
 
     with KnowledgeBase.open(path) as kb:
         for entry in datasets:
@@ -184,7 +184,8 @@ def build_knowledge(path: str | Path, datasets: list[dict], root: Path, runs: st
                                     source="bench") for c, r in _trials(d)]
             kb.add_run(RunRecord(entry["name"], fingerprint(sketch, prep.X.columns), prep.metric.name,
                                  bool(prep.metric.greater_is_better), compute(prep.X, prep.y, prep.schema, seed=seed),
-                                 records, time_budget=None, forgeml_version="bench", row_sketch=sketch))
+                                 records, time_budget=None, forgeml_version="bench", row_sketch=sketch,
+                                 columns=table_signature(prep.X.columns)))
 
 
 def without(kb_path: Path, dataset: str, out: Path) -> Path:

@@ -26,11 +26,6 @@ def loss_of(result: TrialResult | None) -> float:
     return loss if math.isfinite(loss) else WORST
 
 
-def cost_of(result: TrialResult) -> float:
-    """Seconds the trial cost (``TrialResult.cost``)."""
-    return result.cost
-
-
 def fill(space: SearchSpace, partial: Mapping[str, Any], rng: np.random.Generator) -> Config:
     """Keep ``partial``'s values of active parameters, sample the missing active ones, drop inactive ones."""
     out: dict[str, Any] = {}

@@ -36,7 +36,7 @@ from statistics import median
 from typing import Any
 
 from forgeml.errors import ConfigError
-from forgeml.search._util import cost_of, fill, loss_of, mutate_value, top_categorical
+from forgeml.search._util import fill, loss_of, mutate_value, top_categorical
 from forgeml.search.base import Proposal
 from forgeml.search.halving import Rungs, next_warm, rung_fidelities
 from forgeml.search.tpe import TPESearcher, _fixed
@@ -220,8 +220,8 @@ class AutoSearcher(TPESearcher):
             c = self.costs.setdefault(self._family_of(proposal.config), FamilyCost())
             c.n += 1
             c.n_ok += math.isfinite(loss_of(result))
-            if cost_of(result) > 0:
-                c.unit_costs.append(cost_of(result) / max(proposal.fidelity, 0.05))
+            if result.cost > 0:
+                c.unit_costs.append(result.cost / max(proposal.fidelity, 0.05))
         if self.rungs is None:
             super()._observe(trial_id, proposal, result)
             return
