@@ -22,6 +22,9 @@ RULES = [
     ("forgeml.search", "forgeml.execute", "searchers are pure state machines, they never run trials"),
     ("forgeml.execute", "forgeml.search", "executors run a TrialSpec without knowing how it was proposed"),
     ("forgeml.execute", "forgeml.models", "executors run a TrialSpec without knowing what a trial fits"),
+    ("forgeml.models", "forgeml.nas", "model families never import NAS (NAS may reuse the MLP family)"),
+    ("forgeml.search", "forgeml.nas", "searchers serve NAS; they never import it"),
+    ("forgeml.nas", "forgeml.orchestrate", "NAS trains networks in process; the orchestrator calls it, not back"),
 ]
 ABOVE_API = ("forgeml.api", "forgeml.cli", "forgeml.bench", "forgeml.testing")
 PUBLIC_NAMES = {"AutoML", "AutoClassifier", "AutoRegressor", "load", "runs", "trials"}  # forgeml/__init__ → api

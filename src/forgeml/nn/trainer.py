@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 LOSSES = ("cross_entropy", "mse")
+SCHEDULES = ("cosine", "constant")
 
 
 @dataclass
@@ -123,19 +124,22 @@ def train_module(module: Any, X: np.ndarray, y: np.ndarray, *, loss: str, lr: fl
                  weight_decay: float = 0.0, batch_size: int = 256, epochs: int = 50,
                  X_valid: np.ndarray | None = None, y_valid: np.ndarray | None = None, patience: int = 10,
                  seed: int = 0, deadline: float | None = None, n_threads: int = 1,
-                 device: str = "cpu", score_initial: bool = False) -> TrainResult:
+                 device: str = "cpu", score_initial: bool = False, schedule: str = "cosine") -> TrainResult:
     """Train ``module`` in place and return its best weights.
 
     ``loss`` is ``"cross_entropy"`` (``y`` integer codes, module outputs logits) or ``"mse"`` (``y`` float, one
     output). With a validation set, training stops after ``patience`` epochs without improvement and the best
     epoch's weights are returned; it always stops once ``deadline`` (epoch seconds) passes, checked every batch.
     ``score_initial`` (for a module that continues trained weights): the starting weights are a candidate too, so
-    training on never returns worse weights, on the validation set, than it started from.
+    training on never returns worse weights, on the validation set, than it started from. ``schedule`` is
+    ``"cosine"`` (decay to 1% of ``lr`` over ``epochs``) or ``"constant"``.
     """
     import torch
 
     if loss not in LOSSES:
         raise ValueError(f"unknown loss {loss!r}; use one of {', '.join(LOSSES)}")
+    if schedule not in SCHEDULES:
+        raise ValueError(f"unknown schedule {schedule!r}; use one of {', '.join(SCHEDULES)}")
     with torch_threads(n_threads):
         torch.manual_seed(seed)
         module.to(device)
@@ -172,6 +176,8 @@ def train_module(module: Any, X: np.ndarray, y: np.ndarray, *, loss: str, lr: fl
                     stopped = "deadline"
                     break
                 idx = order[i:i + batch_size]
+                if len(idx) == 1 and len(Xt) > 1:  # a lone last row: batch norm cannot train on one row
+                    continue
                 xb, yb = Xt[idx].to(device), yt[idx].to(device)
                 opt.zero_grad()
                 batch_loss = loss_of(module(xb), yb)
@@ -183,7 +189,8 @@ def train_module(module: Any, X: np.ndarray, y: np.ndarray, *, loss: str, lr: fl
             if seen == 0:  # the deadline passed before this epoch trained anything
                 break
             completed = epoch
-            opt.lr = lr * (0.01 + 0.99 * 0.5 * (1 + math.cos(math.pi * epoch / epochs)))  # cosine decay
+            if schedule == "cosine":
+                opt.lr = lr * (0.01 + 0.99 * 0.5 * (1 + math.cos(math.pi * epoch / epochs)))
             if has_valid:
                 with torch.no_grad():
                     pred = torch.from_numpy(predict_batches(module, Xv, device=device))

@@ -1,0 +1,1 @@
+"""NAS strategies, one file each; ``forgeml.nas.NAS_STRATEGIES`` lists them."""
