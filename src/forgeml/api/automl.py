@@ -18,6 +18,7 @@ from sklearn.utils.metaestimators import available_if
 
 from forgeml.data.validate import check_on_bad_value
 from forgeml.errors import ConfigError, DataError, NotFittedError, SchemaMismatchError, TargetError, TaskMismatchError
+from forgeml.orchestrate.network import nas_options
 from forgeml.orchestrate.settings import RunSettings
 
 if TYPE_CHECKING:  # imported by the run itself; `import forgeml` stays light
@@ -84,6 +85,10 @@ class AutoML(BaseEstimator):
             (default) the zero-shot portfolio shipped with forgeml (built over the datasets of its benchmark
             suite, docs/meta.md), a path to a portfolio file (``scripts/build_portfolio.py``), a list of
             config dicts, or ``None`` to start from the families' hand-written defaults only.
+        nas: ``True`` searches a neural network architecture first (a quarter of the budget, on the training
+            rows) and adds the found network to the families as ``"nas"``, cross-validated and ensembled like the
+            others; a dict sets ``strategy``, ``space``, ``time_share`` and ``epochs`` (docs/nas.md). ``False``
+            (default): no architecture search.
     """
 
     _task_restriction: str | None = None
@@ -95,6 +100,7 @@ class AutoML(BaseEstimator):
     knowledge: Any = None
     feature_engineering: bool = True
     portfolio: Any = None
+    nas: Any = False
 
     def __init__(self, time_budget: float | None = 60.0, metric: str | Callable[..., float] = "auto",
                  task: str = "auto", seed: int = 0, max_trials: int | None = None, n_jobs: int = -1,
@@ -106,7 +112,7 @@ class AutoML(BaseEstimator):
                  ray_address: str | None = None, inf_as_nan: bool = False, verbose: int = 1,
                  raise_on_trial_error: bool = False, on_bad_value: str = "raise", overwrite: bool = False,
                  infer_limit: float | None = None, refit: str = "auto", knowledge: Any = "auto",
-                 feature_engineering: bool = True, portfolio: Any = "auto") -> None:
+                 feature_engineering: bool = True, portfolio: Any = "auto", nas: Any = False) -> None:
         self.time_budget = time_budget
         self.metric = metric
         self.task = task
@@ -134,6 +140,7 @@ class AutoML(BaseEstimator):
         self.knowledge = knowledge
         self.feature_engineering = feature_engineering
         self.portfolio = portfolio
+        self.nas = nas
 
     # ------------------------------------------------------------------------------------------------ fit
     def fit(self, X: Any, y: Any = None, *, target: str | None = None, sample_weight: Any = None) -> AutoML:
@@ -197,7 +204,7 @@ class AutoML(BaseEstimator):
             backend_options={"address": self.ray_address} if self.backend == "ray" and self.ray_address else {},
             inf_as_nan=self.inf_as_nan, on_bad_value=self.on_bad_value, overwrite=self.overwrite,
             verbose=self.verbose, infer_limit=self.infer_limit, refit=self.refit, knowledge=self.knowledge,
-            feature_engineering=self.feature_engineering, portfolio=self.portfolio,
+            feature_engineering=self.feature_engineering, portfolio=self.portfolio, nas=nas_options(self.nas),
             raise_on_trial_error=self.raise_on_trial_error)
 
     def _check_params(self) -> None:

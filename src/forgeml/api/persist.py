@@ -1,7 +1,8 @@
 """Saving and loading a fitted model directory: a manifest with a format version, the schema, the model.
 
 Layout: ``manifest.json`` (format version, forgeml and library versions, task, metric), ``schema.json``,
-``model.pkl`` (the fitted ``AutoML`` object) and ``leaderboard.csv``. Loading checks the manifest first so a
+``model.pkl`` (the fitted ``AutoML`` or ``NASearch`` object), ``leaderboard.csv`` and, for ``NASearch``, the found
+architecture as ``genotype.json``. Loading checks the manifest first so a
 missing, newer or corrupt directory fails with a message naming the problem, not an unpickling traceback.
 """
 from __future__ import annotations
@@ -19,6 +20,7 @@ from forgeml.errors import ModelLoadError
 
 FORMAT_VERSION = 1
 MANIFEST, SCHEMA, MODEL, LEADERBOARD = "manifest.json", "schema.json", "model.pkl", "leaderboard.csv"
+GENOTYPE = "genotype.json"  # NASearch only: the found architecture
 
 
 def _versions() -> dict[str, str]:
@@ -31,7 +33,7 @@ def _versions() -> dict[str, str]:
 
 
 def save_model(model: Any, path: str | os.PathLike) -> Path:
-    """Write ``model`` (a fitted AutoML) to directory ``path``; the manifest is written last."""
+    """Write ``model`` (a fitted AutoML or NASearch) to directory ``path``; the manifest is written last."""
     d = Path(path)
     d.mkdir(parents=True, exist_ok=True)
     atomic_write(d / MODEL, pickle.dumps(model, protocol=pickle.HIGHEST_PROTOCOL))
@@ -40,8 +42,11 @@ def save_model(model: Any, path: str | os.PathLike) -> Path:
         atomic_write(d / LEADERBOARD, model.leaderboard().to_csv(index=False).encode())
     except Exception:  # the leaderboard is informative only
         pass
+    if getattr(model, "genotype_", None) is not None:  # a searched network: its architecture, readable
+        atomic_write(d / GENOTYPE, json.dumps(model.genotype_, indent=1, sort_keys=True, default=str).encode())
+    metric = getattr(getattr(model, "metric_", None), "name", None) or getattr(model, "metric_name_", None)
     manifest = {"format_version": FORMAT_VERSION, "kind": type(model).__name__, "task": model.schema_.task,
-                "target": model.schema_.target, "metric": model.metric_.name, "saved_at": time.time(),
+                "target": model.schema_.target, "metric": metric, "saved_at": time.time(),
                 "versions": _versions()}
     atomic_write(d / MANIFEST, json.dumps(manifest, indent=1).encode())
     return d

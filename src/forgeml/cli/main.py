@@ -53,6 +53,9 @@ def _add_fit_options(p: argparse.ArgumentParser) -> None:
                         "as missing, with a warning")
     p.add_argument("--no-feature-engineering", dest="feature_engineering", action="store_false",
                    help="search today's preprocessing only: no generated features, skew or target transforms")
+    p.add_argument("--nas", action="store_true",
+                   help="search a neural network architecture first (a quarter of the budget) and add the found "
+                        "network to the model families")
     p.add_argument("--verbose", type=int, default=1, help="0 silent, 1 progress (default), 2 also plain lines")
     kb = p.add_mutually_exclusive_group()
     kb.add_argument("--knowledge", default="auto", metavar="PATH",
@@ -76,7 +79,7 @@ def _automl(a: argparse.Namespace, path: str | None, resume: bool = False, overw
                   resume=resume, overwrite=overwrite, on_bad_value=a.on_bad_value, infer_limit=a.infer_limit,
                   refit=a.refit, knowledge=None if a.no_knowledge else a.knowledge,
                   portfolio=None if a.no_portfolio else a.portfolio,
-                  feature_engineering=getattr(a, "feature_engineering", True))
+                  feature_engineering=getattr(a, "feature_engineering", True), nas=getattr(a, "nas", False))
 
 
 def _ensemble(a: argparse.Namespace) -> bool | str | None:
@@ -166,6 +169,30 @@ def cmd_predict(a: argparse.Namespace) -> int:
         print(f"wrote {len(out)} predictions to {a.out}")
     else:
         out.to_csv(sys.stdout, index=False)
+    return 0
+
+
+def cmd_nas(a: argparse.Namespace) -> int:
+    from forgeml.api.persist import save_model
+    from forgeml.data.load import read_table
+    from forgeml.nas import NASearch
+
+    epochs = tuple(int(e) for e in a.epochs.split(","))
+    if len(epochs) != 2:
+        raise ConfigError(f"--epochs takes LOW,FULL (for example 5,40), got {a.epochs!r}")
+    search = NASearch(strategy=a.strategy, space=a.space, time_budget=a.time_budget, image_shape=a.image_shape,
+                      seed=a.seed, epochs=epochs, refit=a.refit)
+    df = read_table(a.data)
+    search.fit(df, target=a.target)
+    ok = search.history_["status"].eq("ok").sum()
+    print(f"forgeml nas: {a.strategy} over the {search.genotype_['space']} space, {len(search.history_)} candidates "
+          f"({ok} trained, {len(search.history_) - ok} failed) in {search.search_seconds_:.1f}s")
+    print(f"validation {search.metric_name_} of the found network: {search.best_score_:.4f} "
+          f"(final weights: {search.final_})")
+    print(search.describe())
+    if a.out:
+        save_model(search, a.out)
+        print(f"saved to {a.out} (genotype.json holds the architecture; `forgeml predict {a.out} DATA` predicts)")
     return 0
 
 
@@ -283,6 +310,24 @@ def build_parser() -> argparse.ArgumentParser:
                    help="replace a finished run already in --out (removes only the files forgeml wrote there)")
     _add_fit_options(p)
     p.set_defaults(fn=cmd_fit)
+    p = sub.add_parser("nas", help="search a neural network architecture for a table or for images")
+    p.add_argument("data", help="training table (CSV, TSV or Parquet); images as one column per pixel")
+    p.add_argument("--target", required=True, help="the column to predict")
+    from forgeml.nas import NAS_SPACES, NAS_STRATEGIES
+
+    p.add_argument("--strategy", default="evolution", choices=NAS_STRATEGIES.names(),
+                   help="how to search (default evolution)")
+    p.add_argument("--space", default="auto", choices=["auto", *NAS_SPACES.names()],
+                   help="what to search: auto (cells for images, the macro space for tables) or a space name")
+    p.add_argument("--time-budget", type=float, default=60.0, help="seconds for search and training (default 60)")
+    p.add_argument("--image-shape", default=None, metavar="HxW",
+                   help="the data are images of this shape, one column per pixel (per channel), e.g. 28x28")
+    p.add_argument("--epochs", default="5,40", metavar="LOW,FULL",
+                   help="epochs of the first look at a candidate and of a full training (default 5,40)")
+    p.add_argument("--refit", action="store_true", help="retrain the found network on all rows at the end")
+    p.add_argument("--seed", type=int, default=0, help="seed for every random choice (default 0)")
+    p.add_argument("--out", default=None, help="directory to save the model in (forgeml predict reads it)")
+    p.set_defaults(fn=cmd_nas)
     p = sub.add_parser("predict", help="predict with a saved model")
     p.add_argument("model", help="model directory (the --out of `forgeml fit`)")
     p.add_argument("data", help="table to predict on (CSV, TSV or Parquet)")

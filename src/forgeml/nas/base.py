@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import math
-import time
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
@@ -68,6 +67,12 @@ class NASSpace(ABC):
     def build(self, genotype: Mapping[str, Any], problem: Problem) -> Any:
         """A fresh ``torch.nn.Module`` for ``genotype`` (flat float input, ``problem.n_outputs`` outputs)."""
 
+    def describe(self, genotype: Mapping[str, Any]) -> str:
+        """The architecture in a few readable lines (printed by ``forgeml nas``, saved with the model)."""
+        arch = ", ".join(f"{k}={_short(v)}" for k, v in genotype.items() if k not in TRAIN_DEFAULTS and k != "space")
+        train = ", ".join(f"{k}={_short(v)}" for k, v in self.training(genotype).items())
+        return f"{self.name} network: {arch}\n  training: {train}"
+
     def training(self, genotype: Mapping[str, Any]) -> dict[str, Any]:
         """The genotype's training choices (``lr``, ``weight_decay``, ``batch_size``, ``schedule``), defaults filled
         in."""
@@ -119,5 +124,5 @@ class NASStrategy(ABC):
         """Train and score candidates with ``ctx.evaluate``; return when done or out of time."""
 
 
-def now() -> float:
-    return time.time()
+def _short(v: Any) -> str:
+    return f"{v:.3g}" if isinstance(v, float) else str(v)

@@ -214,6 +214,7 @@ class NASearch(BaseEstimator):
                 + "; give it a larger time_budget or a smaller space")
         self.genotype_ = {"space": space.name, **_plain(best.genotype)}
         self.best_score_ = float(best.score)
+        self.best_epoch_ = int(best.best_epoch or best.epochs)
         self.problem_ = problem
         weights, self.final_ = best.state_dict, "search weights"
         epochs = max(1, best.best_epoch or best.epochs)
@@ -227,6 +228,28 @@ class NASearch(BaseEstimator):
                                "time_budget")
         self.state_dict_ = weights
         self.architecture_ = json.dumps(self.genotype_, sort_keys=True)
+
+    # --- inspect and save -------------------------------------------------------------------------------------
+    @property
+    def task_(self) -> str:
+        return self.schema_.task
+
+    @property
+    def metric_name_(self) -> str:
+        """What ``best_score_`` and the history's scores are: validation accuracy, or R² for regression."""
+        return "r2" if self.schema_.task == "regression" else "accuracy"
+
+    def describe(self) -> str:
+        """The found architecture in a few readable lines."""
+        from forgeml.nas import NAS_SPACES
+
+        params = {k: v for k, v in self.genotype_.items() if k != "space"}
+        return NAS_SPACES[self.genotype_["space"]]().describe(params)
+
+    def leaderboard(self) -> pd.DataFrame:
+        """Every candidate, best first (failed ones last)."""
+        return self.history_.sort_values(["score", "epochs"], ascending=[False, False], na_position="last",
+                                         kind="stable").reset_index(drop=True)
 
     # --- predict -------------------------------------------------------------------------------------------
     def _outputs(self, X: Any) -> np.ndarray:

@@ -48,6 +48,16 @@ class _TorchMLP(BaseEstimator):
     def _stratify(self, y: np.ndarray) -> np.ndarray | None:
         return None
 
+    def _build_module(self, n_in: int, n_out: int) -> Any:
+        """A fresh network (subclasses that search architectures build theirs here)."""
+        from forgeml.nn.modules import build_mlp
+
+        return build_mlp(n_in, n_out, tuple(self.hidden_sizes), dropout=float(self.dropout),
+                         activation_name=self.activation)
+
+    def _schedule(self) -> str:
+        return "cosine"
+
     # --- fitting
     def _inputs(self, X: Any, *, fitting: bool) -> np.ndarray:
         from sklearn.utils.validation import check_array
@@ -68,15 +78,13 @@ class _TorchMLP(BaseEstimator):
     def fit(self, X: Any, y: Any) -> _TorchMLP:
         import torch
 
-        from forgeml.nn.modules import build_mlp
         from forgeml.nn.trainer import pick_device, train_module
 
         Xs = self._inputs(X, fitting=True)
         target, n_out = self._encode_target(np.asarray(y).reshape(-1))
         train_idx, valid_idx = self._split(len(Xs), target)
         torch.manual_seed(int(self.random_state))
-        module = build_mlp(Xs.shape[1], n_out, tuple(self.hidden_sizes), dropout=float(self.dropout),
-                           activation_name=self.activation)
+        module = self._build_module(Xs.shape[1], n_out)
         init = self.__dict__.pop("_init_state", None)  # set by MLPFamily.continue_from, used once
         if init is not None:
             from forgeml.nn.trainer import load_numpy_state
@@ -88,6 +96,7 @@ class _TorchMLP(BaseEstimator):
             X_valid=Xs[valid_idx] if len(valid_idx) else None, y_valid=target[valid_idx] if len(valid_idx) else None,
             patience=int(self.patience), seed=int(self.random_state), deadline=self.deadline,
             n_threads=int(self.n_threads), device=pick_device(self.device), score_initial=init is not None,
+            schedule=self._schedule(),
         )
         self.n_outputs_ = n_out
         self.state_dict_ = result.state_dict
@@ -124,11 +133,7 @@ class _TorchMLP(BaseEstimator):
         with torch_threads(int(self.n_threads)):
             module = self.__dict__.get("_module")
             if module is None:
-                from forgeml.nn.modules import build_mlp
-
-                module = build_mlp(self.n_features_in_, self.n_outputs_, tuple(self.hidden_sizes),
-                                   dropout=float(self.dropout), activation_name=self.activation)
-                module = load_numpy_state(module, self.state_dict_)
+                module = load_numpy_state(self._build_module(self.n_features_in_, self.n_outputs_), self.state_dict_)
                 self.__dict__["_module"] = module
             return predict_batches(module, Xs).astype(np.float64)
 

@@ -80,6 +80,13 @@ def prepare(settings: RunSettings, df: pd.DataFrame, target: str, sample_weight:
                       n_threads=n_threads)
     searcher = make_run_searcher(settings, len(X))
     families = choose_families(settings, searcher, fctx, schema.task)
+    if settings.nas:
+        from forgeml.orchestrate.network import nas_family
+
+        network = nas_family(settings.nas, X, y, schema, time_budget=settings.time_budget, seed=settings.seed,
+                             n_threads=n_workers * n_threads)
+        if network is not None:
+            families = {**families, network.name: network}
     skipped: list[str] = []
     if row_weights is not None:  # only families that honour the weights
         families, skipped = weighted_families(families, settings.families)

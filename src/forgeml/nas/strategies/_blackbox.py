@@ -4,7 +4,8 @@ Each strategy is an ordinary ``Searcher`` over the NAS space's ``SearchSpace``. 
 ``ctx.low_epochs`` and the searcher is told that score; after every ``eta`` low-fidelity results the best
 candidate not yet promoted is retrained for ``ctx.high_epochs`` if it ranks in the top ``1/eta`` (successive
 halving, asynchronously, as ASHA does). Low-fidelity search stops while there is still time for one promotion,
-so the search always ends with at least one fully trained network when it had time for one.
+and the time left goes to promoting the next best candidates, so the search ends with at least one fully trained
+network whenever it had time for one.
 """
 from __future__ import annotations
 
@@ -41,8 +42,8 @@ class BlackBoxStrategy(NASStrategy):
             trial += 1
             if trial % self.eta == 0 and ctx.time_left() > 0:
                 self._promote(ctx, low, promoted, top_share=1.0 / self.eta)
-        if ctx.time_left() > 0 and not any(c.state_dict is not None for c in ctx.history):
-            self._promote(ctx, low, promoted, top_share=1.0)
+        while ctx.time_left() > 0 and self._promote(ctx, low, promoted, top_share=1.0):
+            pass  # the time kept for promotions: the best candidates not yet trained in full, in order
 
     def _reserve(self, ctx: Any, low: list[Candidate]) -> float:
         """Seconds one promotion is expected to take: the mean low-fidelity time scaled to full epochs."""
@@ -51,16 +52,16 @@ class BlackBoxStrategy(NASStrategy):
             return 0.0
         return 1.2 * (sum(timed) / len(timed)) * ctx.high_epochs / max(1, ctx.low_epochs)
 
-    def _promote(self, ctx: Any, low: list[Candidate], promoted: set[int], *, top_share: float) -> None:
+    def _promote(self, ctx: Any, low: list[Candidate], promoted: set[int], *, top_share: float) -> bool:
+        """Train the best unpromoted candidate of the top ``top_share`` in full; False when there is none."""
         ok = sorted((c for c in low if c.ok), key=lambda c: (-c.score, c.id))
-        if not ok:
-            return
         top = ok[:max(1, int(round(len(ok) * top_share)))]
         pick = next((c for c in top if c.id not in promoted), None)
         if pick is None:
-            return
+            return False
         promoted.add(pick.id)
         ctx.evaluate(pick.genotype, ctx.high_epochs, source=f"{self.name}:promoted", keep=True)
+        return True
 
 
 def _result(trial: int, cand: Candidate) -> TrialResult:
