@@ -221,3 +221,13 @@ def test_wrong_columns_at_predict_time():
     with pytest.raises(DataError, match="missing columns.*x3"):
         m.predict(df.drop(columns=["y", "x3"]))
     assert not math.isnan(m.best_score_)
+
+
+def test_a_strategy_object_is_used_as_given():
+    from forgeml.bench.nas import FixedArchitecture
+
+    strategy = FixedArchitecture()
+    m = NASearch(strategy=strategy, time_budget=4, seed=0).fit(_table(), target="y")
+    assert len(m.history_) == 1 and m.history_["source"].iloc[0] == "baseline"
+    expected = {"space": "macro", **MacroSpace().space(m.problem_).default()}
+    assert m.genotype_ == json.loads(json.dumps(expected))

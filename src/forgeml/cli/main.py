@@ -275,6 +275,15 @@ def cmd_bench_ensembles(a: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_bench_nas(a: argparse.Namespace) -> int:
+    from forgeml.bench.nas import run_bench_nas
+
+    split = lambda text: [t.strip() for t in text.split(",") if t.strip()]  # noqa: E731
+    run_bench_nas(a.suite, a.out, strategies=split(a.strategies), spaces=split(a.spaces), time_budget=a.time_budget,
+                  seed=a.seed, only=split(a.only) if a.only else None)
+    return 0
+
+
 def cmd_bench_parallel(a: argparse.Namespace) -> int:
     from forgeml.bench.throughput import run_throughput
 
@@ -376,6 +385,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-rows", type=int, default=None, help="skip datasets with more rows")
     p.add_argument("--resume", action="store_true", help="keep OUT/ensembles.csv and run only what it lacks")
     p.set_defaults(fn=cmd_bench_ensembles)
+    p = sub.add_parser("bench-nas", help="NAS strategies x spaces against a hand-designed network, on test rows")
+    p.add_argument("--suite", required=True, help="manifest.json of the datasets (or its folder)")
+    p.add_argument("--out", required=True, help="folder for nas.csv")
+    p.add_argument("--only", default=None, help="comma-separated dataset names")
+    p.add_argument("--strategies", default="random,evolution,rl,darts", help="comma-separated NAS strategies")
+    p.add_argument("--spaces", default="auto", help="comma-separated NAS spaces (auto: cells for images, macro "
+                                                    "for tables)")
+    p.add_argument("--time-budget", type=float, default=150.0, help="seconds per search (default 150)")
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(fn=cmd_bench_nas)
     p = sub.add_parser("bench-parallel", help="trials per minute with n_jobs=1 versus n_jobs=2")
     p.add_argument("data", help="training table (CSV, TSV or Parquet)")
     p.add_argument("--target", required=True, help="the column to predict")

@@ -8,6 +8,7 @@ all rows for that many epochs (kept only if it finishes in time). ``time_budget`
 """
 from __future__ import annotations
 
+import copy
 import json
 import os
 import re
@@ -19,7 +20,7 @@ import pandas as pd
 from sklearn.base import BaseEstimator
 
 from forgeml.errors import ConfigError, DataError, ForgeMLError, NotFittedError
-from forgeml.nas.base import Candidate, NASSpace, Problem
+from forgeml.nas.base import Candidate, NASSpace, NASStrategy, Problem
 
 INPUT_CLIP = 5.0  # standardized inputs beyond 5 sd carry no more information than 5 sd (as the MLP family)
 
@@ -45,7 +46,8 @@ def parse_image_shape(shape: Any) -> tuple[int, int] | None:
 class NASearch(BaseEstimator):
     """Neural architecture search with a scikit-learn interface.
 
-    ``strategy``: one of ``forgeml.nas.NAS_STRATEGIES`` (``"evolution"``, ``"rl"``, ``"darts"``, ``"random"``).
+    ``strategy``: one of ``forgeml.nas.NAS_STRATEGIES`` (``"evolution"``, ``"rl"``, ``"darts"``, ``"random"``) or a
+    ``NASStrategy`` object.
     ``space``: one of ``NAS_SPACES`` or ``"auto"`` (the cell space for images, the macro space for tables).
     ``epochs``: the (low, full) fidelities of multi-fidelity strategies. ``refit``: retrain the winner on all rows
     (the validation split included) at the end. After ``fit``: ``genotype_`` (the found
@@ -74,7 +76,10 @@ class NASearch(BaseEstimator):
     def _resolve(self, problem: Problem) -> tuple[NASSpace, Any]:
         from forgeml.nas import NAS_SPACES, NAS_STRATEGIES
 
-        strategy = NAS_STRATEGIES[self.strategy]()
+        if isinstance(self.strategy, NASStrategy):  # an object: a copy, so one fit never changes the next
+            strategy = copy.deepcopy(self.strategy)
+        else:
+            strategy = NAS_STRATEGIES[self.strategy]()
         name = self.space
         if name == "auto":
             name = "cell" if problem.image_shape is not None and "cell" in NAS_SPACES else "macro"
@@ -84,7 +89,7 @@ class NASearch(BaseEstimator):
                               + (" (it needs image_shape)" if problem.image_shape is None else ""))
         if strategy.needs_supernet and not hasattr(space, "supernet"):
             able = [n for n in NAS_SPACES if hasattr(NAS_SPACES[n], "supernet")]
-            raise ConfigError(f"the {self.strategy!r} strategy needs a space with a continuous relaxation; "
+            raise ConfigError(f"the {strategy.name!r} strategy needs a space with a continuous relaxation; "
                               f"{name!r} has none; use space= one of {', '.join(able) or '(none installed)'}")
         return space, strategy
 

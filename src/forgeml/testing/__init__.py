@@ -6,6 +6,7 @@ from typing import Any
 from forgeml.testing.check_ensembler import check_ensembler  # noqa: F401
 from forgeml.testing.check_executor import check_executor  # noqa: F401
 from forgeml.testing.check_model_family import check_model_family  # noqa: F401
+from forgeml.testing.check_nas import check_nas_space, check_nas_strategy  # noqa: F401
 from forgeml.testing.check_searcher import check_searcher  # noqa: F401
 
 _REFIT = ("fits the estimator twice and compares the predictions; when only the wall-clock time_budget bounds "
