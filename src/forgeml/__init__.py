@@ -16,11 +16,17 @@ if TYPE_CHECKING:
     from forgeml.api.automl import AutoClassifier, AutoML, AutoRegressor
 
 
-def load(path: str) -> AutoML:
-    """Load a model saved with ``AutoML.save`` or written by ``forgeml fit --out DIR``."""
+def load(path: str, *, key: str | bytes | None = None) -> AutoML:
+    """Load a model saved with ``AutoML.save`` or written by ``forgeml fit --out DIR``.
+
+    A model file is code: unpickling it can run whatever its author put in it, so load only models you trust.
+    Before unpickling, ``load`` checks the manifest's format version and the SHA-256 of every file, and refuses a
+    changed, truncated or newer-format model. With ``key`` (or ``$FORGEML_MODEL_KEY``) it also checks the HMAC
+    signature written by ``save(path, key=...)`` and refuses an unsigned model or one signed with another key.
+    """
     from forgeml.api.persist import load_model
 
-    return load_model(path)
+    return load_model(path, key=key)
 
 
 def trials(path: str, run_id: str | None = None) -> Any:

@@ -49,7 +49,7 @@ def test_save_load_round_trip_and_corruption(hdma_fit, tmp_path):
     out = tmp_path / "m"
     m.save(str(out))
     (out / "model.pkl").write_bytes((out / "model.pkl").read_bytes()[:200])
-    with pytest.raises(ModelLoadError, match="corrupt"):
+    with pytest.raises(ModelLoadError, match="truncated"):
         forgeml.load(str(out))
     (out / "manifest.json").unlink()
     with pytest.raises(ModelLoadError, match="manifest"):

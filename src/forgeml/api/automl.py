@@ -423,11 +423,13 @@ class AutoML(BaseEstimator):
             X = self._read(X)
         return feature_report(self.best_pipeline_, X if codes is not None else None, codes, seed=self.seed)
 
-    def save(self, path: str) -> str:
+    def save(self, path: str, *, key: str | bytes | None = None) -> str:
+        """Write the model to directory ``path`` with a manifest of hashes; ``key`` (or ``$FORGEML_MODEL_KEY``)
+        signs it so that ``load(path, key=...)`` refuses a model from someone without the key."""
         from forgeml.api.persist import save_model
 
         self._check_fitted()
-        return str(save_model(self, path))
+        return str(save_model(self, path, key=key))
 
     def __getstate__(self) -> dict[str, Any]:
         state = dict(super().__getstate__())  # a copy: object.__getstate__ returns the instance's own __dict__

@@ -393,7 +393,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--spaces", default="auto", help="comma-separated NAS spaces (auto: cells for images, macro "
                                                     "for tables)")
     p.add_argument("--time-budget", type=float, default=150.0, help="seconds per search (default 150)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0, help="seed of the split and the searches (default 0)")
     p.set_defaults(fn=cmd_bench_nas)
     p = sub.add_parser("bench-parallel", help="trials per minute with n_jobs=1 versus n_jobs=2")
     p.add_argument("data", help="training table (CSV, TSV or Parquet)")

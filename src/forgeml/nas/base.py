@@ -16,11 +16,12 @@ import math
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
+if TYPE_CHECKING:  # the registries import this module; listing them must not import numpy
+    import numpy as np
 
-from forgeml.space import SearchSpace
+    from forgeml.space import SearchSpace
 
 #: Training choices every space shares (the macro space searches more of them).
 TRAIN_DEFAULTS = {"lr": 2e-3, "weight_decay": 1e-4, "batch_size": 64, "schedule": "cosine"}
