@@ -23,6 +23,7 @@ def _check(kind: type) -> Any:
 
 NAS_SPACES: Registry[type[NASSpace]] = Registry("NAS space", {
     "macro": "forgeml.nas.spaces.macro:MacroSpace",
+    "attention": "forgeml.nas.spaces.attention:AttentionSpace",
 }, check=_check(NASSpace), group="forgeml.nas_spaces")
 
 NAS_STRATEGIES: Registry[type[NASStrategy]] = Registry("NAS strategy", {
