@@ -23,6 +23,7 @@ def _check(kind: type) -> Any:
 
 NAS_SPACES: Registry[type[NASSpace]] = Registry("NAS space", {
     "macro": "forgeml.nas.spaces.macro:MacroSpace",
+    "cell": "forgeml.nas.spaces.cell:CellSpace",
     "attention": "forgeml.nas.spaces.attention:AttentionSpace",
 }, check=_check(NASSpace), group="forgeml.nas_spaces")
 
@@ -30,6 +31,7 @@ NAS_STRATEGIES: Registry[type[NASStrategy]] = Registry("NAS strategy", {
     "random": "forgeml.nas.strategies.random:RandomNAS",
     "evolution": "forgeml.nas.strategies.evolution:EvolutionNAS",
     "rl": "forgeml.nas.strategies.rl:ReinforceNAS",
+    "darts": "forgeml.nas.strategies.darts:DARTS",
 }, check=_check(NASStrategy), group="forgeml.nas_strategies")
 
 
