@@ -41,9 +41,9 @@ def test_each_blackbox_strategy_searches_the_attention_space(strategy, data):
     X, y = _table() if data == "table" else _images()
     shape = None if data == "table" else (6, 6)
     start = time.time()
-    m = NASearch(strategy=strategy, space="attention", time_budget=5, epochs=(2, 6), image_shape=shape,
+    m = NASearch(strategy=strategy, space="attention", time_budget=3, epochs=(2, 6), image_shape=shape,
                  seed=0).fit(X, y)
-    assert time.time() - start < 5 * 1.05 + 10
+    assert time.time() - start < 3 * 1.05 + 10
     h = m.history_
     assert m.genotype_["space"] == "attention" and (h["status"] == "ok").sum() >= 2, h[["status", "error"]]
     assert ("patch" in m.genotype_) == (data == "images")

@@ -45,8 +45,8 @@ def _images(n=200, seed=0):
 def test_each_blackbox_strategy_runs_end_to_end(strategy):
     df = _table()
     start = time.time()
-    m = NASearch(strategy=strategy, time_budget=6, epochs=(2, 6), seed=0).fit(df, target="y")
-    assert time.time() - start < 6 * 1.05 + 5
+    m = NASearch(strategy=strategy, time_budget=3, epochs=(2, 6), seed=0).fit(df, target="y")
+    assert time.time() - start < 3 * 1.05 + 5
     assert m.genotype_["space"] == "macro" and json.loads(json.dumps(m.genotype_)) == m.genotype_
     assert len(m.history_) >= 2 and (m.history_["status"] == "ok").any()
     assert set(m.history_["epochs"]) - {0} and m.history_["epochs"].max() <= 6
@@ -58,7 +58,7 @@ def test_each_blackbox_strategy_runs_end_to_end(strategy):
 
 def test_promotions_train_longer_than_first_rungs():
     df = _table()
-    m = NASearch(strategy="random", time_budget=8, epochs=(2, 10), seed=1).fit(df, target="y")
+    m = NASearch(strategy="random", time_budget=5, epochs=(2, 10), seed=1).fit(df, target="y")
     h = m.history_
     assert (h["source"] == "random").sum() >= 3
     promoted = h[h["source"].str.endswith(":promoted")]
@@ -162,7 +162,7 @@ class _Diverging(MacroSpace):
 def test_diverging_candidates_are_recorded_as_failed_and_the_search_goes_on():
     NAS_SPACES.register("diverging_test", _Diverging)
     try:
-        m = NASearch(strategy="random", space="diverging_test", time_budget=6, epochs=(2, 4), seed=0)
+        m = NASearch(strategy="random", space="diverging_test", time_budget=4, epochs=(2, 4), seed=0)
         m.fit(_table(), target="y")
     finally:
         NAS_SPACES.unregister("diverging_test")
