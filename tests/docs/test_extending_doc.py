@@ -12,7 +12,7 @@ BLOCK = r"\n```python\n(.*?)```\n"
 def test_every_included_plugin_file_matches_the_tests_file():
     included = re.findall(r"<!-- file: (\S+) -->" + BLOCK, DOC, flags=re.S)
     assert [path for path, _ in included] == [f"tests/plugins/{k}.py" for k in
-                                              ("families", "searchers", "ensemblers", "metrics")]
+                                              ("families", "searchers", "ensemblers", "metrics", "nas")]
     for path, code in included:
         assert code == (ROOT / path).read_text(), f"docs/extending.md is out of date for {path}"
 

@@ -55,7 +55,7 @@ def test_cli_nas_searches_prints_saves_and_predicts(tmp_path):
     out = _cli("nas", "train.csv", "--target", "y", "--strategy", "rl", "--time-budget", "8", "--epochs", "2,6",
                "--out", "model", cwd=tmp_path)
     assert out.returncode == 0, out.stderr
-    assert "macro network: n_layers=" in out.stdout and "validation accuracy" in out.stdout
+    assert "macro network: n_layers=" in out.stdout and "validation neg_log_loss" in out.stdout
     genotype = json.loads((tmp_path / "model" / "genotype.json").read_text())
     assert genotype["space"] == "macro" and "width" in genotype
     pred = _cli("predict", "model", "new.csv", cwd=tmp_path)

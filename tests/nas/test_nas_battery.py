@@ -50,3 +50,22 @@ def test_the_batteries_catch_broken_plugins():
         check_nas_strategy(_NeverFinishes(), MacroSpace(), seconds=3)
     with pytest.raises(AssertionError, match="outputs of shape"):
         check_nas_space(_WrongWidth())
+
+
+def test_the_documented_plugins_pass_the_batteries_and_run():
+    import numpy as np
+    from tests.plugins.nas import FullTrainingRandom, ShallowSpace
+
+    from forgeml.nas import NASearch
+
+    assert check_nas_space(ShallowSpace()) == ["builds:table", "builds:image"]  # flat pixels work too
+    assert "trained winner" in check_nas_strategy(FullTrainingRandom(), ShallowSpace(), seconds=2)
+    NAS_SPACES.register("shallow", ShallowSpace)
+    try:
+        rng = np.random.default_rng(0)
+        X = rng.normal(size=(150, 3))
+        m = NASearch(strategy=FullTrainingRandom(), space="shallow", time_budget=3, epochs=(2, 8)).fit(X, X[:, 0] > 0)
+        assert (m.predict(X) == (X[:, 0] > 0)).mean() > 0.8  # the network is rebuilt from the registered space
+    finally:
+        NAS_SPACES.unregister("shallow")
+    assert m.genotype_["space"] == "shallow" and set(m.history_["source"]) == {"full_random"}

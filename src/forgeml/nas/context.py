@@ -2,8 +2,9 @@
 trains on the search split under the deadline, scores on the validation split, catches failures (an exception,
 running out of memory, a NaN loss) as failed candidates, and keeps the history.
 
-Scores are higher-is-better: accuracy for classification (ties broken by validation log loss), R² for
-regression. The weights of full-fidelity candidates are kept so the winner can be used without retraining.
+Scores are higher-is-better: for classification accuracy (ties broken by validation log loss) or minus the log
+loss (``metric``), R² for regression. The weights of full-fidelity candidates are kept so the winner can be used
+without retraining.
 """
 from __future__ import annotations
 
@@ -17,6 +18,9 @@ import numpy as np
 
 from forgeml.nas.base import Candidate, NASSpace, Problem
 
+#: What a candidate is scored and selected by, for classification (regression always uses R²).
+METRICS = ("accuracy", "log_loss")
+
 
 class NASContext:
     """Data, space and clock of one search. ``deadline`` is a ``time.time()`` value."""
@@ -24,7 +28,7 @@ class NASContext:
     def __init__(self, space: NASSpace, problem: Problem, X_train: np.ndarray, y_train: np.ndarray,
                  X_valid: np.ndarray, y_valid: np.ndarray, *, deadline: float, seed: int = 0,
                  n_threads: int = 1, device: str = "cpu", epochs: tuple[int, int] = (5, 30),
-                 patience: int = 8) -> None:
+                 patience: int = 8, metric: str = "accuracy") -> None:
         self.nas_space = space
         self.problem = problem
         self.space = space.space(problem)
@@ -35,6 +39,9 @@ class NASContext:
         self.device = device
         self.low_epochs, self.high_epochs = int(epochs[0]), int(epochs[1])
         self.patience = int(patience)
+        if metric not in METRICS:
+            raise ValueError(f"unknown NAS metric {metric!r}; use one of {', '.join(METRICS)}")
+        self.metric = metric
         self.history: list[Candidate] = []
         self.rng = np.random.default_rng(seed)
 
@@ -110,7 +117,8 @@ class NASContext:
         return cand
 
     def score(self, out: np.ndarray, y: np.ndarray) -> float:
-        """Accuracy (minus a tie-breaking 1e-4 × log loss) for classification; R² for regression."""
+        """Higher is better: R² for regression; for classification accuracy (ties broken by 1e-4 × log loss) or,
+        with ``metric="log_loss"``, minus the log loss."""
         if self.problem.task == "regression":
             pred = out.reshape(-1)
             ss = float(np.sum((y - y.mean()) ** 2)) or 1.0
@@ -120,8 +128,10 @@ class NASContext:
         z = out - out.max(axis=1, keepdims=True)
         logp = z - np.log(np.exp(z).sum(axis=1, keepdims=True))
         yi = y.astype(np.int64)
-        acc = float(np.mean(np.argmax(out, axis=1) == yi))
         logloss = float(-np.mean(logp[np.arange(len(yi)), yi]))
+        if self.metric == "log_loss":
+            return -logloss
+        acc = float(np.mean(np.argmax(out, axis=1) == yi))
         return acc - 1e-4 * min(logloss, 100.0)
 
     def best(self, *, trained: bool = False) -> Candidate | None:

@@ -52,13 +52,15 @@ class NASearch(BaseEstimator):
     ``epochs``: the (low, full) fidelities of multi-fidelity strategies. ``refit``: retrain the winner on all rows
     (the validation split included) at the end. After ``fit``: ``genotype_`` (the found
     architecture, JSON-serialisable, with its ``space``), ``history_`` (every candidate: fidelity, score, time),
-    ``best_score_`` (its validation score: accuracy, or R² for regression) and ``classes_`` for classifiers.
+    ``best_score_`` (its validation score, ``metric_name_``) and ``classes_`` for classifiers. ``metric``: what
+    classifiers are selected by, ``"accuracy"``, ``"log_loss"`` or ``"auto"`` (accuracy for images, log loss for
+    tables); regression always uses R².
     """
 
     def __init__(self, strategy: str = "evolution", space: str = "auto", time_budget: float = 60.0,
                  image_shape: Any = None, seed: int = 0, epochs: tuple[int, int] = (5, 40),
                  valid_fraction: float = 0.2, refit: bool = False, n_threads: int | None = None,
-                 device: str = "auto", task: str | None = None, verbose: int = 0) -> None:
+                 device: str = "auto", task: str | None = None, metric: str = "auto", verbose: int = 0) -> None:
         self.strategy = strategy
         self.space = space
         self.time_budget = time_budget
@@ -70,6 +72,7 @@ class NASearch(BaseEstimator):
         self.n_threads = n_threads
         self.device = device
         self.task = task
+        self.metric = metric
         self.verbose = verbose
 
     # --- configuration -------------------------------------------------------------------------------------
@@ -99,6 +102,8 @@ class NASearch(BaseEstimator):
         lo, hi = (int(e) for e in self.epochs)
         if not 1 <= lo <= hi:
             raise ConfigError(f"epochs must be (low, full) with 1 <= low <= full, got {self.epochs!r}")
+        if self.metric not in ("auto", "accuracy", "log_loss"):
+            raise ConfigError(f"metric must be 'auto', 'accuracy' or 'log_loss', got {self.metric!r}")
         if not 0.05 <= float(self.valid_fraction) <= 0.5:
             raise ConfigError(f"valid_fraction must be in [0.05, 0.5], got {self.valid_fraction!r}")
 
@@ -191,11 +196,18 @@ class NASearch(BaseEstimator):
 
         ctx = NASContext(space, problem, Xv[tr], yv[tr], Xv[va], yv[va], deadline=search_deadline,
                          seed=int(self.seed), n_threads=self.n_threads_, device=pick_device(self.device),
-                         epochs=tuple(int(e) for e in self.epochs))
+                         epochs=tuple(int(e) for e in self.epochs), metric=self._metric())
         strategy.search(ctx)
         self._finish(ctx, space, problem, Xv, yv, deadline)
         self.search_seconds_ = time.time() - start
         return self
+
+    def _metric(self) -> str:
+        """``auto``: accuracy for images, log loss for tables, whose small validation splits make accuracy coarse
+        (one row of 50 is 2 points) and whose users judge probabilities (ROC AUC, log loss)."""
+        if self.metric != "auto":
+            return self.metric
+        return "accuracy" if self.image_shape_ is not None else "log_loss"
 
     def _split(self, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         from sklearn.model_selection import train_test_split
@@ -241,8 +253,10 @@ class NASearch(BaseEstimator):
 
     @property
     def metric_name_(self) -> str:
-        """What ``best_score_`` and the history's scores are: validation accuracy, or R² for regression."""
-        return "r2" if self.schema_.task == "regression" else "accuracy"
+        """What ``best_score_`` and the history's scores are (on the validation split; higher is better)."""
+        if self.schema_.task == "regression":
+            return "r2"
+        return "accuracy" if self._metric() == "accuracy" else "neg_log_loss"
 
     def describe(self) -> str:
         """The found architecture in a few readable lines."""

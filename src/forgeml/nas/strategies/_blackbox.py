@@ -3,9 +3,9 @@
 Each strategy is an ordinary ``Searcher`` over the NAS space's ``SearchSpace``. Every proposal is trained for
 ``ctx.low_epochs`` and the searcher is told that score; after every ``eta`` low-fidelity results the best
 candidate not yet promoted is retrained for ``ctx.high_epochs`` if it ranks in the top ``1/eta`` (successive
-halving, asynchronously, as ASHA does). Low-fidelity search stops while there is still time for one promotion,
-and the time left goes to promoting the next best candidates, so the search ends with at least one fully trained
-network whenever it had time for one.
+halving, asynchronously, as ASHA does). Once only one promotion's time is left, the best candidates not yet
+promoted train in full, in order, and when none is left, new low-fidelity candidates come in between: the search
+uses its whole time and ends with at least one fully trained network whenever it had time for one.
 """
 from __future__ import annotations
 
@@ -32,18 +32,21 @@ class BlackBoxStrategy(NASStrategy):
         low: list[Candidate] = []
         promoted: set[int] = set()
         trial = 0
-        while ctx.time_left() > self._reserve(ctx, low):
+        while ctx.time_left() > 0:
+            explore = ctx.time_left() > self._reserve(ctx, low)
+            if not explore and self._promote(ctx, low, promoted, top_share=1.0):
+                continue  # the time kept for promotions: the best candidates not yet trained in full, in order
             proposal = searcher.ask(trial)
             if proposal is None:
+                if self._promote(ctx, low, promoted, top_share=1.0):
+                    continue
                 break
             cand = ctx.evaluate(proposal.config, ctx.low_epochs, source=self.name)
             searcher.tell(trial, _result(trial, cand))
             low.append(cand)
             trial += 1
-            if trial % self.eta == 0 and ctx.time_left() > 0:
+            if explore and trial % self.eta == 0 and ctx.time_left() > 0:
                 self._promote(ctx, low, promoted, top_share=1.0 / self.eta)
-        while ctx.time_left() > 0 and self._promote(ctx, low, promoted, top_share=1.0):
-            pass  # the time kept for promotions: the best candidates not yet trained in full, in order
 
     def _reserve(self, ctx: Any, low: list[Candidate]) -> float:
         """Seconds one promotion is expected to take: the mean low-fidelity time scaled to full epochs."""
