@@ -204,10 +204,11 @@ class AutoML(BaseEstimator):
             backend_options={"address": self.ray_address} if self.backend == "ray" and self.ray_address else {},
             inf_as_nan=self.inf_as_nan, on_bad_value=self.on_bad_value, overwrite=self.overwrite,
             verbose=self.verbose, infer_limit=self.infer_limit, refit=self.refit, knowledge=self.knowledge,
-            feature_engineering=self.feature_engineering, portfolio=self.portfolio, nas=nas_options(self.nas),
+            feature_engineering=self.feature_engineering, portfolio=self.portfolio, nas=self.nas,
             raise_on_trial_error=self.raise_on_trial_error)
 
     def _check_params(self) -> None:
+        nas_options(self.nas)  # a bad nas= is refused before any work
         if self.time_budget is None and self.max_trials is None:
             raise ConfigError("give a time_budget (seconds) or max_trials; both are None")
         if self.time_budget is not None and not (isinstance(self.time_budget, (int, float)) and self.time_budget > 0):

@@ -300,10 +300,9 @@ class NASearch(BaseEstimator):
     def predict_proba(self, X: Any) -> np.ndarray:
         if getattr(self, "schema_", None) is not None and self.schema_.task == "regression":
             raise ConfigError("predict_proba is for classification; this search fitted a regressor")
-        z = self._outputs(X)
-        z -= z.max(axis=1, keepdims=True)
-        p = np.exp(z)
-        return p / p.sum(axis=1, keepdims=True)
+        from forgeml.nn.trainer import softmax
+
+        return softmax(self._outputs(X))
 
     def predict(self, X: Any) -> np.ndarray:
         out = self._outputs(X)

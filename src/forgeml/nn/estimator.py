@@ -156,10 +156,9 @@ class TorchMLPClassifier(ClassifierMixin, _TorchMLP):
         return y
 
     def predict_proba(self, X: Any) -> np.ndarray:
-        logits = self._outputs(X)
-        logits -= logits.max(axis=1, keepdims=True)
-        p = np.exp(logits)
-        return p / p.sum(axis=1, keepdims=True)
+        from forgeml.nn.trainer import softmax
+
+        return softmax(self._outputs(X))
 
     def predict(self, X: Any) -> np.ndarray:
         proba = self.predict_proba(X)

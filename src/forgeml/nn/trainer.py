@@ -81,6 +81,13 @@ def predict_batches(module: Any, X: np.ndarray, *, batch_size: int = 8192, devic
     return np.concatenate(out) if out else np.zeros((0, n_out), dtype=np.float32)
 
 
+def softmax(logits: np.ndarray) -> np.ndarray:
+    """Row-wise probabilities from logits, shifted by the row maximum so large logits cannot overflow."""
+    z = np.asarray(logits, dtype=np.float64) - np.max(logits, axis=1, keepdims=True)
+    p = np.exp(z)
+    return p / p.sum(axis=1, keepdims=True)
+
+
 class _AdamW:
     """AdamW (decoupled weight decay) in plain tensor operations.
 

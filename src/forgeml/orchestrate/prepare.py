@@ -81,10 +81,10 @@ def prepare(settings: RunSettings, df: pd.DataFrame, target: str, sample_weight:
     searcher = make_run_searcher(settings, len(X))
     families = choose_families(settings, searcher, fctx, schema.task)
     if settings.nas:
-        from forgeml.orchestrate.network import nas_family
+        from forgeml.orchestrate.network import nas_family, nas_options
 
-        network = nas_family(settings.nas, X, y, schema, time_budget=settings.time_budget, seed=settings.seed,
-                             n_threads=n_workers * n_threads)
+        network = nas_family(nas_options(settings.nas), X, y, schema, time_budget=settings.time_budget,
+                             seed=settings.seed, n_threads=n_workers * n_threads)
         if network is not None:
             families = {**families, network.name: network}
     skipped: list[str] = []

@@ -54,7 +54,7 @@ class RunSettings:
     knowledge: Any = None  # "auto" (the user's knowledge base), a path, or None (see orchestrate/experience.py)
     feature_engineering: bool = True  # search the feature-engineering choices (pipeline/space.py) too
     portfolio: Any = "auto"  # configurations tried first: "auto" (shipped), None, a path or a list (meta/portfolio.py)
-    nas: Any = None  # None, or the options of the architecture search run first (orchestrate/network.py)
+    nas: Any = False  # False/None, True or a dict of options of the architecture search run first (network.py)
 
     def __post_init__(self) -> None:
         if self.refit not in REFIT_CHOICES:
