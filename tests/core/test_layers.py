@@ -16,8 +16,8 @@ SRC = Path(forgeml.__file__).resolve().parent  # .../src/forgeml
 
 # (who, may not import, why): who/target are dotted prefixes under ``forgeml``
 RULES = [
-    ("forgeml", "forgeml.api", "nothing below api/ imports forgeml.api (only api/, cli/, bench/, testing/ "
-                                "and the package's public __init__ may)"),
+    ("forgeml", "forgeml.api", "nothing below api/ imports forgeml.api (only api/, cli/, bench/, testing/, "
+                                "the product surface and the package's public __init__ may)"),
     ("forgeml.search", "forgeml.models", "searchers see a SearchSpace and TrialResults, never model families"),
     ("forgeml.search", "forgeml.execute", "searchers are pure state machines, they never run trials"),
     ("forgeml.execute", "forgeml.search", "executors run a TrialSpec without knowing how it was proposed"),
@@ -26,7 +26,9 @@ RULES = [
     ("forgeml.search", "forgeml.nas", "searchers serve NAS; they never import it"),
     ("forgeml.nas", "forgeml.orchestrate", "NAS trains networks in process; the orchestrator calls it, not back"),
 ]
-ABOVE_API = ("forgeml.api", "forgeml.cli", "forgeml.bench", "forgeml.testing")
+# the product surface (report, explain, serve, export) works on fitted models and model files, above the api
+ABOVE_API = ("forgeml.api", "forgeml.cli", "forgeml.bench", "forgeml.testing", "forgeml.report", "forgeml.explain",
+             "forgeml.serve", "forgeml.export")
 PUBLIC_NAMES = {"AutoML", "AutoClassifier", "AutoRegressor", "load", "runs", "trials"}  # forgeml/__init__ → api
 
 
