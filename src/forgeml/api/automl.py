@@ -75,7 +75,8 @@ class AutoML(BaseEstimator):
         feature_engineering: ``True`` (default) also searches generated features (products, ratios, ...),
             skew and target transforms, count encoding, group statistics and cyclic dates, each fitted on the
             training folds only (docs/feature_engineering.md); ``False`` searches today's preprocessing only.
-        verbose: 0 silent, 1 live progress on a terminal, 2 also plain progress lines.
+        verbose: 0 silent; 1 progress: a live bar on a terminal, an updating bar in a notebook, plain lines on
+            stderr in a file or a pipe (each new best at most every 5 s, each step, the end); 2 more lines.
         knowledge: the knowledge base this run learns from and adds to: ``"auto"`` (default) the user's own
             (``$FORGEML_HOME/knowledge.db``, else ``~/.local/share/forgeml/knowledge.db``), a path to an SQLite
             file, or ``None`` for none. The search starts from the best configurations of the most similar past

@@ -73,9 +73,10 @@ def run_automl(settings: RunSettings, df: pd.DataFrame, target: str, run_dir: st
         clear_run_dir(run_dir)
     run = open_run(settings, prep, run_dir, target, budget)
     t_start = time.time()
-    with Progress(settings.verbose, settings.time_budget, prep.metric.name) as progress:
+    with Progress(settings.verbose, settings.time_budget, prep.metric.name, settings.max_trials) as progress:
         try:
             loop, summary = search(settings, prep, run, ctx, executor, progress)
+            progress.stage("choosing the ensemble and refitting on all rows")
             final = finalize(settings, run, ctx, executor, prep.metric, loop,
                              fallback=cheapest(prep.warm, prep.families))
         except BaseException:
