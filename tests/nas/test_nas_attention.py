@@ -10,12 +10,10 @@ import pytest
 import torch
 
 from forgeml.errors import ConfigError
-from forgeml.nas import NAS_SPACES, NAS_STRATEGIES, NASearch
+from forgeml.nas import NAS_SPACES, NASearch
 from forgeml.nas.base import Problem
 from forgeml.nas.spaces.attention import AttentionSpace, SelfAttention, patch_sizes
 from forgeml.nn.trainer import load_numpy_state, predict_batches, train_module
-
-BLACKBOX = [s for s in NAS_STRATEGIES if not NAS_STRATEGIES[s].needs_supernet]
 
 
 def _table(n=240, seed=0):
@@ -35,9 +33,10 @@ def _images(n=240, seed=0):
     return pd.DataFrame(img.reshape(n, 72), columns=[f"p{i}" for i in range(72)]), y
 
 
-@pytest.mark.parametrize("data", ["table", "images"])
-@pytest.mark.parametrize("strategy", BLACKBOX)
-def test_each_blackbox_strategy_searches_the_attention_space(strategy, data):
+# one strategy per kind of data: every strategy runs every space in the batteries (test_nas_battery.py) and end to end
+# in test_nas_core.py; here the attention space's tokens (columns, patches) are what is under test
+@pytest.mark.parametrize("strategy, data", [("evolution", "table"), ("rl", "images")])
+def test_blackbox_strategies_search_the_attention_space(strategy, data):
     X, y = _table() if data == "table" else _images()
     shape = None if data == "table" else (6, 6)
     start = time.time()
