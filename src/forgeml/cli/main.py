@@ -172,6 +172,23 @@ def cmd_predict(a: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_export(a: argparse.Namespace) -> int:
+    from forgeml import load
+    from forgeml.data.load import read_table
+    from forgeml.export import to_onnx
+
+    model = load(a.model)
+    sample = read_table(a.data) if a.data else None
+    if sample is not None and model.schema_.target in sample.columns:
+        sample = sample.drop(columns=[model.schema_.target])
+    out = a.out or os.path.join(a.model, "model.onnx")
+    result = to_onnx(model, out, member=a.member, sample=sample,
+                     progress=lambda msg: print(msg, file=sys.stderr, flush=True))
+    print(f"wrote {result.path} (inputs: {', '.join(result.inputs.values())}; verified on {result.n_verified} rows, "
+          f"max |diff| {result.max_abs_diff:.2g})")
+    return 0
+
+
 def cmd_nas(a: argparse.Namespace) -> int:
     from forgeml.api.persist import save_model
     from forgeml.data.load import read_table
@@ -346,6 +363,15 @@ def build_parser() -> argparse.ArgumentParser:
                    help="a value that cannot be read as its column's type: raise an error or read it as "
                         "missing, with a warning (default: as chosen at fit, raise unless set)")
     p.set_defaults(fn=cmd_predict)
+    p = sub.add_parser("export", help="export a saved model to ONNX, checked against its own predictions")
+    p.add_argument("model", help="model directory (the --out of `forgeml fit`)")
+    p.add_argument("--format", default="onnx", choices=["onnx"], help="the export format (default onnx)")
+    p.add_argument("--out", default=None, help="the file to write (default MODEL/model.onnx)")
+    p.add_argument("--member", type=int, default=None, metavar="N",
+                   help="export only ensemble member N (1-based), e.g. when another member does not convert")
+    p.add_argument("--data", default=None,
+                   help="rows (CSV, TSV or Parquet) to check the export on (default: 200 rows drawn from the model)")
+    p.set_defaults(fn=cmd_export)
     p = sub.add_parser("leaderboard", help="show a saved model's leaderboard")
     p.add_argument("model", help="model directory (the --out of `forgeml fit`)")
     p.add_argument("--top", type=int, default=30, help="show the N best pipelines (default 30)")
