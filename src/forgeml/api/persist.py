@@ -36,7 +36,7 @@ KEY_ENV = "FORGEML_MODEL_KEY"
 _FORBIDDEN_MODULES = ("os", "posix", "nt", "subprocess", "sys", "shutil", "socket", "importlib", "runpy", "code",
                       "codeop", "ctypes", "pty", "webbrowser", "multiprocessing", "signal", "pickle", "_pickle",
                       "marshal", "io", "_io", "pathlib", "tempfile", "urllib", "http", "ftplib", "smtplib",
-                      "asyncio", "threading", "_thread", "platform", "commands", "popen2", "builtins.open")
+                      "asyncio", "threading", "_thread", "platform", "commands", "popen2")
 _FORBIDDEN_BUILTINS = {"eval", "exec", "compile", "open", "__import__", "getattr", "setattr", "delattr", "globals",
                        "locals", "vars", "input", "breakpoint", "help", "memoryview", "exit", "quit"}
 

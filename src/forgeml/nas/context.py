@@ -52,7 +52,7 @@ class NASContext:
                  module: Any = None, keep: bool | None = None) -> Candidate:
         """Train ``genotype``'s network (or ``module``, already built from it) for up to ``epochs`` epochs and
         score it on the validation split. Never raises for a broken candidate: it is recorded as failed."""
-        from forgeml.nn.trainer import predict_batches, train_module
+        from forgeml.nn.trainer import predict_batches
 
         cid = len(self.history)
         genotype = dict(genotype)
@@ -62,13 +62,9 @@ class NASContext:
             if module is None:
                 module = self.nas_space.build(genotype, self.problem)
             cand.n_params = int(sum(p.numel() for p in module.parameters()))
-            train = self.nas_space.training(genotype)
-            result = train_module(
-                module, self.X_train, self.y_train, loss=self.problem.loss, lr=float(train["lr"]),
-                weight_decay=float(train["weight_decay"]), batch_size=int(train["batch_size"]), epochs=int(epochs),
-                X_valid=self.X_valid, y_valid=self.y_valid, patience=self.patience, seed=self.seed + cid,
-                deadline=self.deadline, n_threads=self.n_threads, device=self.device,
-                schedule=str(train["schedule"]))
+            result = self._train(module, genotype, self.X_train, self.y_train, epochs, seed=self.seed + cid,
+                                 deadline=self.deadline, X_valid=self.X_valid, y_valid=self.y_valid,
+                                 patience=self.patience)
             cand.epochs, cand.best_epoch = result.epochs, result.best_epoch
             if not any(math.isfinite(v) for v in result.history):
                 raise FloatingPointError("the loss is not finite (the network diverged)")
@@ -95,17 +91,11 @@ class NASContext:
                     deadline: float) -> Candidate:
         """Train ``genotype`` from scratch on ``X, y`` for exactly ``epochs`` epochs (no validation to stop on)
         before ``deadline``; the result is not part of the search history."""
-        from forgeml.nn.trainer import train_module
-
         start = time.time()
         cand = Candidate(id=-1, genotype=dict(genotype), epochs=0, score=None, source="final")
         try:
             module = self.nas_space.build(genotype, self.problem)
-            train = self.nas_space.training(genotype)
-            result = train_module(
-                module, X, y, loss=self.problem.loss, lr=float(train["lr"]), weight_decay=float(train["weight_decay"]),
-                batch_size=int(train["batch_size"]), epochs=int(epochs), seed=self.seed, deadline=deadline,
-                n_threads=self.n_threads, device=self.device, schedule=str(train["schedule"]))
+            result = self._train(module, genotype, X, y, epochs, seed=self.seed, deadline=deadline)
             if not result.history or not math.isfinite(result.history[-1]):
                 raise FloatingPointError("the loss is not finite (the network diverged)")
             cand.epochs, cand.state_dict, cand.score = result.epochs, result.state_dict, -result.history[-1]
@@ -115,6 +105,17 @@ class NASContext:
             cand.status, cand.error = "failed", f"{type(exc).__name__}: {exc}"[:300]
         cand.seconds = time.time() - start
         return cand
+
+    def _train(self, module: Any, genotype: Mapping[str, Any], X: np.ndarray, y: np.ndarray, epochs: int, *,
+               seed: int, deadline: float, **valid: Any) -> Any:
+        """forgeml's trainer with the genotype's training choices (lr, weight decay, batch size, schedule)."""
+        from forgeml.nn.trainer import train_module
+
+        train = self.nas_space.training(genotype)
+        return train_module(module, X, y, loss=self.problem.loss, lr=float(train["lr"]),
+                            weight_decay=float(train["weight_decay"]), batch_size=int(train["batch_size"]),
+                            epochs=int(epochs), seed=seed, deadline=deadline, n_threads=self.n_threads,
+                            device=self.device, schedule=str(train["schedule"]), **valid)
 
     def score(self, out: np.ndarray, y: np.ndarray) -> float:
         """Higher is better: R² for regression; for classification accuracy (ties broken by 1e-4 × log loss) or,
