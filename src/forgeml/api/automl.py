@@ -425,6 +425,29 @@ class AutoML(BaseEstimator):
             X = self._read(X)
         return feature_report(self.best_pipeline_, X if codes is not None else None, codes, seed=self.seed)
 
+    def feature_importance(self, X: Any = None, y: Any = None, *, method: str = "permutation",
+                           n_repeats: int = 5) -> pd.DataFrame:
+        """Importance of each INPUT column of the whole model: ``feature``, ``importance``, ``std``, most
+        important first. ``"permutation"``: the worsening of the run's metric when the column is shuffled (mean
+        and std over ``n_repeats``); ``"shap"``: mean |``explain``| over the rows; ``"auto"``: SHAP when every
+        member has an exact route (trees, linear), else permutation. Rows: ``(X, y)``, by default the training
+        sample kept after ``fit`` (not saved: after ``load`` pass them). docs/explain.md."""
+        from forgeml.explain.estimator import feature_importance
+
+        return feature_importance(self, X, y, method=method, n_repeats=n_repeats)
+
+    def explain(self, X: Any, *, method: str = "auto", class_: Any = None, background: Any = None,
+                n_samples: int = 64) -> pd.DataFrame:
+        """Shapley attributions of each row's prediction (regression) or probability of ``class_`` (default: a
+        binary model's second class; required for multiclass) over the INPUT columns, indexed like ``X``, with a
+        ``base_value`` column: ``base_value + row sum == the output``. ``method``: ``"exact"`` (TreeSHAP/linear
+        SHAP of each member), ``"sampling"`` (permutation sampling, any model; ``n_samples`` per row) or
+        ``"auto"`` (exact where possible). ``background``: rows standing for "unknown" (default: the training
+        sample kept after ``fit``, else ``X``). docs/explain.md."""
+        from forgeml.explain.estimator import explain
+
+        return explain(self, X, method=method, class_=class_, background=background, n_samples=n_samples)
+
     def save(self, path: str, *, key: str | bytes | None = None) -> str:
         """Write the model to directory ``path`` with a manifest of hashes; ``key`` (or ``$FORGEML_MODEL_KEY``)
         signs it so that ``load(path, key=...)`` refuses a model from someone without the key."""

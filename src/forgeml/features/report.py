@@ -68,8 +68,16 @@ def _with_inputs(schema: Any, rows: dict[str, dict[str, Any]]) -> pd.DataFrame:
     return pd.DataFrame(inputs + rest, columns=COLUMNS)
 
 
-def _pipeline_rows(pipe: Any, inputs: list[str], X: pd.DataFrame | None, y: Any, k: int,
-                   seed: int) -> list[dict[str, Any]]:
+def feature_sources(pipe: Any, inputs: list[str]) -> dict[str, tuple[str, ...]]:
+    """The input columns each column the model step of ``pipe`` receives was made from (possibly empty): the
+    provenance ``feature_report`` shows, for ``forgeml.explain`` to map attributions back to the inputs."""
+    _, kept, how, prep_sources = _provenance(pipe)
+    return {name: tuple(prep_sources.get(name) or _parse_sources(how.get(name, ""), name, inputs, prep_sources))
+            for name in kept}
+
+
+def _provenance(pipe: Any) -> tuple[list[str], list[str], dict[str, str], dict[str, tuple]]:
+    """(columns before selection, columns the model receives, how each was made, the preprocessor's sources)."""
     steps = list(pipe.steps)
     transformers, model = [s for _, s in steps[:-1]], steps[-1][1]
     selector = dict(steps).get("select")
@@ -82,7 +90,13 @@ def _pipeline_rows(pipe: Any, inputs: list[str], X: pd.DataFrame | None, y: Any,
             if text != "input" or name not in how:
                 how[name] = text
     prep_sources = made[0].feature_sources() if hasattr(made[0], "feature_sources") else {}
-    imp = _importance(pipe, model, kept, X, y, k, seed)
+    return before, kept, how, prep_sources
+
+
+def _pipeline_rows(pipe: Any, inputs: list[str], X: pd.DataFrame | None, y: Any, k: int,
+                   seed: int) -> list[dict[str, Any]]:
+    before, kept, how, prep_sources = _provenance(pipe)
+    imp = _importance(pipe, pipe.steps[-1][1], kept, X, y, k, seed)
     out = []
     for name in before:
         src = prep_sources.get(name) or _parse_sources(how.get(name, ""), name, inputs, prep_sources)
