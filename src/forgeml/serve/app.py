@@ -22,7 +22,7 @@ from pydantic import BaseModel
 from starlette.exceptions import HTTPException
 
 from forgeml.data.schema import DATETIME
-from forgeml.errors import DataError, ForgeMLError, TaskMismatchError
+from forgeml.errors import DataError, ForgeMLError, SchemaMismatchError, TaskMismatchError
 from forgeml.serve.batch import Batcher
 from forgeml.serve.inputs import RequestError, frame_from_csv, frame_from_records, json_schema_of, parse_json
 
@@ -149,10 +149,14 @@ def make_app(model: Any, *, max_body_bytes: int = int(DEFAULT_MAX_BODY_MB * 2**2
         """The model's answer for ``frame``; its own input errors become 422, anything else 500."""
         try:
             return await batcher(frame)
-        except (DataError, TaskMismatchError) as exc:
-            raise RequestError(422 if isinstance(exc, DataError) else 400, type(exc).__name__, str(exc)) from None
+        except SchemaMismatchError as exc:
+            raise RequestError(422, "schema_mismatch", str(exc)) from None
+        except DataError as exc:
+            raise RequestError(422, "invalid_data", str(exc)) from None
+        except TaskMismatchError as exc:
+            raise RequestError(400, "task_mismatch", str(exc)) from None
         except ForgeMLError as exc:
-            raise RequestError(500, type(exc).__name__, str(exc)[:300]) from None
+            raise RequestError(500, "internal_error", f"{type(exc).__name__}: {str(exc)[:300]}") from None
         except Exception as exc:
             log.exception("predict failed")
             raise RequestError(500, "internal_error", f"the model failed on this request ({type(exc).__name__}: "
@@ -169,7 +173,7 @@ def make_app(model: Any, *, max_body_bytes: int = int(DEFAULT_MAX_BODY_MB * 2**2
               openapi_extra={"requestBody": body_doc}, summary="Class probabilities, one row per record")
     async def predict_proba(request: Request) -> dict[str, Any]:
         if is_regression or prober is None:
-            raise RequestError(400, "TaskMismatchError", "predict_proba needs a classification model, but this one "
+            raise RequestError(400, "task_mismatch", "predict_proba needs a classification model, but this one "
                                                          "predicts numbers (regression); use POST /predict")
         frame, ignored = await frame_of(request)
         out = await run(prober, frame)
