@@ -189,6 +189,14 @@ def cmd_export(a: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_serve(a: argparse.Namespace) -> int:
+    from forgeml.serve import serve
+
+    serve(a.model, host=a.host, port=a.port, max_body_mb=a.max_body_mb, key=a.key,
+          limit_concurrency=a.limit_concurrency)
+    return 0
+
+
 def cmd_nas(a: argparse.Namespace) -> int:
     from forgeml.api.persist import save_model
     from forgeml.data.load import read_table
@@ -372,6 +380,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data", default=None,
                    help="rows (CSV, TSV or Parquet) to check the export on (default: 200 rows drawn from the model)")
     p.set_defaults(fn=cmd_export)
+    p = sub.add_parser("serve", help="serve a saved model over HTTP (see docs/serving.md)")
+    p.add_argument("model", help="model directory (the --out of `forgeml fit`)")
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1, this machine only)")
+    p.add_argument("--port", type=int, default=8000, help="port to listen on (default 8000)")
+    p.add_argument("--max-body-mb", type=float, default=10.0, help="larger request bodies get 413 (default 10)")
+    p.add_argument("--limit-concurrency", type=int, default=64,
+                   help="more open requests than this get 503 (default 64)")
+    p.add_argument("--key", default=None, help="refuse a model not signed with this key (default: $FORGEML_MODEL_KEY)")
+    p.set_defaults(fn=cmd_serve)
     p = sub.add_parser("leaderboard", help="show a saved model's leaderboard")
     p.add_argument("model", help="model directory (the --out of `forgeml fit`)")
     p.add_argument("--top", type=int, default=30, help="show the N best pipelines (default 30)")
