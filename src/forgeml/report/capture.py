@@ -24,9 +24,22 @@ VERSION = 1  # of this dict's layout
 
 
 def capture(df: pd.DataFrame, target: str, outcome: Any, run_dir: str, *, weight_column: str | None = None,
-            seed: int = 0) -> dict[str, Any]:
+            seed: int = 0) -> dict[str, Any] | None:
     """The report's data from the training frame ``df`` and the run's ``Outcome`` (``orchestrate.run``), read
-    while ``run_dir`` (with the trials' out-of-fold files) still exists."""
+    while ``run_dir`` (with the trials' out-of-fold files) still exists. None if it cannot be collected: a
+    finished search is never lost to its report (which then shows the schema only)."""
+    try:
+        return _capture(df, target, outcome, run_dir, weight_column, seed)
+    except Exception as exc:  # noqa: BLE001 - see the docstring
+        import warnings
+
+        warnings.warn(f"no report data kept ({type(exc).__name__}: {exc}); the report will show less",
+                      RuntimeWarning, stacklevel=3)
+        return None
+
+
+def _capture(df: pd.DataFrame, target: str, outcome: Any, run_dir: str, weight_column: str | None,
+             seed: int) -> dict[str, Any]:
     schema = outcome.schema
     features = df.drop(columns=[c for c in (target, weight_column) if c and c in df.columns])
     missing = features.isna().sum()
