@@ -165,6 +165,9 @@ class AutoML(BaseEstimator):
         run_dir = self.path or tempfile.mkdtemp(prefix="forgeml-")
         try:
             outcome = run_automl(self._settings(), df, target, run_dir, sample_weight=weight_column)
+            from forgeml.report.capture import capture  # while run_dir still holds the out-of-fold files
+
+            report_data = capture(df, target, outcome, run_dir, weight_column=weight_column, seed=self.seed)
             if not self.path:  # the temporary folder goes: keep in memory what inspection needs later
                 from forgeml.store import Store
 
@@ -185,6 +188,7 @@ class AutoML(BaseEstimator):
         self.search_summary_ = outcome.search_summary
         self._ensemble_candidates = outcome.candidates  # for `forgeml bench-ensembles`: each method's ensemble
         self.fit_seconds_ = outcome.seconds
+        self.report_data_ = report_data  # dataset profile and out-of-fold predictions, for report()
         self.task_ = outcome.schema.task
         if self.task_ != "regression":
             self.classes_ = self.best_pipeline_.classes_
@@ -447,6 +451,13 @@ class AutoML(BaseEstimator):
         from forgeml.explain.estimator import explain
 
         return explain(self, X, method=method, class_=class_, background=background, n_samples=n_samples)
+
+    def report(self, path: str) -> str:
+        """Write a self-contained HTML report of this run to ``path`` (``forgeml.report``); returns the path."""
+        from forgeml.report import write_report
+
+        self._check_fitted()
+        return write_report(self, path)
 
     def save(self, path: str, *, key: str | bytes | None = None) -> str:
         """Write the model to directory ``path`` with a manifest of hashes; ``key`` (or ``$FORGEML_MODEL_KEY``)

@@ -228,6 +228,17 @@ def cmd_leaderboard(a: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_report(a: argparse.Namespace) -> int:
+    from forgeml import load
+    from forgeml.report import write_report
+
+    model = load(a.model)  # a folder without a finished run: one line, `error: ...`
+    out = a.out or os.path.join(a.model, "report.html")
+    write_report(model, out, progress=lambda msg: print(msg, file=sys.stderr))
+    print(f"wrote {out}")
+    return 0
+
+
 def cmd_runs(a: argparse.Namespace) -> int:
     from forgeml import runs
 
@@ -393,6 +404,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("model", help="model directory (the --out of `forgeml fit`)")
     p.add_argument("--top", type=int, default=30, help="show the N best pipelines (default 30)")
     p.set_defaults(fn=cmd_leaderboard)
+    p = sub.add_parser("report", help="write a self-contained HTML report of a saved run")
+    p.add_argument("model", help="model directory (the --out of `forgeml fit`)")
+    p.add_argument("--out", default=None, help="HTML file to write (default: MODEL/report.html)")
+    p.set_defaults(fn=cmd_report)
     p = sub.add_parser("runs", help="list the runs stored in a run directory")
     p.add_argument("dir", help="run directory (holds forgeml.db)")
     p.set_defaults(fn=cmd_runs)

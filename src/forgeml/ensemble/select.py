@@ -50,6 +50,7 @@ class Candidate:
     seconds: float = 0.0
     error: str | None = None
     nested_pred: np.ndarray | None = None  # the cross-fitted predictions behind nested_score
+    nested_rows: np.ndarray | None = None  # the positions (in the rows compared) that nested_pred is for
     p_better: float = float("nan")  # share of bootstrap resamples on which it beats ``single`` (module docstring)
 
     @property
@@ -121,6 +122,7 @@ def _compare(ensemblers: Mapping[str, Ensembler], oof: Mapping[int, np.ndarray],
             cand.nested_score, cand.nested_pred = _nested(pool[name], oof, y, metric, nested_rows, folds,
                                                           sample_weight, features, fit_kw, deadline=limit,
                                                           final_rows=len(all_rows))
+            cand.nested_rows = nested_rows if cand.nested_pred is not None else None
             cand.ensemble = _fit(pool[name], oof, y, metric, all_rows, sample_weight, features, fit_kw)
         except _NoTime:
             cand.error = NO_TIME

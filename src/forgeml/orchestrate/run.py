@@ -11,7 +11,9 @@ import os
 import shutil
 import time
 from dataclasses import dataclass, field
+from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from forgeml.budget import Budget
@@ -54,6 +56,9 @@ class Outcome:
     seconds: float
     search_summary: str = ""
     candidates: list = field(default_factory=list)  # every ensemble method compared (ensemble.select.Candidate)
+    kept: Any = None  # the Ensemble the pipeline was built from (one of the candidates', unless chosen again)
+    y: Any = None  # the target as the models saw it (EvalContext.y), for the report's out-of-fold plots
+    oof_rows: Any = None  # the rows (of ``y``) with out-of-fold predictions; the candidates were compared on these
 
 
 def run_automl(settings: RunSettings, df: pd.DataFrame, target: str, run_dir: str,
@@ -92,7 +97,8 @@ def run_automl(settings: RunSettings, df: pd.DataFrame, target: str, run_dir: st
                  "columns)", time_budget=settings.time_budget, version=__version__)
     return Outcome(schema=prep.schema, metric=prep.metric, pipeline=final.pipeline, leaderboard=leaderboard,
                    run_id=run.run_id, n_trials=len(run.state.results), seconds=time.time() - t_start,
-                   search_summary=summary, candidates=final.candidates)
+                   search_summary=summary, candidates=final.candidates, kept=final.kept, y=ctx.y,
+                   oof_rows=np.flatnonzero(ctx.oof_mask()))
 
 
 def build_executor(settings: RunSettings, n_workers: int, n_threads: int) -> Executor:
