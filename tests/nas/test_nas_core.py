@@ -233,3 +233,49 @@ def test_a_strategy_object_is_used_as_given():
     assert len(m.history_) == 1 and m.history_["source"].iloc[0] == "baseline"
     expected = {"space": "macro", **MacroSpace().space(m.problem_).default()}
     assert m.genotype_ == json.loads(json.dumps(expected))
+
+
+def _anchored_context(n_valid=200):
+    problem = Problem(n_features=2, n_outputs=1, task="regression")
+    X, y = np.zeros((10, 2), dtype=np.float32), np.zeros(10, dtype=np.float32)
+    ctx = NASContext(MacroSpace(), problem, X, y, X[:n_valid], y[:n_valid], deadline=time.time() + 60, seed=0)
+    ctx.anchor = True
+    return ctx
+
+
+def _kept(ctx, cid, source, losses):
+    from forgeml.nas.base import Candidate
+
+    cand = Candidate(id=cid, genotype={}, epochs=40, score=-float(np.mean(losses)), source=source,
+                     state_dict={"w": np.zeros(1)}, valid_losses=np.asarray(losses, dtype=float))
+    ctx.history.append(cand)
+    return cand
+
+
+def test_the_anchor_stays_unless_a_challenger_beats_it_with_evidence():
+    rng = np.random.default_rng(0)
+    base = rng.exponential(1.0, size=200)
+    ctx = _anchored_context()
+    anchor = _kept(ctx, 0, "default", base)
+    noise = rng.normal(0, 0.5, size=200)
+    lucky = _kept(ctx, 1, "evolution:promoted", base + noise - noise.mean() - 0.02)  # better on average, within noise
+    assert lucky.score > anchor.score and ctx.best(trained=True) is lucky
+    assert ctx.pick() is anchor and ctx.anchor_p < 0.9
+    clear = _kept(ctx, 2, "evolution:promoted", base - 0.3 + rng.normal(0, 0.1, size=200))  # better on nearly every row
+    assert ctx.pick() is clear and ctx.anchor_p > 0.99
+    ctx.anchor = False  # without the anchor: the best validation score, lucky or not
+    ctx.history.remove(clear)
+    assert ctx.pick() is lucky
+
+
+def test_tables_train_the_default_in_full_first_and_images_do_not():
+    m = NASearch(strategy="random", time_budget=3, epochs=(1, 3), seed=0).fit(_table(), target="y")
+    first = m.history_.iloc[0]
+    assert first["source"] == "default" and first["status"] == "ok"
+    assert json.loads(first["genotype"]) == dict(MacroSpace().space(m.problem_).default())
+    assert m.anchor_p_ is None or 0.0 <= m.anchor_p_ <= 1.0
+    X, y = _images()
+    m = NASearch(strategy="random", space="macro", time_budget=2, epochs=(1, 2), image_shape=(4, 4), seed=0).fit(X, y)
+    assert "default" not in set(m.history_["source"]) and m.anchor_p_ is None
+    with pytest.raises(ConfigError, match="anchor must be"):
+        NASearch(anchor="yes").fit(_table(), target="y")
