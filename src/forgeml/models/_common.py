@@ -13,6 +13,14 @@ def threads(ctx: FitContext) -> int:
     return max(1, int(ctx.n_threads))
 
 
+def torch_cpu_threads(ctx: FitContext) -> int:
+    """Threads for a torch family: one (``forgeml.nn.trainer.TORCH_CPU_THREADS`` says why), never more than
+    ``threads(ctx)``."""
+    from forgeml.nn.trainer import TORCH_CPU_THREADS
+
+    return min(threads(ctx), TORCH_CPU_THREADS)
+
+
 def standardized_target(regressor: Any) -> Any:
     """Fit ``regressor`` on a standardized target so penalties and margins (alpha, epsilon) mean the same at any
     target scale; predictions come back in the original units."""

@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from forgeml.models._common import threads
+from forgeml.models._common import torch_cpu_threads
 from forgeml.models.base import Capabilities, FitContext, ModelFamily
 from forgeml.space import Categorical, Float, Int, SearchSpace
 
@@ -54,7 +54,7 @@ class MLPFamily(ModelFamily):
             hidden_sizes=(int(params["width"]),) * int(params["n_layers"]), dropout=float(params["dropout"]),
             activation=params["activation"], lr=float(params["lr"]), weight_decay=float(params["weight_decay"]),
             batch_size=int(params["batch_size"]), epochs=int(params["epochs"]), patience=10, valid_fraction=0.1,
-            n_threads=threads(ctx), random_state=ctx.seed, device="auto", deadline=ctx.deadline,
+            n_threads=torch_cpu_threads(ctx), random_state=ctx.seed, device="auto", deadline=ctx.deadline,
         )
 
     def continue_from(self, fitted: Any, params: Mapping[str, Any], ctx: FitContext) -> Any | None:

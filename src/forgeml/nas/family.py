@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from forgeml.models._common import threads
+from forgeml.models._common import torch_cpu_threads
 from forgeml.models.base import Capabilities, FitContext, ModelFamily
 from forgeml.space import Float, Int, SearchSpace
 
@@ -40,5 +40,5 @@ class NASFamily(ModelFamily):
         return cls(genotype=genotype, space=str(self.genotype.get("space", "macro")), lr=float(params["lr"]),
                    weight_decay=float(genotype.get("weight_decay", 1e-4)),
                    batch_size=int(genotype.get("batch_size", 64)), epochs=int(params["epochs"]), patience=10,
-                   valid_fraction=0.1, n_threads=threads(ctx), random_state=ctx.seed, device="auto",
+                   valid_fraction=0.1, n_threads=torch_cpu_threads(ctx), random_state=ctx.seed, device="auto",
                    deadline=ctx.deadline)

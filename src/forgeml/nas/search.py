@@ -197,9 +197,10 @@ class NASearch(BaseEstimator):
         deadline = start + float(self.time_budget)
         # refit: a fifth of the budget is kept to retrain the winner on every row; else a small margin to finish
         search_deadline = start + float(self.time_budget) * (0.8 if self.refit else 0.97)
-        self.n_threads_ = int(self.n_threads or min(2, os.cpu_count() or 1))
         from forgeml.nas.context import NASContext
-        from forgeml.nn.trainer import pick_device
+        from forgeml.nn.trainer import TORCH_CPU_THREADS, pick_device
+
+        self.n_threads_ = int(self.n_threads or TORCH_CPU_THREADS)  # one, unless asked: nn.trainer says why
 
         ctx = NASContext(space, problem, Xv[tr], yv[tr], Xv[va], yv[va], deadline=search_deadline,
                          seed=int(self.seed), n_threads=self.n_threads_, device=pick_device(self.device),

@@ -43,10 +43,11 @@ def nas_family(options: dict[str, Any], X: pd.DataFrame, y: np.ndarray, schema: 
     """The found network as a ``NASFamily``, or ``None`` (with a ``SearchWarning``) when none was found."""
     from forgeml.nas.family import NASFamily
     from forgeml.nas.search import NASearch
+    from forgeml.nn.trainer import TORCH_CPU_THREADS
 
     seconds = float(options["time_share"]) * float(time_budget) if time_budget else NO_BUDGET_S
     search = NASearch(strategy=options["strategy"], space=options["space"], time_budget=seconds, seed=seed,
-                      epochs=tuple(options["epochs"]), task=schema.task, n_threads=n_threads)
+                      epochs=tuple(options["epochs"]), task=schema.task, n_threads=min(n_threads, TORCH_CPU_THREADS))
     target = y if schema.task == "regression" else np.asarray(schema.classes, dtype=object)[y]
     try:
         search.fit(X, target)
