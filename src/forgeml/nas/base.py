@@ -99,7 +99,6 @@ class Candidate:
     n_params: int = 0
     source: str = ""
     state_dict: dict[str, np.ndarray] | None = field(default=None, repr=False)
-    valid_losses: np.ndarray | None = field(default=None, repr=False)  # per validation row, for kept networks
 
     @property
     def ok(self) -> bool:
@@ -109,7 +108,6 @@ class Candidate:
         """A JSON-able row for ``NASearch.history_`` (the weights left out)."""
         row = asdict(self)
         row.pop("state_dict")
-        row.pop("valid_losses")
         row["genotype"] = json.dumps(self.genotype, sort_keys=True, default=str)
         return row
 

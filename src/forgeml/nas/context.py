@@ -20,9 +20,6 @@ from forgeml.nas.base import Candidate, NASSpace, Problem
 
 #: What a candidate is scored and selected by, for classification (regression always uses R²).
 METRICS = ("accuracy", "log_loss")
-ANCHOR_SOURCE = "default"  # the space's default network, trained in full first when ``NASContext.anchor``
-ANCHOR_EVIDENCE = 0.9  # share of bootstrap resamples on which a challenger must beat it (``pick``)
-BOOTSTRAP = 1000
 
 
 class NASContext:
@@ -47,8 +44,6 @@ class NASContext:
         self.metric = metric
         self.history: list[Candidate] = []
         self.rng = np.random.default_rng(seed)
-        self.anchor = False  # see ``pick``
-        self.anchor_p: float | None = None
 
     def time_left(self) -> float:
         return self.deadline - time.time()
@@ -79,7 +74,7 @@ class NASContext:
                 raise FloatingPointError("the validation predictions are not finite (the network diverged)")
             cand.score = score
             if keep if keep is not None else epochs >= self.high_epochs:
-                cand.state_dict, cand.valid_losses = result.state_dict, self.row_losses(out, self.y_valid)
+                cand.state_dict = result.state_dict
         except (KeyboardInterrupt, SystemExit):
             raise
         except BaseException as exc:  # noqa: BLE001 (a broken candidate must not end the search)
@@ -139,33 +134,6 @@ class NASContext:
             return -logloss
         acc = float(np.mean(np.argmax(out, axis=1) == yi))
         return acc - 1e-4 * min(logloss, 100.0)
-
-    def row_losses(self, out: np.ndarray, y: np.ndarray) -> np.ndarray:
-        """Each validation row's loss under the selection metric (squared error, -log p, or 0/1 error)."""
-        if self.problem.task == "regression":
-            return (y - out.reshape(-1)) ** 2
-        yi = y.astype(np.int64)
-        if self.metric == "accuracy":
-            return (np.argmax(out, axis=1) != yi).astype(np.float64)
-        z = out - out.max(axis=1, keepdims=True)
-        logp = z - np.log(np.exp(z).sum(axis=1, keepdims=True))
-        return -logp[np.arange(len(yi)), yi]
-
-    def pick(self) -> Candidate | None:
-        """The winner among the networks whose weights were kept. With ``anchor`` the space's default network,
-        trained in full first (source ``"default"``), stays the winner unless the best challenger beats it on at
-        least ``ANCHOR_EVIDENCE`` of bootstrap resamples of the validation rows: on a small validation split the
-        best of many candidates is mostly the luckiest (the winner's curse), and a known-good default is the safer
-        bet until the evidence says otherwise."""
-        best = self.best(trained=True)
-        anchor = next((c for c in self.history if c.source == ANCHOR_SOURCE and c.ok and c.state_dict is not None),
-                      None)
-        if not self.anchor or best is None or anchor is None or best is anchor:
-            return best
-        diff = best.valid_losses - anchor.valid_losses
-        idx = np.random.default_rng(self.seed).integers(0, len(diff), size=(BOOTSTRAP, len(diff)))
-        self.anchor_p = float(np.mean(diff[idx].mean(axis=1) < 0))
-        return best if self.anchor_p >= ANCHOR_EVIDENCE else anchor
 
     def best(self, *, trained: bool = False) -> Candidate | None:
         """The best successful candidate; with ``trained``, only among those whose weights were kept."""

@@ -54,17 +54,13 @@ class NASearch(BaseEstimator):
     architecture, JSON-serialisable, with its ``space``), ``history_`` (every candidate: fidelity, score, time),
     ``best_score_`` (its validation score, ``metric_name_``) and ``classes_`` for classifiers. ``metric``: what
     classifiers are selected by, ``"accuracy"``, ``"log_loss"`` or ``"auto"`` (accuracy for images, log loss for
-    tables); regression always uses R². ``anchor``: the black-box strategies train the space's default network in
-    full first and keep it unless a found network beats it on 90 % of bootstrap resamples of the validation rows
-    (``NASContext.pick``; ``anchor_p_`` is that share); ``"auto"`` anchors tables, whose validation splits are
-    small enough for the best of many candidates to be mostly the luckiest.
+    tables); regression always uses R².
     """
 
     def __init__(self, strategy: str = "evolution", space: str = "auto", time_budget: float = 60.0,
                  image_shape: Any = None, seed: int = 0, epochs: tuple[int, int] = (5, 40),
                  valid_fraction: float = 0.2, refit: bool = False, n_threads: int | None = None,
-                 device: str = "auto", task: str | None = None, metric: str = "auto", anchor: Any = "auto",
-                 verbose: int = 0) -> None:
+                 device: str = "auto", task: str | None = None, metric: str = "auto", verbose: int = 0) -> None:
         self.strategy = strategy
         self.space = space
         self.time_budget = time_budget
@@ -77,7 +73,6 @@ class NASearch(BaseEstimator):
         self.device = device
         self.task = task
         self.metric = metric
-        self.anchor = anchor
         self.verbose = verbose
 
     # --- configuration -------------------------------------------------------------------------------------
@@ -109,8 +104,6 @@ class NASearch(BaseEstimator):
             raise ConfigError(f"epochs must be (low, full) with 1 <= low <= full, got {self.epochs!r}")
         if self.metric not in ("auto", "accuracy", "log_loss"):
             raise ConfigError(f"metric must be 'auto', 'accuracy' or 'log_loss', got {self.metric!r}")
-        if self.anchor not in ("auto", True, False):
-            raise ConfigError(f"anchor must be 'auto', True or False, got {self.anchor!r}")
         if not 0.05 <= float(self.valid_fraction) <= 0.5:
             raise ConfigError(f"valid_fraction must be in [0.05, 0.5], got {self.valid_fraction!r}")
 
@@ -205,7 +198,6 @@ class NASearch(BaseEstimator):
         ctx = NASContext(space, problem, Xv[tr], yv[tr], Xv[va], yv[va], deadline=search_deadline,
                          seed=int(self.seed), n_threads=self.n_threads_, device=pick_device(self.device),
                          epochs=tuple(int(e) for e in self.epochs), metric=self._metric())
-        ctx.anchor = self.image_shape_ is None if self.anchor == "auto" else bool(self.anchor)
         strategy.search(ctx)
         self._finish(ctx, space, problem, Xv, yv, deadline)
         self.search_seconds_ = time.time() - start
@@ -231,8 +223,7 @@ class NASearch(BaseEstimator):
                 deadline: float) -> None:
         """Pick the winner and train the final network on every row, inside the budget."""
         self.history_ = pd.DataFrame([c.record() for c in ctx.history])
-        best = ctx.pick() or ctx.best()
-        self.anchor_p_ = ctx.anchor_p
+        best = ctx.best(trained=True) or ctx.best()
         if best is None:
             errors = sorted({c.error.splitlines()[0] for c in ctx.history if c.error})
             raise ForgeMLError(

@@ -13,7 +13,6 @@ from abc import abstractmethod
 from typing import Any
 
 from forgeml.nas.base import Candidate, NASStrategy
-from forgeml.nas.context import ANCHOR_SOURCE
 from forgeml.search.base import Searcher
 from forgeml.trial import TrialResult, TrialStatus
 
@@ -30,8 +29,6 @@ class BlackBoxStrategy(NASStrategy):
     def search(self, ctx: Any) -> None:
         self.searcher = searcher = self.make_searcher()
         searcher.setup(ctx.space, seed=ctx.seed, warm_start=[ctx.space.default()])
-        if getattr(ctx, "anchor", False):  # the default in full first: what a challenger must beat (ctx.pick)
-            ctx.evaluate(ctx.space.default(), ctx.high_epochs, source=ANCHOR_SOURCE, keep=True)
         low: list[Candidate] = []
         promoted: set[int] = set()
         trial = 0
