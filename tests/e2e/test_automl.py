@@ -160,7 +160,7 @@ def test_pbt_without_an_iterative_family_says_what_to_do():
 
 def test_grid_on_a_short_time_budget_warns_and_reports_its_coverage():
     df, entry = shared_dataset("breast_cancer")
-    m = AutoML(search="grid", time_budget=30, families=["lightgbm"], verbose=0, n_jobs=1)
+    m = AutoML(search="grid", time_budget=15, families=["lightgbm"], verbose=0, n_jobs=1)
     with pytest.warns(SearchWarning, match="cannot be exhausted within the budget"):
         m.fit(df, target=entry["target"])
     assert "grid:" in m.search_summary_ and "points" in m.search_summary_

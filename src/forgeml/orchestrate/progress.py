@@ -51,6 +51,7 @@ class Progress:
         self.live: Any = None
         self.handle: Any = None  # the notebook's display handle
         self._last_line = self._last_draw = 0.0
+        self._last_best_line = float("-inf")  # the first best is always shown, however fast it comes
         self.mode = ("off" if verbose <= 0 else "terminal" if sys.stdout.isatty()
                      else "notebook" if _in_notebook() else "lines")
 
@@ -94,8 +95,10 @@ class Progress:
             self.handle.update(self._html_obj())
         elif self.mode == "lines":
             every, beat = (0.0, 10.0) if self.verbose >= 2 else (LINE_EVERY_S, HEARTBEAT_S)
-            since = now - self._last_line
-            if (is_best and since >= every) or since >= beat:
+            if is_best and now - self._last_best_line >= every:
+                self._last_best_line = now
+                self._line(self._text())
+            elif now - self._last_line >= beat:
                 self._line(self._text())
 
     def stage(self, step: str) -> None:
