@@ -326,7 +326,8 @@ class AutoML(BaseEstimator):
     def predict(self, X: Any) -> np.ndarray:
         """Predictions in the user's label space."""
         self._check_fitted()
-        return self.best_pipeline_.predict(self._read(X))
+        X, fitted = self._read(X), self.best_pipeline_
+        return fitted.predict_aligned(X) if self._aligned_for(fitted, X) else fitted.predict(X)
 
     def _may_predict_proba(self) -> bool:
         return self._task_restriction != "regression"
@@ -338,9 +339,17 @@ class AutoML(BaseEstimator):
         if self.task_ == "regression":
             raise TaskMismatchError("predict_proba needs a classification model, but this one was fit for "
                                     "regression; use predict(X) for its numeric predictions")
-        p = self.best_pipeline_.predict_proba(self._read(X))
+        Xa, fitted = self._read(X), self.best_pipeline_
+        p = fitted.proba_aligned(Xa) if self._aligned_for(fitted, Xa) else fitted.predict_proba(Xa)
         frame_index = X.index if isinstance(X, pd.DataFrame) else None
         return pd.DataFrame(p, columns=self.classes_.tolist(), index=frame_index)
+
+    def _aligned_for(self, fitted: Any, X: Any) -> bool:
+        """Whether ``X``, as ``_read`` returned it, is aligned to ``fitted``'s schema (then ``fitted`` need not
+        align it again)."""
+        schema = getattr(fitted, "schema", None)
+        return (isinstance(X, pd.DataFrame) and hasattr(fitted, "proba_aligned")
+                and (schema is self.schema_ or schema == self.schema_))
 
     def _read(self, X: Any) -> Any:
         """``X`` as the fitted pipeline reads it: a frame aligned to the schema with the estimator's own value

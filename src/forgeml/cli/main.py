@@ -320,6 +320,14 @@ def cmd_bench_nas(a: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_bench_predict(a: argparse.Namespace) -> int:
+    from forgeml.bench.latency import run_bench_predict
+
+    run_bench_predict(a.data, a.target, time_budget=a.time_budget, seed=a.seed, single=a.single, batches=a.batches,
+                      rows=a.rows)
+    return 0
+
+
 def cmd_bench_parallel(a: argparse.Namespace) -> int:
     from forgeml.bench.throughput import run_throughput
 
@@ -460,6 +468,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--families", default="lightgbm,linear", help="comma-separated model families")
     p.add_argument("--seed", type=int, default=0, help="seed for every random choice (default 0)")
     p.set_defaults(fn=cmd_bench_parallel)
+    p = sub.add_parser("bench-predict", help="predict latency after a fit: one row per call, and 10,000-row batches")
+    p.add_argument("data", help="table (CSV, TSV or Parquet): 75 %% to fit on, 25 %% to predict")
+    p.add_argument("--target", required=True, help="the column to predict")
+    p.add_argument("--time-budget", type=float, default=30.0, help="seconds for the fit (default 30)")
+    p.add_argument("--single", type=int, default=50, help="one-row calls timed (default 50)")
+    p.add_argument("--batches", type=int, default=5, help="batch calls timed (default 5)")
+    p.add_argument("--rows", type=int, default=10_000, help="rows per batch (default 10000)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the split, the fit and the batch (default 0)")
+    p.set_defaults(fn=cmd_bench_predict)
     return ap
 
 

@@ -121,8 +121,10 @@ def to_bool(s: pd.Series) -> pd.Series:
     if pd.api.types.is_numeric_dtype(s.dtype) and not isinstance(s.dtype, pd.CategoricalDtype):
         f = s.astype("float64")
         return (f != 0).astype("float64").where(f.notna(), np.nan)
-    low = to_string(s).map(lambda v: v.strip().lower() if isinstance(v, str) else v)
-    return low.map(lambda v: 1.0 if v in TRUE_WORDS else (0.0 if v in FALSE_WORDS else np.nan)).astype("float64")
+    codes, uniques = pd.factorize(to_string(s))  # each distinct value is read once (missing: code -1)
+    words = [u.strip().lower() for u in uniques]
+    table = np.array([1.0 if w in TRUE_WORDS else (0.0 if w in FALSE_WORDS else np.nan) for w in words] + [np.nan])
+    return pd.Series(table[codes], index=s.index, name=s.name, dtype="float64")
 
 
 def looks_boolean(values: pd.Series) -> bool:

@@ -152,11 +152,16 @@ class FeatureGenerator(TransformerMixin, BaseEstimator):
                     out.append(("difference", a, b))
         return out
 
-    def _term(self, X: pd.DataFrame, term: tuple[str, str, str]) -> np.ndarray:
+    def _term(self, X: pd.DataFrame, term: tuple[str, str, str],
+              clipped: dict[str, np.ndarray] | None = None) -> np.ndarray:
+        """One generated column; ``clipped`` memoises the clipped input columns across the terms of one call."""
         op, a, b = term
-        ranges = getattr(self, "ranges_", {})
-        va = np.clip(X[a].to_numpy(dtype="float64", na_value=np.nan), *ranges.get(a, (-np.inf, np.inf)))
-        vb = np.clip(X[b].to_numpy(dtype="float64", na_value=np.nan), *ranges.get(b, (-np.inf, np.inf)))
+        memo = {} if clipped is None else clipped
+        for c in (a, b):
+            if c not in memo:
+                ranges = getattr(self, "ranges_", {})
+                memo[c] = np.clip(X[c].to_numpy(dtype="float64", na_value=np.nan), *ranges.get(c, (-np.inf, np.inf)))
+        va, vb = memo[a], memo[b]
         if op in ("product", "square"):
             return va * vb
         if op == "difference":
@@ -169,11 +174,11 @@ class FeatureGenerator(TransformerMixin, BaseEstimator):
         X = as_frame(X, self.feature_names_in_)
         if not self.terms_:
             return X
-        new = {}
+        new, clipped = {}, {}
         for name, t in zip(self.names_, self.terms_):
             lo, hi = self.bounds_[name]
             with np.errstate(invalid="ignore", over="ignore"):
-                v = np.clip(self._term(X, t), lo, hi)  # +-inf become the bounds
+                v = np.clip(self._term(X, t, clipped), lo, hi)  # +-inf become the bounds
             med = getattr(self, "medians_", {}).get(name, 0.0)
             new[name] = np.nan_to_num(np.where(np.isnan(v), med, v), posinf=hi, neginf=lo)
         return pd.concat([X, pd.DataFrame(new, index=X.index, dtype="float64")], axis=1)

@@ -58,12 +58,16 @@ class NumericImputer(TransformerMixin, BaseEstimator):
 
     def transform(self, X: Any) -> pd.DataFrame:
         check_fitted(self, "statistics_")
-        X = _numeric(as_frame(X, self.feature_names_in_))[self.value_columns_]
-        miss = X[self.indicator_columns_].isna().astype("float64")
-        miss.columns = [f"{c}{INDICATOR_SUFFIX}" for c in self.indicator_columns_]
-        if self.statistics_:
-            X = X.fillna(self.statistics_)
-        return pd.concat([X, miss], axis=1)
+        X = as_frame(X, self.feature_names_in_)
+        cols = list(self.value_columns_)
+        same = list(X.columns) == cols  # as the Preprocessor passes it: no column selection to pay for
+        a = _finite((X if same else X[cols]).to_numpy(dtype="float64", na_value=np.nan))
+        miss = np.isnan(a[:, [cols.index(c) for c in self.indicator_columns_]]).astype("float64")
+        for j, c in enumerate(cols):
+            if c in self.statistics_:
+                a[:, j] = np.where(np.isnan(a[:, j]), self.statistics_[c], a[:, j])
+        return pd.DataFrame(np.hstack([a, miss]) if miss.shape[1] else a, index=X.index,
+                            columns=cols + [f"{c}{INDICATOR_SUFFIX}" for c in self.indicator_columns_])
 
     def get_feature_names_out(self, input_features: Any = None) -> np.ndarray:
         check_fitted(self, "statistics_")
@@ -72,6 +76,8 @@ class NumericImputer(TransformerMixin, BaseEstimator):
 
 
 def _numeric(X: pd.DataFrame) -> pd.DataFrame:
-    a = X.to_numpy(dtype="float64", na_value=np.nan)
-    a = np.where(np.isfinite(a), a, np.nan)
-    return pd.DataFrame(a, index=X.index, columns=X.columns)
+    return pd.DataFrame(_finite(X.to_numpy(dtype="float64", na_value=np.nan)), index=X.index, columns=X.columns)
+
+
+def _finite(a: np.ndarray) -> np.ndarray:
+    return np.where(np.isfinite(a), a, np.nan)

@@ -172,10 +172,10 @@ class Preprocessor(TransformerMixin, BaseEstimator):
             parts.append(self.counts_.transform(X[self.kinds_[CATEGORICAL]]))
         if getattr(self, "groups_", None) is not None:
             parts.append(self.groups_.transform(self._group_input(X, parts[0])))
-        vals = self._skewed(self.imputer_.transform(pd.concat(parts, axis=1)))
-        value_cols = list(self.imputer_.value_columns_)
-        ind = vals.iloc[:, len(value_cols):]
-        clipped = self.clipper_.transform(vals[value_cols]) if self.clipper_ is not None else vals[value_cols]
+        vals = self._skewed(self.imputer_.transform(parts[0] if len(parts) == 1 else pd.concat(parts, axis=1)))
+        n_values = len(self.imputer_.value_columns_)  # the imputer puts the values first, then the indicators
+        ind, values = vals.iloc[:, n_values:], vals.iloc[:, :n_values]
+        clipped = self.clipper_.transform(values) if self.clipper_ is not None else values
         cats = self.encoder_.transform(X[self.kinds_[CATEGORICAL]]) if self.encoder_ is not None else None
         out = self._assemble(clipped, ind, self._bools_raw(X), cats, X.index)
         out.columns = list(self.feature_names_out_)
@@ -241,26 +241,46 @@ class Preprocessor(TransformerMixin, BaseEstimator):
 
     def _numeric_raw(self, X: pd.DataFrame) -> pd.DataFrame:
         cols = self.kinds_[NUMERIC]
+        if not cols:
+            return pd.DataFrame(index=X.index)
+        pos = X.columns.get_indexer(cols)
+        kinds = [getattr(t, "kind", "O") if isinstance(t, np.dtype) else "O" for t in X.dtypes.to_numpy()]
+        if all(kinds[j] in "fiu" for j in pos):
+            # numbers already (as align_for_predict leaves them): one conversion instead of one per column, on
+            # the whole frame when it holds only numbers (no column selection to pay for)
+            a = (X.to_numpy(dtype="float64")[:, pos] if all(k in "fiu" for k in kinds)
+                 else X[cols].to_numpy(dtype="float64"))
+            return pd.DataFrame(a, index=X.index, columns=cols)
         return pd.DataFrame({c: to_numeric(X[c]) for c in cols}, index=X.index, columns=cols, dtype="float64")
 
     def _bools_raw(self, X: pd.DataFrame) -> pd.DataFrame:
         cols = self.kinds_[BOOLEAN]
+        if not cols:
+            return pd.DataFrame(index=X.index)
         return pd.DataFrame({c: to_bool(X[c]) for c in cols}, index=X.index, columns=cols, dtype="float64")
 
     def _assemble(self, values: pd.DataFrame, indicators: pd.DataFrame, bools: pd.DataFrame,
                   cats: pd.DataFrame | None, index: pd.Index) -> pd.DataFrame:
-        if self.scaler_ is not None and values.shape[1]:
-            values = pd.DataFrame(dense(self.scaler_.transform(values.to_numpy())), index=index,
-                                  columns=values.columns)
-        if self.bool_fill_:
+        """The output frame: the float64 blocks stacked as one array (one frame built, not one per block), then
+        the categorical block, which may hold ``category`` columns."""
+        blocks, names = [], []
+        if values.shape[1]:
+            a = values.to_numpy(dtype="float64", na_value=np.nan)
+            blocks.append(dense(self.scaler_.transform(a)) if self.scaler_ is not None else a)
+        if self.bool_fill_ and bools.shape[1]:
             bools = bools.fillna(self.bool_fill_)
-        frames = [values.astype("float64"), indicators.astype("float64"), bools]
-        if cats is not None:
-            frames.append(cats)
-        out = pd.concat([f for f in frames if f.shape[1]], axis=1) if any(f.shape[1] for f in frames) else None
-        if out is None:  # nothing usable: a constant column keeps every estimator working
-            out = pd.DataFrame({"_constant": np.zeros(len(index))}, index=index)
-        return out
+        for frame in (indicators, bools):
+            if frame.shape[1]:
+                blocks.append(frame.to_numpy(dtype="float64", na_value=np.nan))
+        for frame in (values, indicators, bools):
+            names += list(frame.columns)
+        num = pd.DataFrame(np.hstack(blocks) if len(blocks) > 1 else blocks[0], index=index,
+                           columns=names) if blocks else None
+        if cats is not None and cats.shape[1]:
+            return cats if num is None else pd.concat([num, cats], axis=1)
+        if num is None:  # nothing usable: a constant column keeps every estimator working
+            return pd.DataFrame({"_constant": np.zeros(len(index))}, index=index)
+        return num
 
     def _input(self, X: Any, fitting: bool) -> pd.DataFrame:
         names = [name for name, _ in self.columns]

@@ -7,6 +7,8 @@ stays an alias of this class, so models pickled before the move still load.
 """
 from __future__ import annotations
 
+import hashlib
+import pickle
 from typing import Any
 
 import numpy as np
@@ -16,17 +18,67 @@ from forgeml.data.schema import Schema
 from forgeml.data.validate import align_for_predict
 
 
-def predict_matrix(pipe: Any, X: pd.DataFrame, n_classes: int) -> np.ndarray:
-    """Predictions in the evaluator's internal form: (n, k) probabilities over all classes, or a vector."""
-    if n_classes == 0:
+def predict_matrix(pipe: Any, X: pd.DataFrame, n_classes: int, shared: StepCache | None = None) -> np.ndarray:
+    """Predictions in the evaluator's internal form: (n, k) probabilities over all classes, or a vector.
+
+    With ``shared``, a pipeline's transform steps are walked here instead of through scikit-learn's ``Pipeline``
+    and their outputs are kept in ``shared``: a later member whose first steps are fitted identically (same
+    parameters, same training rows, as members refit on all rows or fold models of the same fold often are)
+    reuses them instead of transforming the rows again. The model sees the same input either way."""
+    if shared is not None and hasattr(pipe, "pipelines") and hasattr(pipe, "n_classes"):  # a BaggedPipeline
+        return np.mean([predict_matrix(p, X, n_classes, shared) for p in pipe.pipelines], axis=0)
+    steps = getattr(pipe, "steps", None) if shared is not None else None
+    if steps is not None and hasattr(pipe, "_inverse"):  # a ForgePipeline (its target transform is undone)
+        Xt, model = shared.transform(steps, X), steps[-1][1]
+        if n_classes == 0:
+            return np.asarray(pipe._inverse(model.predict(Xt)), dtype=float).ravel()
+        proba, classes = model.predict_proba(Xt), getattr(model, "classes_", None)
+    elif n_classes == 0:
         return np.asarray(pipe.predict(X), dtype=float).ravel()
-    proba = np.asarray(pipe.predict_proba(X), dtype=float)
-    classes = np.asarray(getattr(pipe, "classes_", np.arange(proba.shape[1]))).astype(int)
+    else:
+        proba, classes = pipe.predict_proba(X), getattr(pipe, "classes_", None)
+    proba = np.asarray(proba, dtype=float)
+    classes = np.asarray(classes if classes is not None else np.arange(proba.shape[1])).astype(int)
     if proba.shape[1] == n_classes and np.array_equal(classes, np.arange(n_classes)):
         return proba
     full = np.zeros((len(X), n_classes))  # a training fold lacked some class: give it probability 0
     full[:, classes] = proba
     return full
+
+
+class StepCache:
+    """Outputs of fitted transform steps for one batch of rows, keyed by the steps' fitted state.
+
+    A step's key is the digest of its pickled state, chained over the steps before it, so two members share an
+    output only when every step up to it is fitted identically: then it is the same function of the same input.
+    ``digests`` outlives the batch (one ``FittedPipeline`` keeps it across calls; its steps never change)."""
+
+    def __init__(self, digests: dict[int, bytes]) -> None:
+        self.digests = digests
+        self.outputs: dict[bytes, Any] = {}
+
+    def _digest(self, step: Any) -> bytes:
+        d = self.digests.get(id(step))
+        if d is None:
+            try:
+                d = hashlib.sha256(pickle.dumps(step, protocol=pickle.HIGHEST_PROTOCOL)).digest()
+            except Exception:  # an unpicklable step is never shared
+                d = id(step).to_bytes(8, "little") + b"unshared"
+            self.digests[id(step)] = d
+        return d
+
+    def transform(self, steps: list[tuple[str, Any]], X: pd.DataFrame) -> Any:
+        """``X`` through every step but the last, reusing outputs of identically fitted prefixes."""
+        key, Xt = b"", X
+        for _, step in steps[:-1]:
+            if step is None or step == "passthrough":
+                continue
+            key = hashlib.sha256(key + self._digest(step)).digest()
+            out = self.outputs.get(key)
+            if out is None:
+                out = self.outputs[key] = step.transform(Xt)
+            Xt = out
+        return Xt
 
 
 class FittedPipeline:
@@ -67,26 +119,41 @@ class FittedPipeline:
 
     def _combined(self, X: pd.DataFrame) -> np.ndarray:
         k = 0 if self.task == "regression" else len(self.schema.classes)
+        digests = self.__dict__.setdefault("_digests", {})  # not pickled: see __getstate__
+        shared = StepCache(digests)
         if self.combiner is not None:
-            preds = {i: predict_matrix(m, X, k) for i, m in zip(self.member_ids, self.members)}
+            preds = {i: predict_matrix(m, X, k, shared) for i, m in zip(self.member_ids, self.members)}
             return np.asarray(self.combiner.combine(preds, X), dtype=float)
         out = None
         for w, m in zip(self.weights, self.members):
-            p = w * predict_matrix(m, X, k)
+            p = w * predict_matrix(m, X, k, shared)
             out = p if out is None else out + p
         return out
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = dict(self.__dict__)
+        state.pop("_digests", None)  # keyed by id(): meaningless in another process
+        return state
 
     def predict_proba(self, X: Any) -> np.ndarray:
         if self.task == "regression":
             raise AttributeError("predict_proba is only available for classification tasks")
-        p = self._combined(self._align(X))
-        return p / np.clip(p.sum(axis=1, keepdims=True), 1e-15, None)
+        return self.proba_aligned(self._align(X))
 
     def predict(self, X: Any) -> np.ndarray:
+        return self.predict_aligned(self._align(X))
+
+    def proba_aligned(self, X: pd.DataFrame) -> np.ndarray:
+        """``predict_proba`` of a frame already aligned to ``schema`` (``align_for_predict``): the caller has
+        checked the rows, and the check is not paid twice."""
+        p = self._combined(X)
+        return p / np.clip(p.sum(axis=1, keepdims=True), 1e-15, None)
+
+    def predict_aligned(self, X: pd.DataFrame) -> np.ndarray:
+        """``predict`` of a frame already aligned to ``schema``."""
         if self.task == "regression":
-            return self._combined(self._align(X))
-        idx = self.predict_proba(X).argmax(axis=1)
-        return self.classes_[idx]
+            return self._combined(X)
+        return self.classes_[self.proba_aligned(X).argmax(axis=1)]
 
     def __repr__(self) -> str:
         if self.combiner is not None:

@@ -1,0 +1,100 @@
+"""The predict path shares the outputs of identically fitted preprocessing between ensemble members: the
+predictions are exactly those of predicting each member on its own, and only identical fitted steps are shared."""
+from __future__ import annotations
+
+import pickle
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.linear_model import LogisticRegression, Ridge
+from sklearn.tree import DecisionTreeClassifier, DecisionTreeRegressor
+
+from forgeml.data.infer import infer_schema
+from forgeml.data.validate import align_for_predict
+from forgeml.features.preprocess import Preprocessor
+from forgeml.orchestrate.prepare import encode_target
+from forgeml.pipeline.bagged import BaggedPipeline
+from forgeml.pipeline.fitted import FittedPipeline, StepCache, predict_matrix
+from forgeml.pipeline.pipe import ForgePipeline
+
+
+def _data(n=300, seed=0, regression=False):
+    rng = np.random.default_rng(seed)
+    df = pd.DataFrame({"a": rng.normal(size=n), "b": rng.gamma(2.0, size=n), "c": rng.choice(["u", "v", "w"], n),
+                       "d": rng.choice([True, False], n)})
+    df.loc[rng.choice(n, 20, replace=False), "a"] = np.nan
+    signal = df.a.fillna(0) + (df.c == "u") - 0.5 * df.b + rng.normal(scale=0.3, size=n)
+    df["y"] = np.exp(signal / 3) if regression else np.where(signal > 0, "yes", "no")
+    return df
+
+
+def _pipe(schema, params, model, target_transform="none"):
+    return ForgePipeline([("prep", Preprocessor.from_schema(schema, params, seed=0)), ("model", model)],
+                         target_transform=target_transform)
+
+
+def _members(df, schema, regression):
+    X, y = df.drop(columns=["y"]), (df["y"].to_numpy() if regression else encode_target(df, schema))
+    tree = DecisionTreeRegressor if regression else DecisionTreeClassifier
+    linear = (lambda: Ridge()) if regression else (lambda: LogisticRegression(max_iter=500))
+    tt = "log1p" if regression else "none"
+    scaled = {"scale": "standard", "indicators": True}
+    members = [
+        _pipe(schema, scaled, linear(), tt).fit(X, y),  # these two are fitted identically up to the model:
+        _pipe(schema, scaled, tree(max_depth=3, random_state=0), tt).fit(X, y),  # they share the preprocessing
+        _pipe(schema, {"impute": "none", "cat_encoding": "ordinal"}, tree(max_depth=4, random_state=0)).fit(X, y),
+        _pipe(schema, scaled, tree(max_depth=2, random_state=0)).fit(X.iloc[:200], y[:200]),  # other rows: not
+    ]
+    folds = [np.arange(len(X)) % 2 == k for k in (0, 1)]
+    members.append(BaggedPipeline([_pipe(schema, scaled, tree(max_depth=3, random_state=1)).fit(X[f], y[f])
+                                   for f in folds], 0 if regression else len(schema.classes)))
+    return members
+
+
+@pytest.mark.parametrize("regression", [False, True])
+def test_shared_steps_predict_exactly_what_each_member_predicts_alone(regression):
+    df = _data(regression=regression)
+    schema = infer_schema(df, "y")
+    members = _members(df, schema, regression)
+    weights = [0.3, 0.2, 0.2, 0.1, 0.2]
+    fitted = FittedPipeline(schema, members, weights)
+    new = _data(80, seed=1, regression=regression).drop(columns=["y"])
+    X = align_for_predict(schema, new)
+    k = 0 if regression else len(schema.classes)
+    plain = sum(w * predict_matrix(m, X, k) for w, m in zip(weights, members))  # scikit-learn's path, unshared
+    if regression:
+        np.testing.assert_array_equal(fitted.predict(new), plain)
+    else:
+        np.testing.assert_array_equal(fitted.predict_proba(new), plain / plain.sum(axis=1, keepdims=True))
+    shared = StepCache({})
+    for m in members:
+        np.testing.assert_array_equal(predict_matrix(m, X, k, shared), predict_matrix(m, X, k))
+    # one preprocessing output for the first two members, one each for the third, the fourth (fitted on other
+    # rows) and the two fold models
+    assert len(shared.outputs) == 5
+
+
+def test_a_pipeline_pickles_without_its_digests_and_predicts_the_same():
+    df = _data()
+    schema = infer_schema(df, "y")
+    members = _members(df, schema, regression=False)
+    fitted = FittedPipeline(schema, members, [0.2] * 5)
+    new = _data(50, seed=2).drop(columns=["y"])
+    before = fitted.predict_proba(new)
+    assert fitted.__dict__.get("_digests")  # filled by the first predict
+    again = pickle.loads(pickle.dumps(fitted))
+    assert "_digests" not in again.__dict__
+    np.testing.assert_array_equal(again.predict_proba(new), before)
+
+
+def test_numbers_already_read_and_numbers_as_text_give_the_same_features():
+    df = _data()
+    schema = infer_schema(df, "y")
+    X = df.drop(columns=["y"])
+    prep = Preprocessor.from_schema(schema, {"scale": "robust", "clip": "quantile", "indicators": True}).fit(X)
+    as_text = X.astype({"a": object, "b": object})
+    as_text["a"] = [None if pd.isna(v) else f" {v!r} " for v in X["a"]]  # per-column parsing, not the fast path
+    as_text["b"] = [repr(v) for v in X["b"]]
+    pd.testing.assert_frame_equal(prep.transform(X), prep.transform(as_text))
+    pd.testing.assert_frame_equal(prep.transform(X), prep.fit_transform(X))
