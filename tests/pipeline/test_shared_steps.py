@@ -73,6 +73,14 @@ def test_shared_steps_predict_exactly_what_each_member_predicts_alone(regression
     # one preprocessing output for the first two members, one each for the third, the fourth (fitted on other
     # rows) and the two fold models
     assert len(shared.outputs) == 5
+    planned = StepCache({})  # as a FittedPipeline uses it: an output is dropped after its last reader
+    planned.plan(members)
+    assert sorted(planned.readers.values()) == [1, 1, 1, 1, 2]
+    kept = []
+    for m in members:
+        np.testing.assert_array_equal(predict_matrix(m, X, k, planned), predict_matrix(m, X, k))
+        kept.append(len(planned.outputs))
+    assert kept == [1, 0, 0, 0, 0]  # only the shared preprocessing waits, and only until its second reader
 
 
 def test_a_pipeline_pickles_without_its_digests_and_predicts_the_same():

@@ -25,11 +25,10 @@ def predict_matrix(pipe: Any, X: pd.DataFrame, n_classes: int, shared: StepCache
     and their outputs are kept in ``shared``: a later member whose first steps are fitted identically (same
     parameters, same training rows, as members refit on all rows or fold models of the same fold often are)
     reuses them instead of transforming the rows again. The model sees the same input either way."""
-    if shared is not None and hasattr(pipe, "pipelines") and hasattr(pipe, "n_classes"):  # a BaggedPipeline
+    if shared is not None and _bagged(pipe):
         return np.mean([predict_matrix(p, X, n_classes, shared) for p in pipe.pipelines], axis=0)
-    steps = getattr(pipe, "steps", None) if shared is not None else None
-    if steps is not None and hasattr(pipe, "_inverse"):  # a ForgePipeline (its target transform is undone)
-        Xt, model = shared.transform(steps, X), steps[-1][1]
+    if shared is not None and _walkable(pipe):
+        Xt, model = shared.transform(pipe.steps, X), pipe.steps[-1][1]
         if n_classes == 0:
             return np.asarray(pipe._inverse(model.predict(Xt)), dtype=float).ravel()
         proba, classes = model.predict_proba(Xt), getattr(model, "classes_", None)
@@ -51,11 +50,14 @@ class StepCache:
 
     A step's key is the digest of its pickled state, chained over the steps before it, so two members share an
     output only when every step up to it is fitted identically: then it is the same function of the same input.
-    ``digests`` outlives the batch (one ``FittedPipeline`` keeps it across calls; its steps never change)."""
+    ``digests`` outlives the batch (one ``FittedPipeline`` keeps it across calls; its steps never change). After
+    ``plan(members)`` an output is dropped once its last reader has taken it, so a large batch holds no more
+    transformed copies than the sharing needs; without a plan every output is kept."""
 
     def __init__(self, digests: dict[int, bytes]) -> None:
         self.digests = digests
         self.outputs: dict[bytes, Any] = {}
+        self.readers: dict[bytes, int] | None = None
 
     def _digest(self, step: Any) -> bytes:
         d = self.digests.get(id(step))
@@ -67,18 +69,49 @@ class StepCache:
             self.digests[id(step)] = d
         return d
 
-    def transform(self, steps: list[tuple[str, Any]], X: pd.DataFrame) -> Any:
-        """``X`` through every step but the last, reusing outputs of identically fitted prefixes."""
-        key, Xt = b"", X
+    def _keyed(self, steps: list[tuple[str, Any]]) -> list[tuple[bytes, Any]]:
+        key, out = b"", []
         for _, step in steps[:-1]:
             if step is None or step == "passthrough":
                 continue
             key = hashlib.sha256(key + self._digest(step)).digest()
+            out.append((key, step))
+        return out
+
+    def plan(self, members: list[Any]) -> None:
+        """Count the readers of every step output the members will walk through."""
+        self.readers = {}
+        for pipe in members:
+            for p in pipe.pipelines if _bagged(pipe) else [pipe] if _walkable(pipe) else []:
+                for key, _ in self._keyed(p.steps):
+                    self.readers[key] = self.readers.get(key, 0) + 1
+
+    def transform(self, steps: list[tuple[str, Any]], X: pd.DataFrame) -> Any:
+        """``X`` through every step but the last, reusing outputs of identically fitted prefixes."""
+        Xt = X
+        for key, step in self._keyed(steps):
             out = self.outputs.get(key)
             if out is None:
-                out = self.outputs[key] = step.transform(Xt)
+                out = step.transform(Xt)
+            if self.readers is None:
+                self.outputs[key] = out
+            else:
+                left = self.readers[key] = self.readers.get(key, 1) - 1
+                if left > 0:
+                    self.outputs[key] = out
+                else:
+                    self.outputs.pop(key, None)
             Xt = out
         return Xt
+
+
+def _bagged(pipe: Any) -> bool:
+    return hasattr(pipe, "pipelines") and hasattr(pipe, "n_classes")
+
+
+def _walkable(pipe: Any) -> bool:
+    """A ``ForgePipeline``: its steps can be walked here (and its target transform undone)."""
+    return getattr(pipe, "steps", None) is not None and hasattr(pipe, "_inverse")
 
 
 class FittedPipeline:
@@ -121,6 +154,7 @@ class FittedPipeline:
         k = 0 if self.task == "regression" else len(self.schema.classes)
         digests = self.__dict__.setdefault("_digests", {})  # not pickled: see __getstate__
         shared = StepCache(digests)
+        shared.plan(self.members)
         if self.combiner is not None:
             preds = {i: predict_matrix(m, X, k, shared) for i, m in zip(self.member_ids, self.members)}
             return np.asarray(self.combiner.combine(preds, X), dtype=float)
