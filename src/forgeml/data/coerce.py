@@ -95,10 +95,10 @@ def epoch_seconds(dt: pd.Series) -> pd.Series:
 
 def to_string(s: pd.Series) -> pd.Series:
     """Object Series of ``str`` values with missing entries as ``np.nan`` (mixed types become strings)."""
-    vals = s.astype(object)
+    vals = s.astype(object)  # a copy, whatever the dtype: callers may write into it
     miss = is_missing(vals)
     if pd.api.types.infer_dtype(vals, skipna=True) in ("string", "empty"):  # already strings: no per-value work
-        return vals.where(~miss, np.nan)
+        return vals.where(~miss, np.nan) if miss.any() else vals
     out = vals.map(_str)
     out[miss] = np.nan
     return out.astype(object)
@@ -121,8 +121,8 @@ def to_bool(s: pd.Series) -> pd.Series:
     if pd.api.types.is_numeric_dtype(s.dtype) and not isinstance(s.dtype, pd.CategoricalDtype):
         f = s.astype("float64")
         return (f != 0).astype("float64").where(f.notna(), np.nan)
-    codes, uniques = pd.factorize(to_string(s))  # each distinct value is read once (missing: code -1)
-    words = [u.strip().lower() for u in uniques]
+    codes, uniques = pd.factorize(s.to_numpy(dtype=object))  # each distinct value is read once (missing: -1)
+    words = [_str(u).strip().lower() for u in uniques]
     table = np.array([1.0 if w in TRUE_WORDS else (0.0 if w in FALSE_WORDS else np.nan) for w in words] + [np.nan])
     return pd.Series(table[codes], index=s.index, name=s.name, dtype="float64")
 

@@ -79,12 +79,20 @@ class SkewTransformer(TransformerMixin, BaseEstimator):
         X = as_frame(X, self.feature_names_in_)
         if not self.columns_:
             return X
-        out = X.copy()
+        names = [str(c) for c in X.columns]
+        if not all(isinstance(t, np.dtype) and t.kind in "fiu" for t in X.dtypes.to_numpy()):
+            out = X.copy()
+            for c, (method, power, low, lo, hi) in self.columns_.items():
+                t = _apply(method, power, low, X[c].to_numpy(dtype="float64", na_value=np.nan))
+                with np.errstate(invalid="ignore"):
+                    out[c] = np.clip(t, lo, hi)
+            return out
+        a = X.to_numpy(dtype="float64", copy=True)  # numbers only: one array, columns replaced in place
         for c, (method, power, low, lo, hi) in self.columns_.items():
-            t = _apply(method, power, low, X[c].to_numpy(dtype="float64", na_value=np.nan))
+            j = names.index(c)
             with np.errstate(invalid="ignore"):
-                out[c] = np.clip(t, lo, hi)
-        return out
+                a[:, j] = np.clip(_apply(method, power, low, a[:, j]), lo, hi)
+        return pd.DataFrame(a, index=X.index, columns=X.columns)
 
     def describe(self) -> dict[str, str]:
         """Transformed column -> ``"log1p(x)"`` and the like."""

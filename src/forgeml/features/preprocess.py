@@ -214,9 +214,10 @@ class Preprocessor(TransformerMixin, BaseEstimator):
         if skew is None or not skew.columns_:
             return vals
         cols = list(skew.feature_names_in_)
-        vals = vals.copy()
-        vals[cols] = skew.transform(vals[cols]).to_numpy()
-        return vals
+        pos = vals.columns.get_indexer(cols)
+        a = vals.to_numpy(dtype="float64", copy=True)  # the imputer's output: numbers only
+        a[:, pos] = skew.transform(pd.DataFrame(a[:, pos], index=vals.index, columns=cols)).to_numpy()
+        return pd.DataFrame(a, index=vals.index, columns=vals.columns)
 
     def engineered_descriptions(self) -> dict[str, str]:
         """Raw output column -> how the engineering made it (``"log1p(income)"``, ``"count of city"``, ``"mean of
