@@ -106,3 +106,25 @@ def test_numbers_already_read_and_numbers_as_text_give_the_same_features():
     as_text["b"] = [repr(v) for v in X["b"]]
     pd.testing.assert_frame_equal(prep.transform(X), prep.transform(as_text))
     pd.testing.assert_frame_equal(prep.transform(X), prep.fit_transform(X))
+
+
+def test_a_lone_pipeline_is_walked_without_digests():
+    df = _data()
+    schema = infer_schema(df, "y")
+    member = _members(df, schema, regression=False)[0]
+    fitted = FittedPipeline(schema, [member], [1.0])
+    new = _data(30, seed=3).drop(columns=["y"])
+    np.testing.assert_array_equal(fitted.predict_proba(new), member.predict_proba(align_for_predict(schema, new)))
+    assert fitted.__dict__.get("_digests") == {}  # nothing to share: nothing pickled to digest it
+
+
+def test_skew_lands_on_its_column_when_labels_are_numbers():
+    rng = np.random.default_rng(0)
+    X = pd.DataFrame({5: rng.lognormal(0, 1.5, 400), "c": rng.normal(size=400)})
+    X.loc[:19, 5] = np.nan
+    prep = Preprocessor([(5, "numeric"), ("c", "numeric")], skew="log1p", indicators=True).fit(X)
+    out = prep.transform(X)
+    assert set(out["5__missing"].unique()) == {0.0, 1.0}  # the indicator is not transformed
+    rows = X[5].notna().to_numpy()
+    np.testing.assert_allclose(out["5"].to_numpy()[rows], np.log1p(X[5].to_numpy()[rows]))
+    pd.testing.assert_frame_equal(out, prep.fit_transform(X))

@@ -121,7 +121,10 @@ def to_bool(s: pd.Series) -> pd.Series:
     if pd.api.types.is_numeric_dtype(s.dtype) and not isinstance(s.dtype, pd.CategoricalDtype):
         f = s.astype("float64")
         return (f != 0).astype("float64").where(f.notna(), np.nan)
-    codes, uniques = pd.factorize(s.to_numpy(dtype=object))  # each distinct value is read once (missing: -1)
+    try:
+        codes, uniques = pd.factorize(s.to_numpy(dtype=object))  # each distinct value read once (missing: -1)
+    except TypeError:  # an unhashable cell (a list, a dict): read cell by cell, it becomes NaN like any stray value
+        codes, uniques = np.where(is_missing(s), -1, np.arange(len(s))), list(to_string(s))
     words = [_str(u).strip().lower() for u in uniques]
     table = np.array([1.0 if w in TRUE_WORDS else (0.0 if w in FALSE_WORDS else np.nan) for w in words] + [np.nan])
     return pd.Series(table[codes], index=s.index, name=s.name, dtype="float64")

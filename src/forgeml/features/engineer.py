@@ -88,8 +88,9 @@ class SkewTransformer(TransformerMixin, BaseEstimator):
                     out[c] = np.clip(t, lo, hi)
             return out
         a = X.to_numpy(dtype="float64", copy=True)  # numbers only: one array, columns replaced in place
+        where = {c: j for j, c in enumerate(names)}
         for c, (method, power, low, lo, hi) in self.columns_.items():
-            j = names.index(c)
+            j = where[c]
             with np.errstate(invalid="ignore"):
                 a[:, j] = np.clip(_apply(method, power, low, a[:, j]), lo, hi)
         return pd.DataFrame(a, index=X.index, columns=X.columns)

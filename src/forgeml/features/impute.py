@@ -62,7 +62,8 @@ class NumericImputer(TransformerMixin, BaseEstimator):
         cols = list(self.value_columns_)
         same = list(X.columns) == cols  # as the Preprocessor passes it: no column selection to pay for
         a = _finite((X if same else X[cols]).to_numpy(dtype="float64", na_value=np.nan))
-        miss = np.isnan(a[:, [cols.index(c) for c in self.indicator_columns_]]).astype("float64")
+        where = {c: j for j, c in enumerate(cols)}
+        miss = np.isnan(a[:, [where[c] for c in self.indicator_columns_]]).astype("float64")
         for j, c in enumerate(cols):
             if c in self.statistics_:
                 a[:, j] = np.where(np.isnan(a[:, j]), self.statistics_[c], a[:, j])

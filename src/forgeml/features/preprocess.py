@@ -213,8 +213,9 @@ class Preprocessor(TransformerMixin, BaseEstimator):
         skew = getattr(self, "skew_", None)
         if skew is None or not skew.columns_:
             return vals
-        cols = list(skew.feature_names_in_)
-        pos = vals.columns.get_indexer(cols)
+        cols = list(skew.feature_names_in_)  # str() of the labels, which may be numbers
+        where = {str(c): j for j, c in enumerate(vals.columns)}
+        pos = [where[c] for c in cols]
         a = vals.to_numpy(dtype="float64", copy=True)  # the imputer's output: numbers only
         a[:, pos] = skew.transform(pd.DataFrame(a[:, pos], index=vals.index, columns=cols)).to_numpy()
         return pd.DataFrame(a, index=vals.index, columns=vals.columns)

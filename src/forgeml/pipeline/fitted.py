@@ -50,24 +50,26 @@ class StepCache:
 
     A step's key is the digest of its pickled state, chained over the steps before it, so two members share an
     output only when every step up to it is fitted identically: then it is the same function of the same input.
-    ``digests`` outlives the batch (one ``FittedPipeline`` keeps it across calls; its steps never change). After
-    ``plan(members)`` an output is dropped once its last reader has taken it, so a large batch holds no more
-    transformed copies than the sharing needs; without a plan every output is kept."""
+    ``digests`` outlives the batch (one ``FittedPipeline`` keeps it across calls: its members are fitted once and
+    never refit in place). After ``plan(members)`` an output is dropped once its last reader has taken it, so a
+    large batch holds no more transformed copies than the sharing needs, and with fewer than two pipelines to walk
+    nothing is digested at all; without a plan every output is kept."""
 
-    def __init__(self, digests: dict[int, bytes]) -> None:
+    def __init__(self, digests: dict[int, tuple[Any, bytes]]) -> None:
         self.digests = digests
         self.outputs: dict[bytes, Any] = {}
         self.readers: dict[bytes, int] | None = None
+        self.sharing = True
 
     def _digest(self, step: Any) -> bytes:
-        d = self.digests.get(id(step))
-        if d is None:
+        entry = self.digests.get(id(step))
+        if entry is None or entry[0] is not step:  # the step is kept with its digest: an id is never reused
             try:
                 d = hashlib.sha256(pickle.dumps(step, protocol=pickle.HIGHEST_PROTOCOL)).digest()
             except Exception:  # an unpicklable step is never shared
                 d = id(step).to_bytes(8, "little") + b"unshared"
-            self.digests[id(step)] = d
-        return d
+            entry = self.digests[id(step)] = (step, d)
+        return entry[1]
 
     def _keyed(self, steps: list[tuple[str, Any]]) -> list[tuple[bytes, Any]]:
         key, out = b"", []
@@ -81,14 +83,21 @@ class StepCache:
     def plan(self, members: list[Any]) -> None:
         """Count the readers of every step output the members will walk through."""
         self.readers = {}
-        for pipe in members:
-            for p in pipe.pipelines if _bagged(pipe) else [pipe] if _walkable(pipe) else []:
-                for key, _ in self._keyed(p.steps):
-                    self.readers[key] = self.readers.get(key, 0) + 1
+        walked = [p for pipe in members for p in (pipe.pipelines if _bagged(pipe) else [pipe] if _walkable(pipe)
+                                                  else [])]
+        self.sharing = len(walked) > 1
+        for p in walked if self.sharing else []:
+            for key, _ in self._keyed(p.steps):
+                self.readers[key] = self.readers.get(key, 0) + 1
 
     def transform(self, steps: list[tuple[str, Any]], X: pd.DataFrame) -> Any:
         """``X`` through every step but the last, reusing outputs of identically fitted prefixes."""
         Xt = X
+        if not self.sharing:
+            for _, step in steps[:-1]:
+                if step is not None and step != "passthrough":
+                    Xt = step.transform(Xt)
+            return Xt
         for key, step in self._keyed(steps):
             out = self.outputs.get(key)
             if out is None:
