@@ -106,6 +106,28 @@ def test_monotone_integers_without_id_name_are_numeric():
     assert infer_schema(df, "y").column("year").kind == "numeric"
 
 
+@pytest.mark.parametrize(("values", "kind"), [
+    (["63", "20", "19", "69", "20"] * 8, "categorical"),  # school codes: text holding only whole numbers
+    (["1", "2", "3"] * 10, "categorical"),  # regions coded 1/2/3
+    (["02139", "10001", "94105"] * 10 + ["n/a"], "categorical"),  # zip codes: a leading zero, one stray value
+    ([str(10_000 + i) for i in range(40)], "id"),  # every value differs: an identifier
+    (["1.5", "2", "3.25"] * 10, "numeric"),  # decimals: measurements written as text
+    (["-1", "2", "3"] * 10, "numeric"),  # a sign: a quantity, not a code
+    (["12", "7", "n/a"] + ["4", "9"] * 30, "numeric"),  # numbers with a stray missing marker
+])
+def test_text_of_digits_is_codes_unless_it_reads_as_a_quantity(values, kind):
+    df = pd.DataFrame({"c": values, "y": np.arange(len(values)) % 2})
+    assert infer_schema(df, "y").column("c").kind == kind
+
+
+def test_codes_match_whatever_type_they_arrive_in_at_predict_time():
+    from forgeml.data.coerce import to_string
+
+    spec = infer_schema(pd.DataFrame({"c": ["63", "20", "19"] * 5, "y": [0, 1, 1] * 5}), "y").column("c")
+    assert spec.kind == "categorical" and set(spec.categories) == {"63", "20", "19"}
+    assert list(to_string(pd.Series([63, 20.0, "19"]))) == ["63", "20", "19"]
+
+
 def test_schema_json_round_trip():
     schema = infer_schema(_all_kinds(), "y")
     again = Schema.from_json(schema.to_json())
@@ -128,3 +150,8 @@ def test_real_datasets():
     penguins = infer_schema(pd.read_parquet(f"{DATASETS}/penguins.parquet"), "species")
     assert penguins.column("island").kind == "categorical"
     assert penguins.column("sex").missing_frac > 0
+    # codes stored as text: school ids in star, state numbers in cigar
+    star = infer_schema(pd.read_parquet(f"{DATASETS}/star.parquet"), "totexpk")
+    assert star.column("schidkn").kind == "categorical"
+    cigar = infer_schema(pd.read_parquet(f"{DATASETS}/cigar.parquet"), "sales")
+    assert cigar.column("state").kind == "categorical"

@@ -8,7 +8,8 @@ The rules are deliberately simple and documented, because a user who disagrees m
   explicitly when this guess is wrong.
 * kinds: ``constant`` (at most one distinct non-missing value), ``boolean`` (bool dtype or a yes/no-like pair),
   ``datetime`` (datetime dtype, or strings of which >= 90% parse as dates), ``numeric`` (numeric dtype, or
-  strings of which >= 95% parse as numbers), ``id`` (all-unique identifier-like values), ``text`` (long,
+  strings of which >= 95% parse as numbers, unless they are codes: only whole numbers, or some with a leading
+  zero, are categorical), ``id`` (all-unique identifier-like values), ``text`` (long,
   mostly unique, multi-word strings), else ``categorical``. An object column mixing numbers and strings is
   categorical: its values are compared as strings.
 """
@@ -175,7 +176,7 @@ def _object_kind(present: pd.Series, n_unique: int, name: str) -> str:
         return BOOLEAN
     strings = to_string(sample)
     if to_numeric(sample).notna().mean() >= 0.95:
-        return NUMERIC
+        return _codes_kind(strings, n_unique, len(present), name) or NUMERIC
     has_digit = strings.str.contains(r"\d", regex=True).mean() >= 0.9
     if has_digit and strings.str.len().mean() >= 6 and to_datetime(sample).notna().mean() >= 0.9:
         return DATETIME
@@ -186,3 +187,22 @@ def _object_kind(present: pd.Series, n_unique: int, name: str) -> str:
     if unique_frac == 1.0 and (len(present) >= 20 or _ID_NAME.search(name.strip())) and words.max() <= 1:
         return ID
     return CATEGORICAL
+
+
+_DIGITS = re.compile(r"^\d+$")
+
+
+def _codes_kind(strings: pd.Series, n_unique: int, n: int, name: str) -> str | None:
+    """Codes written with digits (zip codes, product or school ids, "1"/"2"/"3" for regions) are stored as text
+    on purpose: a loader that met plain integers would have made the column numeric. So text holding only
+    whole numbers, or any with a leading zero, is categorical (an identifier when all values differ); text with
+    decimals, signs or a few stray values ("3.5", "-2", "n/a") stays numeric."""
+    s = strings.str.strip()
+    digits = s.str.match(_DIGITS)
+    if not (digits.all() or (digits.mean() >= 0.95 and (s[digits].str.len().gt(1) & s[digits].str.startswith("0"))
+                                                         .any())):
+        return None
+    if n_unique == n and (n >= 20 or _ID_NAME.search(name.strip())):
+        return ID
+    return CATEGORICAL
+
