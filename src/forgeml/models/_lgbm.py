@@ -7,6 +7,8 @@ from typing import Any
 
 import lightgbm as lgb
 
+from forgeml._threads import predict_threads
+
 
 class _DeadlineCallback:
     """Stop boosting once ``time.time()`` passes ``deadline``; the booster keeps every finished round."""
@@ -31,7 +33,31 @@ class _DeadlineMixin:
         return super().fit(X, y, **kwargs)
 
 
-class LGBMClassifier(_DeadlineMixin, lgb.LGBMClassifier):
+class _PredictThreadsMixin:
+    """Predict on ``predict_threads(rows)`` threads: fitted on one (a trial's share), predicting where the cores
+    are free. An explicit ``num_threads`` wins."""
+
+    def predict(self, X: Any, *args: Any, **kwargs: Any) -> Any:
+        kwargs.setdefault("num_threads", predict_threads(X.shape[0]))
+        return super().predict(X, *args, **kwargs)
+
+
+class _ProbaThreadsMixin(_PredictThreadsMixin):
+    def predict_proba(self, X: Any, *args: Any, **kwargs: Any) -> Any:
+        kwargs.setdefault("num_threads", predict_threads(X.shape[0]))
+        return super().predict_proba(X, *args, **kwargs)
+
+
+# one mixin base per class: LightGBM's ``get_params`` looks at the second base when the first is a mixin
+class _ClassifierMixin(_ProbaThreadsMixin, _DeadlineMixin):
+    pass
+
+
+class _RegressorMixin(_PredictThreadsMixin, _DeadlineMixin):
+    pass
+
+
+class LGBMClassifier(_ClassifierMixin, lgb.LGBMClassifier):
     """``lightgbm.LGBMClassifier`` that stops at ``deadline`` (epoch seconds, None for no limit)."""
 
     def __init__(self, *, deadline: float | None = None, **kwargs: Any) -> None:
@@ -39,7 +65,7 @@ class LGBMClassifier(_DeadlineMixin, lgb.LGBMClassifier):
         super().__init__(**kwargs)
 
 
-class LGBMRegressor(_DeadlineMixin, lgb.LGBMRegressor):
+class LGBMRegressor(_RegressorMixin, lgb.LGBMRegressor):
     """``lightgbm.LGBMRegressor`` that stops at ``deadline`` (epoch seconds, None for no limit)."""
 
     def __init__(self, *, deadline: float | None = None, **kwargs: Any) -> None:

@@ -9,6 +9,8 @@ from typing import Any
 import numpy as np
 import xgboost as xgb
 
+from forgeml._threads import predict_threads
+
 
 class _DeadlineCallback(xgb.callback.TrainingCallback):
     """Stop boosting once ``time.time()`` passes ``deadline``; the model keeps every finished round."""
@@ -41,7 +43,41 @@ class _DeadlineMixin:
             self.callbacks = saved
 
 
-class XGBClassifier(_DeadlineMixin, xgb.XGBClassifier):
+class _PredictThreadsMixin:
+    """Predict on ``predict_threads(rows)`` threads: the booster keeps the one thread it was fitted with (a
+    trial's share) except while a large batch predicts where the cores are free."""
+
+    def _on_threads(self, X: Any, call: Any) -> Any:
+        fitted = max(1, int(self.n_jobs or 1))
+        threads = predict_threads(X.shape[0])
+        if threads <= fitted:
+            return call()
+        booster = self.get_booster()
+        booster.set_param({"nthread": threads})
+        try:
+            return call()
+        finally:
+            booster.set_param({"nthread": fitted})
+
+    def predict(self, X: Any, *args: Any, **kwargs: Any) -> Any:
+        return self._on_threads(X, lambda: super(_PredictThreadsMixin, self).predict(X, *args, **kwargs))
+
+
+class _ProbaThreadsMixin(_PredictThreadsMixin):
+    def predict_proba(self, X: Any, *args: Any, **kwargs: Any) -> Any:
+        return self._on_threads(X, lambda: super(_ProbaThreadsMixin, self).predict_proba(X, *args, **kwargs))
+
+
+# one mixin base per class: xgboost's ``get_params`` looks at the second base when the first is a mixin
+class _ClassifierMixin(_ProbaThreadsMixin, _DeadlineMixin):
+    pass
+
+
+class _RegressorMixin(_PredictThreadsMixin, _DeadlineMixin):
+    pass
+
+
+class XGBClassifier(_ClassifierMixin, xgb.XGBClassifier):
     """``xgboost.XGBClassifier`` that stops at ``deadline`` and maps arbitrary integer labels to 0..k-1."""
 
     def __init__(self, *, deadline: float | None = None, **kwargs: Any) -> None:
@@ -64,7 +100,7 @@ class XGBClassifier(_DeadlineMixin, xgb.XGBClassifier):
         return self.classes_[np.asarray(super().predict(X, **kwargs), dtype=int)]
 
 
-class XGBRegressor(_DeadlineMixin, xgb.XGBRegressor):
+class XGBRegressor(_RegressorMixin, xgb.XGBRegressor):
     """``xgboost.XGBRegressor`` that stops at ``deadline`` (epoch seconds, None for no limit)."""
 
     def __init__(self, *, deadline: float | None = None, **kwargs: Any) -> None:

@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
 
+from forgeml._threads import predict_threads
 from forgeml.models._common import require_fitted, threads
 from forgeml.models.base import Capabilities, FitContext, ModelFamily
 from forgeml.space import Float, Int, SearchSpace
@@ -87,7 +88,8 @@ class _CatBoostBase(BaseEstimator):
 
     def predict(self, X: Any) -> np.ndarray:
         self._check()
-        pred = np.asarray(self.model_.predict(_as_catboost(X, self.cat_columns_)))
+        pred = np.asarray(self.model_.predict(_as_catboost(X, self.cat_columns_),
+                                              thread_count=predict_threads(X.shape[0])))
         return pred.reshape(-1) if pred.ndim > 1 and pred.shape[1] == 1 else pred
 
 
@@ -103,7 +105,8 @@ class CatBoostClassifier(ClassifierMixin, _CatBoostBase):
 
     def predict_proba(self, X: Any) -> np.ndarray:
         self._check()
-        return np.asarray(self.model_.predict_proba(_as_catboost(X, self.cat_columns_)))
+        return np.asarray(self.model_.predict_proba(_as_catboost(X, self.cat_columns_),
+                                                    thread_count=predict_threads(X.shape[0])))
 
     def predict(self, X: Any) -> np.ndarray:
         return self.classes_[np.argmax(self.predict_proba(X), axis=1)]

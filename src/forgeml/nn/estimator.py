@@ -127,10 +127,11 @@ class _TorchMLP(BaseEstimator):
     def _outputs(self, X: Any) -> np.ndarray:
         if not hasattr(self, "state_dict_"):
             raise NotFittedError(f"this {type(self).__name__} is not fitted yet; call fit first")
+        from forgeml._threads import predict_threads
         from forgeml.nn.trainer import load_numpy_state, predict_batches, torch_threads
 
         Xs = self._inputs(X, fitting=False)
-        with torch_threads(int(self.n_threads)):
+        with torch_threads(max(int(self.n_threads), predict_threads(len(Xs)))):  # free cores for large batches
             module = self.__dict__.get("_module")
             if module is None:
                 module = load_numpy_state(self._build_module(self.n_features_in_, self.n_outputs_), self.state_dict_)

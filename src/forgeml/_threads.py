@@ -1,0 +1,33 @@
+"""How many threads one prediction may use in the process that makes it.
+
+Models are fitted on one thread each (the search runs one trial per core), but a fitted model predicts in the
+user's process, where the cores are free: LightGBM and torch on 10,000 rows took 16.1 and 17.6 ms on one thread,
+9.6 and 11.2 ms on two (2 cores). Small batches stay on one thread: waking a second costs more than it saves.
+"""
+from __future__ import annotations
+
+import os
+
+#: Rows per extra thread: 10,000 rows use up to 5 threads, 1,999 rows one.
+ROWS_PER_THREAD = 2_000
+
+
+def available_cores() -> int:
+    """Cores this process may run on, capped by ``OMP_NUM_THREADS`` when set (forgeml's workers set it to their
+    share; a user may set it to keep forgeml to fewer cores)."""
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        cores = os.cpu_count() or 1
+    cap = os.environ.get("OMP_NUM_THREADS", "").strip()
+    if cap.isdigit() and int(cap) > 0:
+        cores = min(cores, int(cap))
+    return max(1, cores)
+
+
+def predict_threads(n_rows: int) -> int:
+    """Threads for predicting ``n_rows`` rows here: one per ``ROWS_PER_THREAD`` rows, at most the cores."""
+    return max(1, min(available_cores(), int(n_rows) // ROWS_PER_THREAD))
+
+
+__all__ = ["ROWS_PER_THREAD", "available_cores", "predict_threads"]
