@@ -57,7 +57,7 @@ def test_strategies_search_cells_for_images(strategy):
     assert m.problem_.image_shape == (4, 4) and "reduce.n0.op0" in m.genotype_
     assert (m.predict(X) == y).mean() > 0.8
     if strategy == "darts":
-        assert set(m.history_["source"]) <= {"darts", "darts:fewer_skips", "darts:wider"}
+        assert set(m.history_["source"]) <= {"darts", "darts:fewer_skips", "darts:wider", "darts:again"}
         assert (m.history_["source"] == "darts").sum() == 1 and m.history_["epochs"].iloc[0] >= 1
 
 
@@ -97,6 +97,41 @@ def test_darts_moves_the_architecture_weights_and_discretises_to_a_valid_cell(pr
     assert space.build(genotype, problem)(torch.from_numpy(X[:4])).shape == (4, 2)
     first = ctx.history[0]
     assert first.source == "darts" and first.ok and first.genotype == genotype and first.state_dict is not None
+
+
+def test_darts_spends_the_time_left_on_its_cell_from_other_initial_weights_and_keeps_the_best():
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(160, TABLE.n_features)).astype(np.float32)
+    y = (X[:, 0] + X[:, 1] > 0).astype(np.int64)
+    ctx = NASContext(CellSpace(), TABLE, X[:128], y[:128], X[128:], y[128:], deadline=time.time() + 8, seed=0,
+                     n_threads=1, epochs=(1, 2))
+    DARTS(batch_size=32, search_share=0.25).search(ctx)
+    first = ctx.history[0]
+    again = [c for c in ctx.history if c.source == "darts:again"]
+    assert first.source == "darts" and len(again) >= 2 and all(c.ok for c in again)
+    assert all(c.genotype == first.genotype for c in again)
+    # each from its own initial weights: no two trainings of the cell end with the same weights
+    heads = {c.id: np.concatenate([v.ravel() for v in c.state_dict.values()]) for c in [first, *again]}
+    assert not any(np.allclose(heads[a], heads[b]) for a in heads for b in heads if a < b)
+    assert ctx.time_left() > -2.0  # it stopped when the next one would not fit, not long after the deadline
+    assert ctx.best(trained=True).score == max(c.score for c in ctx.history if c.ok)
+
+
+def test_a_candidates_initial_weights_come_from_its_seed_not_from_what_ran_before():
+    rng = np.random.default_rng(1)
+    X = rng.normal(size=(120, TABLE.n_features)).astype(np.float32)
+    y = (X[:, 0] > 0).astype(np.int64)
+    space = CellSpace()
+    genotype = space.space(TABLE).default()
+    runs = []
+    for noise in (1, 2):
+        torch.manual_seed(noise)  # what ran before (a supernet, another candidate) moved torch's global generator
+        torch.rand(10 * noise)
+        ctx = NASContext(space, TABLE, X[:90], y[:90], X[90:], y[90:], deadline=time.time() + 30, seed=3,
+                         n_threads=1, epochs=(1, 2))
+        runs.append(ctx.evaluate(genotype, 2, keep=True))
+    assert runs[0].score == runs[1].score
+    assert all(np.array_equal(runs[0].state_dict[k], runs[1].state_dict[k]) for k in runs[0].state_dict)
 
 
 def test_discretize_keeps_the_two_strongest_edges_and_their_best_non_zero_ops():

@@ -12,7 +12,7 @@ import pytest
 
 from forgeml.errors import ConfigError, DataError
 from forgeml.nas import NAS_SPACES, NAS_STRATEGIES, NASearch
-from forgeml.nas.base import NASSpace, Problem
+from forgeml.nas.base import NASSpace, NASStrategy, Problem
 from forgeml.nas.context import NASContext
 from forgeml.nas.spaces.macro import MacroSpace
 from forgeml.nas.strategies.rl import ReinforceSearcher
@@ -208,6 +208,7 @@ def test_image_data_is_checked_and_fits():
     ({"space": "macr"}, "unknown NAS space 'macr'.*Did you mean 'macro'"),
     ({"time_budget": 0}, "time_budget must be a positive"),
     ({"epochs": (5, 2)}, "epochs must be"),
+    ({"augment": "flip"}, "augment must be 'auto', 'shift' or 'none'"),
 ])
 def test_bad_options_are_config_errors(kwargs, match):
     with pytest.raises(ConfigError, match=match):
@@ -233,3 +234,54 @@ def test_a_strategy_object_is_used_as_given():
     assert len(m.history_) == 1 and m.history_["source"].iloc[0] == "baseline"
     expected = {"space": "macro", **MacroSpace().space(m.problem_).default()}
     assert m.genotype_ == json.loads(json.dumps(expected))
+
+
+def test_shift_augmentation_moves_each_image_by_at_most_one_pixel_and_fills_with_the_background():
+    import torch
+
+    from forgeml.nn.trainer import shift_images
+
+    rng = np.random.default_rng(0)
+    imgs = np.zeros((64, 2, 5, 6), dtype=np.float32)  # two channels, a 3x4 block of ink inside a background border
+    imgs[:, :, 1:4, 1:5] = rng.normal(size=(64, 2, 3, 4)) + 5.0
+    x = torch.from_numpy(imgs.reshape(64, -1))
+    aug = shift_images((5, 6), fill=-1.0)
+    out = aug(x, torch.Generator().manual_seed(0)).reshape(64, 2, 5, 6).numpy()
+    assert out.shape == imgs.shape
+    moves = set()
+    for i in range(64):
+        match = [(dy, dx) for dy in (-1, 0, 1) for dx in (-1, 0, 1)
+                 if np.array_equal(out[i][:, 1 + dy:4 + dy, 1 + dx:5 + dx], imgs[i][:, 1:4, 1:5])]
+        assert len(match) == 1, "every image is its own ink, moved by at most one pixel in each direction"
+        dy, dx = match[0]
+        moves.add((dy, dx))
+        rest = np.ones((5, 6), dtype=bool)
+        rest[1 + dy:4 + dy, 1 + dx:5 + dx] = False
+        assert set(np.unique(out[i][:, rest])) <= {0.0, -1.0}  # background, or the border filled in
+        assert out[i][0, 0 if dy == -1 else 4, :].min() >= -1.0
+    assert len(moves) >= 6  # the moves differ from image to image
+    again = aug(x, torch.Generator().manual_seed(0)).reshape(64, 2, 5, 6).numpy()
+    assert np.array_equal(out, again)  # the trainer's seeded generator makes it reproducible
+
+
+def test_spatial_networks_train_on_shifted_images_flat_ones_and_tables_never():
+    X, y = _images(n=120)
+    seen = {}
+
+    class Look(NASStrategy):
+        def search(self, ctx):
+            seen["augment"] = ctx.augment
+            ctx.evaluate(ctx.space.default(), 1, keep=True)
+
+    NASearch(strategy=Look(), space="cell", time_budget=5, image_shape=(4, 4)).fit(X, y)
+    assert seen["augment"] is not None and seen["augment"].shape == (4, 4)
+    v = X.to_numpy(dtype=np.float64)  # pixels are scaled by one mean and spread: the background is the smallest
+    assert seen["augment"].fill == pytest.approx((v.min() - v.mean()) / v.std(), rel=1e-5)
+    NASearch(strategy=Look(), space="cell", time_budget=5, image_shape=(4, 4), augment="none").fit(X, y)
+    assert seen["augment"] is None
+    NASearch(strategy=Look(), space="macro", time_budget=5, image_shape=(4, 4)).fit(X, y)
+    assert seen["augment"] is None  # a flat MLP: shifted pixels are other inputs to it
+    NASearch(strategy=Look(), space="macro", time_budget=5, image_shape=(4, 4), augment="shift").fit(X, y)
+    assert seen["augment"] is not None
+    NASearch(strategy=Look(), space="macro", time_budget=5, augment="shift").fit(_table(), target="y")
+    assert seen["augment"] is None

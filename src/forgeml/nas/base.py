@@ -55,6 +55,9 @@ class NASSpace(ABC):
     """A search space of networks. ``__init__`` takes only options; ``space`` and ``build`` do the work."""
 
     name: str = ""
+    #: Its networks see an image's pixels in place (convolutions, patches), so training on images moved by a pixel
+    #: helps them; flat networks learn nothing from it (on digits it cost a flat MLP 0.6 points of accuracy).
+    spatial: bool = False
 
     def applies_to(self, problem: Problem) -> bool:
         """Whether this space can build networks for ``problem`` (image spaces need an ``image_shape``)."""

@@ -28,7 +28,7 @@ class NASContext:
     def __init__(self, space: NASSpace, problem: Problem, X_train: np.ndarray, y_train: np.ndarray,
                  X_valid: np.ndarray, y_valid: np.ndarray, *, deadline: float, seed: int = 0,
                  n_threads: int = 1, device: str = "cpu", epochs: tuple[int, int] = (5, 30),
-                 patience: int = 8, metric: str = "accuracy") -> None:
+                 patience: int = 8, metric: str = "accuracy", augment: Any = None) -> None:
         self.nas_space = space
         self.problem = problem
         self.space = space.space(problem)
@@ -42,6 +42,7 @@ class NASContext:
         if metric not in METRICS:
             raise ValueError(f"unknown NAS metric {metric!r}; use one of {', '.join(METRICS)}")
         self.metric = metric
+        self.augment = augment  # applied to every network's training batches (``train_module``'s ``augment``)
         self.history: list[Candidate] = []
         self.rng = np.random.default_rng(seed)
 
@@ -59,7 +60,10 @@ class NASContext:
         start = time.time()
         cand = Candidate(id=cid, genotype=genotype, epochs=int(epochs), score=None, source=source)
         try:
-            if module is None:
+            if module is None:  # initial weights from the candidate's seed, not from whatever ran before
+                import torch
+
+                torch.manual_seed(self.seed + cid)
                 module = self.nas_space.build(genotype, self.problem)
             cand.n_params = int(sum(p.numel() for p in module.parameters()))
             result = self._train(module, genotype, self.X_train, self.y_train, epochs, seed=self.seed + cid,
@@ -115,7 +119,8 @@ class NASContext:
         return train_module(module, X, y, loss=self.problem.loss, lr=float(train["lr"]),
                             weight_decay=float(train["weight_decay"]), batch_size=int(train["batch_size"]),
                             epochs=int(epochs), seed=seed, deadline=deadline, n_threads=self.n_threads,
-                            device=self.device, schedule=str(train["schedule"]), **valid)
+                            device=self.device, schedule=str(train["schedule"]), augment=self.augment,
+                            **valid)
 
     def score(self, out: np.ndarray, y: np.ndarray) -> float:
         """Higher is better: R² for regression; for classification accuracy (ties broken by 1e-4 × log loss) or,

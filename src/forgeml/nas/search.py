@@ -60,7 +60,8 @@ class NASearch(BaseEstimator):
     def __init__(self, strategy: str = "evolution", space: str = "auto", time_budget: float = 60.0,
                  image_shape: Any = None, seed: int = 0, epochs: tuple[int, int] = (5, 40),
                  valid_fraction: float = 0.2, refit: bool = False, n_threads: int | None = None,
-                 device: str = "auto", task: str | None = None, metric: str = "auto", verbose: int = 0) -> None:
+                 device: str = "auto", task: str | None = None, metric: str = "auto", augment: str = "auto",
+                 verbose: int = 0) -> None:
         self.strategy = strategy
         self.space = space
         self.time_budget = time_budget
@@ -73,6 +74,7 @@ class NASearch(BaseEstimator):
         self.device = device
         self.task = task
         self.metric = metric
+        self.augment = augment
         self.verbose = verbose
 
     # --- configuration -------------------------------------------------------------------------------------
@@ -104,6 +106,8 @@ class NASearch(BaseEstimator):
             raise ConfigError(f"epochs must be (low, full) with 1 <= low <= full, got {self.epochs!r}")
         if self.metric not in ("auto", "accuracy", "log_loss"):
             raise ConfigError(f"metric must be 'auto', 'accuracy' or 'log_loss', got {self.metric!r}")
+        if self.augment not in ("auto", "shift", "none"):
+            raise ConfigError(f"augment must be 'auto', 'shift' or 'none', got {self.augment!r}")
         if not 0.05 <= float(self.valid_fraction) <= 0.5:
             raise ConfigError(f"valid_fraction must be in [0.05, 0.5], got {self.valid_fraction!r}")
 
@@ -197,11 +201,22 @@ class NASearch(BaseEstimator):
 
         ctx = NASContext(space, problem, Xv[tr], yv[tr], Xv[va], yv[va], deadline=search_deadline,
                          seed=int(self.seed), n_threads=self.n_threads_, device=pick_device(self.device),
-                         epochs=tuple(int(e) for e in self.epochs), metric=self._metric())
+                         epochs=tuple(int(e) for e in self.epochs), metric=self._metric(),
+                         augment=self._augmentation(Xv, space))
         strategy.search(ctx)
         self._finish(ctx, space, problem, Xv, yv, deadline)
         self.search_seconds_ = time.time() - start
         return self
+
+    def _augmentation(self, X: np.ndarray, space: NASSpace) -> Any:
+        """``shift``: images move by up to one pixel in training (the border takes the background, the smallest
+        pixel value); ``auto``: so for spaces whose networks see pixels in place (``NASSpace.spatial``: cells,
+        attention), not for flat MLPs; ``none``: never. Tables are never augmented."""
+        if self.augment == "none" or self.image_shape_ is None or (self.augment == "auto" and not space.spatial):
+            return None
+        from forgeml.nn.trainer import shift_images
+
+        return shift_images(self.image_shape_, float(X.min()) if X.size else 0.0)
 
     def _metric(self) -> str:
         """``auto``: accuracy for images, log loss for tables, whose small validation splits make accuracy coarse

@@ -61,6 +61,29 @@ def torch_threads(n: int) -> Iterator[None]:
         torch.set_num_threads(before)
 
 
+class shift_images:  # noqa: N801 (a picklable function object)
+    """Augment flat image rows by moving each image up to ``max_shift`` pixels in each direction (the uncovered
+    border takes ``fill``, the background): the usual augmentation for small images, which teaches a network
+    that a digit one pixel to the left is the same digit."""
+
+    def __init__(self, shape: tuple[int, int], fill: float, max_shift: int = 1) -> None:
+        self.shape, self.fill, self.max_shift = (int(shape[0]), int(shape[1])), float(fill), int(max_shift)
+
+    def __call__(self, x: Any, gen: Any) -> Any:
+        import torch
+
+        h, w = self.shape
+        n, k = x.shape[0], self.max_shift
+        img = x.reshape(n, -1, h, w)
+        padded = torch.nn.functional.pad(img, (k, k, k, k), value=self.fill)
+        dy = torch.randint(0, 2 * k + 1, (n,), generator=gen)
+        dx = torch.randint(0, 2 * k + 1, (n,), generator=gen)
+        rows = (dy[:, None] + torch.arange(h))[:, None, :, None]
+        cols = (dx[:, None] + torch.arange(w))[:, None, None, :]
+        out = padded[torch.arange(n)[:, None, None, None], torch.arange(img.shape[1])[None, :, None, None], rows, cols]
+        return out.reshape(n, -1)
+
+
 def state_to_numpy(module: Any) -> dict[str, np.ndarray]:
     """A module's weights as numpy arrays: picklable without torch tensors and independent of the device."""
     return {k: v.detach().cpu().numpy().copy() for k, v in module.state_dict().items()}
@@ -137,7 +160,8 @@ def train_module(module: Any, X: np.ndarray, y: np.ndarray, *, loss: str, lr: fl
                  weight_decay: float = 0.0, batch_size: int = 256, epochs: int = 50,
                  X_valid: np.ndarray | None = None, y_valid: np.ndarray | None = None, patience: int = 10,
                  seed: int = 0, deadline: float | None = None, n_threads: int = 1,
-                 device: str = "cpu", score_initial: bool = False, schedule: str = "cosine") -> TrainResult:
+                 device: str = "cpu", score_initial: bool = False, schedule: str = "cosine",
+                 augment: Any = None) -> TrainResult:
     """Train ``module`` in place and return its best weights.
 
     ``loss`` is ``"cross_entropy"`` (``y`` integer codes, module outputs logits) or ``"mse"`` (``y`` float, one
@@ -145,7 +169,8 @@ def train_module(module: Any, X: np.ndarray, y: np.ndarray, *, loss: str, lr: fl
     epoch's weights are returned; it always stops once ``deadline`` (epoch seconds) passes, checked every batch.
     ``score_initial`` (for a module that continues trained weights): the starting weights are a candidate too, so
     training on never returns worse weights, on the validation set, than it started from. ``schedule`` is
-    ``"cosine"`` (decay to 1% of ``lr`` over ``epochs``) or ``"constant"``.
+    ``"cosine"`` (decay to 1% of ``lr`` over ``epochs``) or ``"constant"``. ``augment(batch, generator)``, if
+    given, transforms each training batch (never the validation rows), e.g. ``shift_images``.
     """
     import torch
 
@@ -191,7 +216,8 @@ def train_module(module: Any, X: np.ndarray, y: np.ndarray, *, loss: str, lr: fl
                 idx = order[i:i + batch_size]
                 if len(idx) == 1 and len(Xt) > 1:  # a lone last row: batch norm cannot train on one row
                     continue
-                xb, yb = Xt[idx].to(device), yt[idx].to(device)
+                xb, yb = Xt[idx], yt[idx].to(device)
+                xb = (augment(xb, gen) if augment is not None else xb).to(device)
                 opt.zero_grad()
                 batch_loss = loss_of(module(xb), yb)
                 batch_loss.backward()

@@ -54,6 +54,7 @@ class AttentionSpace(NASSpace):
     """``max_tokens``: the most tokens a table or image becomes (see the module docstring)."""
 
     name = "attention"
+    spatial = True
 
     def __init__(self, max_tokens: int = MAX_TOKENS) -> None:
         self.max_tokens = int(max_tokens)

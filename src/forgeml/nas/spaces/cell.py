@@ -241,6 +241,7 @@ class CellSpace(NASSpace):
     """``nodes``: intermediate nodes per cell (a genotype carries its own count, so any saved one rebuilds)."""
 
     name = "cell"
+    spatial = True
 
     def __init__(self, nodes: int = 3) -> None:
         self.nodes = nodes

@@ -6,12 +6,14 @@ Adam steps (lr 3e-3, betas (0.5, 0.999), L2 1e-3, as in the paper), alternating 
 ``search_share`` of the remaining time lasts. The learned alphas are then discretised (per node the two strongest
 edges, each with its strongest non-zero op) and that genotype is trained from scratch at full fidelity; time left
 over trains alternative discretisations (fewer skip connections, against DARTS' known drift to parameter-free
-cells; a wider network). ``alpha_history`` keeps the alphas after every epoch, the first entry the initial ones.
+cells; a wider network), then the same cell from other initial weights; the best on validation is kept.
+``alpha_history`` keeps the alphas after every epoch, the first entry the initial ones.
 """
 from __future__ import annotations
 
 import math
 import time
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -56,28 +58,36 @@ class DARTS(NASStrategy):
                       self.alpha_history[0])
         self.alphas_ = alphas
         tried: list[float] = []
-        for k, (genotype, source) in enumerate(self._genotypes(ctx, alphas)):
+        for genotype, source in self._genotypes(ctx, alphas):
             cost = 2.0 if source.endswith("wider") else 1.1  # a wider net's convolutions cost about twice as much
-            if k and ctx.time_left() < cost * max(tried, default=0.0):
+            if tried and ctx.time_left() < cost * max(tried):
+                if source.endswith("wider"):
+                    continue  # the cheaper retrainings after it may still fit
                 break
             cand = ctx.evaluate(genotype, ctx.high_epochs, source=source, keep=True)
             if cand.ok:
                 tried.append(cand.seconds)
+            elif source.endswith("again"):
+                break
 
-    def _genotypes(self, ctx: Any, alphas: dict[str, np.ndarray]) -> list[tuple[dict, str]]:
-        """The DARTS cell, then distinct alternatives: at most one skip connection per cell; the first wider."""
+    def _genotypes(self, ctx: Any, alphas: dict[str, np.ndarray]) -> Iterator[tuple[dict, str]]:
+        """The DARTS cell; distinct alternatives (at most one skip connection per cell; wider); then the DARTS
+        cell again from other initial weights, for as long as time lasts. One training of a small network varies
+        by a point or two of validation accuracy with its initial weights; DARTS' authors, too, pick the cell by
+        validation accuracy after training from scratch (Liu et al., 2019, section 3.3)."""
         space, problem = ctx.nas_space, ctx.problem
         first = dict(space.discretize(alphas, problem))
-        out = [(first, "darts")]
+        yield first, "darts"
         fewer_skips = dict(space.discretize(alphas, problem, max_identity=1))
         if fewer_skips != first:
-            out.append((fewer_skips, "darts:fewer_skips"))
+            yield fewer_skips, "darts:fewer_skips"
         size = "channels" if "channels" in first else "width" if "width" in first else None
         if size is not None and hasattr(ctx.space[size], "choices"):
             wider = [c for c in ctx.space[size].choices if c > first[size]]
             if wider:
-                out.append((dict(space.discretize(alphas, problem, **{size: wider[0]})), "darts:wider"))
-        return out
+                yield dict(space.discretize(alphas, problem, **{size: wider[0]})), "darts:wider"
+        while True:
+            yield first, "darts:again"
 
     def _train_supernet(self, ctx: Any, net: Any, end: float) -> None:
         """Alternate architecture and weight steps until ``end``; alphas recorded after every epoch."""
