@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from nas_helpers import table
 
 from forgeml.errors import ConfigError
 from forgeml.nas import NAS_SPACES, NASearch
@@ -17,11 +18,7 @@ from forgeml.nn.trainer import load_numpy_state, predict_batches, train_module
 
 
 def _table(n=240, seed=0):
-    rng = np.random.default_rng(seed)
-    X = rng.normal(size=(n, 5))
-    df = pd.DataFrame(X, columns=[f"x{i}" for i in range(5)])
-    df["colour"] = rng.choice(["red", "green", "blue"], size=n)
-    return df, np.where(X[:, 0] + 0.5 * X[:, 1] ** 2 > 0.5, "yes", "no")
+    return table(n, seed, n_features=5, colour=True, rule=lambda X: X[:, 0] + 0.5 * X[:, 1] ** 2 > 0.5)
 
 
 def _images(n=240, seed=0):

@@ -5,19 +5,16 @@ import subprocess
 import sys
 
 import numpy as np
-import pandas as pd
 import pytest
+from nas_helpers import table
 
 from forgeml import AutoML, load
 from forgeml.errors import ConfigError
 
 
 def _table(n=300, seed=0):
-    rng = np.random.default_rng(seed)
-    X = rng.normal(size=(n, 5))
-    df = pd.DataFrame(X, columns=[f"x{i}" for i in range(5)])
-    df["y"] = np.where(X[:, 0] * X[:, 1] + 0.3 * X[:, 2] > 0, "a", "b")
-    return df
+    return table(n, seed, n_features=5, rule=lambda X: X[:, 0] * X[:, 1] + 0.3 * X[:, 2] > 0, labels=("a", "b"),
+                 target="y")
 
 
 def test_automl_nas_adds_the_found_network_to_the_candidates(tmp_path):

@@ -7,6 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from nas_helpers import table
 
 from forgeml.errors import ConfigError
 from forgeml.nas import NAS_SPACES, NAS_STRATEGIES, NASearch
@@ -29,10 +30,7 @@ def _images(n=200, seed=0):
 
 
 def _table(n=240, seed=0):
-    rng = np.random.default_rng(seed)
-    X = rng.normal(size=(n, 6))
-    y = np.where(X[:, 0] + 0.5 * X[:, 1] > 0.3, "yes", "no")
-    return pd.DataFrame(X, columns=[f"x{i}" for i in range(6)]), y
+    return table(n, seed, n_features=6, rule=lambda X: X[:, 0] + 0.5 * X[:, 1] > 0.3)
 
 
 def _fit(strategy, X, y, budget, **kw):

@@ -9,6 +9,7 @@ import time
 import numpy as np
 import pandas as pd
 import pytest
+from nas_helpers import table
 
 from forgeml.errors import ConfigError, DataError
 from forgeml.nas import NAS_SPACES, NAS_STRATEGIES, NASearch
@@ -22,13 +23,7 @@ from forgeml.trial import TrialResult, TrialStatus
 
 
 def _table(n=240, seed=0):
-    rng = np.random.default_rng(seed)
-    X = rng.normal(size=(n, 6))
-    y = np.where(X[:, 0] + 0.5 * X[:, 1] ** 2 > 0.5, "yes", "no")
-    df = pd.DataFrame(X, columns=[f"x{i}" for i in range(6)])
-    df["colour"] = rng.choice(["red", "green", "blue"], size=n)
-    df["y"] = y
-    return df
+    return table(n, seed, n_features=6, colour=True, rule=lambda X: X[:, 0] + 0.5 * X[:, 1] ** 2 > 0.5, target="y")
 
 
 def _images(n=200, seed=0):

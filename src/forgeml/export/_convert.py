@@ -159,9 +159,30 @@ def selector(g: Graph, sel: Any, x: str) -> str:
 
 
 # estimators ------------------------------------------------------------------------------------------------------
+def _lightgbm() -> tuple[str, Any, tuple[type, ...], tuple[type, ...], dict | None]:
+    import lightgbm as lgb
+    from onnxmltools.convert.lightgbm.operator_converters.LightGbm import convert_lightgbm
+
+    from forgeml.models import _lgbm
+
+    return ("LightGbm", convert_lightgbm, (lgb.LGBMClassifier, _lgbm.LGBMClassifier),
+            (lgb.LGBMRegressor, _lgbm.LGBMRegressor), {"split": None})
+
+
+def _xgboost() -> tuple[str, Any, tuple[type, ...], tuple[type, ...], dict | None]:
+    import xgboost as xgb
+    from onnxmltools.convert.xgboost.operator_converters.XGBoost import convert_xgboost
+
+    from forgeml.models import _xgb
+
+    return ("XGBoost", convert_xgboost, (xgb.XGBClassifier, _xgb.XGBClassifier),
+            (xgb.XGBRegressor, _xgb.XGBRegressor), None)
+
+
 def _register() -> None:
     """LightGBM and XGBoost converters from onnxmltools, registered with skl2onnx for their classes and forgeml's
-    subclasses (skl2onnx looks converters up by exact class). Idempotent."""
+    subclasses (skl2onnx looks converters up by exact class). Idempotent; a library that is not installed is
+    skipped."""
     from skl2onnx import update_registered_converter
     from skl2onnx.common.shape_calculator import (
         calculate_linear_classifier_output_shapes,
@@ -169,35 +190,16 @@ def _register() -> None:
     )
 
     clf_opts = {"nocl": [True, False], "zipmap": [True, False, "columns"]}
-    try:
-        import lightgbm as lgb
-        from onnxmltools.convert.lightgbm.operator_converters.LightGbm import convert_lightgbm
-
-        from forgeml.models import _lgbm
-
-        for cls in (lgb.LGBMClassifier, _lgbm.LGBMClassifier):
-            update_registered_converter(cls, f"LightGbm{cls.__module__}{cls.__name__}",
-                                        calculate_linear_classifier_output_shapes, convert_lightgbm, options=clf_opts)
-        for cls in (lgb.LGBMRegressor, _lgbm.LGBMRegressor):
-            update_registered_converter(cls, f"LightGbm{cls.__module__}{cls.__name__}",
-                                        calculate_linear_regressor_output_shapes, convert_lightgbm,
-                                        options={"split": None})
-    except ImportError:
-        pass
-    try:
-        import xgboost as xgb
-        from onnxmltools.convert.xgboost.operator_converters.XGBoost import convert_xgboost
-
-        from forgeml.models import _xgb
-
-        for cls in (xgb.XGBClassifier, _xgb.XGBClassifier):
-            update_registered_converter(cls, f"XGBoost{cls.__module__}{cls.__name__}",
-                                        calculate_linear_classifier_output_shapes, convert_xgboost, options=clf_opts)
-        for cls in (xgb.XGBRegressor, _xgb.XGBRegressor):
-            update_registered_converter(cls, f"XGBoost{cls.__module__}{cls.__name__}",
-                                        calculate_linear_regressor_output_shapes, convert_xgboost)
-    except ImportError:
-        pass
+    for library in (_lightgbm, _xgboost):
+        try:
+            prefix, convert, classifiers, regressors, reg_opts = library()
+            for classes, shapes, options in ((classifiers, calculate_linear_classifier_output_shapes, clf_opts),
+                                             (regressors, calculate_linear_regressor_output_shapes, reg_opts)):
+                for cls in classes:
+                    update_registered_converter(cls, f"{prefix}{cls.__module__}{cls.__name__}", shapes, convert,
+                                                options=options)
+        except ImportError:
+            pass
 
 
 def _convert(est: Any, n_features: int, classifier: bool) -> Any:
