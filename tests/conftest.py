@@ -1,5 +1,7 @@
+import atexit
 import json
 import os
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -9,6 +11,9 @@ import pytest
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 # never the user's knowledge base, not even from module-scoped fixtures (each test also gets its own, below)
 os.environ["FORGEML_HOME"] = tempfile.mkdtemp(prefix="forgeml-test-home-")
+_HOME, _PID = os.environ["FORGEML_HOME"], os.getpid()
+# not one folder per test run left in /tmp; only by this process (a forked child must not remove it)
+atexit.register(lambda: os.getpid() == _PID and shutil.rmtree(_HOME, ignore_errors=True))
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "datasets"
 
