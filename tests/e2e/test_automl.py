@@ -160,7 +160,10 @@ def test_pbt_without_an_iterative_family_says_what_to_do():
 
 def test_grid_on_a_short_time_budget_warns_and_reports_its_coverage():
     df, entry = shared_dataset("breast_cancer")
-    m = AutoML(search="grid", time_budget=15, families=["lightgbm"], verbose=0, n_jobs=1)
+    # six levels per parameter: far more points than any machine evaluates in 30 s; 30 s: time for the 3 results the
+    # projection needs, however loaded the machine (at 15 s a loaded one finished fewer)
+    m = AutoML(search="grid", time_budget=30, families=["lightgbm"], verbose=0, n_jobs=1,
+               search_options={"levels": 6})
     with pytest.warns(SearchWarning, match="cannot be exhausted within the budget"):
         m.fit(df, target=entry["target"])
     assert "grid:" in m.search_summary_ and "points" in m.search_summary_
