@@ -199,3 +199,22 @@ def test_a_member_whose_refit_fails_is_bagged_or_dropped_with_a_warning(tmp_path
         assert all(r.extra["how"] == "bagged" for r in tree_rows) and not dropped
         bagged = [m for m, d in zip(out.pipeline.members, out.pipeline.descriptions) if "refit_refusing_tree" in d]
         assert bagged and all(isinstance(m, BaggedPipeline) for m in bagged)
+
+
+def test_with_only_low_fidelity_trials_the_kept_one_can_be_refit_on_all_rows_in_the_time_left():
+    from forgeml.orchestrate.finalize import refittable_best
+    from forgeml.orchestrate.loop import full_fit_estimate
+
+    st = SearchState()
+    # a large table searched on a ninth of its rows, one fold each: CatBoost scored best but needs ~105 s on all
+    # rows; the linear trial (~19 s) and LightGBM (~17 s) fit in 30 s
+    for tid, loss, fit in ((0, -0.790, 1.6), (2, -0.798, 9.0), (5, -0.772, 1.4)):
+        st.results[tid] = TrialResult(tid, TrialStatus.COMPLETE, score=-loss, loss=loss, fit_time=fit,
+                                      fidelity=1 / 9, extra={"n_folds": 1})
+    assert full_fit_estimate(st.results[2], 5) > 100 and full_fit_estimate(st.results[0], 5) < 30
+    assert refittable_best(st, 30.0, 5).trial_id == 0  # the best that fits, not the best
+    assert refittable_best(st, 200.0, 5).trial_id == 2  # time enough: the best
+    assert refittable_best(st, 5.0, 5).trial_id == 5  # none fits: the quickest to refit
+    st.results[7] = TrialResult(7, TrialStatus.COMPLETE, score=0.70, loss=-0.70, fit_time=0.1, fidelity=1 / 3,
+                                extra={"n_folds": 1})
+    assert refittable_best(st, 30.0, 5).trial_id == 7  # a higher fidelity wins first, as state.best() does
