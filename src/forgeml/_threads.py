@@ -27,7 +27,10 @@ def available_cores() -> int:
 
 def predict_threads(n_rows: int) -> int:
     """Threads for predicting ``n_rows`` rows here: one per ``ROWS_PER_THREAD`` rows, at most the cores."""
-    return max(1, min(available_cores(), int(n_rows) // ROWS_PER_THREAD))
+    wanted = int(n_rows) // ROWS_PER_THREAD
+    if wanted < 2:  # the one-row path asks nothing of the system
+        return 1
+    return max(1, min(available_cores(), wanted))
 
 
 __all__ = ["ROWS_PER_THREAD", "available_cores", "predict_threads"]
