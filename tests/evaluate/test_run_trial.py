@@ -98,13 +98,41 @@ def test_keep_folds_saves_the_fold_models_that_made_the_out_of_fold_predictions(
     np.testing.assert_allclose(bagged.predict_proba(X), mean)
     np.testing.assert_array_equal(bagged.predict(X), mean.argmax(axis=1))
     assert list(bagged.classes_) == [0, 1] and predict_matrix(bagged, X, 2).shape == (10, 2)
-    # without keep_folds, or below full fidelity, nothing is kept
+    # without keep_folds nothing is kept; below full fidelity the models trained on the row sample are
     assert "folds_path" not in run_trial(TrialSpec(1, config), ctx).extra
     low = run_trial(TrialSpec(2, config, fidelity=0.5, extra={"keep_folds": True}), ctx)
-    assert low.status is TrialStatus.COMPLETE and "folds_path" not in low.extra
-    assert os.listdir(tmp_path / "folds") == ["trial_0.pkl"]
+    assert low.status is TrialStatus.COMPLETE and low.extra["folds_path"].endswith("trial_2.pkl")
+    with open(low.extra["folds_path"], "rb") as f:
+        assert len(pickle.load(f)) == 3
+    assert sorted(os.listdir(tmp_path / "folds")) == ["trial_0.pkl", "trial_2.pkl"]
 
 
 def _lgbm_defaults(ctx):
     fctx = FitContext(task="binary", n_rows=90, n_features=2, n_classes=2, seed=0)
     return dict(default_configs(get_families(["lightgbm"], fctx), ctx.schema, fctx)[0])
+
+
+def test_a_trial_stops_training_before_its_time_limit_and_still_scores_what_it_trained(tmp_path):
+    from forgeml.evaluate.evaluator import finish_margin
+
+    rng = np.random.default_rng(0)
+    df = pd.DataFrame(rng.normal(size=(5000, 10)), columns=[f"x{i}" for i in range(10)])
+    df["y"] = (df.x0 * df.x1 + rng.normal(0, 0.5, 5000) > 0).astype(int)
+    schema = infer_schema(df, "y")
+    X, y = align_for_predict(schema, df.drop(columns=["y"])), encode_target(df, schema)
+    ctx = EvalContext(X=X, y=y, folds=make_folds(y, schema.task, n_rows=len(X), n_cols=10, seed=0, n_folds=3),
+                      schema_json=schema.to_json(), metric="roc_auc", run_dir=str(tmp_path))
+    fctx = FitContext(task="binary", n_rows=3333, n_features=10, n_classes=2, seed=0)
+    config = {**default_configs(get_families(["lightgbm"], fctx), schema, fctx)[0],
+              "lightgbm.n_estimators": 10_000_000, "lightgbm.learning_rate": 1e-4}  # hours of boosting
+    timeout = 4.0
+    res = run_trial(TrialSpec(0, config, timeout=timeout, extra={"keep_folds": True}), ctx)
+    assert res.status is TrialStatus.COMPLETE, res.error
+    # every fold's boosting stopped at the trial's deadline, less the margin to predict and save: the first fold
+    # trained until then, the later ones one round each
+    assert res.fit_time < timeout - finish_margin(timeout) + 0.9
+    with open(res.extra["folds_path"], "rb") as f:
+        rounds = [p.named_steps["model"].booster_.num_trees() for p in pickle.load(f)]
+    assert rounds[0] > 1 and rounds[1:] == [1, 1]
+    assert finish_margin(4.0) == 1.0 and finish_margin(50.0) == 10.0 and finish_margin(500.0) == 20.0
+    assert finish_margin(4.0, "refit") == 1.0 and finish_margin(50.0, "refit") == 5.0

@@ -218,3 +218,76 @@ def test_with_only_low_fidelity_trials_the_kept_one_can_be_refit_on_all_rows_in_
     st.results[7] = TrialResult(7, TrialStatus.COMPLETE, score=0.70, loss=-0.70, fit_time=0.1, fidelity=1 / 3,
                                 extra={"n_folds": 1})
     assert refittable_best(st, 30.0, 5).trial_id == 7  # a higher fidelity wins first, as state.best() does
+    # a trial that kept its fold models may be chosen whatever its refit costs: they stand in if it cannot finish
+    st.results[8] = TrialResult(8, TrialStatus.COMPLETE, score=0.71, loss=-0.71, fit_time=90.0, fidelity=1 / 3,
+                                extra={"n_folds": 1, "folds_path": __file__})  # any existing file
+    assert refittable_best(st, 30.0, 5).trial_id == 8
+
+
+def test_sample_share_refits_a_low_fidelity_trial_on_the_rows_that_fit():
+    from forgeml.orchestrate.loop import MIN_SAMPLE_GAIN, SAMPLE_USE, sample_share
+
+    low = TrialResult(0, TrialStatus.COMPLETE, score=0.8, loss=-0.8, fit_time=3.0, fidelity=1 / 9)
+    assert sample_share(low, 60.0, 20.0) == pytest.approx(SAMPLE_USE * 20 / 60, abs=1e-4)
+    assert sample_share(low, 10.0, 20.0) is None  # all rows fit: a plain refit
+    assert sample_share(low, 1000.0, 20.0) is None  # 1.2 % of the rows is not more than the ninth it trained on
+    assert SAMPLE_USE * 20 / 1000 < MIN_SAMPLE_GAIN / 9
+    full = TrialResult(1, TrialStatus.COMPLETE, score=0.8, loss=-0.8, fit_time=3.0, fidelity=1.0)
+    assert sample_share(full, 60.0, 20.0) is None  # its fold models saw most rows: bag them instead
+    pbt = TrialResult(2, TrialStatus.COMPLETE, score=0.8, loss=-0.8, fit_time=3.0, fidelity=1 / 9,
+                      extra={"trained_share": 1 / 9})
+    assert sample_share(pbt, 60.0, 20.0) is None  # a share of iterations, not of rows
+
+
+def test_a_low_fidelity_member_too_slow_for_all_rows_is_refit_on_a_row_sample(tmp_path):
+    ctx = context(tmp_path, 3000)
+    st = SearchState()
+    # searched on a ninth of the rows; by its fit time a refit on all rows takes ~18 s, and 7 s are left
+    member(st, 0, default(ctx, "linear"), TrialResult(0, TrialStatus.COMPLETE, score=0.9, loss=-0.9, fit_time=1.5,
+                                                      fidelity=1 / 9, extra={"n_folds": 1}))
+    store = Store.open(tmp_path)
+    run_id = store.start_run({"task": "binary"})
+    with LocalExecutor(n_workers=1) as executor:
+        executor.start(run_trial, ctx)
+        budget = Budget(8.0)
+        made = refit_members({0: 1.0}, st, ctx, store, run_id, budget, executor, seed=0, n_threads=1, n_folds=3,
+                             refit="auto")
+    assert made.how == {0: "refit"} and not isinstance(made.models[0], BaggedPipeline)
+    row = refit_rows(store, run_id)[0]
+    assert row.status == "complete" and 1 / 9 * 3000 * 1.5 <= row.extra["rows"] < 3000  # more than it saw
+    assert set(np.unique(made.models[0].predict(ctx.X))) <= {0, 1}
+
+
+def test_when_no_refit_finishes_a_low_fidelity_members_kept_models_stand_in(tmp_path):
+    ctx = context(tmp_path, 3000)
+    st = SearchState()
+    cheap = default(ctx, "random_forest", n_estimators=10)
+    cv = run_trial(TrialSpec(0, cheap, fidelity=1 / 9, extra={"keep_folds": True}), ctx)
+    assert cv.status is TrialStatus.COMPLETE and cv.extra.get("folds_path"), cv.error
+    # its refit is of a forest far too slow even for a sample of the rows in the time left
+    member(st, 0, default(ctx, "random_forest", n_estimators=4000, max_features=1.0),
+           TrialResult(0, TrialStatus.COMPLETE, score=0.9, loss=-0.9, fit_time=0.3, fidelity=1 / 9,
+                       extra=cv.extra))
+    store = Store.open(tmp_path)
+    run_id = store.start_run({"task": "binary"})
+    with LocalExecutor(n_workers=1) as executor:
+        executor.start(run_trial, ctx)
+        budget = Budget(4.0)
+        made = refit_members({0: 1.0}, st, ctx, store, run_id, budget, executor, seed=0, n_threads=1, n_folds=3,
+                             refit="auto")
+    assert budget.elapsed() < 4.0 + 5
+    assert made.how == {0: "bagged"} and made.dropped == {}
+    assert isinstance(made.models[0], BaggedPipeline) and made.models[0].n_folds == 3
+    assert refit_rows(store, run_id)[0].extra["how"] == "bagged"
+
+
+def test_low_fidelity_trials_keep_their_fold_models_ranked_by_fidelity_then_loss(tmp_path, monkeypatch):
+    monkeypatch.setattr(run_module, "LoopOptions", functools.partial(LoopOptions, keep_folds_top=3))
+    settings = RunSettings(**{**SMALL, "max_trials": 12, "families": ["linear", "knn"]}, refit="auto",
+                           search="halving")
+    out = run_module.run_automl(settings, frame(300), "y", str(tmp_path))
+    trials = Store.open(tmp_path).trials(out.run_id)
+    cv = trials[(trials.kind == "cv") & (trials.status == "complete")]
+    assert (cv.fidelity < 0.999).any() and all("folds_path" in e for e in cv.extra)
+    ranked = cv.assign(f=-cv.fidelity).sort_values(["f", "loss", "trial_id"])
+    assert set(os.listdir(tmp_path / "folds")) == {f"trial_{t}.pkl" for t in ranked.trial_id[:3]}

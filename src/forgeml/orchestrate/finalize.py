@@ -151,15 +151,20 @@ def ensemble_and_refit(settings: RunSettings, run: OpenRun, ctx: EvalContext, me
 
 
 def refittable_best(state: SearchState, seconds: float, n_folds: int) -> TrialResult:
-    """The best low-fidelity trial (highest fidelity, then loss) whose estimated refit on all rows fits in
-    ``seconds``; when none does, the quickest to refit. Low-fidelity trials keep no fold models to fall back on,
-    so a refit that cannot finish would leave no model at all: on 750,000 rows, a CatBoost trial run on a ninth of
-    them (9 s) was chosen, and its refit on all rows ran out of time."""
+    """The best low-fidelity trial (highest fidelity, then loss) that kept its fold models (they stand in when
+    its refit cannot finish: ``refit.py``) or whose estimated refit on all rows fits in ``seconds``; when none
+    does, the quickest to refit. Without fold models a refit that cannot finish leaves no model at all: on 750,000
+    rows, a CatBoost trial run on a ninth of them (9 s) was chosen, and its refit on all rows ran out of time."""
     done = state.completed(False)
-    fits = [r for r in done if full_fit_estimate(r, n_folds) <= seconds]
+    fits = [r for r in done if _kept(r) or full_fit_estimate(r, n_folds) <= seconds]
     if fits:
         return min(fits, key=lambda r: (-r.fidelity, r.loss, r.trial_id))
     return min(done, key=lambda r: (full_fit_estimate(r, n_folds), r.trial_id))
+
+
+def _kept(result: TrialResult) -> bool:
+    path = result.extra.get("folds_path")
+    return bool(path) and os.path.exists(path)
 
 
 def _choose_again(choice: Choice, choose: Callable[..., Choice], models: dict[int, object], state: SearchState,
@@ -181,9 +186,9 @@ def _choose_again(choice: Choice, choose: Callable[..., Choice], models: dict[in
 
 
 def _best_folds(made: Refits, state: SearchState, ctx: EvalContext) -> tuple[dict[int, float], float | None]:
-    """No member has a model: the best trial's fold models, if it kept them (``made`` gains them), else
-    ``NoModelFittedError``."""
-    best = next(iter(state.completed()), None)
+    """No member has a model: the best trial's fold models (at the highest fidelity reached), if it kept them
+    (``made`` gains them), else ``NoModelFittedError``."""
+    best = state.best()
     bagged = load_folds(best, ctx.n_classes) if best is not None else None
     if bagged is None:
         why = "; ".join(f"trial {k}: {w}" for k, w in made.dropped.items())

@@ -33,6 +33,22 @@ def full_fit_estimate(result: TrialResult, n_folds: int) -> float:
     return result.fit_time / max(result.extra.get("n_folds", n_folds), 1) * 1.3 / max(share, 0.05)
 
 
+SAMPLE_USE = 0.6  # the share of the time left a refit on a row sample is sized to (its estimate may be low)
+MIN_SAMPLE_GAIN = 1.5  # a refit on a row sample must see this many times the rows its trial trained on
+
+
+def sample_share(result: TrialResult, estimate: float, left: float) -> float | None:
+    """The share of all rows to refit a low-fidelity trial on when all rows would not fit in ``left`` seconds:
+    as many as fit in ``SAMPLE_USE`` of them, if that is at least ``MIN_SAMPLE_GAIN`` times the share the trial
+    trained on (else its kept fold models are as good); None when all rows fit, or for a trial at full fidelity
+    or at a share of iterations (PBT)."""
+    if result.fidelity >= 0.999 or "trained_share" in result.extra or estimate <= left:
+        return None
+    share = SAMPLE_USE * max(left, 0.0) / max(estimate, 1e-9)
+    return round(share, 4) if share >= MIN_SAMPLE_GAIN * result.fidelity else None
+
+
+
 @dataclass
 class SearchState:
     """What the loop learned: every finished result and the proposals behind them."""
@@ -52,9 +68,11 @@ class SearchState:
 
 @dataclass
 class LoopOptions:
-    """``keep_folds``: full-fidelity trials keep their fold models on disk (k-fold bagging, ``refit`` "auto" or
-    "bag"); only those of the best ``keep_folds_top`` trials are kept, the others are deleted as the ranking
-    changes, so the disk they take stays bounded."""
+    """``keep_folds``: trials keep their fold models on disk (k-fold bagging, ``refit`` "auto" or "bag"); only
+    those of the best ``keep_folds_top`` trials (highest fidelity, then loss) are kept, the others are deleted as
+    the ranking changes, so the disk they take stays bounded. Low-fidelity trials on row samples keep theirs too:
+    on a large table searched on samples, the best one's models are what the run returns when no refit fits in
+    the time left. (Trials at a share of iterations, PBT, keep only their full-fidelity ones.)"""
 
     seed: int
     max_trials: int | None
@@ -110,14 +128,26 @@ class SearchLoop:
             done = [r for r in ranked if r.trial_id in members or r is ranked[0]]
         else:
             done = ranked[:5]
+        cap = 0.35 * self.budget.total_s
         if not done:
             best = self.state.best()
-            done = [best] if best is not None else []
-        if not done:
-            return 2.0
+            if best is None:
+                return 2.0
+            return self._low_fidelity_reserve(best, cap)
         est = [full_fit_estimate(r, self.opt.n_folds) for r in done]
         need = 2.0 + self.opt.choose_reserve + 1.3 * 0.7 * sum(est)  # refits run one after another, every core
-        return min(need, 0.35 * self.budget.total_s)
+        return min(need, cap)
+
+    def _low_fidelity_reserve(self, best: TrialResult, cap: float) -> float:
+        """Only trials on row samples so far (a large table): keep time to refit the best on all rows, or on
+        as large a sample as ``cap`` allows (``sample_share``); when not even the smallest sample worth refitting
+        fits, and its fold models are kept to stand in, search on instead of keeping time no refit can use."""
+        est = full_fit_estimate(best, self.opt.n_folds)
+        need = 2.0 + self.opt.choose_reserve + 1.3 * 0.7 * est
+        if need <= cap or not self.opt.keep_folds:
+            return min(need, cap)
+        smallest = est * MIN_SAMPLE_GAIN * best.fidelity / SAMPLE_USE
+        return cap if 2.0 + smallest <= cap else 2.0
 
     def _probe(self, ranked: list[TrialResult]) -> set[int]:
         """The probe's members, recomputed only when the candidates changed and not more often than keeps its
@@ -150,7 +180,7 @@ class SearchLoop:
         left = self.search_left()
         timeout = left if self.opt.per_trial_timeout is None else min(left, self.opt.per_trial_timeout)
         extra = self._spec_extra
-        if self.opt.keep_folds and proposal.fidelity >= 0.999:
+        if self.opt.keep_folds and (proposal.fidelity >= 0.999 or not extra):  # row samples keep them too
             extra = {**extra, "keep_folds": True}
         spec = TrialSpec(trial_id=trial_id, config=dict(proposal.config), seed=self.opt.seed,
                          fidelity=proposal.fidelity, timeout=max(timeout, 1.0), n_threads=self.opt.n_threads,
@@ -188,7 +218,8 @@ class SearchLoop:
 
     def prune_folds(self) -> None:
         """Delete the fold models of trials no longer among the best ``keep_folds_top`` (see ``LoopOptions``)."""
-        top = {r.trial_id for r in self.state.completed()[:self.opt.keep_folds_top]}
+        ranked = sorted(self.state.completed(False), key=lambda r: (-r.fidelity, r.loss, r.trial_id))
+        top = {r.trial_id for r in ranked[:self.opt.keep_folds_top]}
         for tid, res in self.state.results.items():
             path = res.extra.get("folds_path")
             if path and tid not in top and tid not in self._pruned:
@@ -269,7 +300,8 @@ class SearchLoop:
             self._record(res)
         left = sorted(self.executor.running)
         for tid in left:
-            spec = TrialSpec(trial_id=tid, config={})
+            prop = self.state.proposals.get(tid)  # its fidelity, so the store says what was stopped
+            spec = TrialSpec(trial_id=tid, config={}, fidelity=prop.fidelity if prop is not None else 1.0)
             self._record(TrialResult.failure(spec, TrialStatus.PRUNED,
                                              ErrorInfo("Pruned", "stopped at the end of the search budget")),
                          tell=False)

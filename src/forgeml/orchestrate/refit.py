@@ -13,6 +13,11 @@ its trial kept them: ``LoopOptions.keep_folds``). ``refit`` (``RunSettings.refit
   refit fails, crashes (memory limit) or times out also falls back to its fold models. Without fold models,
   as under ``"full"``.
 
+A member searched only on a row sample (a large table, where the search ran on samples and no trial reached
+all rows) whose refit on all rows would not fit in the time left is refit on the largest share of the rows that
+does (``sample_share``), when that is clearly more than it trained on; if that refit fails or times out, its
+kept fold models (trained on its sample) stand in, under any ``refit`` but ``"full"``.
+
 Whatever ``refit`` says, a member's fold models are used only when writing them (and what is already kept) with
 the saved model fits in the time left, at ``SAVE_BYTES_PER_S``: k fold models of a large forest can be over a
 gigabyte (nox: 1.4 GB, 8 s to save, past the budget). Such a member is refit instead, or dropped.
@@ -35,7 +40,7 @@ from forgeml.budget import Budget
 from forgeml.evaluate.evaluator import EvalContext
 from forgeml.evaluate.refit import schedule_to_json
 from forgeml.execute.base import Executor
-from forgeml.orchestrate.loop import SearchState, full_fit_estimate
+from forgeml.orchestrate.loop import SearchState, full_fit_estimate, sample_share
 from forgeml.pipeline.bagged import BaggedPipeline
 from forgeml.space import Config
 from forgeml.store import Store
@@ -135,7 +140,10 @@ class _Refitter:
             return
         left = self.budget.remaining() - self.margin
         estimate = full_fit_estimate(res, self.n_folds)
-        if estimate > left:
+        share = sample_share(res, estimate, left)
+        if share is not None:  # a large table's trial on a row sample: refit on the most rows that fit
+            spec.extra["row_share"] = share
+        elif estimate > left:
             why = f"its refit would take about {estimate:.1f} s and {max(left, 0.0):.1f} s are left"
             if self.refit == "auto" and self._bag(src, spec, why, None):
                 return
