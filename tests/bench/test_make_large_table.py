@@ -35,3 +35,19 @@ def test_the_script_writes_a_learnable_table_of_numbers_and_categories_with_miss
     y = (df["target"] == "yes").to_numpy()
     model = HistGradientBoostingClassifier(max_iter=60, random_state=0).fit(X[:15000], y[:15000])
     assert roc_auc_score(y[15000:], model.predict_proba(X[15000:])[:, 1]) > 0.7
+
+
+def test_the_large_table_benchmark_fits_scores_and_reports_wall_time_and_memory(tmp_path):
+    script = SCRIPT.parent / "bench_large.py"
+    run = subprocess.run([sys.executable, str(script), "--rows", "4000", "--time-budget", "12", "--path",
+                          str(tmp_path / "run")], capture_output=True, text=True, timeout=180)
+    assert run.returncode == 0, run.stderr
+    line = run.stdout.strip().splitlines()[-1]
+    assert line.startswith("rows 4,000, budget 12 s: fit wall ")
+    auc = float(line.split("test ROC AUC ")[1].split(",")[0])
+    assert 0.6 < auc <= 1.0  # a learnable table: far better than chance
+    wall = float(line.split("fit wall ")[1].split(" s")[0])
+    assert 0 < wall <= 12 * 1.05 + 5
+    peak = float(line.split("peak RSS of the process tree ")[1].split(" MB")[0])
+    assert peak > 50  # the process tree was measured
+    assert (tmp_path / "run" / "forgeml.db").exists()

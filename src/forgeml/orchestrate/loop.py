@@ -33,7 +33,7 @@ def full_fit_estimate(result: TrialResult, n_folds: int) -> float:
     return result.fit_time / max(result.extra.get("n_folds", n_folds), 1) * 1.3 / max(share, 0.05)
 
 
-SAMPLE_USE = 0.6  # the share of the time left a refit on a row sample is sized to (its estimate may be low)
+SAMPLE_USE = 0.75  # the share of the time left a refit on a row sample is sized to (boosting stops at a deadline)
 MIN_SAMPLE_GAIN = 1.5  # a refit on a row sample must see this many times the rows its trial trained on
 
 
