@@ -128,11 +128,11 @@ def test_a_trial_stops_training_before_its_time_limit_and_still_scores_what_it_t
     timeout = 4.0
     res = run_trial(TrialSpec(0, config, timeout=timeout, extra={"keep_folds": True}), ctx)
     assert res.status is TrialStatus.COMPLETE, res.error
-    # every fold's boosting stopped at the trial's deadline, less the margin to predict and save: the first fold
-    # trained until then, the later ones one round each
-    assert res.fit_time < timeout - finish_margin(timeout) + 0.9
+    assert res.extra["deadline_hit"] is True  # what was validated: the stopped models, not the configuration
+    # boosting stopped at the trial's deadline less the margin to predict and save, the folds sharing the time
+    assert res.fit_time < timeout - finish_margin(timeout) + 0.9 and res.duration < timeout
     with open(res.extra["folds_path"], "rb") as f:
         rounds = [p.named_steps["model"].booster_.num_trees() for p in pickle.load(f)]
-    assert rounds[0] > 1 and rounds[1:] == [1, 1]
+    assert all(1 < r < 10_000_000 for r in rounds)  # every fold trained: none was starved by the one before
     assert finish_margin(4.0) == 1.0 and finish_margin(50.0) == 10.0 and finish_margin(500.0) == 20.0
     assert finish_margin(4.0, "refit") == 1.0 and finish_margin(50.0, "refit") == 5.0

@@ -264,9 +264,10 @@ def test_when_no_refit_finishes_a_low_fidelity_members_kept_models_stand_in(tmp_
     cheap = default(ctx, "random_forest", n_estimators=10)
     cv = run_trial(TrialSpec(0, cheap, fidelity=1 / 9, extra={"keep_folds": True}), ctx)
     assert cv.status is TrialStatus.COMPLETE and cv.extra.get("folds_path"), cv.error
-    # its refit is of a forest far too slow even for a sample of the rows in the time left
-    member(st, 0, default(ctx, "random_forest", n_estimators=4000, max_features=1.0),
-           TrialResult(0, TrialStatus.COMPLETE, score=0.9, loss=-0.9, fit_time=0.3, fidelity=1 / 9,
+    # by its fit time (~12 s on all rows, 3 s left) it is refit on a fifth of the rows; but what is refit is a
+    # forest far too slow even for that
+    member(st, 0, default(ctx, "random_forest", n_estimators=100_000, max_features=1.0),
+           TrialResult(0, TrialStatus.COMPLETE, score=0.9, loss=-0.9, fit_time=3.0, fidelity=1 / 9,
                        extra=cv.extra))
     store = Store.open(tmp_path)
     run_id = store.start_run({"task": "binary"})
@@ -278,7 +279,30 @@ def test_when_no_refit_finishes_a_low_fidelity_members_kept_models_stand_in(tmp_
     assert budget.elapsed() < 4.0 + 5
     assert made.how == {0: "bagged"} and made.dropped == {}
     assert isinstance(made.models[0], BaggedPipeline) and made.models[0].n_folds == 3
-    assert refit_rows(store, run_id)[0].extra["how"] == "bagged"
+    row = refit_rows(store, run_id)[0]
+    assert row.extra["how"] == "bagged" and row.status == "timeout"
+    spec = next(sp for sp in store.trial_specs(run_id) if sp.trial_id == row.trial_id)
+    assert 0.15 < spec.extra["row_share"] < 0.3  # the refit that was tried: on a row sample
+
+
+def test_a_member_whose_models_were_stopped_by_their_time_limit_is_deployed_as_them(tmp_path):
+    ctx = context(tmp_path, 600)
+    st = SearchState()
+    config = default(ctx, "random_forest", n_estimators=10)
+    cv = run_trial(TrialSpec(0, config, extra={"keep_folds": True}), ctx)
+    assert cv.status is TrialStatus.COMPLETE, cv.error
+    member(st, 0, config, TrialResult(0, TrialStatus.COMPLETE, score=0.9, loss=-0.9, fit_time=0.3,
+                                      extra={**cv.extra, "deadline_hit": True}))
+    member(st, 1, default(ctx, "linear"))
+    store = Store.open(tmp_path)
+    run_id = store.start_run({"task": "binary"})
+    with LocalExecutor(n_workers=1) as executor:
+        executor.start(run_trial, ctx)
+        made = refit_members({0: 0.5, 1: 0.5}, st, ctx, store, run_id, Budget(60.0), executor, seed=0,
+                             n_threads=1, n_folds=3, refit="auto")
+    # plenty of time to refit both: the stopped one is still its validated fold models, the other is refit
+    assert made.how == {0: "bagged", 1: "refit"}
+    assert "stopped by the time limit" in refit_rows(store, run_id)[0].error_message
 
 
 def test_low_fidelity_trials_keep_their_fold_models_ranked_by_fidelity_then_loss(tmp_path, monkeypatch):

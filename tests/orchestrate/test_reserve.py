@@ -92,3 +92,47 @@ def test_members_deployed_as_their_fold_models_need_no_refit_time():
     trials = [ok(0, 0.1, fit_time=10.0), ok(1, 0.2, fit_time=1.0)]
     assert loop_with(trials).final_reserve() > 4.0
     assert loop_with(trials, reserve_refits=False).final_reserve() == 2.0
+
+
+def test_a_large_tables_low_fidelity_best_reserves_for_a_refit_on_a_row_sample_or_not_at_all(tmp_path):
+    from forgeml.orchestrate.loop import MIN_SAMPLE_GAIN, SAMPLE_USE
+
+    folds = tmp_path / "trial_1.pkl"
+    folds.write_bytes(b"kept")
+    # one fold on a ninth of the rows, 10 s: ~117 s on all rows, far past the 35 % cap of a 60 s budget
+    best = ok(1, 0.1, fit_time=10.0, fidelity=1 / 9, n_folds=1, folds_path=str(folds))
+    est = 10.0 * 1.3 * 9
+    smallest = est * MIN_SAMPLE_GAIN / 9 / SAMPLE_USE  # the smallest row sample worth refitting: ~26 s
+    assert 2.0 + 1.0 + smallest > 0.35 * 60  # does not fit in 21 s: search on, its kept models stand in
+    assert loop_with([best], total=60).final_reserve() == 2.0
+    assert 2.0 + 1.0 + smallest <= 0.35 * 300  # in 105 s it does: keep the cap for the sample refit
+    assert loop_with([best], total=300).final_reserve() == pytest.approx(0.35 * 300)
+    # without its fold models on disk (pruned, a PBT trial, a run resumed from an older version) nothing stands
+    # in: the whole cap is kept for the refit, as before
+    folds.unlink()
+    assert loop_with([best], total=60).final_reserve() == pytest.approx(0.35 * 60)
+
+
+def test_trials_running_at_the_search_deadline_are_recorded_stopped_at_their_own_fidelity(tmp_path):
+    from forgeml.execute.local import LocalExecutor
+    from forgeml.orchestrate.progress import Progress
+    from forgeml.space import Constant, Float, SearchSpace
+    from forgeml.store import Store
+    from forgeml.testing.trial_fns import CountingContext, trial_fn
+
+    searcher = make_searcher("halving")
+    space = SearchSpace({"x": Float(0.0, 1.0), "action": Constant("sleep"), "seconds": Constant(60.0)})
+    searcher.setup(space, seed=0)
+    store = Store.open(tmp_path)
+    run_id = store.start_run({"task": "binary"})
+    with LocalExecutor(n_workers=2) as executor:
+        executor.start(trial_fn, CountingContext())
+        loop = SearchLoop(searcher=searcher, executor=executor, store=store, run_id=run_id, budget=Budget(600.0),
+                          options=LoopOptions(seed=0, max_trials=None, per_trial_timeout=None, n_threads=1),
+                          progress=Progress(0, 600.0, "roc_auc"), state=SearchState(), describe=str)
+        for tid in (0, 1):  # two sleeping trials on the bottom rung; then the search ends (the loop's last step)
+            loop._submit(searcher.ask(tid), tid)
+        loop._drain()
+    trials = store.trials(run_id)
+    assert len(trials) == 2 and set(trials.status) == {"pruned"}
+    assert list(trials.fidelity) == pytest.approx([1 / 9, 1 / 9])  # the bottom rung, not 1.0

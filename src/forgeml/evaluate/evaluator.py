@@ -72,9 +72,10 @@ class EvalContext:
 def finish_margin(timeout: float, kind: str = "cv") -> float:
     """Seconds before a trial's time limit at which its models stop training (families that honour
     ``FitContext.deadline``), so that the trial can still predict, score and save what it trained instead of
-    being stopped with nothing. A cross-validation trial keeps a fifth of its limit (1 to 20 s): predicting its
-    validation rows does not shrink with the share of rows it trains on (on 750,000 rows, a tenth was too little
-    for XGBoost); a refit only saves, and keeps a tenth (1 to 10 s)."""
+    being stopped with nothing (it is then marked ``extra["deadline_hit"]``). A cross-validation trial keeps a
+    fifth of its limit (1 to 20 s): predicting its validation rows does not shrink with the share of rows it
+    trains on (on 750,000 rows, a tenth was too little for XGBoost); a refit only saves, and keeps a tenth (1 to
+    10 s)."""
     if kind == "refit":
         return min(max(0.1 * timeout, 1.0), 10.0)
     return min(max(0.2 * timeout, 1.0), 20.0)
@@ -269,14 +270,20 @@ def _cv(spec: TrialSpec, ctx: EvalContext) -> TrialResult:
     keep = bool(spec.extra.get("keep_folds"))  # the loop asks for them (at any fidelity: see LoopOptions)
     pipes: list[Any] = []  # the fold models, held only when they are kept (they can be large)
     iterations = _Iterations(spec, ctx, config) if spec.extra.get("fidelity_unit") == "iterations" else None
+    stop, hit = spec.extra.get("fit_deadline"), False
     for i, (train, valid) in enumerate(ctx.folds):
         t0 = time.perf_counter()
         if iterations is not None:
             pipe = iterations.fit(i, train)
         else:
+            fold = spec
+            if stop is not None:  # each fold gets its share of the time left, so none is starved
+                now = time.time()
+                fold = replace(spec, extra={**spec.extra, "fit_deadline": now + (stop - now) / (len(ctx.folds) - i)})
             train = sample_rows(train, ctx.y, spec.fidelity, spec.seed + i, k > 0)
-            pipe = build(config, ctx, len(train), spec)
+            pipe = build(config, ctx, len(train), fold)
             fit_pipeline(pipe, ctx.X.iloc[train], ctx.y[train], ctx.weights(train))
+            hit = hit or (stop is not None and time.time() >= fold.extra["fit_deadline"])
         if keep:
             pipes.append(pipe)
         t1 = time.perf_counter()
@@ -299,6 +306,8 @@ def _cv(spec: TrialSpec, ctx: EvalContext) -> TrialResult:
         atomic_write(oof_path, lambda f: np.save(f, oof.astype(np.float32)))
     n_pred = int(mask.sum())
     extra = iterations.save() if iterations is not None else {}
+    if hit:  # a model was stopped by its deadline: the fold models are what was validated, not the config
+        extra["deadline_hit"] = True
     if keep:
         extra["folds_path"] = _save_folds(pipes, ctx.run_dir, spec.trial_id)
     return TrialResult(
@@ -338,7 +347,9 @@ def run_trial(spec: TrialSpec, ctx: EvalContext) -> TrialResult:
     """Cross-validate one trial (``kind="cv"``) or refit a member on all rows (``kind="refit"``, see
     ``evaluate.refit.run_refit``); never raises. Any other kind is a failed trial."""
     t0 = time.time()
-    if spec.timeout:  # every fold's (and a refit's) training stops in time to finish the trial
+    # training stops in time to finish the trial (the folds share it: ``_cv``); not for trials continued in
+    # rounds (PBT), whose saved states must hold the rounds they claim
+    if spec.timeout and spec.extra.get("fidelity_unit") != "iterations":
         stop = t0 + spec.timeout - finish_margin(spec.timeout, spec.kind)
         spec = replace(spec, extra={**spec.extra, "fit_deadline": stop})
     try:

@@ -7,8 +7,8 @@ under the run's deadline (``spec.timeout``) and memory limit, as every trial is.
 fit in the caller's process, for the fallback pipeline of a run in which no trial finished.
 
 ``spec.extra["row_share"]`` (below 1) fits on that share of the rows instead, drawn as the search draws its
-row samples (stratified for classes): the refit of a large table's best trial when all rows do not fit in the
-time left (``orchestrate/refit.py``).
+row samples (at random, keeping a row of every class): the refit of a large table's best trial when all rows do
+not fit in the time left (``orchestrate/refit.py``).
 """
 from __future__ import annotations
 
@@ -78,7 +78,7 @@ def refit_in_process(config: Config, ctx: EvalContext, seed: int, n_threads: int
     t0 = time.time()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        if schedule and len(schedule) > 1:
+        if schedule and len(schedule) > 1 and rows is None:  # (a PBT trial is never refit on a row sample)
             pipe = _replay(schedule, ctx, spec)
             if pipe is not None:
                 return pipe, time.time() - t0

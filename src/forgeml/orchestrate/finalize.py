@@ -25,7 +25,7 @@ from forgeml.metrics import Metric
 from forgeml.models.base import ModelFamily
 from forgeml.orchestrate.final import Choice, choose_ensemble, choose_weights
 from forgeml.orchestrate.infer import hold_infer_limit, within_estimate
-from forgeml.orchestrate.loop import SearchLoop, SearchState, full_fit_estimate
+from forgeml.orchestrate.loop import SearchLoop, SearchState, full_fit_estimate, kept_folds
 from forgeml.orchestrate.refit import Refits, load_folds, refit_members
 from forgeml.orchestrate.report import describe
 from forgeml.orchestrate.resume import OpenRun
@@ -156,15 +156,10 @@ def refittable_best(state: SearchState, seconds: float, n_folds: int) -> TrialRe
     does, the quickest to refit. Without fold models a refit that cannot finish leaves no model at all: on 750,000
     rows, a CatBoost trial run on a ninth of them (9 s) was chosen, and its refit on all rows ran out of time."""
     done = state.completed(False)
-    fits = [r for r in done if _kept(r) or full_fit_estimate(r, n_folds) <= seconds]
+    fits = [r for r in done if kept_folds(r) or full_fit_estimate(r, n_folds) <= seconds]
     if fits:
         return min(fits, key=lambda r: (-r.fidelity, r.loss, r.trial_id))
     return min(done, key=lambda r: (full_fit_estimate(r, n_folds), r.trial_id))
-
-
-def _kept(result: TrialResult) -> bool:
-    path = result.extra.get("folds_path")
-    return bool(path) and os.path.exists(path)
 
 
 def _choose_again(choice: Choice, choose: Callable[..., Choice], models: dict[int, object], state: SearchState,
@@ -188,9 +183,13 @@ def _choose_again(choice: Choice, choose: Callable[..., Choice], models: dict[in
 def _best_folds(made: Refits, state: SearchState, ctx: EvalContext) -> tuple[dict[int, float], float | None]:
     """No member has a model: the best trial's fold models (at the highest fidelity reached), if it kept them
     (``made`` gains them), else ``NoModelFittedError``."""
-    best = state.best()
-    bagged = load_folds(best, ctx.n_classes) if best is not None else None
-    if bagged is None:
+    ranked = sorted(state.completed(False), key=lambda r: (-r.fidelity, r.loss, r.trial_id))
+    best, bagged = None, None
+    for best in ranked:  # the best that kept them (a PBT trial below full rounds did not)
+        bagged = load_folds(best, ctx.n_classes)
+        if bagged is not None:
+            break
+    if bagged is None or best is None:
         why = "; ".join(f"trial {k}: {w}" for k, w in made.dropped.items())
         raise NoModelFittedError(f"no pipeline could be refit on all rows ({why}); see .trials() for the errors, or "
                                  "give a larger time_budget")

@@ -49,6 +49,12 @@ def sample_share(result: TrialResult, estimate: float, left: float) -> float | N
 
 
 
+def kept_folds(result: TrialResult) -> bool:
+    """Whether the trial's fold models are on disk (kept, and not pruned since)."""
+    path = result.extra.get("folds_path")
+    return bool(path) and os.path.exists(path)
+
+
 @dataclass
 class SearchState:
     """What the loop learned: every finished result and the proposals behind them."""
@@ -143,11 +149,12 @@ class SearchLoop:
         as large a sample as ``cap`` allows (``sample_share``); when not even the smallest sample worth refitting
         fits, and its fold models are kept to stand in, search on instead of keeping time no refit can use."""
         est = full_fit_estimate(best, self.opt.n_folds)
-        need = 2.0 + self.opt.choose_reserve + 1.3 * 0.7 * est
-        if need <= cap or not self.opt.keep_folds:
+        base = 2.0 + self.opt.choose_reserve
+        need = base + 1.3 * 0.7 * est
+        if need <= cap or not kept_folds(best):
             return min(need, cap)
         smallest = est * MIN_SAMPLE_GAIN * best.fidelity / SAMPLE_USE
-        return cap if 2.0 + smallest <= cap else 2.0
+        return cap if base + 1.0 + smallest <= cap else base  # 1.0: the refits' margin (refit.REFIT_MARGIN_S)
 
     def _probe(self, ranked: list[TrialResult]) -> set[int]:
         """The probe's members, recomputed only when the candidates changed and not more often than keeps its
@@ -179,8 +186,9 @@ class SearchLoop:
     def _submit(self, proposal: Proposal, trial_id: int) -> None:
         left = self.search_left()
         timeout = left if self.opt.per_trial_timeout is None else min(left, self.opt.per_trial_timeout)
-        extra = self._spec_extra
-        if self.opt.keep_folds and (proposal.fidelity >= 0.999 or not extra):  # row samples keep them too
+        extra = dict(self._spec_extra)
+        rows = self._spec_extra.get("fidelity_unit") is None  # fidelity is a share of rows: samples keep theirs
+        if self.opt.keep_folds and (proposal.fidelity >= 0.999 or rows):
             extra = {**extra, "keep_folds": True}
         spec = TrialSpec(trial_id=trial_id, config=dict(proposal.config), seed=self.opt.seed,
                          fidelity=proposal.fidelity, timeout=max(timeout, 1.0), n_threads=self.opt.n_threads,

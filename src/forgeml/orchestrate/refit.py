@@ -10,13 +10,15 @@ its trial kept them: ``LoopOptions.keep_folds``). ``refit`` (``RunSettings.refit
   full fidelity, the best of a run in which only such trials finished) is refit as under ``"full"``, so the
   run still has a model.
 - ``"auto"``: refit a member when its estimate fits in the time left, else use its fold models; a member whose
-  refit fails, crashes (memory limit) or times out also falls back to its fold models. Without fold models,
-  as under ``"full"``.
+  refit fails, crashes (memory limit) or times out also falls back to its fold models, and so does one whose
+  trial's models were stopped by its time limit (``extra["deadline_hit"]``: what was validated are those
+  models, not its configuration trained in full). Without fold models, as under ``"full"``.
 
 A member searched only on a row sample (a large table, where the search ran on samples and no trial reached
 all rows) whose refit on all rows would not fit in the time left is refit on the largest share of the rows that
-does (``sample_share``), when that is clearly more than it trained on; if that refit fails or times out, its
-kept fold models (trained on its sample) stand in, under any ``refit`` but ``"full"``.
+does (``sample_share``; the row then has ``extra["rows"]``), when that is clearly more than it trained on; if
+that refit fails or times out, its kept fold models (trained on its sample) stand in, under any ``refit`` but
+``"full"``.
 
 Whatever ``refit`` says, a member's fold models are used only when writing them (and what is already kept) with
 the saved model fits in the time left, at ``SAVE_BYTES_PER_S``: k fold models of a large forest can be over a
@@ -137,6 +139,9 @@ class _Refitter:
         res = self.state.results[src]
         spec = self._spec(src)
         if self.refit == "bag" and self._bag(src, spec, "refit='bag': the fold models are used", None):
+            return
+        if self.refit == "auto" and res.extra.get("deadline_hit") and self._bag(
+                src, spec, "its models were stopped by the time limit: the validated fold models are used", None):
             return
         left = self.budget.remaining() - self.margin
         estimate = full_fit_estimate(res, self.n_folds)
