@@ -315,3 +315,21 @@ def test_low_fidelity_trials_keep_their_fold_models_ranked_by_fidelity_then_loss
     assert (cv.fidelity < 0.999).any() and all("folds_path" in e for e in cv.extra)
     ranked = cv.assign(f=-cv.fidelity).sort_values(["f", "loss", "trial_id"])
     assert set(os.listdir(tmp_path / "folds")) == {f"trial_{t}.pkl" for t in ranked.trial_id[:3]}
+
+
+@pytest.mark.parametrize("n_members", [1, 2])
+def test_a_lone_refit_gets_the_threads_of_the_idle_workers(tmp_path, n_members):
+    ctx = context(tmp_path, 300)
+    st = SearchState()
+    for tid in range(n_members):
+        member(st, tid, default(ctx, "lightgbm", n_estimators=20 + tid))
+    store = Store.open(tmp_path)
+    run_id = store.start_run({"task": "binary"})
+    with LocalExecutor(n_workers=2) as executor:
+        executor.start(run_trial, ctx)
+        made = refit_members({t: 1.0 for t in range(n_members)}, st, ctx, store, run_id, Budget(60.0), executor,
+                             seed=0, n_threads=1, n_folds=3, refit="full")
+    assert set(made.how.values()) == {"refit"}
+    threads = [made.models[t].named_steps["model"].get_params()["n_jobs"] for t in range(n_members)]
+    expected = min(2, os.cpu_count() or 1) if n_members == 1 else 1  # two members: one worker each
+    assert threads == [expected] * n_members

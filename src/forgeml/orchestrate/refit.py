@@ -24,7 +24,8 @@ Whatever ``refit`` says, a member's fold models are used only when writing them 
 the saved model fits in the time left, at ``SAVE_BYTES_PER_S``: k fold models of a large forest can be over a
 gigabyte (nox: 1.4 GB, 8 s to save, past the budget). Such a member is refit instead, or dropped.
 
-Refits run on the search's executor, best member first, as many at once as it has workers, each with
+Refits run on the search's executor, best member first, as many at once as it has workers (with fewer members
+than workers, each gets the idle workers' threads), each with
 ``timeout = time left - margin`` (at least ``MIN_REFIT_S``) and the executor's memory limit, like trials; a
 refit still running ``CANCEL_GRACE_S`` after its timeout is cancelled. Each member gets a ``kind="refit"`` row in
 the store whose ``extra["how"]`` says what it became ("refit", "bagged" or "dropped"). A member with neither a
@@ -121,6 +122,10 @@ class _Refitter:
         self.cancelled: set[int] = set()
 
     def run(self, order: list[int]) -> Refits:
+        # fewer members than workers: each refit gets the idle workers' threads too (a lone refit on 2 cores)
+        workers = max(self.executor.capacity, 1)
+        shared = self.n_threads * workers // max(min(len(order), workers), 1)
+        self.n_threads = max(self.n_threads, min(shared, os.cpu_count() or 1))
         queue = list(order)
         while queue or self.running:
             while queue and len(self.running) < max(self.executor.capacity, 1):
