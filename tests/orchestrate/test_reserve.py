@@ -136,3 +136,14 @@ def test_trials_running_at_the_search_deadline_are_recorded_stopped_at_their_own
     trials = store.trials(run_id)
     assert len(trials) == 2 and set(trials.status) == {"pruned"}
     assert list(trials.fidelity) == pytest.approx([1 / 9, 1 / 9])  # the bottom rung, not 1.0
+
+
+def test_a_large_table_runs_one_worker_with_every_core_unless_n_jobs_says_otherwise(monkeypatch):
+    import os
+
+    from forgeml.orchestrate.prepare import LARGE_ROWS, resources
+
+    monkeypatch.setattr(os, "cpu_count", lambda: 4)
+    assert resources(-1) == (4, 1) and resources(-1, n_rows=LARGE_ROWS - 1) == (4, 1)
+    assert resources(-1, n_rows=LARGE_ROWS) == (1, 4)  # one copy of the rows, every core on each trial
+    assert resources(2, n_rows=LARGE_ROWS) == (2, 2)  # the user's n_jobs is kept

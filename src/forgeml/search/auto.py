@@ -16,7 +16,8 @@
    members.
 5. ``multi_fidelity=True`` (the orchestrator sets it on large data): the warm starts, then TPE's
    configurations, start at a low fidelity and the best are promoted asynchronously, as in ``halving`` (ASHA);
-   TPE learns from all bottom-rung results, and promotions obey the same cost rule.
+   TPE learns from all bottom-rung results, and promotions obey the same cost rule, and the arm's own: its
+   measured cost at the rung below, scaled up, must fit in ``max_cost_share`` of what remains.
 6. Staged refinement: parameters marked ``late`` (feature engineering and selection, ``pipeline/space.py``)
    stay at their defaults (off) in TPE's and the random draws while the search finds good base configurations
    (warm starts are proposed as given). Once ``late_after`` of its own proposals (not warm starts) have a score,
@@ -92,6 +93,7 @@ class AutoSearcher(TPESearcher):
             raise ConfigError(f"auto: random_fraction must be in [0, 1], got {self.random_fraction}")
         self._family = top_categorical(space, self.family_param)
         self.costs: dict[Any, FamilyCost] = {}
+        self._unit_cost: dict[str, float] = {}  # config id -> its last trial's seconds per unit of fidelity
         self.remaining: float | None = None
         self.rungs = Rungs(rung_fidelities(float(self.min_fidelity), float(self.eta)), float(self.eta)) \
             if self.multi_fidelity else None
@@ -185,7 +187,7 @@ class AutoSearcher(TPESearcher):
     def _propose(self, trial_id: int) -> Proposal | None:
         fidelity = 1.0
         if self.rungs is not None:
-            prom = self.rungs.promotion(lambda c, f: self._family_of(c) not in self.avoided(f))
+            prom = self.rungs.promotion(self._affordable)
             if prom is not None:
                 arm, rung = prom
                 self._arms[trial_id] = (arm, rung)
@@ -207,6 +209,15 @@ class AutoSearcher(TPESearcher):
             self._arms[trial_id] = (trial_id, 0)
         return Proposal(config, fidelity=fidelity)
 
+    def _affordable(self, config: Config, fidelity: float) -> bool:
+        """A promotion obeys the family cost rule, and the arm's own measured cost (per unit of fidelity, at the
+        rung below) scaled to ``fidelity`` must fit in ``max_cost_share`` of what remains: one slow configuration
+        of a cheap family (an L1 linear model on 750,000 rows) is not promoted into most of the budget."""
+        if self._family_of(config) in self.avoided(fidelity):
+            return False
+        own = self._unit_cost.get(config.id)
+        return own is None or self.remaining is None or own * fidelity <= float(self.max_cost_share) * self.remaining
+
     def _random_config(self, bad: set) -> Config:
         held = {n: self.space[n].get_default() for n in self.hold}
         if self._family is None:
@@ -222,6 +233,7 @@ class AutoSearcher(TPESearcher):
             c.n_ok += math.isfinite(loss_of(result))
             if result.cost > 0:
                 c.unit_costs.append(result.cost / max(proposal.fidelity, 0.05))
+                self._unit_cost[proposal.config.id] = result.cost / max(proposal.fidelity, 0.05)
         if self.rungs is None:
             super()._observe(trial_id, proposal, result)
             return
