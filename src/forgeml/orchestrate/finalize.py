@@ -155,11 +155,11 @@ def refittable_best(state: SearchState, seconds: float, n_folds: int) -> TrialRe
     its refit cannot finish: ``refit.py``) or whose estimated refit on all rows fits in ``seconds``; when none
     does, the quickest to refit. Without fold models a refit that cannot finish leaves no model at all: on 750,000
     rows, a CatBoost trial run on a ninth of them (9 s) was chosen, and its refit on all rows ran out of time."""
-    done = state.completed(False)
-    fits = [r for r in done if kept_folds(r) or full_fit_estimate(r, n_folds) <= seconds]
+    ranked = state.ranked()
+    fits = [r for r in ranked if kept_folds(r) or full_fit_estimate(r, n_folds) <= seconds]
     if fits:
-        return min(fits, key=lambda r: (-r.fidelity, r.loss, r.trial_id))
-    return min(done, key=lambda r: (full_fit_estimate(r, n_folds), r.trial_id))
+        return fits[0]
+    return min(ranked, key=lambda r: (full_fit_estimate(r, n_folds), r.trial_id))
 
 
 def _choose_again(choice: Choice, choose: Callable[..., Choice], models: dict[int, object], state: SearchState,
@@ -183,9 +183,8 @@ def _choose_again(choice: Choice, choose: Callable[..., Choice], models: dict[in
 def _best_folds(made: Refits, state: SearchState, ctx: EvalContext) -> tuple[dict[int, float], float | None]:
     """No member has a model: the best trial's fold models (at the highest fidelity reached), if it kept them
     (``made`` gains them), else ``NoModelFittedError``."""
-    ranked = sorted(state.completed(False), key=lambda r: (-r.fidelity, r.loss, r.trial_id))
     best, bagged = None, None
-    for best in ranked:  # the best that kept them (a PBT trial below full rounds did not)
+    for best in state.ranked():  # the best that kept them (a PBT trial below full rounds did not)
         bagged = load_folds(best, ctx.n_classes)
         if bagged is not None:
             break

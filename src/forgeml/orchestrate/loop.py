@@ -71,6 +71,11 @@ class SearchState:
         done = self.completed(False)
         return min(done, key=lambda r: (-r.fidelity, r.loss)) if done else None
 
+    def ranked(self) -> list[TrialResult]:
+        """Every completed trial, highest fidelity first, then by loss: the order fold models are kept and the
+        run falls back in when no trial reached full fidelity."""
+        return sorted(self.completed(False), key=lambda r: (-r.fidelity, r.loss, r.trial_id))
+
 
 @dataclass
 class LoopOptions:
@@ -226,8 +231,7 @@ class SearchLoop:
 
     def prune_folds(self) -> None:
         """Delete the fold models of trials no longer among the best ``keep_folds_top`` (see ``LoopOptions``)."""
-        ranked = sorted(self.state.completed(False), key=lambda r: (-r.fidelity, r.loss, r.trial_id))
-        top = {r.trial_id for r in ranked[:self.opt.keep_folds_top]}
+        top = {r.trial_id for r in self.state.ranked()[:self.opt.keep_folds_top]}
         for tid, res in self.state.results.items():
             path = res.extra.get("folds_path")
             if path and tid not in top and tid not in self._pruned:
