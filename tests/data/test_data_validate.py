@@ -340,3 +340,21 @@ def test_many_single_row_classes_are_a_target_error_up_front():
         validate_training(df, "y")
     msg = str(err.value)
     assert "9 of 29 classes with fewer than 2 rows" in msg and "'s0'" in msg and "Merge rare classes" in msg
+
+
+def test_training_frames_hold_categoricals_as_codes_and_predict_frames_stay_as_sent():
+    from forgeml.data.infer import infer_schema
+    from forgeml.data.validate import align_for_predict, compact_categoricals
+
+    df = pd.DataFrame({"city": ["a", "b", None, "a"] * 10, "n": np.arange(40.0), "y": [0, 1] * 20})
+    schema = infer_schema(df, "y")
+    assert schema.column("city").kind == "categorical"
+    sent = align_for_predict(schema, df.drop(columns=["y"]))
+    assert sent["city"].dtype == object  # one row at predict time pays nothing for codes
+    train = compact_categoricals(schema, sent)
+    assert isinstance(train["city"].dtype, pd.CategoricalDtype) and list(train["city"].cat.categories) == ["a", "b"]
+    assert train["city"].isna().sum() == 10 and train["n"].equals(sent["n"])
+    assert sent["city"].dtype == object  # the input frame is not changed
+    coded = df.assign(city=df["city"].astype("category"))
+    aligned = align_for_predict(schema, coded.drop(columns=["y"]))
+    assert isinstance(aligned["city"].dtype, pd.CategoricalDtype)  # a category column is never expanded to strings

@@ -6,6 +6,7 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 import textwrap
 import time
 
@@ -63,6 +64,32 @@ def test_unpicklable_context_is_config_error():
     ex.shutdown()
 
 
+def _payload_files(where) -> list:
+    return sorted(where.glob("forgeml-payload-*"))
+
+
+def test_a_large_context_reaches_workers_through_a_file_removed_at_shutdown(tmp_path, monkeypatch):
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    with LocalExecutor(n_workers=1, spill_mb=1) as ex:
+        ex.start(trial_fn, CountingContext(value=2.5, ballast_mb=4))
+        assert len(_payload_files(tmp_path)) == 1 and _payload_files(tmp_path)[0].stat().st_size > 4 * 2**20
+        got = run_specs(ex, [TrialSpec(0, {"action": "exit", "code": 3}), TrialSpec(1, {"action": "ok"})])
+        assert got[0].status is TrialStatus.CRASHED
+        assert got[1].ok and got[1].loss == pytest.approx(2.5)  # the replacement worker read the file too
+    assert _payload_files(tmp_path) == []
+
+
+def test_a_small_context_and_an_unpicklable_one_leave_no_file(tmp_path, monkeypatch):
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    with LocalExecutor(n_workers=1) as ex:
+        ex.start(trial_fn, CountingContext(value=1.0))
+        assert _payload_files(tmp_path) == []
+        assert run_specs(ex, [TrialSpec(0, {"action": "ok"})])[0].loss == pytest.approx(1.0)
+    with pytest.raises(ConfigError, match="picklable"):
+        LocalExecutor(spill_mb=0).start(trial_fn, lambda: 1)
+    assert _payload_files(tmp_path) == []
+
+
 def test_shutdown_leaves_no_worker_processes():
     ex = LocalExecutor(n_workers=2)
     ex.start(trial_fn, CountingContext())
@@ -80,7 +107,7 @@ PARENT = textwrap.dedent("""
     from forgeml.trial import TrialSpec
 
     if __name__ == "__main__":
-        ex = LocalExecutor(n_workers=2)
+        ex = LocalExecutor(n_workers=2, spill_mb=float(sys.argv[1]) if len(sys.argv) > 1 else 16)
         ex.start(trial_fn, CountingContext())
         ex.submit(TrialSpec(0, {"action": "sleep", "seconds": 60}))
         ex.poll(timeout=0.3)
@@ -104,6 +131,24 @@ def test_workers_exit_when_parent_is_killed(tmp_path):
         time.sleep(0.1)
     alive = [p for p in pids if psutil.pid_exists(p)]
     assert not alive, f"workers outlived their killed parent: {alive}"
+
+
+def test_a_killed_parent_leaves_no_payload_file(tmp_path):
+    script, tmp = tmp_path / "parent.py", tmp_path / "tmp"
+    script.write_text(PARENT)
+    tmp.mkdir()
+    proc = subprocess.Popen([sys.executable, str(script), "0"], stdout=subprocess.PIPE, text=True,
+                            env={**os.environ, "TMPDIR": str(tmp)})
+    try:
+        pids = [int(p) for p in proc.stdout.readline().split()]
+        assert len(pids) == 2 and len(_payload_files(tmp)) == 1
+    finally:
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()
+    deadline = time.time() + 10
+    while time.time() < deadline and (_payload_files(tmp) or any(psutil.pid_exists(p) for p in pids)):
+        time.sleep(0.1)
+    assert _payload_files(tmp) == [], "the payload file outlived the killed parent and its workers"
 
 
 def test_threads_per_worker_reaches_worker_env():

@@ -167,3 +167,30 @@ def test_native_to_codes():
     enc = CategoricalEncoder("native").fit(pd.DataFrame({"c": ["b", "a", "b"]}))
     out, cats = native_to_codes(enc.transform(pd.DataFrame({"c": ["a", None, "zz"]})).assign(x=1.0))
     assert cats == ["c"] and out["c"].tolist() == [1, -1, -1] and out["c"].dtype == "int64"
+
+
+@pytest.mark.parametrize("method", ["onehot", "ordinal", "target", "native"])
+def test_category_and_object_columns_of_the_same_strings_encode_alike(method):
+    """Training frames hold categoricals as ``category`` (``compact_categoricals``), predict-time frames as the
+    user sends them: every encoder must read both the same way, and fit the same on either."""
+    from forgeml.data.coerce import to_categories
+
+    rng = np.random.default_rng(0)
+    raw = pd.DataFrame({"a": rng.choice(["x", "y", "z", None], 400),
+                        "b": rng.choice([f"k{i}" for i in range(40)], 400)})
+    cat = raw.apply(to_categories)
+    y = rng.integers(0, 2, 400)
+    on_raw = CategoricalEncoder(method, max_onehot=5, seed=0)
+    on_cat = CategoricalEncoder(method, max_onehot=5, seed=0)
+    pd.testing.assert_frame_equal(on_raw.fit_transform(raw, y), on_cat.fit_transform(cat, y))
+    new = pd.DataFrame({"a": ["y", "new", None], "b": ["k3", None, "k39"]})
+    for enc in (on_raw, on_cat):
+        for X in (raw, cat, new, new.apply(to_categories)):
+            pd.testing.assert_frame_equal(enc.transform(X), on_raw.transform(X.astype(object)))
+
+
+def test_native_codes_break_ties_by_value_whatever_the_order_rows_come_in():
+    a = CategoricalEncoder("native").fit(pd.DataFrame({"c": ["b", "a", "c", "a", "b"]}))
+    b = CategoricalEncoder("native").fit(pd.DataFrame({"c": ["a", "b", "b", "c", "a"]}))
+    out = [e.transform(pd.DataFrame({"c": ["a", "b", "c"]}))["c"].cat.codes.tolist() for e in (a, b)]
+    assert out == [[0, 1, 2], [0, 1, 2]]  # a and b tie on 2 rows: a first; c (1 row) last

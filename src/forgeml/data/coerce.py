@@ -104,6 +104,28 @@ def to_string(s: pd.Series) -> pd.Series:
     return out.astype(object)
 
 
+def to_categories(s: pd.Series) -> pd.Series:
+    """``to_string``'s values as a ``category`` column (unordered, missing as NaN).
+
+    One copy of each distinct string and a small integer code per row: on a large table a column of strings costs
+    a pointer per cell plus its objects, which workers would each copy. A ``category`` input only has its
+    categories renamed (no pass over the rows).
+    """
+    if isinstance(s.dtype, pd.CategoricalDtype):
+        cats = s.cat.categories
+        names = [_str(v) for v in cats]
+        if len(set(names)) == len(names):  # distinct as strings: rename in place of re-encoding every row
+            out = s.cat.set_categories(pd.Index(names, dtype=object), rename=True).cat.as_unordered()
+            return out.copy() if out is s else out
+    return pd.Series(pd.Categorical(to_string(s)), index=s.index, name=s.name)
+
+
+def has_string_categories(s: pd.Series) -> bool:
+    """A ``category`` column whose categories are all ``str``: already what ``to_categories`` makes."""
+    return (isinstance(s.dtype, pd.CategoricalDtype) and s.cat.categories.dtype == object
+            and all(isinstance(v, str) for v in s.cat.categories))
+
+
 def _str(v: object) -> str:
     if isinstance(v, str):
         return v

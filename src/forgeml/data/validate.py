@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from forgeml.data.coerce import is_missing, to_bool, to_datetime, to_numeric, to_string, unreadable
+from forgeml.data.coerce import is_missing, to_bool, to_categories, to_datetime, to_numeric, to_string, unreadable
 from forgeml.data.infer import infer_column, infer_task
 from forgeml.data.schema import BOOLEAN, CATEGORICAL, DATETIME, MODELLED, NUMERIC, TEXT, Schema
 from forgeml.data.splits import MAX_RARE_CLASSES
@@ -225,9 +225,28 @@ def align_for_predict(schema: Schema, X: Any, *, on_bad_value: str = "raise", in
     return pd.DataFrame(out, index=X.index)
 
 
+def compact_categoricals(schema: Schema, X: pd.DataFrame) -> pd.DataFrame:
+    """An aligned training frame with its categorical columns as ``category`` (``to_categories``).
+
+    The training frame is held by the run and copied into each worker; strings cost a pointer and an object per
+    cell (750,000 rows x 15 columns: ~200 MB more than codes). Predict-time frames stay as they come: one row pays
+    nothing for codes, and the encoders read both forms alike.
+    """
+    cats = [c.name for c in schema.columns if c.kind == CATEGORICAL and c.name in X.columns
+            and not isinstance(X[c.name].dtype, pd.CategoricalDtype)]
+    if not cats:
+        return X
+    out = X.copy(deep=False)
+    for c in cats:
+        out[c] = to_categories(X[c])
+    return out
+
+
 def _coerce(s: pd.Series, kind: str, name: Any, on_bad_value: str, inf_as_nan: bool) -> pd.Series:
     if kind in (NUMERIC, DATETIME, BOOLEAN):
         return _read_as(s, kind, name, on_bad_value, inf_as_nan, SchemaMismatchError, "at fit time")
+    if kind == CATEGORICAL and isinstance(s.dtype, pd.CategoricalDtype):
+        return to_categories(s)  # categories renamed, codes kept: no pass over the rows, no string per cell
     if kind in (CATEGORICAL, TEXT):
         return to_string(s)
     return s

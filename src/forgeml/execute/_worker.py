@@ -5,6 +5,7 @@ over its pipe. It exits when the parent sends ``None``, closes the pipe, or dies
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import pickle
 import re
@@ -18,6 +19,8 @@ from dataclasses import replace
 from multiprocessing.connection import Connection
 
 from forgeml.trial import ErrorInfo, TrialResult, TrialSpec, TrialStatus
+
+PAYLOAD_FILE = b"forgeml-payload-file:"  # a payload that names the file holding the pickle, not the pickle itself
 
 THREAD_ENV_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "VECLIB_MAXIMUM_THREADS",
                    "NUMEXPR_NUM_THREADS")
@@ -101,17 +104,38 @@ def run_measured(fn, spec: TrialSpec, context: object, worker: str) -> tuple[Tri
     return result, after if after > before else _current_rss_mb()
 
 
-def _watch_parent(parent_pid: int, interval: float = 0.5) -> None:
-    """Exit this process as soon as the parent is gone, so a killed orchestrator leaves no orphans."""
+def load_payload(payload: bytes) -> object:
+    """``(fn, context)`` from the bytes the parent sent: the pickle itself, or ``PAYLOAD_FILE`` + the path of a
+    file holding it (a large context is read from disk, so the parent never holds a second copy in memory)."""
+    if payload.startswith(PAYLOAD_FILE):
+        with open(payload_path(payload), "rb") as fh:
+            return pickle.load(fh)
+    return pickle.loads(payload)
+
+
+def payload_path(payload: bytes) -> str | None:
+    """The file a ``PAYLOAD_FILE`` payload names, else None."""
+    return payload[len(PAYLOAD_FILE):].decode() if payload.startswith(PAYLOAD_FILE) else None
+
+
+def _watch_parent(parent_pid: int, interval: float = 0.5, leftover: str | None = None) -> None:
+    """Exit this process as soon as the parent is gone, so a killed orchestrator leaves no orphans (and no
+    payload file: ``leftover`` is removed first)."""
+    def gone() -> None:
+        if leftover is not None:
+            with contextlib.suppress(OSError):
+                os.unlink(leftover)
+        os._exit(0)
+
     def watch() -> None:
         while True:
             time.sleep(interval)
             try:
                 os.kill(parent_pid, 0)
             except ProcessLookupError:
-                os._exit(0)
+                gone()
             except PermissionError:  # the pid was reused by another user's process: the parent is gone
-                os._exit(0)
+                gone()
 
     threading.Thread(target=watch, name="forgeml-parent-watch", daemon=True).start()
 
@@ -146,10 +170,10 @@ def worker_main(conn: Connection, payload: bytes, threads: int, parent_pid: int)
     """Entry point of a local worker process."""
     limit_threads(threads)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle; it stops the workers
-    _watch_parent(parent_pid)
+    _watch_parent(parent_pid, leftover=payload_path(payload))
     name = f"local:{os.getpid()}"
     try:
-        fn, context = pickle.loads(payload)
+        fn, context = load_payload(payload)
         del payload
     except BaseException as exc:  # noqa: B036
         info = ErrorInfo.from_exception(exc)

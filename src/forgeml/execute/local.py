@@ -15,6 +15,7 @@ import contextlib
 import multiprocessing as mp
 import os
 import pickle
+import tempfile
 import time
 import weakref
 from collections import deque
@@ -25,12 +26,41 @@ from typing import Any
 
 from forgeml.errors import ConfigError
 from forgeml.execute._process import describe_exit, environ, kill_tree, start_subprocess_worker, tree_rss_mb
-from forgeml.execute._worker import thread_env, worker_main
+from forgeml.execute._worker import PAYLOAD_FILE, payload_path, thread_env, worker_main
 from forgeml.execute.base import Executor, TrialFn
 from forgeml.trial import ErrorInfo, TrialResult, TrialSpec, TrialStatus
 
 _MEMORY_CHECK_EVERY_S = 0.1
+SPILL_MB = 16.0  # a pickled (fn, context) at least this large goes to a file the workers read
 _MAX_STARTUP_FAILURES = 3
+
+
+def pack_payload(fn: TrialFn, context: Any, spill_mb: float = SPILL_MB) -> bytes:
+    """The bytes a worker is started with: the pickle of ``(fn, context)``, or, when that is ``spill_mb`` or more,
+    ``PAYLOAD_FILE`` + the path of a temporary file holding it.
+
+    The pickle is streamed to the file, so the parent never holds it in memory: on a 750,000-row table it is as
+    large as the rows themselves, and kept for as long as workers may need replacing. The executor removes the
+    file at shutdown; a worker that sees its parent gone removes it too.
+    """
+    fd, path = tempfile.mkstemp(prefix="forgeml-payload-", suffix=".pkl")
+    try:
+        with os.fdopen(fd, "w+b") as fh:
+            try:
+                pickle.dump((fn, context), fh, protocol=pickle.HIGHEST_PROTOCOL)
+            except Exception as e:
+                raise ConfigError(f"the trial function and its context must be picklable to reach worker "
+                                  f"processes: {type(e).__name__}: {e}") from e
+            if fh.tell() >= spill_mb * 2**20:
+                return PAYLOAD_FILE + path.encode()
+            fh.seek(0)
+            data = fh.read()
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(path)
+        raise
+    os.unlink(path)
+    return data
 
 
 @dataclass
@@ -54,14 +84,15 @@ class LocalExecutor(Executor):
     processes') memory every ``memory_check_every`` seconds, and the worker reports its own peak at the end of
     every trial, so a trial that goes above the limit is caught even if it returns between two polls. Either
     way the worker is killed (and replaced) and its trial recorded ``CRASHED`` with a ``MemoryError``, even if
-    it finished. Time limits come from ``spec.timeout``.
+    it finished. Time limits come from ``spec.timeout``. A pickled ``(fn, context)`` of ``spill_mb`` or more
+    reaches the workers through a temporary file (``pack_payload``), removed at ``shutdown``.
     """
 
     name = "local"
 
     def __init__(self, n_workers: int = 1, threads_per_worker: int = 1, memory_limit_mb: float | None = None,
                  start_method: str = "subprocess", start_timeout: float = 120.0, wait_ready: bool = True,
-                 memory_check_every: float = _MEMORY_CHECK_EVERY_S) -> None:
+                 memory_check_every: float = _MEMORY_CHECK_EVERY_S, spill_mb: float = SPILL_MB) -> None:
         if int(n_workers) < 1:
             raise ConfigError(f"n_workers must be at least 1, got {n_workers}.")
         if int(threads_per_worker) < 1:
@@ -81,6 +112,7 @@ class LocalExecutor(Executor):
         self.start_timeout = start_timeout
         self.wait_ready = wait_ready
         self.memory_check_every = float(memory_check_every)
+        self.spill_mb = float(spill_mb)
         self._payload: bytes | None = None
         self._workers: list[_Worker] = []
         self._queue: deque[TrialSpec] = deque()
@@ -113,11 +145,7 @@ class LocalExecutor(Executor):
             raise RuntimeError("this LocalExecutor was shut down; create a new one")
         if self._payload is not None:
             return
-        try:
-            self._payload = pickle.dumps((fn, context), protocol=pickle.HIGHEST_PROTOCOL)
-        except Exception as e:
-            raise ConfigError(f"the trial function and its context must be picklable to reach worker "
-                              f"processes: {type(e).__name__}: {e}") from e
+        self._payload = pack_payload(fn, context, self.spill_mb)
         ref = weakref.ref(self)
 
         def _at_exit() -> None:
@@ -201,6 +229,10 @@ class LocalExecutor(Executor):
         self._queue.clear()
         self._done.clear()
         self._ids.clear()
+        path = payload_path(self._payload or b"")
+        if path is not None:
+            with contextlib.suppress(OSError):
+                os.unlink(path)
 
     # -- workers --------------------------------------------------------------------------------------------
     def _spawn(self) -> None:

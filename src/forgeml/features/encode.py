@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator, TransformerMixin
 
-from forgeml.data.coerce import to_string
+from forgeml.data.coerce import has_string_categories, to_string
 from forgeml.errors import ConfigError
 from forgeml.features._frame import as_frame, check_fitted, dense
 
@@ -138,8 +138,7 @@ class CategoricalEncoder(TransformerMixin, BaseEstimator):
             out = {}
             for c in g:
                 cats = self.encoders_[method][c]
-                codes = X[c].map(cats).fillna(-1).astype("int64").to_numpy()
-                out[c] = pd.Categorical.from_codes(codes, categories=pd.RangeIndex(len(cats)))
+                out[c] = pd.Categorical.from_codes(_native_codes(X[c], cats), categories=pd.RangeIndex(len(cats)))
             return pd.DataFrame(out, index=X.index)
         a = dense(self.encoders_[method].transform(X[g]))
         return pd.DataFrame(a, index=X.index, columns=self._names(method))
@@ -150,12 +149,28 @@ class CategoricalEncoder(TransformerMixin, BaseEstimator):
 
 
 def _strings(X: pd.DataFrame) -> pd.DataFrame:
-    return pd.DataFrame({c: to_string(X[c]) for c in X.columns}, index=X.index, columns=X.columns)
+    """Every column as strings: ``category`` columns of strings as they are (the encoders read their values, and
+    a large training frame is not copied into objects), anything else through ``to_string``."""
+    return pd.DataFrame({c: X[c] if has_string_categories(X[c]) else to_string(X[c]) for c in X.columns},
+                        index=X.index, columns=X.columns)
 
 
 def _native_categories(s: pd.Series, cap: int) -> dict[str, int]:
-    counts = s.value_counts()  # most frequent first; NaN excluded
-    return {v: i for i, v in enumerate(counts.index[:cap])}
+    """Category -> code, most frequent first, ties by value, so ``object`` and ``category`` columns of the same
+    strings get the same codes."""
+    counts = s.value_counts()  # NaN excluded; a category column also lists categories it does not hold
+    counts = counts[counts > 0]
+    order = sorted(zip(counts.to_numpy().tolist(), counts.index.tolist()), key=lambda t: (-t[0], t[1]))
+    return {v: i for i, (_, v) in enumerate(order[:cap])}
+
+
+def _native_codes(s: pd.Series, cats: dict[str, int]) -> np.ndarray:
+    """The codes of ``s`` under ``cats`` (-1 for missing, unseen and capped values); a ``category`` column through
+    a table over its categories, not a lookup per row."""
+    if isinstance(s.dtype, pd.CategoricalDtype):
+        table = np.array([cats.get(v, -1) for v in s.cat.categories] + [-1], dtype=np.int64)
+        return table[s.cat.codes.to_numpy()]  # code -1 (missing) reads the table's last entry
+    return s.map(cats).fillna(-1).astype("int64").to_numpy()
 
 
 def _concat(frames: list[pd.DataFrame], index: pd.Index) -> pd.DataFrame:

@@ -16,7 +16,7 @@ import pandas as pd
 from forgeml.data.infer import infer_schema
 from forgeml.data.schema import Schema
 from forgeml.data.splits import make_folds
-from forgeml.data.validate import align_for_predict, check_values, validate_training
+from forgeml.data.validate import align_for_predict, check_values, compact_categoricals, validate_training
 from forgeml.data.weights import pop_sample_weight
 from forgeml.errors import ConfigError, SearchWarning, TargetError
 from forgeml.metrics import Metric, accepts_sample_weight, get_metric
@@ -69,7 +69,7 @@ def prepare(settings: RunSettings, df: pd.DataFrame, target: str, sample_weight:
                           "sample_weight")
     if row_weights is not None:
         check_weighted_ensembler(settings.ensemble)
-    X = align_for_predict(schema, df.drop(columns=[target]))
+    X = compact_categoricals(schema, align_for_predict(schema, df.drop(columns=[target])))
     y = encode_target(df, schema)
     if row_weights is not None and schema.task != "regression":
         check_weighted_classes(y, row_weights, schema)
