@@ -155,3 +155,23 @@ def test_real_datasets():
     assert star.column("schidkn").kind == "categorical"
     cigar = infer_schema(pd.read_parquet(f"{DATASETS}/cigar.parquet"), "sales")
     assert cigar.column("state").kind == "categorical"
+
+
+def test_a_category_column_is_described_from_its_counts_as_its_strings_would_be():
+    from forgeml.data.infer import infer_column
+
+    rng = np.random.default_rng(0)
+    cases = {"city": pd.Categorical(rng.choice(["a", "b", "c", None], 500)),
+             "flag": pd.Categorical(rng.choice(["yes", "no"], 500)),
+             "one": pd.Categorical(["x"] * 50 + [None] * 3),
+             "unused": pd.Categorical(["a", "b"] * 10, categories=["a", "b", "zz"]),  # zz counts for nothing
+             "clash": pd.Categorical([1, "1", "2", None] * 10),  # 1 and "1": the general path
+             "empty": pd.Categorical([None] * 5, categories=["a"])}
+    for name, values in cases.items():
+        s = pd.Series(values, name=name)
+        fast, plain = infer_column(s), infer_column(s.astype(object))
+        assert (fast.kind, fast.n_unique, fast.missing_frac) == (plain.kind, plain.n_unique, plain.missing_frac), name
+        assert set(fast.categories) == set(plain.categories), name
+    assert infer_column(pd.Series(cases["city"], name="city")).kind == "categorical"
+    assert infer_column(pd.Series(cases["flag"], name="flag")).kind == "boolean"
+    assert infer_column(pd.Series(cases["unused"], name="unused")).n_unique == 2

@@ -16,11 +16,12 @@ The rules are deliberately simple and documented, because a user who disagrees m
 from __future__ import annotations
 
 import re
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from forgeml.data.coerce import looks_boolean, to_datetime, to_numeric, to_string
+from forgeml.data.coerce import _str, looks_boolean, to_datetime, to_numeric, to_string
 from forgeml.data.schema import (
     BOOLEAN,
     CATEGORICAL,
@@ -101,11 +102,12 @@ def skew_facts(df: pd.DataFrame, columns: tuple[ColumnSpec, ...], y: pd.Series, 
 
 def _skew(s: pd.Series) -> float:
     v = s.to_numpy(dtype="float64", na_value=np.nan)
-    v = v[np.isfinite(v)]
-    if len(v) > 100_000:
-        v = np.random.default_rng(0).choice(v, 100_000, replace=False)
+    v = v[np.isfinite(v)]  # every value: one vectorised pass is cheaper than drawing a sample without replacement
     sd = v.std() if len(v) > 2 else 0.0
-    return float(np.mean(((v - v.mean()) / sd) ** 3)) if sd > 0 else 0.0
+    if not sd > 0:
+        return 0.0
+    z = (v - v.mean()) / sd
+    return float(np.mean(z * z * z))  # not z ** 3: a float power is several times slower
 
 
 def _sorted_labels(labels: np.ndarray) -> list:
@@ -119,6 +121,10 @@ def _sorted_labels(labels: np.ndarray) -> list:
 def infer_column(s: pd.Series, name: str | None = None) -> ColumnSpec:
     """The ``ColumnSpec`` for one column."""
     name = s.name if name is None else name
+    if isinstance(s.dtype, pd.CategoricalDtype):
+        spec = _category_column(s, name)
+        if spec is not None:
+            return spec
     n = len(s)
     miss = s.isna()
     missing_frac = float(miss.mean()) if n else 0.0
@@ -133,6 +139,26 @@ def infer_column(s: pd.Series, name: str | None = None) -> ColumnSpec:
     if kind in (CATEGORICAL, BOOLEAN):
         counts = to_string(present).value_counts()
         cats = tuple(str(v) for v in counts.index[:MAX_CATEGORIES])
+    return ColumnSpec(name=name, kind=kind, dtype=str(s.dtype), missing_frac=round(missing_frac, 6),
+                      n_unique=n_unique, categories=cats)
+
+
+def _category_column(s: pd.Series, name: Any) -> ColumnSpec | None:
+    """``infer_column`` of a ``category`` column from its per-category counts: no pass over the rows as strings
+    (a 750,000-row column: ~0.1 s instead of ~1 s). None when two categories read as the same string (``1`` and
+    ``"1"``), which the general path handles."""
+    counts = s.value_counts(sort=False)  # by category, NaN excluded; unused categories count 0
+    counts = counts[counts.to_numpy() > 0]
+    labels = [_str(v) for v in counts.index]
+    if len(set(labels)) != len(labels):
+        return None
+    n_unique = len(counts)
+    order = sorted(range(n_unique), key=lambda i: (-int(counts.iloc[i]), labels[i]))
+    values = pd.Series([counts.index[i] for i in order], dtype=object)
+    kind = CONSTANT if n_unique <= 1 else (
+        BOOLEAN if n_unique == 2 and looks_boolean(values) else CATEGORICAL)
+    cats = tuple(labels[i] for i in order[:MAX_CATEGORIES]) if kind in (CATEGORICAL, BOOLEAN) else ()
+    missing_frac = float(s.isna().mean()) if len(s) else 0.0
     return ColumnSpec(name=name, kind=kind, dtype=str(s.dtype), missing_frac=round(missing_frac, 6),
                       n_unique=n_unique, categories=cats)
 
