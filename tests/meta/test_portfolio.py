@@ -98,3 +98,19 @@ def test_a_familys_default_runs_before_its_costlier_entries_even_when_it_is_a_la
     configs = m.trials().query("kind == 'cv'").sort_values("trial_id")["config"].tolist()
     assert configs[0] == default and configs[1]["knn.n_neighbors"] == other["knn.n_neighbors"]
     assert set(m.leaderboard()["source"]) == {"portfolio"}  # the default is a portfolio entry too: it keeps that
+
+
+def test_forgeml_portfolio_in_the_environment_replaces_what_auto_means(tmp_path, monkeypatch):
+    own = tmp_path / "own.json"
+    pf.write(own, [{"config": {"family": "knn"}}], built_from=["mine"])
+    shipped = pf.load("auto")
+    monkeypatch.setenv("FORGEML_PORTFOLIO", str(own))
+    assert pf.load("auto") == [{"family": "knn"}]
+    assert pf.load(None) == [] and pf.load([{"family": "linear"}]) == [{"family": "linear"}]  # explicit wins
+    monkeypatch.setenv("FORGEML_PORTFOLIO", "none")
+    assert pf.load("auto") == []
+    monkeypatch.setenv("FORGEML_PORTFOLIO", str(tmp_path / "missing.json"))
+    with pytest.warns(SearchWarning, match="no portfolio at"):
+        assert pf.load("auto") == []
+    monkeypatch.delenv("FORGEML_PORTFOLIO")
+    assert pf.load("auto") == shipped

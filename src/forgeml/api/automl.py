@@ -84,8 +84,10 @@ class AutoML(BaseEstimator):
             file that cannot be used is a warning and a cold start. ``forgeml knowledge PATH`` summarises one.
         portfolio: the configurations tried first when the knowledge base has nothing closer: ``"auto"``
             (default) the zero-shot portfolio shipped with forgeml (built over the datasets of its benchmark
-            suite, docs/meta.md), a path to a portfolio file (``scripts/build_portfolio.py``), a list of
-            config dicts, or ``None`` to start from the families' hand-written defaults only.
+            suite, docs/meta.md; ``$FORGEML_PORTFOLIO`` replaces it with a portfolio file, or ``none``, for every
+            run of the machine, as a benchmark of that suite needs), a path to a portfolio file
+            (``scripts/build_portfolio.py``), a list of config dicts, or ``None`` to start from the families'
+            hand-written defaults only.
         nas: ``True`` searches a neural network architecture first (a quarter of the budget, on the training
             rows) and adds the found network to the families as ``"nas"``, cross-validated and ensembled like the
             others; a dict sets ``strategy``, ``space``, ``time_share`` and ``epochs`` (docs/nas.md). ``False``

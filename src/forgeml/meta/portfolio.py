@@ -13,6 +13,7 @@ A portfolio entry is a plain joint configuration; one is only used when it is va
 from __future__ import annotations
 
 import json
+import os
 import warnings
 from pathlib import Path
 from typing import Any
@@ -23,6 +24,7 @@ import pandas as pd
 from forgeml.errors import ConfigError, SearchWarning
 
 SHIPPED = Path(__file__).with_name("portfolio.json")
+ENV = "FORGEML_PORTFOLIO"  # replaces the shipped portfolio as what portfolio="auto" means: a file, or "none"
 FORMAT = 1
 
 
@@ -73,9 +75,14 @@ def write(path: str | Path, entries: list[dict[str, Any]], *, built_from: list[s
 
 
 def load(portfolio: Any) -> list[dict[str, Any]]:
-    """The configurations of a portfolio, in order: ``"auto"`` the shipped one, None (or False) none, a path to a
-    portfolio file, or a list of configurations. A file that cannot be read is a warning and no portfolio (the
+    """The configurations of a portfolio, in order: ``"auto"`` the shipped one (or what ``$FORGEML_PORTFOLIO``
+    names: a portfolio file, or ``none``), None (or False) none, a path to a portfolio file, or a list of
+    configurations. A file that cannot be read is a warning and no portfolio (the
     run then starts from the hand-written defaults): a portfolio only decides where the search starts."""
+    if isinstance(portfolio, str) and portfolio == "auto" and os.environ.get(ENV, "").strip():
+        portfolio = os.environ[ENV].strip()  # the site's choice of default, as FORGEML_HOME is for knowledge
+        if portfolio.lower() == "none":
+            return []
     if portfolio is None or portfolio is False:
         return []
     if isinstance(portfolio, (list, tuple)):
