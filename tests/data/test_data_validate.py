@@ -356,5 +356,9 @@ def test_training_frames_hold_categoricals_as_codes_and_predict_frames_stay_as_s
     assert train["city"].isna().sum() == 10 and train["n"].equals(sent["n"])
     assert sent["city"].dtype == object  # the input frame is not changed
     coded = df.assign(city=df["city"].astype("category"))
-    aligned = align_for_predict(schema, coded.drop(columns=["y"]))
-    assert isinstance(aligned["city"].dtype, pd.CategoricalDtype)  # a category column is never expanded to strings
+    kept = align_for_predict(schema, coded.drop(columns=["y"]), keep_categories=True)
+    assert isinstance(kept["city"].dtype, pd.CategoricalDtype)  # a training frame's codes are never expanded
+    assert align_for_predict(schema, coded.drop(columns=["y"]))["city"].dtype == object  # a request's are
+    from forgeml.data.validate import as_sent
+
+    pd.testing.assert_frame_equal(as_sent(train), sent)

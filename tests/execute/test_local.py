@@ -90,6 +90,28 @@ def test_a_small_context_and_an_unpicklable_one_leave_no_file(tmp_path, monkeypa
     assert _payload_files(tmp_path) == []
 
 
+def test_a_small_context_needs_no_temporary_directory_and_a_disk_error_is_not_called_unpicklable(tmp_path,
+                                                                                               monkeypatch):
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "gone"))  # a temporary directory that does not exist
+    with LocalExecutor(n_workers=1) as ex:
+        ex.start(trial_fn, CountingContext(value=1.0))
+        assert run_specs(ex, [TrialSpec(0, {"action": "ok"})])[0].ok
+    with pytest.raises(OSError):  # the disk's fault, reported as such (not as a ConfigError about pickling)
+        LocalExecutor(spill_mb=1).start(trial_fn, CountingContext(ballast_mb=2))
+
+
+def test_a_payload_file_left_by_a_killed_process_is_removed_by_the_next_start(tmp_path, monkeypatch):
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    stale = tmp_path / f"forgeml-payload-{int(gone.stdout)}-abc.pkl"
+    alive = tmp_path / f"forgeml-payload-{os.getppid()}-abc.pkl"  # a live process's file is left alone
+    stale.write_bytes(b"x")
+    alive.write_bytes(b"x")
+    with LocalExecutor(n_workers=1) as ex:
+        ex.start(trial_fn, CountingContext())
+        assert not stale.exists() and alive.exists()
+
+
 def test_shutdown_leaves_no_worker_processes():
     ex = LocalExecutor(n_workers=2)
     ex.start(trial_fn, CountingContext())

@@ -95,6 +95,17 @@ def test_sampling_route_on_a_model_without_native_shap(knn, data):
         knn.explain(X, method="exact")
 
 
+def test_category_columns_with_other_categories_than_at_fit_are_explained(knn, data):
+    """A frame read separately (parquet, ``fetch_openml``) holds its categoricals as ``category`` columns whose
+    category lists differ from the training frame's: the sampling route mixes its rows with the background's."""
+    X = data[0].iloc[:20].copy()
+    X["c"] = X["c"].astype("category").cat.add_categories(["never"])
+    background = data[0].iloc[200:260].copy()
+    background["c"] = pd.Categorical(background["c"], categories=["s", "r", "q", "p", "other"])
+    e = knn.explain(X, n_samples=16, background=background)
+    np.testing.assert_allclose(e.sum(axis=1).to_numpy(), knn.predict_proba(X)["yes"].to_numpy(), atol=1e-9)
+
+
 def test_mixed_ensemble_combines_exact_and_sampled_members(trees, knn, data):
     X = trees._read(data[0].iloc[:30])
     mixed = FittedPipeline(trees.schema_, [*trees.best_pipeline_.members, *knn.best_pipeline_.members], [0.7, 0.3])

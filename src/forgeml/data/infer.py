@@ -153,8 +153,8 @@ def _category_column(s: pd.Series, name: Any) -> ColumnSpec | None:
     if len(set(labels)) != len(labels):
         return None
     n_unique = len(counts)
-    order = sorted(range(n_unique), key=lambda i: (-int(counts.iloc[i]), labels[i]))
-    values = pd.Series([counts.index[i] for i in order], dtype=object)
+    order = np.lexsort((np.asarray(labels, dtype=str), -counts.to_numpy())) if n_unique else np.arange(0)
+    values = pd.Series(counts.index.take(order[:3]), dtype=object)  # two values decide yes/no-ness
     kind = CONSTANT if n_unique <= 1 else (
         BOOLEAN if n_unique == 2 and looks_boolean(values) else CATEGORICAL)
     cats = tuple(labels[i] for i in order[:MAX_CATEGORIES]) if kind in (CATEGORICAL, BOOLEAN) else ()

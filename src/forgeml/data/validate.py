@@ -179,7 +179,8 @@ def check_on_bad_value(on_bad_value: Any) -> None:
         raise ConfigError(f"on_bad_value must be one of {', '.join(map(repr, ON_BAD_VALUE))}, got {on_bad_value!r}")
 
 
-def align_for_predict(schema: Schema, X: Any, *, on_bad_value: str = "raise", inf_as_nan: bool = False) -> pd.DataFrame:
+def align_for_predict(schema: Schema, X: Any, *, on_bad_value: str = "raise", inf_as_nan: bool = False,
+                      keep_categories: bool = False) -> pd.DataFrame:
     """``X`` as a frame with the schema's columns, in schema order, with values coerced to the fitted types.
 
     Arrays are read by schema order. Missing modelled columns raise ``SchemaMismatchError``; extra columns
@@ -189,6 +190,8 @@ def align_for_predict(schema: Schema, X: Any, *, on_bad_value: str = "raise", in
     unless ``on_bad_value="nan"``, which reads it as missing with a warning; +/-inf in a numeric column is an
     error unless ``inf_as_nan=True`` (as at fit). Blank cells and markers such as ``"NA"`` are missing values.
     Also suitable for the training frame itself, so fit and predict see identically coerced values.
+    Categorical columns come out as strings; ``keep_categories=True`` (the training frame, with
+    ``compact_categoricals``) keeps a ``category`` column as codes with its categories renamed to strings.
     """
     check_on_bad_value(on_bad_value)
     names = schema.names()
@@ -221,6 +224,9 @@ def align_for_predict(schema: Schema, X: Any, *, on_bad_value: str = "raise", in
         if spec.name not in present:  # id / constant columns are not needed
             out[spec.name] = pd.Series(np.nan, index=X.index, dtype="float64")
             continue
+        if keep_categories and spec.kind == CATEGORICAL and isinstance(X[spec.name].dtype, pd.CategoricalDtype):
+            out[spec.name] = to_categories(X[spec.name])  # no pass over the rows, no string per cell
+            continue
         out[spec.name] = _coerce(X[spec.name], spec.kind, spec.name, on_bad_value, inf_as_nan)
     return pd.DataFrame(out, index=X.index)
 
@@ -242,11 +248,21 @@ def compact_categoricals(schema: Schema, X: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
+def as_sent(X: pd.DataFrame) -> pd.DataFrame:
+    """A training frame's rows as a caller sends them to ``predict``: ``category`` columns as strings (what
+    ``align_for_predict`` makes of an object column), so timing them measures what a request costs."""
+    cats = [c for c in X.columns if isinstance(X[c].dtype, pd.CategoricalDtype)]
+    if not cats:
+        return X
+    out = X.copy(deep=False)
+    for c in cats:
+        out[c] = to_string(X[c])
+    return out
+
+
 def _coerce(s: pd.Series, kind: str, name: Any, on_bad_value: str, inf_as_nan: bool) -> pd.Series:
     if kind in (NUMERIC, DATETIME, BOOLEAN):
         return _read_as(s, kind, name, on_bad_value, inf_as_nan, SchemaMismatchError, "at fit time")
-    if kind == CATEGORICAL and isinstance(s.dtype, pd.CategoricalDtype):
-        return to_categories(s)  # categories renamed, codes kept: no pass over the rows, no string per cell
     if kind in (CATEGORICAL, TEXT):
         return to_string(s)
     return s

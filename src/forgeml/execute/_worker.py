@@ -115,7 +115,7 @@ def load_payload(payload: bytes) -> object:
 
 def payload_path(payload: bytes) -> str | None:
     """The file a ``PAYLOAD_FILE`` payload names, else None."""
-    return payload[len(PAYLOAD_FILE):].decode() if payload.startswith(PAYLOAD_FILE) else None
+    return os.fsdecode(payload[len(PAYLOAD_FILE):]) if payload.startswith(PAYLOAD_FILE) else None
 
 
 def _watch_parent(parent_pid: int, interval: float = 0.5, leftover: str | None = None) -> None:

@@ -24,6 +24,8 @@ from multiprocessing.connection import Connection
 from multiprocessing.connection import wait as mp_wait
 from typing import Any
 
+import psutil
+
 from forgeml.errors import ConfigError
 from forgeml.execute._process import describe_exit, environ, kill_tree, start_subprocess_worker, tree_rss_mb
 from forgeml.execute._worker import PAYLOAD_FILE, payload_path, thread_env, worker_main
@@ -36,31 +38,79 @@ _MAX_STARTUP_FAILURES = 3
 
 
 def pack_payload(fn: TrialFn, context: Any, spill_mb: float = SPILL_MB) -> bytes:
-    """The bytes a worker is started with: the pickle of ``(fn, context)``, or, when that is ``spill_mb`` or more,
+    """The bytes a worker is started with: the pickle of ``(fn, context)``, or, once that reaches ``spill_mb``,
     ``PAYLOAD_FILE`` + the path of a temporary file holding it.
 
-    The pickle is streamed to the file, so the parent never holds it in memory: on a 750,000-row table it is as
-    large as the rows themselves, and kept for as long as workers may need replacing. The executor removes the
-    file at shutdown; a worker that sees its parent gone removes it too.
+    The pickle is streamed (``_Spill``), so the parent never holds a large one in memory: on a 750,000-row table
+    it is as large as the rows, and kept for as long as workers may need replacing. The executor removes the
+    file at shutdown (or when it is collected); a worker that sees its parent gone removes it too; and a file left
+    by a process that was killed with its workers is removed by the next ``pack_payload`` (its name holds the pid).
+    Where the temporary directory is in memory (tmpfs), the file costs memory that no process's RSS shows.
     """
-    fd, path = tempfile.mkstemp(prefix="forgeml-payload-", suffix=".pkl")
+    _sweep_stale_payloads()
+    out = _Spill(spill_mb * 2**20)
     try:
-        with os.fdopen(fd, "w+b") as fh:
-            try:
-                pickle.dump((fn, context), fh, protocol=pickle.HIGHEST_PROTOCOL)
-            except Exception as e:
-                raise ConfigError(f"the trial function and its context must be picklable to reach worker "
-                                  f"processes: {type(e).__name__}: {e}") from e
-            if fh.tell() >= spill_mb * 2**20:
-                return PAYLOAD_FILE + path.encode()
-            fh.seek(0)
-            data = fh.read()
-    except BaseException:
+        pickle.dump((fn, context), out, protocol=pickle.HIGHEST_PROTOCOL)
+    except OSError:  # the disk, not the context: say so
+        out.discard()
+        raise
+    except Exception as e:
+        out.discard()
+        raise ConfigError(f"the trial function and its context must be picklable to reach worker processes: "
+                          f"{type(e).__name__}: {e}") from e
+    return out.close()
+
+
+class _Spill:
+    """A file-like sink for ``pickle.dump``: bytes in memory up to ``limit``, then a temporary file."""
+
+    def __init__(self, limit: float) -> None:
+        self.limit, self.buf, self.fh, self.path = limit, bytearray(), None, None
+
+    def write(self, data: Any) -> int:  # bytes, or a PickleBuffer of an array's memory (protocol 5)
+        size = memoryview(data).nbytes
+        if self.fh is None and len(self.buf) + size >= self.limit:
+            fd, self.path = tempfile.mkstemp(prefix=f"{_PAYLOAD_PREFIX}{os.getpid()}-", suffix=".pkl")
+            self.fh = os.fdopen(fd, "wb")
+            self.fh.write(self.buf)
+            self.buf = bytearray()
+        if self.fh is not None:
+            return self.fh.write(data)
+        self.buf += data
+        return size
+
+    def close(self) -> bytes:
+        if self.fh is None:
+            return bytes(self.buf)
+        self.fh.close()
+        return PAYLOAD_FILE + os.fsencode(self.path)
+
+    def discard(self) -> None:
+        if self.fh is not None:
+            with contextlib.suppress(OSError):
+                self.fh.close()
+            _unlink(self.path)
+
+
+_PAYLOAD_PREFIX = "forgeml-payload-"
+
+
+def _unlink(path: str | None) -> None:
+    if path is not None:
         with contextlib.suppress(OSError):
             os.unlink(path)
-        raise
-    os.unlink(path)
-    return data
+
+
+def _sweep_stale_payloads() -> None:
+    """Remove payload files whose process is gone (it was killed together with its workers)."""
+    with contextlib.suppress(OSError):
+        for entry in os.scandir(tempfile.gettempdir()):
+            name = entry.name
+            if not (name.startswith(_PAYLOAD_PREFIX) and name.endswith(".pkl")):
+                continue
+            pid = name[len(_PAYLOAD_PREFIX):].split("-", 1)[0]
+            if pid.isdigit() and int(pid) != os.getpid() and not psutil.pid_exists(int(pid)):
+                _unlink(entry.path)
 
 
 @dataclass
@@ -146,6 +196,7 @@ class LocalExecutor(Executor):
         if self._payload is not None:
             return
         self._payload = pack_payload(fn, context, self.spill_mb)
+        weakref.finalize(self, _unlink, payload_path(self._payload))  # dropped without shutdown(): no leftover
         ref = weakref.ref(self)
 
         def _at_exit() -> None:
@@ -229,10 +280,7 @@ class LocalExecutor(Executor):
         self._queue.clear()
         self._done.clear()
         self._ids.clear()
-        path = payload_path(self._payload or b"")
-        if path is not None:
-            with contextlib.suppress(OSError):
-                os.unlink(path)
+        _unlink(payload_path(self._payload or b""))
 
     # -- workers --------------------------------------------------------------------------------------------
     def _spawn(self) -> None:

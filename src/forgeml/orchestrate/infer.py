@@ -34,10 +34,13 @@ def estimated_s_per_row(members: Iterable[int], per_1k: Mapping[int, float], fol
 
 
 def batch(X: pd.DataFrame, rows: int = BATCH_ROWS, seed: int = 0) -> pd.DataFrame:
-    """``rows`` rows of ``X`` to time predictions on; sampled with replacement when ``X`` has fewer."""
+    """``rows`` rows of ``X`` to time predictions on, as a caller sends them (``as_sent``: categoricals as strings,
+    not the training frame's codes); sampled with replacement when ``X`` has fewer."""
+    from forgeml.data.validate import as_sent
+
     rng = np.random.default_rng(seed)
     idx = rng.choice(len(X), rows, replace=len(X) < rows)
-    return X.iloc[idx].reset_index(drop=True)
+    return as_sent(X.iloc[idx].reset_index(drop=True))
 
 
 def measured_s_per_row(pipeline: Any, rows: pd.DataFrame) -> float:

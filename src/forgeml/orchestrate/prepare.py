@@ -69,7 +69,7 @@ def prepare(settings: RunSettings, df: pd.DataFrame, target: str, sample_weight:
                           "sample_weight")
     if row_weights is not None:
         check_weighted_ensembler(settings.ensemble)
-    X = compact_categoricals(schema, align_for_predict(schema, df.drop(columns=[target])))
+    X = compact_categoricals(schema, align_for_predict(schema, df.drop(columns=[target]), keep_categories=True))
     y = encode_target(df, schema)
     if row_weights is not None and schema.task != "regression":
         check_weighted_classes(y, row_weights, schema)
