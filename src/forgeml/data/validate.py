@@ -240,23 +240,22 @@ def compact_categoricals(schema: Schema, X: pd.DataFrame) -> pd.DataFrame:
     """
     cats = [c.name for c in schema.columns if c.kind == CATEGORICAL and c.name in X.columns
             and not isinstance(X[c.name].dtype, pd.CategoricalDtype)]
-    if not cats:
-        return X
-    out = X.copy(deep=False)
-    for c in cats:
-        out[c] = to_categories(X[c])
-    return out
+    return _converted(X, cats, to_categories)
 
 
 def as_sent(X: pd.DataFrame) -> pd.DataFrame:
     """A training frame's rows as a caller sends them to ``predict``: ``category`` columns as strings (what
     ``align_for_predict`` makes of an object column), so timing them measures what a request costs."""
-    cats = [c for c in X.columns if isinstance(X[c].dtype, pd.CategoricalDtype)]
-    if not cats:
+    return _converted(X, [c for c in X.columns if isinstance(X[c].dtype, pd.CategoricalDtype)], to_string)
+
+
+def _converted(X: pd.DataFrame, columns: list, convert: Any) -> pd.DataFrame:
+    """``X`` with ``columns`` replaced by ``convert`` of each (``X`` itself when there are none; never changed)."""
+    if not columns:
         return X
     out = X.copy(deep=False)
-    for c in cats:
-        out[c] = to_string(X[c])
+    for c in columns:
+        out[c] = convert(X[c])
     return out
 
 
