@@ -23,14 +23,17 @@ from forgeml.nas.base import NASStrategy
 
 class DARTS(NASStrategy):
     """``search_share``: the part of the remaining time the supernet trains (the rest retrains the cells it
-    found). ``channels``: the supernet's width (``None``: the space's default network's)."""
+    found). ``channels``: the supernet's width (``None``: the space's default network's). ``max_epochs`` and
+    ``max_retrains`` end the supernet's training and the retraining of found cells on a count as well as on the
+    clock (``None``: the clock alone), so a run can be reproduced on any machine."""
 
     name = "darts"
     needs_supernet = True
 
     def __init__(self, search_share: float = 0.5, weight_lr: float = 3e-3, weight_decay: float = 3e-4,
                  arch_lr: float = 3e-3, arch_weight_decay: float = 1e-3, batch_size: int = 64,
-                 channels: int | None = None, grad_clip: float = 5.0) -> None:
+                 channels: int | None = None, grad_clip: float = 5.0, max_epochs: int | None = None,
+                 max_retrains: int | None = None) -> None:
         self.search_share = search_share
         self.weight_lr = weight_lr
         self.weight_decay = weight_decay
@@ -39,6 +42,8 @@ class DARTS(NASStrategy):
         self.batch_size = batch_size
         self.channels = channels
         self.grad_clip = grad_clip
+        self.max_epochs = max_epochs
+        self.max_retrains = max_retrains
 
     def search(self, ctx: Any) -> None:
         import torch
@@ -59,6 +64,8 @@ class DARTS(NASStrategy):
         self.alphas_ = alphas
         tried: list[float] = []
         for genotype, source in self._genotypes(ctx, alphas):
+            if self.max_retrains is not None and len(tried) >= int(self.max_retrains):
+                break
             cost = 2.0 if source.endswith("wider") else 1.1  # a wider net's convolutions cost about twice as much
             if tried and ctx.time_left() < cost * max(tried):
                 if source.endswith("wider"):
@@ -115,7 +122,7 @@ class DARTS(NASStrategy):
         gen = torch.Generator().manual_seed(ctx.seed)
         bs = max(2, min(int(self.batch_size), half))
         steps = max(1, half // bs)
-        while time.time() < end:
+        while time.time() < end and (self.max_epochs is None or self.epochs_ < int(self.max_epochs)):
             net.train()
             pw, pa = torch.randperm(half, generator=gen), torch.randperm(half, generator=gen)
             for s in range(steps):
