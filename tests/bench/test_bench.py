@@ -135,10 +135,34 @@ def test_ensemble_methods_summary_on_a_hand_made_frame():
             ) in summarize(pd.DataFrame(rows))
     lines = {line.split(" | ")[0].strip("| "): line for line in text.splitlines() if line.startswith("| ")}
     # auto: norm 1.0 on a (best), (10-4)/(10-2) = 0.75 on b; at least as good as single on both
-    assert lines["auto"] == "| auto | 0.8750 | 2.00 | 2/2 |"
+    assert lines["auto"] == "| auto | 2/2 | 0.8750 | 2.00 | 2/2 |"
     # stacking: (0.7-0.5)/(0.9-0.5) = 0.5 on a, 1.0 on b; worse than single on a
-    assert lines["stacking"] == "| stacking | 0.7500 | 2.50 | 1/2 |"
+    assert lines["stacking"] == "| stacking | 2/2 | 0.7500 | 2.50 | 1/2 |"
     assert "| a | roc_auc | greedy | **0.9000** |" in text
+
+
+def test_ensemble_methods_summary_compares_the_mean_over_splits():
+    from forgeml.bench.ensembles import summarize
+
+    rows = []
+    # a: auto loses split 0 by a little and wins split 1 by more: ahead on the mean, level on one split in two
+    # b: stacking is missing on one split, so it gets no mean, but auto and single are still compared
+    for ds, task, seed, scores in (("a", "binary", 0, {"constant": 0.5, "auto": 0.79, "single": 0.80}),
+                                   ("a", "binary", 1, {"constant": 0.5, "auto": 0.90, "single": 0.80}),
+                                   ("b", "regression", 0, {"constant": 9.0, "auto": 5.0, "single": 4.0,
+                                                            "stacking": 3.0}),
+                                   ("b", "regression", 1, {"constant": 9.0, "auto": 5.0, "single": 4.5})):
+        for method, s in scores.items():
+            rows.append({"dataset": ds, "task": task, "metric": "m", "method": method, "test_score": s,
+                         "chosen": "greedy" if seed else "voting", "seed": seed})
+    text = summarize(pd.DataFrame(rows))
+    assert "per split: seed 0: 0/2, seed 1: 1/2" in text
+    assert "on the mean over 2 splits: 1/2; worse on b (0 of 2 splits)" in text
+    assert "| a | m | voting/greedy | **0.8450** | 0.8000 |" in text  # the mean of 0.79 and 0.90
+    lines = {line.split(" | ")[0].strip("| "): line for line in text.splitlines() if line.startswith("| ")}
+    # stacking is not scored on every split of b: no mean there, and b stays in the table without it
+    assert lines["stacking"].startswith("| stacking | 0/2 |")
+    assert "| b | m | voting/greedy | 5.0000 | **4.2500** | — |" in text
 
 
 def test_p_worse_tells_a_real_loss_from_test_set_noise():

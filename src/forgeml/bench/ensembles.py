@@ -139,9 +139,65 @@ class _Rebuild:
                               member_ids=members)
 
 
+def _over_splits(frame: pd.DataFrame) -> pd.DataFrame:
+    """One row per dataset and method: the mean test score over the splits (seeds) the dataset was run on. A method
+    missing on any of them gets no score, so every mean is over the same splits."""
+    if "seed" not in frame or frame["seed"].nunique(dropna=False) <= 1:
+        return frame
+    rows = []
+    for _ds, g in frame.groupby("dataset", sort=False):
+        seeds = g["seed"].nunique()
+        for method, m in g.groupby("method", sort=False):
+            scored = m.dropna(subset=["test_score"]) if "test_score" in m else m.iloc[:0]
+            row = {**m.iloc[0].to_dict(), "n_splits": seeds,
+                   "test_score": scored["test_score"].mean() if scored["seed"].nunique() == seeds else np.nan}
+            if "chosen" in m and method == "auto":
+                row["chosen"] = "/".join(str(c) for c in m.sort_values("seed")["chosen"])
+            if "p_worse" in m:
+                row["p_worse"] = m["p_worse"].mean()
+            rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def _auto_against_single(frame: pd.DataFrame) -> list[str]:
+    """auto against the single best on every dataset that has both (whatever else is missing), per split and on
+    the mean over splits: with a few hundred test rows, one split's difference is mostly noise."""
+    if "seed" not in frame or not {"auto", "single"} <= set(frame["method"]):
+        return []
+    both = frame[frame["method"].isin(["auto", "single"])].pivot_table(
+        index=["dataset", "seed"], columns="method", values="test_score", aggfunc="first").dropna()
+    if both.empty:
+        return []
+    task = frame.drop_duplicates("dataset").set_index("dataset")["task"]
+    higher = both.index.get_level_values("dataset").map(lambda d: HEADLINE[task[d]][1]).to_numpy(bool)
+    tol = 1e-4 * np.maximum(both["single"].abs(), 1.0)
+    ok = np.where(higher, both["auto"] >= both["single"] - tol, both["auto"] <= both["single"] + tol)
+    both = both.assign(ok=ok, gain=np.where(higher, 1, -1) * (both["auto"] - both["single"]) / both["single"].abs())
+    per_seed = both.groupby(level="seed")["ok"].agg(["sum", "count"])
+    lines = ["", "auto at least as good as the single best, per split: "
+             + ", ".join(f"seed {s}: {int(r['sum'])}/{int(r['count'])}" for s, r in per_seed.iterrows())]
+    seeds = both.groupby(level="dataset").size()
+    full = seeds[seeds == seeds.max()].index
+    if seeds.max() > 1:
+        mean = both.loc[list(full)].groupby(level="dataset").agg(auto=("auto", "mean"), single=("single", "mean"),
+                                                                 wins=("ok", "sum"))
+        hi = mean.index.map(lambda d: HEADLINE[task[d]][1]).to_numpy(bool)
+        tol = 1e-4 * np.maximum(mean["single"].abs(), 1.0)
+        good = np.where(hi, mean["auto"] >= mean["single"] - tol, mean["auto"] <= mean["single"] + tol)
+        lost = ", ".join(f"{d} ({int(w)} of {seeds.max()} splits)" for d, w, g in
+                         zip(mean.index, mean["wins"], good) if not g)
+        lines.append(f"on the mean over {seeds.max()} splits: {int(good.sum())}/{len(mean)}"
+                     + (f"; worse on {lost}" if lost else "")
+                     + f"; mean relative gain of auto over single {100 * both['gain'].mean():+.2f}%")
+    return lines
+
+
 def summarize(frame: pd.DataFrame) -> str:
     """Per method: mean normalised test score (0 = constant predictor, 1 = best method on the dataset), mean rank,
-    and on how many datasets it is at least as good as the single best pipeline; then the scores per dataset."""
+    and on how many datasets it is at least as good as the single best pipeline; then the scores per dataset.
+    With several splits (a ``seed`` column), every score is the mean over them."""
+    lines_after = _auto_against_single(frame)
+    frame = _over_splits(frame)
     methods = [m for m in ("auto", *METHODS) if m in set(frame["method"])]
     if "single" not in methods:
         return "no dataset has the single best pipeline's row"
@@ -150,24 +206,30 @@ def summarize(frame: pd.DataFrame) -> str:
         s = g.set_index("method")["test_score"]
         higher = HEADLINE[g["task"].iloc[0]][1]
         scores = s.reindex(methods)
-        if scores.isna().any():
-            continue
-        best, const = (scores.max(), scores.min()) if higher else (scores.min(), scores.max())
+        if scores[[m for m in ("auto", "single") if m in methods]].isna().any():
+            continue  # a method missing here is left out of this dataset's norm and rank, not the dataset
+        have = scores.dropna()
+        best, const = (have.max(), have.min()) if higher else (have.min(), have.max())
         const = s.get("constant", const)
         span = (best - const) if higher else (const - best)
         norm = ((scores - const) if higher else (const - scores)) / span if span else scores * 0 + 1
         rank = (-scores if higher else scores).rank(method="average")
         tol = 1e-4 * max(abs(s.get("single", 0.0)), 1.0)
         ok = (scores >= s["single"] - tol) if higher else (scores <= s["single"] + tol)
-        auto = g[g["method"] == "auto"].iloc[0]
-        chosen = auto["chosen"]
-        per.append((ds, g["metric"].iloc[0], scores, norm, rank, ok, chosen, auto.get("p_worse", float("nan"))))
+        auto = g[g["method"] == "auto"].iloc[0] if "auto" in methods else {}
+        per.append((ds, g["metric"].iloc[0], scores, norm, rank, ok, auto.get("chosen", ""),
+                    auto.get("p_worse", float("nan"))))
     if not per:
-        return "no dataset has every method"
-    lines = [f"{len(per)} datasets\n", "| method | mean norm | mean rank | ≥ single best |", "|---|---|---|---|"]
+        return "no dataset has both auto and the single best pipeline"
+    lines = [f"{len(per)} datasets (a method not scored on a dataset is left out of that dataset's norm and rank)\n",
+             "| method | scored on | mean norm | mean rank | ≥ single best |", "|---|---|---|---|---|"]
     for m in methods:
-        lines.append(f"| {m} | {np.mean([p[3][m] for p in per]):.4f} | {np.mean([p[4][m] for p in per]):.2f} | "
-                     f"{sum(bool(p[5][m]) for p in per)}/{len(per)} |")
+        got = [p for p in per if not np.isnan(p[2][m])]
+        if not got:
+            lines.append(f"| {m} | 0/{len(per)} | — | — | — |")
+            continue
+        lines.append(f"| {m} | {len(got)}/{len(per)} | {np.mean([p[3][m] for p in got]):.4f} | "
+                     f"{np.mean([p[4][m] for p in got]):.2f} | {sum(bool(p[5][m]) for p in got)}/{len(got)} |")
     if "auto" in methods:
         lost = [(p[0], p[7]) for p in per if not p[5]["auto"]]
         real = [ds for ds, pw in lost if pw >= 0.95]
@@ -175,40 +237,49 @@ def summarize(frame: pd.DataFrame) -> str:
                   + (": " + ", ".join(f"{ds} (worse on {pw:.0%} of test resamples)" for ds, pw in lost) if lost else "")
                   + f"; beyond test-set noise (worse on at least 95% of 500 paired bootstrap resamples of the test "
                     f"rows) on {len(real)}" + (f": {', '.join(real)}" if real else "")]
+    lines += lines_after
     lines += ["", "| dataset | metric | auto chose | " + " | ".join(methods) + " |",
               "|---|---|---|" + "---|" * len(methods)]
     for ds, metric, scores, _, rank, _, chosen, _ in per:
-        cells = [f"**{scores[m]:.4f}**" if rank[m] == rank.min() else f"{scores[m]:.4f}" for m in methods]
+        cells = ["—" if np.isnan(scores[m]) else f"**{scores[m]:.4f}**" if rank[m] == rank.min()
+                 else f"{scores[m]:.4f}" for m in methods]
         lines.append(f"| {ds} | {metric} | {chosen} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
 def run_bench_ensembles(suite: str, out: str, *, time_budget: float = 60.0, seed: int = 0,
-                        only: list[str] | None = None, max_rows: int | None = None, resume: bool = False
-                        ) -> pd.DataFrame:
-    """Run the suite (a manifest.json or its folder); writes ``OUT/ensembles.csv`` and ``OUT/ensembles.md``."""
+                        only: list[str] | None = None, max_rows: int | None = None, resume: bool = False,
+                        seeds: list[int] | None = None) -> pd.DataFrame:
+    """Run the suite (a manifest.json or its folder); writes ``OUT/ensembles.csv`` and ``OUT/ensembles.md``.
+    ``seeds``: one run per seed and dataset, each on its own 75/25 split (default: ``[seed]``); the summary
+    compares the methods on the mean over the splits."""
     datasets, root = read_suite(suite)
     outdir = Path(out)
     outdir.mkdir(parents=True, exist_ok=True)
     csv = outdir / "ensembles.csv"
     rows: list[dict] = pd.read_csv(csv).to_dict("records") if resume and csv.exists() else []
-    for entry in datasets:
-        if (only and entry["name"] not in only) or (max_rows and entry.get("rows", 0) > max_rows):
-            continue
-        if any(r["dataset"] == entry["name"] for r in rows):
-            continue
-        try:
-            new = run_one(entry, root, time_budget=time_budget, seed=seed, workdir=outdir / "runs")
-        except Exception as exc:  # noqa: BLE001 - one broken dataset does not end the benchmark
-            new = [{"dataset": entry["name"], "task": entry["task"], "method": "auto",
-                    "error": f"{type(exc).__name__}: {exc}"[:300]}]
-        rows.extend(new)
-        frame = pd.DataFrame(rows)
-        frame.to_csv(csv, index=False)
-        (outdir / "ensembles.md").write_text(summarize(frame) + "\n")
-        auto = next((r for r in new if r["method"] == "auto"), {})
-        print(f"{entry['name']}: auto chose {auto.get('chosen')} -> {auto.get('test_score', float('nan')):.4f} "
-              f"in {auto.get('fit_wall_s', float('nan')):.1f}s", flush=True)
+    for row in rows:  # a file from before splits were recorded holds one split, the default seed's
+        if pd.isna(row.get("seed", np.nan)):
+            row["seed"] = seed
+    for s in seeds if seeds else [seed]:
+        for entry in datasets:
+            if (only and entry["name"] not in only) or (max_rows and entry.get("rows", 0) > max_rows):
+                continue
+            if any(r["dataset"] == entry["name"] and int(r["seed"]) == s for r in rows):
+                continue
+            try:
+                new = run_one(entry, root, time_budget=time_budget, seed=s, workdir=outdir / "runs")
+            except Exception as exc:  # noqa: BLE001 - one broken dataset does not end the benchmark
+                new = [{"dataset": entry["name"], "task": entry["task"], "method": "auto",
+                        "error": f"{type(exc).__name__}: {exc}"[:300]}]
+            rows.extend({**r, "seed": s} for r in new)
+            frame = pd.DataFrame(rows)
+            frame.to_csv(csv, index=False)
+            (outdir / "ensembles.md").write_text(summarize(frame) + "\n")
+            auto = next((r for r in new if r["method"] == "auto"), {})
+            print(f"{entry['name']} (seed {s}): auto chose {auto.get('chosen')} -> "
+                  f"{auto.get('test_score', float('nan')):.4f} in {auto.get('fit_wall_s', float('nan')):.1f}s",
+                  flush=True)
     frame = pd.DataFrame(rows)
     print(summarize(frame))
     return frame

@@ -306,8 +306,12 @@ def cmd_bench_ensembles(a: argparse.Namespace) -> int:
     from forgeml.bench.ensembles import run_bench_ensembles
 
     only = [s.strip() for s in a.only.split(",")] if a.only else None
+    try:
+        seeds = [int(x) for x in a.seeds.split(",")] if a.seeds else None
+    except ValueError:
+        raise ConfigError(f"--seeds takes comma-separated integers (for example 0,1,2), got {a.seeds!r}") from None
     run_bench_ensembles(a.suite, a.out, time_budget=a.time_budget, seed=a.seed, only=only, max_rows=a.max_rows,
-                        resume=a.resume)
+                        resume=a.resume, seeds=seeds)
     return 0
 
 
@@ -449,6 +453,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--only", default=None, help="comma-separated dataset names")
     p.add_argument("--seed", type=int, default=0, help="seed for every random choice (default 0)")
     p.add_argument("--max-rows", type=int, default=None, help="skip datasets with more rows")
+    p.add_argument("--seeds", default=None,
+                   help="comma-separated seeds: one 75/25 split and run each, compared on the mean (e.g. 0,1,2)")
     p.add_argument("--resume", action="store_true", help="keep OUT/ensembles.csv and run only what it lacks")
     p.set_defaults(fn=cmd_bench_ensembles)
     p = sub.add_parser("bench-nas", help="NAS strategies x spaces against a hand-designed network, on test rows")
