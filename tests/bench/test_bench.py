@@ -162,7 +162,26 @@ def test_ensemble_methods_summary_compares_the_mean_over_splits():
     lines = {line.split(" | ")[0].strip("| "): line for line in text.splitlines() if line.startswith("| ")}
     # stacking is not scored on every split of b: no mean there, and b stays in the table without it
     assert lines["stacking"].startswith("| stacking | 0/2 |")
+    # a split whose single best could not be scored (an error row) is left out, and does not end the summary
+    rows += [{"dataset": "a", "task": "binary", "metric": "m", "method": "auto", "error": "boom", "seed": 2},
+             {"dataset": "b", "task": "regression", "metric": "m", "method": "single", "test_score": np.nan,
+              "seed": 2}, {"dataset": "b", "task": "regression", "metric": "m", "method": "auto",
+                           "test_score": 1.0, "seed": 2}]
+    again = summarize(pd.DataFrame(rows))
+    assert "on the mean over 2 splits: 1/2" in again and "| a | m | voting/greedy | **0.8450** |" in again
     assert "| b | m | voting/greedy | 5.0000 | **4.2500** | — |" in text
+
+
+def test_bench_ensembles_resumes_a_file_from_before_splits_were_recorded(tmp_path, capsys):
+    from forgeml.bench.ensembles import run_bench_ensembles
+
+    old = [{"dataset": "wine", "task": "multiclass", "metric": "log_loss", "method": m, "test_score": v,
+            "chosen": "greedy"} for m, v in (("constant", 1.1), ("auto", 0.02), ("single", 0.03))]
+    (tmp_path / "ensembles.csv").write_text(pd.DataFrame(old).to_csv(index=False))
+    # the old rows are the split --seed names (3): nothing left to run for wine, and the file gains the column
+    frame = run_bench_ensembles(str(SHARED), str(tmp_path), only=["wine"], resume=True, seed=3)
+    assert len(frame) == 3 and set(frame["seed"]) == {3}
+    assert "auto is worse than the single best on 0 of 1 datasets" in capsys.readouterr().out
 
 
 def test_p_worse_tells_a_real_loss_from_test_set_noise():

@@ -60,7 +60,7 @@ def test_strategies_search_cells_for_images(strategy):
     if strategy == "darts":
         assert set(m.history_["source"]) <= {"darts", "darts:fewer_skips", "darts:wider", "darts:again"}
         assert (m.history_["source"] == "darts").sum() == 1 and m.history_["epochs"].iloc[0] >= 1
-        assert len(m.history_) == 3  # max_retrains
+        assert (m.history_["status"] == "ok").sum() == 3  # max_retrains
 
 
 @pytest.mark.parametrize("strategy", ["rl", "darts"])
@@ -112,6 +112,8 @@ def test_darts_ends_on_counts_when_given_them_whatever_the_time_left():
     assert darts.epochs_ == 3 and len(darts.alpha_history) == 4 and darts.steps_ == 3 * (64 // 32)
     assert [c.source for c in ctx.history][:1] == ["darts"] and len(ctx.history) == 2
     assert ctx.time_left() > 200  # it did not wait for the clock
+    with pytest.raises(ConfigError, match="max_retrains must be a whole number of at least 1"):
+        DARTS(max_retrains=0).search(ctx)
 
 
 def test_darts_spends_the_time_left_on_its_cell_from_other_initial_weights_and_keeps_the_best():

@@ -140,17 +140,19 @@ class _Rebuild:
 
 
 def _over_splits(frame: pd.DataFrame) -> pd.DataFrame:
-    """One row per dataset and method: the mean test score over the splits (seeds) the dataset was run on. A method
-    missing on any of them gets no score, so every mean is over the same splits."""
+    """One row per dataset and method: the mean test score over the splits (seeds) on which the dataset's single
+    best pipeline was scored. A method missing on any of them gets no score, so every mean is over the same
+    splits; ``p_worse`` becomes the mean of the splits' shares."""
     if "seed" not in frame or frame["seed"].nunique(dropna=False) <= 1:
         return frame
     rows = []
     for _ds, g in frame.groupby("dataset", sort=False):
-        seeds = g["seed"].nunique()
-        for method, m in g.groupby("method", sort=False):
+        single = g[(g["method"] == "single")].dropna(subset=["test_score"]) if "test_score" in g else g.iloc[:0]
+        seeds = set(single["seed"]) or set(g["seed"])  # a split that failed as a whole is not held against anyone
+        for method, m in g[g["seed"].isin(seeds)].groupby("method", sort=False):
             scored = m.dropna(subset=["test_score"]) if "test_score" in m else m.iloc[:0]
-            row = {**m.iloc[0].to_dict(), "n_splits": seeds,
-                   "test_score": scored["test_score"].mean() if scored["seed"].nunique() == seeds else np.nan}
+            row = {**m.iloc[0].to_dict(), "n_splits": len(seeds),
+                   "test_score": scored["test_score"].mean() if set(scored["seed"]) == seeds else np.nan}
             if "chosen" in m and method == "auto":
                 row["chosen"] = "/".join(str(c) for c in m.sort_values("seed")["chosen"])
             if "p_worse" in m:
@@ -159,36 +161,43 @@ def _over_splits(frame: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def _at_least(auto: pd.Series, single: pd.Series, higher: np.ndarray) -> np.ndarray:
+    """auto at least as good as single, within a relative 1e-4 (a tie)."""
+    tol = 1e-4 * np.maximum(single.abs(), 1.0)
+    return np.where(higher, auto >= single - tol, auto <= single + tol)
+
+
 def _auto_against_single(frame: pd.DataFrame) -> list[str]:
     """auto against the single best on every dataset that has both (whatever else is missing), per split and on
     the mean over splits: with a few hundred test rows, one split's difference is mostly noise."""
-    if "seed" not in frame or not {"auto", "single"} <= set(frame["method"]):
+    if "seed" not in frame or "test_score" not in frame or not {"auto", "single"} <= set(frame["method"]):
         return []
     both = frame[frame["method"].isin(["auto", "single"])].pivot_table(
-        index=["dataset", "seed"], columns="method", values="test_score", aggfunc="first").dropna()
+        index=["dataset", "seed"], columns="method", values="test_score", aggfunc="first"
+    ).reindex(columns=["auto", "single"]).dropna()
     if both.empty:
         return []
     task = frame.drop_duplicates("dataset").set_index("dataset")["task"]
     higher = both.index.get_level_values("dataset").map(lambda d: HEADLINE[task[d]][1]).to_numpy(bool)
-    tol = 1e-4 * np.maximum(both["single"].abs(), 1.0)
-    ok = np.where(higher, both["auto"] >= both["single"] - tol, both["auto"] <= both["single"] + tol)
-    both = both.assign(ok=ok, gain=np.where(higher, 1, -1) * (both["auto"] - both["single"]) / both["single"].abs())
+    both = both.assign(ok=_at_least(both["auto"], both["single"], higher))
     per_seed = both.groupby(level="seed")["ok"].agg(["sum", "count"])
     lines = ["", "auto at least as good as the single best, per split: "
              + ", ".join(f"seed {s}: {int(r['sum'])}/{int(r['count'])}" for s, r in per_seed.iterrows())]
     seeds = both.groupby(level="dataset").size()
-    full = seeds[seeds == seeds.max()].index
     if seeds.max() > 1:
+        full = seeds[seeds == seeds.max()].index
         mean = both.loc[list(full)].groupby(level="dataset").agg(auto=("auto", "mean"), single=("single", "mean"),
                                                                  wins=("ok", "sum"))
         hi = mean.index.map(lambda d: HEADLINE[task[d]][1]).to_numpy(bool)
-        tol = 1e-4 * np.maximum(mean["single"].abs(), 1.0)
-        good = np.where(hi, mean["auto"] >= mean["single"] - tol, mean["auto"] <= mean["single"] + tol)
+        good = _at_least(mean["auto"], mean["single"], hi)
         lost = ", ".join(f"{d} ({int(w)} of {seeds.max()} splits)" for d, w, g in
                          zip(mean.index, mean["wins"], good) if not g)
+        nonzero = mean["single"] != 0
+        gain = (np.where(hi, 1, -1) * (mean["auto"] - mean["single"]))[nonzero] / mean["single"].abs()[nonzero]
         lines.append(f"on the mean over {seeds.max()} splits: {int(good.sum())}/{len(mean)}"
                      + (f"; worse on {lost}" if lost else "")
-                     + f"; mean relative gain of auto over single {100 * both['gain'].mean():+.2f}%")
+                     + f"; relative gain of auto over single: median {100 * np.median(gain):+.2f}%, "
+                       f"mean {100 * np.mean(gain):+.2f}%")
     return lines
 
 
@@ -214,8 +223,8 @@ def summarize(frame: pd.DataFrame) -> str:
         span = (best - const) if higher else (const - best)
         norm = ((scores - const) if higher else (const - scores)) / span if span else scores * 0 + 1
         rank = (-scores if higher else scores).rank(method="average")
-        tol = 1e-4 * max(abs(s.get("single", 0.0)), 1.0)
-        ok = (scores >= s["single"] - tol) if higher else (scores <= s["single"] + tol)
+        single = pd.Series(s["single"], index=scores.index)
+        ok = pd.Series(_at_least(scores, single, np.full(len(scores), higher)), index=scores.index)
         auto = g[g["method"] == "auto"].iloc[0] if "auto" in methods else {}
         per.append((ds, g["metric"].iloc[0], scores, norm, rank, ok, auto.get("chosen", ""),
                     auto.get("p_worse", float("nan"))))
@@ -258,7 +267,7 @@ def run_bench_ensembles(suite: str, out: str, *, time_budget: float = 60.0, seed
     outdir.mkdir(parents=True, exist_ok=True)
     csv = outdir / "ensembles.csv"
     rows: list[dict] = pd.read_csv(csv).to_dict("records") if resume and csv.exists() else []
-    for row in rows:  # a file from before splits were recorded holds one split, the default seed's
+    for row in rows:  # a file from before splits were recorded holds one split: the one --seed names
         if pd.isna(row.get("seed", np.nan)):
             row["seed"] = seed
     for s in seeds if seeds else [seed]:

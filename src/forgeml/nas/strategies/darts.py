@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from forgeml.errors import ConfigError
 from forgeml.nas.base import NASStrategy
 
 
@@ -47,6 +48,11 @@ class DARTS(NASStrategy):
 
     def search(self, ctx: Any) -> None:
         import torch
+
+        for name in ("max_epochs", "max_retrains"):
+            value = getattr(self, name)
+            if value is not None and (not isinstance(value, int) or value < 1):
+                raise ConfigError(f"DARTS {name} must be a whole number of at least 1 or None, got {value!r}")
 
         from forgeml.nn.trainer import torch_threads
 
