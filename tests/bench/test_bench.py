@@ -139,6 +139,8 @@ def test_ensemble_methods_summary_on_a_hand_made_frame():
     # stacking: (0.7-0.5)/(0.9-0.5) = 0.5 on a, 1.0 on b; worse than single on a
     assert lines["stacking"] == "| stacking | 2/2 | 0.7500 | 2.50 | 1/2 |"
     assert "| a | roc_auc | greedy | **0.9000** |" in text
+    # auto - stacking: 1.0 - 0.5 on a, 0.75 - 1.0 on b; two datasets, so the interval spans both
+    assert "stacking +0.1250 [-0.2500, +0.5000] on 2" in text
 
 
 def test_ensemble_methods_summary_compares_the_mean_over_splits():

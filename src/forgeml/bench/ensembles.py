@@ -246,6 +246,7 @@ def summarize(frame: pd.DataFrame) -> str:
                   + (": " + ", ".join(f"{ds} (worse on {pw:.0%} of test resamples)" for ds, pw in lost) if lost else "")
                   + f"; beyond test-set noise (worse on at least 95% of 500 paired bootstrap resamples of the test "
                     f"rows) on {len(real)}" + (f": {', '.join(real)}" if real else "")]
+        lines += _auto_against_methods(per, [m for m in methods if m != "auto"])
     lines += lines_after
     lines += ["", "| dataset | metric | auto chose | " + " | ".join(methods) + " |",
               "|---|---|---|" + "---|" * len(methods)]
@@ -254,6 +255,22 @@ def summarize(frame: pd.DataFrame) -> str:
                  else f"{scores[m]:.4f}" for m in methods]
         lines.append(f"| {ds} | {metric} | {chosen} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
+
+
+def _auto_against_methods(per: list, others: list[str], n_boot: int = 2000) -> list[str]:
+    """auto's mean normalised score minus each method's, over the datasets both were scored on, with a 95 %
+    bootstrap interval over those datasets: an interval that holds 0 is a difference the suite cannot tell."""
+    lines = ["", "auto against each method (mean norm difference, 95% bootstrap interval over datasets): "]
+    parts = []
+    for m in others:
+        diff = np.array([p[3]["auto"] - p[3][m] for p in per if not np.isnan(p[2][m])])
+        if len(diff) == 0:
+            continue
+        rng = np.random.default_rng(0)
+        boot = diff[rng.integers(0, len(diff), (n_boot, len(diff)))].mean(axis=1)
+        lo, hi = np.quantile(boot, [0.025, 0.975])
+        parts.append(f"{m} {diff.mean():+.4f} [{lo:+.4f}, {hi:+.4f}] on {len(diff)}")
+    return [lines[0], lines[1] + "; ".join(parts)] if parts else []
 
 
 def run_bench_ensembles(suite: str, out: str, *, time_budget: float = 60.0, seed: int = 0,
