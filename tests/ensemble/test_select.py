@@ -5,7 +5,7 @@ import pytest
 
 from forgeml.ensemble.base import Ensemble, Ensembler
 from forgeml.ensemble.greedy import GreedyEnsembler
-from forgeml.ensemble.select import SINGLE, best, compare
+from forgeml.ensemble.select import SINGLE, Candidate, best, compare, eligible
 from forgeml.metrics import METRICS
 
 
@@ -110,7 +110,7 @@ def test_with_too_few_rows_to_cross_fit_only_the_single_best_is_evaluated():
     assert best(cands, METRICS["log_loss"]).name == SINGLE
 
 
-def test_an_ensemble_is_chosen_only_when_it_beats_the_single_best_by_more_than_noise():
+def test_p_better_tells_a_real_gain_over_the_single_best_from_noise():
     metric = METRICS["log_loss"]
     oof, y = _members(n=800, noises=(1.5, 1.5, 1.5))
     cands = compare({"greedy": GreedyEnsembler()}, oof, y, metric, classification=True)
@@ -128,5 +128,27 @@ def test_an_ensemble_is_chosen_only_when_it_beats_the_single_best_by_more_than_n
     cands = compare({"greedy": GreedyEnsembler()}, copies, y, metric, classification=True)
     by = {c.name: c for c in cands}
     assert by["greedy"].nested_score < by[SINGLE].nested_score  # ranked first on the score alone ...
-    assert by["greedy"].p_better < 0.8
-    assert best(cands, metric).name == SINGLE  # ... but not chosen
+    assert by["greedy"].p_better < 0.8  # ... but not by more than noise
+
+
+def _cand(name, score, p_better=float("nan"), ok=True):
+    return Candidate(name, nested_score=score, p_better=p_better, ensemble=Ensemble({1: 1.0}, score) if ok else None,
+                     error=None if ok else "not evaluated in time")
+
+
+def test_auto_takes_the_better_convex_combination_unless_another_method_beats_it_by_more_than_noise():
+    metric = METRICS["roc_auc"]  # higher is better
+    base = [_cand(SINGLE, 0.80), _cand("greedy", 0.79, 0.3), _cand("super_learner", 0.795, 0.4)]
+    # the single best's nested score is the highest, but it was picked on those rows: the convex choice stands
+    assert best(base, metric).name == "super_learner"
+    assert best([*base, _cand("stacking", 0.81, 0.9)], metric).name == "stacking"  # better and beyond noise
+    assert best([*base, _cand("stacking", 0.81, 0.5)], metric).name == "super_learner"  # better, within noise
+    assert best([*base, _cand("voting", 0.79, 0.95)], metric).name == "super_learner"  # sure, but not better
+    assert best([_cand(SINGLE, 0.8), _cand("greedy", 0.8, 0.0)], metric).name == SINGLE  # a tie: the simpler
+    # no convex combination evaluated: an ensemble only when it beats the single best by more than noise
+    failed = [_cand(SINGLE, 0.80), _cand("greedy", 0.9, ok=False), _cand("super_learner", 0.9, ok=False)]
+    assert best([*failed, _cand("voting", 0.81, 0.5)], metric).name == SINGLE
+    assert best([*failed, _cand("voting", 0.81, 0.9)], metric).name == "voting"
+    # the fallbacks (infer_limit): auto's choice first, single always among them, a gated-out method never
+    order = [c.name for c in eligible([*base, _cand("stacking", 0.81, 0.5)], metric)]
+    assert order == ["super_learner", SINGLE, "greedy"]

@@ -8,12 +8,20 @@ metric. That nested score is what ranks the candidates, and what the leaderboard
 once more on all the rows it may use.
 
 ``"single"`` is a candidate too: the best member by its own score on each fold's training rows. It is what
-``ensemble=None`` returns, and keeping it in the comparison is what lets ``ensemble="auto"`` decline to ensemble
-when that does not pay on held-out rows. An ensemble is only preferred to it when its advantage is more than
-noise: ``p_better`` is the share of ``N_BOOT`` bootstrap resamples of the nested rows on which the ensemble scores
-better than ``single`` (paired: the same resample for both), and ``best`` takes an ensemble only when that share
-is at least ``CONFIDENCE``. An ensemble always costs more to predict and to refit; a gain the nested rows cannot
-tell from chance is not worth that, and on held-out test rows it was as often a loss (docs/benchmarks.md).
+``ensemble=None`` returns. ``p_better`` is the share of ``N_BOOT`` bootstrap resamples of the nested rows on which
+an ensemble scores better than ``single`` (paired: the same resample for both).
+
+What ``ensemble="auto"`` takes (``best``): the better, by nested score, of the two convex combinations of the
+members (``CONVEX``: greedy selection and the Super Learner). The single best is one of their vertices, so they
+decline to ensemble by themselves when one member dominates, and a weight fitted on the out-of-fold rows has less
+to gain from the search's own luck than the single best has: that member was picked as the best of every trial on
+those very rows, and its out-of-fold score (nested or not) is biased up by the pick. Measured over three splits of
+each dataset (docs/benchmarks.md), the convex combinations beat the single best on test rows far more often than
+the nested scores said, and a gate that asked an ensemble to beat the single best on the nested rows kept the
+single best where it then lost. The other methods (voting, blending, stacking) replace the convex choice only when
+their nested score is better than its score *and* they beat ``single`` on at least ``CONFIDENCE`` of the
+resamples. A tie with ``single`` goes to ``single``. When neither convex method could be evaluated, an ensemble is
+taken only under that gate, else ``single``.
 
 The comparison has a time limit: candidates are tried cheapest first; one that would start after the limit, or
 whose first nested fold shows it cannot finish in time (its remaining folds and its final fit, projected from
@@ -34,7 +42,9 @@ from forgeml.ensemble.base import Ensemble, Ensembler, member_loss
 from forgeml.metrics import Metric
 
 SINGLE = "single"
-CONFIDENCE = 0.8  # an ensemble must beat the single best on this share of bootstrap resamples to be chosen
+CONFIDENCE = 0.8  # a method other than CONVEX must beat the single best on this share of resamples to be chosen
+#: ``auto``'s default choice, whichever scores better on the nested rows (see the module docstring)
+CONVEX = ("greedy", "super_learner")
 N_BOOT = 200
 # cheapest (and simplest) first: it is the order they are tried in, and the order that breaks a tie
 ORDER = (SINGLE, "voting", "greedy", "super_learner", "blending", "stacking")
@@ -142,14 +152,28 @@ def by_score(candidates: Sequence[Candidate], metric: Metric) -> list[Candidate]
 
 
 def eligible(candidates: Sequence[Candidate], metric: Metric) -> list[Candidate]:
-    """``by_score``, keeping ``single`` and the ensembles that beat it by more than noise (``p_better >=
-    CONFIDENCE``; unknown when ``single`` was not evaluated): what ``auto`` may choose, best first."""
-    return [c for c in by_score(candidates, metric) if c.name == SINGLE or not c.p_better < CONFIDENCE]
+    """What ``auto`` may choose, best first: ``best``, then by nested score the other convex combinations, the
+    methods that beat ``single`` by more than noise (``p_better >= CONFIDENCE``), and ``single`` (the fallbacks
+    when the first cannot be used, e.g. too slow for ``infer_limit``)."""
+    first = best(candidates, metric)
+    rest = [c for c in by_score(candidates, metric) if c is not first
+            and (c.name == SINGLE or c.name in CONVEX or not c.p_better < CONFIDENCE)]
+    return ([first] if first is not None else []) + rest
 
 
 def best(candidates: Sequence[Candidate], metric: Metric) -> Candidate | None:
-    """The first of ``eligible``; None when none was evaluated."""
-    return next(iter(eligible(candidates, metric)), None)
+    """``auto``'s choice (module docstring); None when none was evaluated."""
+    ranked = by_score(candidates, metric)
+    gated = [c for c in ranked if c.name != SINGLE and not c.p_better < CONFIDENCE]
+    base = next((c for c in ranked if c.name in CONVEX), None)
+    if base is None:
+        return next((c for c in ranked if c.name == SINGLE or c in gated), None)
+    better = [c for c in gated if c.name not in CONVEX and metric.loss(c.nested_score) < metric.loss(base.nested_score)]
+    if better:
+        return better[0]
+    single = next((c for c in ranked if c.name == SINGLE), None)
+    # a tie (e.g. one member, or weights that all went to the single best) goes to the simpler
+    return single if single is not None and single.nested_score == base.nested_score else base
 
 
 def _p_better(cands: list[Candidate], y: np.ndarray, w: np.ndarray | None, metric: Metric, seed: int) -> None:
