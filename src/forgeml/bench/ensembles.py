@@ -243,7 +243,8 @@ def summarize(frame: pd.DataFrame) -> str:
         lost = [(p[0], p[7]) for p in per if not p[5]["auto"]]
         real = [ds for ds, pw in lost if pw >= 0.95]
         lines += ["", f"auto is worse than the single best on {len(lost)} of {len(per)} datasets"
-                  + (": " + ", ".join(f"{ds} (worse on {pw:.0%} of test resamples)" for ds, pw in lost) if lost else "")
+                  + (": " + ", ".join(ds + (f" (worse on {pw:.0%} of test resamples)" if pw == pw else "")
+                                      for ds, pw in lost) if lost else "")
                   + f"; beyond test-set noise (worse on at least 95% of 500 paired bootstrap resamples of the test "
                     f"rows) on {len(real)}" + (f": {', '.join(real)}" if real else "")]
         lines += _auto_against_methods(per, [m for m in methods if m != "auto"])
