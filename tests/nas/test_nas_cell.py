@@ -101,12 +101,17 @@ def test_darts_moves_the_architecture_weights_and_discretises_to_a_valid_cell(pr
     assert first.source == "darts" and first.ok and first.genotype == genotype and first.state_dict is not None
 
 
-def test_darts_ends_on_counts_when_given_them_whatever_the_time_left():
+def _table_context(seconds):
+    """A search context over a small table, with ``seconds`` until its deadline."""
     rng = np.random.default_rng(0)
     X = rng.normal(size=(160, TABLE.n_features)).astype(np.float32)
     y = (X[:, 0] + X[:, 1] > 0).astype(np.int64)
-    ctx = NASContext(CellSpace(), TABLE, X[:128], y[:128], X[128:], y[128:], deadline=time.time() + 300, seed=0,
-                     n_threads=1, epochs=(1, 2))
+    return NASContext(CellSpace(), TABLE, X[:128], y[:128], X[128:], y[128:], deadline=time.time() + seconds,
+                      seed=0, n_threads=1, epochs=(1, 2))
+
+
+def test_darts_ends_on_counts_when_given_them_whatever_the_time_left():
+    ctx = _table_context(seconds=300)
     darts = DARTS(batch_size=32, max_epochs=3, max_retrains=2)
     darts.search(ctx)
     assert darts.epochs_ == 3 and len(darts.alpha_history) == 4 and darts.steps_ == 3 * (64 // 32)
@@ -117,11 +122,7 @@ def test_darts_ends_on_counts_when_given_them_whatever_the_time_left():
 
 
 def test_darts_spends_the_time_left_on_its_cell_from_other_initial_weights_and_keeps_the_best():
-    rng = np.random.default_rng(0)
-    X = rng.normal(size=(160, TABLE.n_features)).astype(np.float32)
-    y = (X[:, 0] + X[:, 1] > 0).astype(np.int64)
-    ctx = NASContext(CellSpace(), TABLE, X[:128], y[:128], X[128:], y[128:], deadline=time.time() + 8, seed=0,
-                     n_threads=1, epochs=(1, 2))
+    ctx = _table_context(seconds=8)
     starts, evaluate = [], ctx.evaluate
 
     def timed(*args, **kwargs):  # the real evaluation, with the time each one started
