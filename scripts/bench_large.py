@@ -24,20 +24,26 @@ from make_large_table import make_table  # noqa: E402
 
 
 class PeakRSS:
-    """The largest resident memory of this process and its children, sampled every 0.2 s in a thread."""
+    """The largest resident memory of this process and its children, sampled every 0.2 s in a thread: of the
+    whole tree (``peak``), of this process alone (``own``) and of the largest child (``child``)."""
 
     def __init__(self) -> None:
-        self.peak, self._stop = 0, threading.Event()
+        self.peak = self.own = self.child = 0
+        self.trace: list[tuple[float, int, int]] = []  # (seconds, this process, all children) per sample
+        self._stop = threading.Event()
         self._thread = threading.Thread(target=self._watch, daemon=True)
 
     def _watch(self) -> None:
-        me = psutil.Process()
+        me, t0 = psutil.Process(), time.time()
         while not self._stop.is_set():
             try:
-                rss = me.memory_info().rss + sum(c.memory_info().rss for c in me.children(recursive=True))
+                own = me.memory_info().rss
+                kids = [c.memory_info().rss for c in me.children(recursive=True)]
             except psutil.Error:
-                rss = 0
-            self.peak = max(self.peak, rss)
+                own, kids = 0, []
+            self.peak = max(self.peak, own + sum(kids))
+            self.own, self.child = max(self.own, own), max([self.child, *kids])
+            self.trace.append((time.time() - t0, own, sum(kids)))
             self._stop.wait(0.2)
 
     def __enter__(self) -> PeakRSS:
@@ -55,6 +61,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--rows", type=int, default=1_000_000)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--path", default=None, help="run directory (default: a temporary one)")
+    ap.add_argument("--trace", default=None, help="write the memory samples (seconds, MB of this process, MB of "
+                    "its workers) to this CSV file")
     args = ap.parse_args(argv)
     from sklearn.metrics import roc_auc_score
     from sklearn.model_selection import train_test_split
@@ -72,11 +80,17 @@ def main(argv: list[str] | None = None) -> int:
         start = time.time()
         model.fit(train, target="target")
         wall = time.time() - start
+    if args.trace:
+        with open(args.trace, "w") as fh:
+            fh.write("seconds,fitting_process_mb,workers_mb\n")
+            fh.writelines(f"{t:.1f},{a / 2**20:.0f},{b / 2**20:.0f}\n" for t, a, b in peak.trace)
     proba = np.asarray(model.predict_proba(test.drop(columns=["target"])))
     auc = roc_auc_score(test["target"] == "yes", proba[:, list(model.classes_).index("yes")])
     print(f"rows {args.rows:,}, budget {args.time_budget:g} s: fit wall {wall:.1f} s ({wall / args.time_budget:.2f}x), "
           f"test ROC AUC {auc:.4f}, table {table_mb:.0f} MB, peak RSS of the process tree {peak.peak / 2**20:.0f} MB "
-          f"(this process before the fit: {before:.0f} MB), trials {len(model.trials())}, model "
+          f"(this process before the fit: {before:.0f} MB; added by the fit {peak.peak / 2**20 - before:.0f} MB = "
+          f"{(peak.peak / 2**20 - before) / table_mb:.1f}x the table; this process's peak {peak.own / 2**20:.0f} MB, "
+          f"the largest worker's {peak.child / 2**20:.0f} MB), trials {len(model.trials())}, model "
           f"{model.best_pipeline_}")
     return 0
 

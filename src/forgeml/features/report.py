@@ -110,7 +110,8 @@ def _names_out(step: Any, model: Any) -> list[str]:
     try:
         return list(step.get_feature_names_out())
     except (AttributeError, TypeError, ValueError):
-        return list(getattr(model, "feature_names_in_", []))
+        names = getattr(model, "feature_names_in_", None)  # LightGBM fitted on forgeml's matrix: its feature_name_
+        return list(names if names is not None else getattr(model, "feature_name_", []))
 
 
 def _parse_sources(how: str, name: str, inputs: list[str], prep_sources: dict[str, tuple]) -> tuple[str, ...]:
