@@ -194,3 +194,41 @@ def test_native_codes_break_ties_by_value_whatever_the_order_rows_come_in():
     b = CategoricalEncoder("native").fit(pd.DataFrame({"c": ["a", "b", "b", "c", "a"]}))
     out = [e.transform(pd.DataFrame({"c": ["a", "b", "c"]}))["c"].cat.codes.tolist() for e in (a, b)]
     assert out == [[0, 1, 2], [0, 1, 2]]  # a and b tie on 2 rows: a first; c (1 row) last
+
+
+@pytest.mark.parametrize("as_category", [False, True])
+def test_onehot_lookup_for_few_rows_encodes_exactly_as_the_fitted_encoder(as_category):
+    """Batches of up to FAST_ROWS rows read a lookup table instead of scikit-learn's transform: frequent,
+    infrequent, unseen and missing values, in object and category columns, must come out the same."""
+    import pickle
+
+    from forgeml.features.encode import FAST_ROWS
+
+    rng = np.random.default_rng(0)
+    n = 600
+    X = pd.DataFrame({"city": rng.choice(["a", "b", "c", "d", "rare1", "rare2"], n, p=[.3, .3, .2, .19, .005, .005]),
+                      "size": rng.choice(["S", "M", "L"], n), "flag": rng.choice(["yes", "no"], n),
+                      "code": rng.choice([1, 2, 3], n), "ok": rng.choice([True, False], n)})
+    X.loc[::11, "city"] = np.nan
+    enc = CategoricalEncoder("onehot", max_onehot=20, min_frequency=5).fit(X)
+    test = pd.DataFrame({"city": rng.choice(["a", "b", "rare1", "rare2", "unseen", None], 300),
+                         "size": rng.choice(["S", "M", "L", "XL"], 300), "flag": rng.choice(["yes", "no", None], 300),
+                         "code": rng.choice([1.0, 2.0, 5.0, np.nan], 300),  # read as "1", "2", ...
+                         "ok": rng.choice([True, False], 300)})
+    if as_category:
+        test = test.astype("category")
+    whole = enc.transform(test)  # 300 rows: scikit-learn's transform
+    assert len(test) > FAST_ROWS
+    parts = pd.concat([enc.transform(test.iloc[i:i + FAST_ROWS]) for i in range(0, len(test), FAST_ROWS)])
+    assert "onehot_lookup_" in enc.__dict__
+    pd.testing.assert_frame_equal(parts, whole)
+    rows = test["size"].astype(object).eq("XL").to_numpy()
+    assert rows.any() and whole.loc[rows, whole.columns.str.startswith("size")].to_numpy().sum() == 0
+    rows = test["city"].astype(object).eq("unseen").to_numpy()  # unseen goes with the infrequent cities
+    assert rows.any() and (whole.loc[rows, "city_infrequent_sklearn"] == 1).all()
+    again = pickle.loads(pickle.dumps(enc))  # saved without the table (it would change the step's digest)
+    assert "onehot_lookup_" not in again.__dict__
+    pd.testing.assert_frame_equal(again.transform(test.iloc[:1]), whole.iloc[:1])
+    enc.fit(X.assign(city="z"))  # a refit drops the table made from the old encoder
+    assert "onehot_lookup_" not in enc.__dict__
+    assert enc.transform(test.iloc[:3]).filter(like="city").to_numpy().sum() <= 3

@@ -12,12 +12,17 @@ import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator, TransformerMixin
 
+from forgeml.data.coerce import _str as as_text
 from forgeml.data.coerce import has_string_categories, to_string
 from forgeml.errors import ConfigError
 from forgeml.features._frame import as_frame, check_fitted, dense
 
 METHODS = ("onehot", "ordinal", "target", "native")
 TARGET_TYPES = ("auto", "binary", "multiclass", "continuous")
+#: Up to this many rows one-hot encoding reads a lookup table made from the fitted encoder's own answers
+#: (``_OneHotLookup``): scikit-learn's transform checks its input for about a millisecond per call, most of a
+#: one-row prediction's preprocessing.
+FAST_ROWS = 64
 
 
 class CategoricalEncoder(TransformerMixin, BaseEstimator):
@@ -68,6 +73,7 @@ class CategoricalEncoder(TransformerMixin, BaseEstimator):
             raise ConfigError("target encoding needs y; pass the training target to fit")
         self.feature_names_in_ = np.asarray([str(c) for c in X.columns], dtype=object)
         self.n_features_in_ = X.shape[1]
+        self.__dict__.pop("onehot_lookup_", None)  # made from the encoder being replaced
         groups: dict[str, list] = {m: [] for m in METHODS}
         for c in X.columns:
             m = self.method
@@ -126,10 +132,20 @@ class CategoricalEncoder(TransformerMixin, BaseEstimator):
             return [f"{n}__te" for n in enc.get_feature_names_out()]
         return list(self.groups_[method])
 
+    def __getstate__(self) -> dict[str, Any]:
+        # the one-hot lookup is rebuilt on first use: it stays out of saved models and of the digests by which
+        # identically fitted members share their preprocessing (pipeline/fitted.py)
+        state = super().__getstate__()
+        state.pop("onehot_lookup_", None)
+        return state
+
     # transforming ----------------------------------------------------------------------------------
     def transform(self, X: Any) -> pd.DataFrame:
         check_fitted(self, "feature_names_out_")
-        X = _strings(as_frame(X, self.feature_names_in_))
+        X = as_frame(X, self.feature_names_in_)
+        if len(X) <= FAST_ROWS and list(self.groups_) == ["onehot"]:  # the lookup reads values as to_string would
+            return self._transform_group("onehot", X)
+        X = _strings(X)
         return _concat([self._transform_group(m, X) for m in self.groups_], X.index)
 
     def _transform_group(self, method: str, X: pd.DataFrame) -> pd.DataFrame:
@@ -140,12 +156,55 @@ class CategoricalEncoder(TransformerMixin, BaseEstimator):
                 cats = self.encoders_[method][c]
                 out[c] = pd.Categorical.from_codes(_native_codes(X[c], cats), categories=pd.RangeIndex(len(cats)))
             return pd.DataFrame(out, index=X.index)
-        a = dense(self.encoders_[method].transform(X[g]))
+        if method == "onehot" and len(X) <= FAST_ROWS:
+            lookup = self.__dict__.get("onehot_lookup_")
+            if lookup is None:
+                lookup = self.onehot_lookup_ = _OneHotLookup(self.encoders_[method], g)
+            a = lookup.transform(X[g])
+        else:
+            a = dense(self.encoders_[method].transform(X[g]))
         return pd.DataFrame(a, index=X.index, columns=self._names(method))
 
     def get_feature_names_out(self, input_features: Any = None) -> np.ndarray:
         check_fitted(self, "feature_names_out_")
         return self.feature_names_out_.copy()
+
+
+class _OneHotLookup:
+    """A fitted ``OneHotEncoder``'s output for every value it knows, for missing and for an unknown value, asked of
+    the encoder itself once per category (so infrequent and unknown categories go where it sends them)."""
+
+    _UNKNOWN = "\x00forgeml: a value no category has\x00"
+
+    def __init__(self, enc: Any, columns: list) -> None:
+        self.width = sum(len(c) - len(inf if inf is not None else ()) + (inf is not None)
+                         for c, inf in zip(enc.categories_, enc.infrequent_categories_))
+        filler = {col: [cats[0] if len(cats) else self._UNKNOWN] for col, cats in zip(columns, enc.categories_)}
+        self.tables: list[tuple[dict[Any, int | None], int | None, int | None]] = []
+        offset = 0
+        for col, cats, inf in zip(columns, enc.categories_, enc.infrequent_categories_):
+            known = [v for v in cats if not _is_missing(v)]
+            probe = [*known, np.nan, self._UNKNOWN]
+            frame = pd.DataFrame({c: v * len(probe) for c, v in filler.items()}, columns=list(columns))
+            frame[col] = pd.Series(probe, dtype=object)
+            width = len(cats) - len(inf if inf is not None else ()) + (inf is not None)
+            block = dense(enc.transform(frame))[:, offset:offset + width]
+            where = [offset + int(np.argmax(r)) if r.any() else None for r in block]
+            self.tables.append((dict(zip(known, where)), where[-2], where[-1]))
+            offset += width
+
+    def transform(self, X: pd.DataFrame) -> np.ndarray:
+        out = np.zeros((len(X), self.width))
+        for (table, missing, unknown), (_, col) in zip(self.tables, X.items()):
+            for r, v in enumerate(col.to_numpy(dtype=object)):
+                j = missing if pd.isna(v) else table.get(as_text(v), unknown)
+                if j is not None:
+                    out[r, j] = 1.0
+        return out
+
+
+def _is_missing(v: Any) -> bool:
+    return v is None or (isinstance(v, float) and v != v)
 
 
 def _strings(X: pd.DataFrame) -> pd.DataFrame:
