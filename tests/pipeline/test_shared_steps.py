@@ -128,3 +128,27 @@ def test_skew_lands_on_its_column_when_labels_are_numbers():
     rows = X[5].notna().to_numpy()
     np.testing.assert_allclose(out["5"].to_numpy()[rows], np.log1p(X[5].to_numpy()[rows]))
     pd.testing.assert_frame_equal(out, prep.fit_transform(X))
+
+
+@pytest.mark.parametrize("kind", ["RandomForestClassifier", "ExtraTreesClassifier", "RandomForestRegressor",
+                                  "ExtraTreesRegressor"])
+def test_a_forest_on_a_few_rows_is_read_tree_by_tree_to_the_last_bit(kind):
+    """``forest_few_rows`` skips the forest's per-tree checks; its sums must be the forest's own, exactly."""
+    import sklearn.ensemble
+
+    from forgeml.pipeline.fitted import FOREST_FEW_ROWS, forest_few_rows
+
+    rng = np.random.default_rng(0)
+    X = pd.DataFrame(rng.normal(size=(400, 5)), columns=list("abcde"))
+    X.iloc[::7, 1] = np.nan
+    classifier = kind.endswith("Classifier")
+    y = rng.integers(0, 3, 400) if classifier else rng.normal(size=400)
+    model = getattr(sklearn.ensemble, kind)(n_estimators=60, random_state=0, n_jobs=1).fit(X, y)
+    for rows in (1, 7, FOREST_FEW_ROWS):
+        got = forest_few_rows(model, X.iloc[:rows])
+        want = model.predict_proba(X.iloc[:rows]) if classifier else model.predict(X.iloc[:rows])
+        assert got.shape == want.shape and np.array_equal(got, want)
+    assert forest_few_rows(model, X.iloc[:FOREST_FEW_ROWS + 1]) is None  # many rows: the forest's own call
+    assert forest_few_rows(LogisticRegression().fit(X.fillna(0), rng.integers(0, 2, 400)), X.fillna(0)[:1]) is None
+    model.set_params(n_jobs=2)  # threads sum in the order they finish: not replayed
+    assert forest_few_rows(model, X.iloc[:1]) is None

@@ -29,9 +29,10 @@ def predict_matrix(pipe: Any, X: pd.DataFrame, n_classes: int, shared: StepCache
         return np.mean([predict_matrix(p, X, n_classes, shared) for p in pipe.pipelines], axis=0)
     if shared is not None and _walkable(pipe):
         Xt, model = shared.transform(pipe.steps, X), pipe.steps[-1][1]
+        few = forest_few_rows(model, Xt)
         if n_classes == 0:
-            return np.asarray(pipe._inverse(model.predict(Xt)), dtype=float).ravel()
-        proba, classes = model.predict_proba(Xt), getattr(model, "classes_", None)
+            return np.asarray(pipe._inverse(model.predict(Xt) if few is None else few), dtype=float).ravel()
+        proba, classes = model.predict_proba(Xt) if few is None else few, getattr(model, "classes_", None)
     elif n_classes == 0:
         return np.asarray(pipe.predict(X), dtype=float).ravel()
     else:
@@ -43,6 +44,35 @@ def predict_matrix(pipe: Any, X: pd.DataFrame, n_classes: int, shared: StepCache
     full = np.zeros((len(X), n_classes))  # a training fold lacked some class: give it probability 0
     full[:, classes] = proba
     return full
+
+
+FOREST_FEW_ROWS = 64  # up to this many rows a forest's trees are read directly (``forest_few_rows``)
+
+
+def forest_few_rows(model: Any, X: Any) -> np.ndarray | None:
+    """A scikit-learn random forest's or extra trees' ``predict_proba`` (classifier) or ``predict`` (regressor) on
+    a few rows, summed tree by tree in the forest's own order, so the result is the forest's to the last bit; None
+    for anything else or more rows. The forest's own call checks the rows once per tree through joblib (about
+    0.15 ms a tree: 45 ms for 300 trees on one row, most of a one-row prediction of an ensemble with a forest)."""
+    from sklearn.ensemble import (
+        ExtraTreesClassifier,
+        ExtraTreesRegressor,
+        RandomForestClassifier,
+        RandomForestRegressor,
+    )
+
+    kinds = (RandomForestClassifier, RandomForestRegressor, ExtraTreesClassifier, ExtraTreesRegressor)
+    if type(model) not in kinds or len(X) > FOREST_FEW_ROWS or getattr(model, "n_outputs_", 2) != 1 \
+            or int(getattr(model, "n_jobs", None) or 1) != 1:
+        return None  # several jobs sum in the order the threads finish: leave that to the forest
+    X32 = model._validate_X_predict(X)  # the forest's own check, once
+    classifier = hasattr(model, "classes_")
+    out = np.zeros((X32.shape[0], int(model.n_classes_)) if classifier else X32.shape[0], dtype=np.float64)
+    for tree in model.estimators_:
+        values = tree.tree_.predict(X32)  # what DecisionTree*.predict(_proba) returns, without its checks
+        out += values[:, :tree.n_classes_] if classifier else values[:, 0]
+    out /= len(model.estimators_)
+    return out
 
 
 class StepCache:
