@@ -99,7 +99,7 @@ def to_string(s: pd.Series) -> pd.Series:
     miss = is_missing(vals)
     if pd.api.types.infer_dtype(vals, skipna=True) in ("string", "empty"):  # already strings: no per-value work
         return vals.where(~miss, np.nan) if miss.any() else vals
-    out = vals.map(_str)
+    out = vals.map(as_text)
     out[miss] = np.nan
     return out.astype(object)
 
@@ -113,7 +113,7 @@ def to_categories(s: pd.Series) -> pd.Series:
     """
     if isinstance(s.dtype, pd.CategoricalDtype):
         cats = s.cat.categories
-        names = [_str(v) for v in cats]
+        names = [as_text(v) for v in cats]
         if len(set(names)) == len(names):  # distinct as strings: rename in place of re-encoding every row
             out = s.cat.set_categories(pd.Index(names, dtype=object), rename=True).cat.as_unordered()
             return out.copy() if out is s else out
@@ -126,7 +126,8 @@ def has_string_categories(s: pd.Series) -> bool:
             and all(isinstance(v, str) for v in s.cat.categories))
 
 
-def _str(v: object) -> str:
+def as_text(v: object) -> str:
+    """One value as the text categorical encoders compare: whole floats without ".0", booleans as True/False."""
     if isinstance(v, str):
         return v
     if isinstance(v, (bool, np.bool_)):
@@ -147,7 +148,7 @@ def to_bool(s: pd.Series) -> pd.Series:
         codes, uniques = pd.factorize(s.to_numpy(dtype=object))  # each distinct value read once (missing: -1)
     except TypeError:  # an unhashable cell (a list, a dict): read cell by cell, it becomes NaN like any stray value
         codes, uniques = np.where(is_missing(s), -1, np.arange(len(s))), list(to_string(s))
-    words = [_str(u).strip().lower() for u in uniques]
+    words = [as_text(u).strip().lower() for u in uniques]
     table = np.array([1.0 if w in TRUE_WORDS else (0.0 if w in FALSE_WORDS else np.nan) for w in words] + [np.nan])
     return pd.Series(table[codes], index=s.index, name=s.name, dtype="float64")
 
@@ -156,7 +157,7 @@ def looks_boolean(values: pd.Series) -> bool:
     """True for a column whose distinct non-missing values are a true/false pair such as yes/no."""
     if pd.api.types.is_bool_dtype(values.dtype):
         return True
-    uniq = {_str(v).strip().lower() for v in values.dropna().unique()}
+    uniq = {as_text(v).strip().lower() for v in values.dropna().unique()}
     if len(uniq) != 2 or all(u.replace(".", "", 1).isdigit() for u in uniq):
         return False
     return len(uniq & TRUE_WORDS) == 1 and len(uniq & FALSE_WORDS) == 1

@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from forgeml.data.coerce import _str, looks_boolean, to_datetime, to_numeric, to_string
+from forgeml.data.coerce import as_text, looks_boolean, to_datetime, to_numeric, to_string
 from forgeml.data.schema import (
     BOOLEAN,
     CATEGORICAL,
@@ -149,7 +149,7 @@ def _category_column(s: pd.Series, name: Any) -> ColumnSpec | None:
     ``"1"``), which the general path handles."""
     counts = s.value_counts(sort=False)  # by category, NaN excluded; unused categories count 0
     counts = counts[counts.to_numpy() > 0]
-    labels = [_str(v) for v in counts.index]
+    labels = [as_text(v) for v in counts.index]
     if len(set(labels)) != len(labels):
         return None
     n_unique = len(counts)

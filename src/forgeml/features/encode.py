@@ -12,8 +12,7 @@ import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator, TransformerMixin
 
-from forgeml.data.coerce import _str as as_text
-from forgeml.data.coerce import has_string_categories, to_string
+from forgeml.data.coerce import as_text, has_string_categories, to_string
 from forgeml.errors import ConfigError
 from forgeml.features._frame import as_frame, check_fitted, dense
 
@@ -177,17 +176,18 @@ class _OneHotLookup:
     _UNKNOWN = "\x00forgeml: a value no category has\x00"
 
     def __init__(self, enc: Any, columns: list) -> None:
-        self.width = sum(len(c) - len(inf if inf is not None else ()) + (inf is not None)
-                         for c, inf in zip(enc.categories_, enc.infrequent_categories_))
+        # per input column: its frequent categories, plus one column for the infrequent ones if there are any
+        widths = [len(c) - len(inf if inf is not None else ()) + (inf is not None)
+                  for c, inf in zip(enc.categories_, enc.infrequent_categories_)]
+        self.width = sum(widths)
         filler = {col: [cats[0] if len(cats) else self._UNKNOWN] for col, cats in zip(columns, enc.categories_)}
         self.tables: list[tuple[dict[Any, int | None], int | None, int | None]] = []
         offset = 0
-        for col, cats, inf in zip(columns, enc.categories_, enc.infrequent_categories_):
-            known = [v for v in cats if not _is_missing(v)]
+        for col, cats, width in zip(columns, enc.categories_, widths):
+            known = [v for v in cats if not pd.isna(v)]
             probe = [*known, np.nan, self._UNKNOWN]
             frame = pd.DataFrame({c: v * len(probe) for c, v in filler.items()}, columns=list(columns))
             frame[col] = pd.Series(probe, dtype=object)
-            width = len(cats) - len(inf if inf is not None else ()) + (inf is not None)
             block = dense(enc.transform(frame))[:, offset:offset + width]
             where = [offset + int(np.argmax(r)) if r.any() else None for r in block]
             self.tables.append((dict(zip(known, where)), where[-2], where[-1]))
@@ -201,10 +201,6 @@ class _OneHotLookup:
                 if j is not None:
                     out[r, j] = 1.0
         return out
-
-
-def _is_missing(v: Any) -> bool:
-    return v is None or (isinstance(v, float) and v != v)
 
 
 def _strings(X: pd.DataFrame) -> pd.DataFrame:

@@ -54,6 +54,7 @@ def as_matrix(X: pd.DataFrame, categories: list[pd.Index] | None = None, dtype: 
 
 
 def _beyond_float32(col: pd.Series) -> bool:
+    """Whether a float64 column holds a finite number float32 cannot (it would become inf)."""
     if not (isinstance(col.dtype, np.dtype) and col.dtype.kind == "f" and col.dtype.itemsize > 4) or not len(col):
         return False
     a = col.array.to_numpy()
@@ -102,7 +103,7 @@ class _DeadlineMixin:
         categories = self.__dict__.get("frame_categories_")
         if categories is None or not isinstance(X, pd.DataFrame):
             return X
-        return as_matrix(X, categories, self.__dict__.get("frame_dtype_", np.float32))[0]
+        return as_matrix(X, categories, self.frame_dtype_)[0]
 
 
 class _PredictThreadsMixin:
