@@ -4,7 +4,8 @@
     python scripts/build_portfolio.py --suite ../shared/datasets --runs bench-out/runs --out portfolio-build --install
 
 Takes the best configuration of each dataset's run, cross-validates every one on every dataset's training rows
-(the benchmark's 75 % split: no test row is seen), and grows the portfolio greedily (``forgeml.meta.portfolio``).
+(the benchmark's 75 % split: no test row is seen), and grows the portfolio greedily (``forgeml.meta.portfolio``),
+crediting a candidate on a dataset only for beating the best of the families' defaults in that dataset's run.
 ``--install`` writes it to src/forgeml/meta/portfolio.json, the portfolio a cold run tries first.
 """
 from __future__ import annotations
@@ -15,7 +16,7 @@ import shlex
 import sys
 from pathlib import Path
 
-from forgeml.bench.meta import build_portfolio, candidates, score_matrix
+from forgeml.bench.meta import build_portfolio, candidates, default_scores, score_matrix
 from forgeml.bench.suite import read_suite
 from forgeml.meta import portfolio as pf
 
@@ -42,7 +43,8 @@ def main() -> int:
         cpath.write_text(json.dumps(cands, indent=1, default=str))
     print(f"{len(cands)} candidates from {len({c['dataset'] for c in cands})} datasets", flush=True)
     matrix = score_matrix(cands, datasets, root, out / "matrix.csv", seed=a.seed, timeout=a.timeout)
-    entries = build_portfolio(cands, matrix, size=a.size)
+    zero = default_scores(out, datasets, root, a.runs, seed=a.seed)  # what the defaults get: the portfolio adds to it
+    entries = build_portfolio(cands, matrix, size=a.size, zero=zero)
     command = "python scripts/build_portfolio.py " + " ".join(shlex.quote(x) for x in sys.argv[1:])
     built_from = sorted(matrix["dataset"].unique())
     pf.write(out / "portfolio.json", entries, built_from=built_from, command=command)

@@ -48,6 +48,22 @@ def test_neighbours_are_the_nearest_datasets_of_the_same_task_and_metric(tmp_pat
         assert kb.neighbours(_mf(0.0), "roc_auc") == []
 
 
+def test_a_neighbours_defaults_and_what_did_no_better_are_not_offered(tmp_path):
+    def rec(i, loss, source):
+        return ConfigRecord({"family": f"f{i}", "f.c": i}, score=loss, loss=loss, fit_time=1.0, source=source)
+
+    beaten = [rec(0, 0.30, "default"), rec(1, 0.25, "default"), rec(2, 0.20, "optimizer"), rec(3, 0.22, "portfolio"),
+              rec(4, 0.25, "optimizer"), rec(5, 0.40, "optimizer")]
+    unbeaten = [rec(0, 0.10, "default"), rec(1, 0.20, "optimizer")]
+    with KnowledgeBase.open(tmp_path / "kb.db") as kb:
+        kb.add_run(RunRecord("beaten", "fp-beaten", "log_loss", False, _mf(0.1), beaten))
+        kb.add_run(RunRecord("unbeaten", "fp-unbeaten", "log_loss", False, _mf(0.2), unbeaten))
+        kb.add_run(_run("unsourced", 0.3))  # recorded no defaults: no bar
+        got = {n.dataset: [c["family"] for c in n.configs] for n in kb.neighbours(_mf(0.0), "log_loss", per_dataset=5)}
+    # only what scored better than the best default (0.25); a tie is no evidence
+    assert got == {"beaten": ["f2", "f3"], "unsourced": ["f1", "f0", "f2"]}
+
+
 def _writer(path, tag, n):
     kb = KnowledgeBase.open(path)
     for i in range(n):

@@ -19,6 +19,20 @@ def test_normalise_puts_the_best_at_one_the_median_and_below_at_zero_and_respect
     assert flat["d"].tolist() == [1.0, 1.0, 0.0]  # no spread above the median: the best ones get 1
 
 
+def test_normalise_from_the_defaults_credits_only_what_beats_them_in_proportion():
+    scores = pd.DataFrame({"auc": [0.9, 0.8, 0.7, 0.5], "rmse": [1.0, 2.0, 3.0, 4.0], "flat": [0.8, 0.7, 0.7, 0.6],
+                           "none": [0.7, 0.6, 0.5, 0.4]})
+    zero = {"auc": 0.6, "rmse": 2.2, "flat": 0.85}  # "none" has no default score: the median stays its zero
+    norm = pf.normalise(scores, {"auc": True, "rmse": False, "flat": True, "none": True}, zero)
+    # the defaults (0.6) are below the median (0.75): zero at 0.6, the best at 1
+    assert norm["auc"].tolist() == pytest.approx([1.0, 2 / 3, 1 / 3, 0.0])
+    # the defaults (2.2) are better than the median (2.5): the spread (best - median = 1.5) stays the scale, so
+    # the best earns (2.2 - 1.0) / 1.5 only, and a candidate worse than the defaults nothing
+    assert norm["rmse"].tolist() == pytest.approx([0.8, 0.2 / 1.5, 0.0, 0.0])
+    assert norm["flat"].tolist() == [0.0] * 4  # nothing beats the defaults: nothing to add there
+    assert norm["none"].tolist() == pytest.approx([1.0, 1 / 3, 0.0, 0.0])  # median 0.55
+
+
 def test_greedy_covers_datasets_not_just_the_best_on_average():
     # a is good everywhere but never best; b and c are each best on half of the datasets
     norm = pd.DataFrame([[0.7, 0.7, 0.7, 0.7], [1.0, 1.0, 0.0, 0.0], [0.0, 0.0, 1.0, 1.0], [0.6, 0.6, 0.6, 0.6]],
@@ -65,10 +79,10 @@ def test_a_run_tries_the_portfolio_first_skipping_entries_its_space_cannot_take(
                portfolio=portfolio).fit(_frame(), target="y")
     trials = m.trials().query("kind == 'cv'").sort_values("trial_id")
     board = m.leaderboard().set_index("trial_id").loc[trials["trial_id"]]
-    # each family's default (sized to this data: it measures the family's cost) just before its portfolio entry
-    assert board["source"].tolist()[:4] == ["default", "portfolio", "default", "portfolio"]
-    assert board["family"].tolist()[:4] == ["linear", "linear", "knn", "knn"]
-    assert trials["config"].iloc[1]["linear.C"] == 0.05 and trials["config"].iloc[3]["knn.n_neighbors"] == 7
+    # the families' first defaults (sized to this data: they measure each family's cost), then the entries
+    assert board["source"].tolist()[:4] == ["default", "default", "portfolio", "portfolio"]
+    assert board["family"].tolist()[:4] == ["linear", "knn", "linear", "knn"]
+    assert trials["config"].iloc[2]["linear.C"] == 0.05 and trials["config"].iloc[3]["knn.n_neighbors"] == 7
     cold = AutoML(families=["linear", "knn"], max_trials=3, n_jobs=1, verbose=0, ensemble=None, knowledge=None,
                   portfolio=None).fit(_frame(), target="y")
     assert "portfolio" not in set(cold.leaderboard()["source"])

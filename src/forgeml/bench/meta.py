@@ -94,6 +94,41 @@ def candidates(runs: str | Path, datasets: list[dict], per_dataset: int = 1) -> 
     return out
 
 
+def _sourced_trials(entry: dict, root: Path, run_dir: Path, seed: int) -> tuple[Any, list[tuple[dict, Any, bool]]]:
+    """The dataset prepared as a cold run prepares it, and its run's trials, each marked True when it is one of the
+    families' defaults (the configurations a cold run starts with, matched by id)."""
+    from forgeml.meta.warmstart import admissible
+
+    _, prep = _prepared(entry, root, seed)
+    ids = {c.id for c in prep.warm}  # knowledge=None, portfolio=None: the warm start is the defaults
+    out = []
+    for config, r in _trials(run_dir):
+        cfg = admissible(prep.space, config)
+        out.append((config, r, cfg is not None and cfg.id in ids))
+    return prep, out
+
+
+def default_scores(out: str | Path, datasets: list[dict], root: Path, runs: str | Path, *,
+                   seed: int = 0) -> dict[str, float]:
+    """Per dataset, the best cross-validated score of the families' defaults in its run: what a run gets there
+    without a portfolio, the zero of the portfolio's normalisation (``portfolio.normalise``). Kept in
+    ``OUT/defaults.json``."""
+    path = Path(out) / "defaults.json"
+    if path.exists():
+        return {k: float(v) for k, v in json.loads(path.read_text()).items()}
+    scores: dict[str, float] = {}
+    for entry in datasets:
+        d = _run_dir(Path(runs), entry["name"])
+        if d is None:
+            continue
+        _, trials = _sourced_trials(entry, root, d, seed)
+        losses = [(r.loss, r.score) for _, r, is_default in trials if is_default]
+        if losses:
+            scores[entry["name"]] = float(min(losses)[1])
+    path.write_text(json.dumps(scores, indent=1, sort_keys=True) + "\n")
+    return scores
+
+
 def score_matrix(cands: list[dict], datasets: list[dict], root: Path, csv: str | Path, *, seed: int = 0,
                  timeout: float = 30.0) -> pd.DataFrame:
     """Cross-validated score of every candidate (rows) on every dataset (columns); appended to ``csv`` one dataset
@@ -153,15 +188,16 @@ def wide(matrix: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, bool]]:
     return table, higher
 
 
-def build_portfolio(cands: list[dict], matrix: pd.DataFrame, *, size: int = 8,
-                    exclude: str | None = None) -> list[dict[str, Any]]:
+def build_portfolio(cands: list[dict], matrix: pd.DataFrame, *, size: int = 8, exclude: str | None = None,
+                    zero: dict[str, float] | None = None) -> list[dict[str, Any]]:
     """The greedy portfolio over the matrix; ``exclude`` leaves a dataset out entirely: its column and the
-    candidates taken from its run."""
+    candidates taken from its run. With ``zero`` (``default_scores``) a candidate earns credit on a dataset only
+    for beating the defaults there, which every run tries first: the portfolio adds to them."""
     table, higher = wide(matrix)
     if exclude is not None:
         table = table.drop(columns=[exclude], errors="ignore")
         table = table.loc[[i for i in table.index if cands[i]["dataset"] != exclude]]
-    norm = pf.normalise(table, higher)
+    norm = pf.normalise(table, higher, zero)
     return [{"config": cands[i]["config"], "from": cands[i]["dataset"], "family": cands[i]["family"],
              "mean_norm": round(m, 4)} for i, m in pf.greedy(norm, size)]
 
@@ -169,7 +205,7 @@ def build_portfolio(cands: list[dict], matrix: pd.DataFrame, *, size: int = 8,
 def build_knowledge(path: str | Path, datasets: list[dict], root: Path, runs: str | Path, *, seed: int = 0) -> None:
     """A knowledge base with one run per dataset of ``runs``: its meta-features (of the training rows, exactly as
     a run computes them) and every completed trial."""
-    from forgeml.meta.knowledge import ConfigRecord, KnowledgeBase, RunRecord
+    from forgeml.meta.knowledge import DEFAULT_SOURCE, ConfigRecord, KnowledgeBase, RunRecord
     from forgeml.meta.metafeatures import compute
     from forgeml.meta.warmstart import fingerprint, row_sketch, table_signature
 
@@ -178,10 +214,10 @@ def build_knowledge(path: str | Path, datasets: list[dict], root: Path, runs: st
             d = _run_dir(Path(runs), entry["name"])
             if d is None:
                 continue
-            _, prep = _prepared(entry, root, seed)
+            prep, trials = _sourced_trials(entry, root, d, seed)
             sketch = row_sketch(prep.X, prep.y)
             records = [ConfigRecord(c, score=float(r.score), loss=float(r.loss), fit_time=r.cost,
-                                    source="bench") for c, r in _trials(d)]
+                                    source=DEFAULT_SOURCE if is_default else "bench") for c, r, is_default in trials]
             kb.add_run(RunRecord(entry["name"], fingerprint(sketch, prep.X.columns), prep.metric.name,
                                  bool(prep.metric.greater_is_better), compute(prep.X, prep.y, prep.schema, seed=seed),
                                  records, time_budget=None, forgeml_version="bench", row_sketch=sketch,
@@ -203,54 +239,59 @@ def without(kb_path: Path, dataset: str, out: Path) -> Path:
 
 
 def leave_one_out(suite: str | Path, runs: str | Path, out: str | Path, *, time_budget: float = 30.0,
-                  seed: int = 0, size: int = 8, only: list[str] | None = None,
+                  seeds: tuple[int, ...] = (0,), size: int = 8, only: list[str] | None = None,
                   fit_options: dict[str, Any] | None = None) -> pd.DataFrame:
-    """Cold against warm on each dataset, the warm run's portfolio and knowledge base built without it.
+    """Cold against warm on each dataset, the warm run's portfolio and knowledge base built without it, once per
+    seed in ``seeds`` (each its own 75/25 split and run seed: one split's noise is the size of most differences).
     Needs ``OUT/candidates.json``, ``OUT/matrix.csv`` (``scripts/build_portfolio.py --out OUT``) and builds
-    ``OUT/knowledge.db``; writes ``OUT/loo.csv`` row by row (rerunning skips what it holds). ``fit_options``
-    go to both arms' ``AutoML`` (tests use them to make runs small)."""
+    ``OUT/knowledge.db`` and ``OUT/defaults.json`` from the seed-0 runs in ``runs``; writes ``OUT/loo.csv`` row
+    by row (rerunning skips the (dataset, seed) pairs it holds). ``fit_options`` go to both arms' ``AutoML``
+    (tests use them to make runs small)."""
     from forgeml import AutoML
 
     datasets, root = read_suite(suite)
     out = Path(out)
     cands = json.loads((out / "candidates.json").read_text())
     matrix = pd.read_csv(out / "matrix.csv")
+    zero = default_scores(out, datasets, root, runs)
     kb_all = out / "knowledge.db"
     if not kb_all.exists():
-        build_knowledge(kb_all, datasets, root, runs, seed=seed)
+        build_knowledge(kb_all, datasets, root, runs)
     csv = out / "loo.csv"
     rows: list[dict] = pd.read_csv(csv).to_dict("records") if csv.exists() else []
+    done = {(r["dataset"], int(r.get("seed", 0))) for r in rows}
     work = out / "loo"
     work.mkdir(exist_ok=True)
-    for entry in datasets:
-        name, task = entry["name"], entry["task"]
-        if (only and name not in only) or any(r["dataset"] == name for r in rows):
-            continue
-        train, test = load_train_test(entry, root, seed)
-        portfolio = build_portfolio(cands, matrix, size=size, exclude=name)
-        pf.write(work / f"portfolio-without-{name}.json", portfolio, built_from=[])
-        kb = without(kb_all, name, work / f"knowledge-without-{name}.db")
-        row: dict[str, Any] = {"dataset": name, "task": task, "metric": HEADLINE[task][0]}
-        for arm, options in (("cold", {"knowledge": None, "portfolio": None}),
-                             ("warm", {"knowledge": str(kb), "portfolio": [p["config"] for p in portfolio]})):
-            t0 = time.time()
-            m = AutoML(**{"time_budget": time_budget, "seed": seed, "verbose": 0, "path": str(work / f"{name}-{arm}"),
-                          "overwrite": True, **options, **(fit_options or {})})
-            m.fit(train, target=entry["target"])
-            row[f"{arm}_wall_s"] = time.time() - t0
-            X = test.drop(columns=[entry["target"]])
-            if task == "regression":
-                row[arm] = test_score(task, test[entry["target"]], m.predict(X), None, None)
-            else:
-                p = m.predict_proba(X)
-                row[arm] = test_score(task, test[entry["target"]], None, p.to_numpy(), list(p.columns))
-            lb = m.leaderboard()
-            cv = next(c for c in lb.columns if c.startswith("cv_"))
-            row[f"{arm}_cv"] = float(lb.loc[lb["chosen"], cv].iloc[0]) if lb["chosen"].any() else np.nan
-            row[f"{arm}_best_source"] = _best_source(lb)
-        rows.append(row)
-        pd.DataFrame(rows).to_csv(csv, index=False)
-        print(f"{name}: cold {row['cold']:.4f} warm {row['warm']:.4f}", flush=True)
+    for seed in seeds:
+        for entry in datasets:
+            name, task = entry["name"], entry["task"]
+            if (only and name not in only) or (name, seed) in done:
+                continue
+            train, test = load_train_test(entry, root, seed)
+            portfolio = build_portfolio(cands, matrix, size=size, exclude=name, zero=zero)
+            pf.write(work / f"portfolio-without-{name}.json", portfolio, built_from=[])
+            kb = without(kb_all, name, work / f"knowledge-without-{name}.db")
+            row: dict[str, Any] = {"dataset": name, "seed": seed, "task": task, "metric": HEADLINE[task][0]}
+            for arm, options in (("cold", {"knowledge": None, "portfolio": None}),
+                                 ("warm", {"knowledge": str(kb), "portfolio": [p["config"] for p in portfolio]})):
+                t0 = time.time()
+                m = AutoML(**{"time_budget": time_budget, "seed": seed, "verbose": 0,
+                              "path": str(work / f"{name}-{arm}"), "overwrite": True, **options, **(fit_options or {})})
+                m.fit(train, target=entry["target"])
+                row[f"{arm}_wall_s"] = time.time() - t0
+                X = test.drop(columns=[entry["target"]])
+                if task == "regression":
+                    row[arm] = test_score(task, test[entry["target"]], m.predict(X), None, None)
+                else:
+                    p = m.predict_proba(X)
+                    row[arm] = test_score(task, test[entry["target"]], None, p.to_numpy(), list(p.columns))
+                lb = m.leaderboard()
+                cv = next(c for c in lb.columns if c.startswith("cv_"))
+                row[f"{arm}_cv"] = float(lb.loc[lb["chosen"], cv].iloc[0]) if lb["chosen"].any() else np.nan
+                row[f"{arm}_best_source"] = _best_source(lb)
+            rows.append(row)
+            pd.DataFrame(rows).to_csv(csv, index=False)
+            print(f"{name} seed {seed}: cold {row['cold']:.4f} warm {row['warm']:.4f}", flush=True)
     frame = pd.DataFrame(rows)
     (out / "loo.md").write_text(summarize_loo(frame) + "\n")
     return frame
@@ -263,22 +304,40 @@ def _best_source(lb: pd.DataFrame) -> str:
 
 
 def summarize_loo(frame: pd.DataFrame) -> str:
-    """The table for docs/meta.md: per dataset cold, warm, who wins; then wins and the mean relative change of
-    the error (1 - AUC, log loss, RMSE), positive when warm is better."""
-    lines = ["| dataset | metric | cold | warm | warm's best from | better |", "|---|---|---|---|---|---|"]
+    """The table for docs/meta.md: per dataset cold and warm (the mean over seeds when there are several), who
+    wins; then wins and the mean relative change of the error (1 - AUC, log loss, RMSE), positive when warm is
+    better; with several seeds also the wins counted seed by seed."""
+    if "seed" not in frame:
+        frame = frame.assign(seed=0)
+    seeds = sorted(frame["seed"].unique())
+
+    def error(task: str, value: float) -> float:
+        return 1 - value if HEADLINE[task][1] else value
+
+    def verdict(err_c: float, err_w: float) -> str:
+        return "warm" if err_w < err_c - 1e-9 else "cold" if err_c < err_w - 1e-9 else "tie"
+
+    per_seed = [verdict(error(r.task, r.cold), error(r.task, r.warm)) for r in frame.itertuples()]
+    grouped = frame.groupby("dataset", sort=False).agg(
+        task=("task", "first"), metric=("metric", "first"), cold=("cold", "mean"), warm=("warm", "mean"),
+        n=("seed", "count"), source=("warm_best_source", lambda v: "/".join(str(x) for x in v)))
+    head = "cold" if len(seeds) == 1 else f"cold (mean of {len(seeds)} seeds)"
+    lines = [f"| dataset | metric | {head} | warm | warm's best from | better |", "|---|---|---|---|---|---|"]
     wins = ties = 0
     gains = []
-    for r in frame.itertuples():
-        higher = HEADLINE[r.task][1]
-        err_c, err_w = (1 - r.cold, 1 - r.warm) if higher else (r.cold, r.warm)
+    for name, r in grouped.iterrows():
+        err_c, err_w = error(r.task, r.cold), error(r.task, r.warm)
         gains.append((err_c - err_w) / err_c if err_c > 0 else 0.0)
-        better = "warm" if err_w < err_c - 1e-9 else "cold" if err_c < err_w - 1e-9 else "tie"
+        better = verdict(err_c, err_w)
         wins += better == "warm"
         ties += better == "tie"
-        lines.append(f"| {r.dataset} | {r.metric} | {r.cold:.4f} | {r.warm:.4f} | {r.warm_best_source} | {better} |")
-    n = len(frame)
+        lines.append(f"| {name} | {r.metric} | {r.cold:.4f} | {r.warm:.4f} | {r.source} | {better} |")
+    n = len(grouped)
     lines += ["", f"warm better on {wins}/{n} datasets ({wins / max(n, 1):.0%}), tied on {ties}; mean relative "
               f"error change {np.mean(gains) if gains else 0:+.2%} (positive: warm has the lower error)"]
+    if len(seeds) > 1:
+        lines.append(f"seed by seed: warm better on {per_seed.count('warm')}/{len(per_seed)} runs, tied on "
+                     f"{per_seed.count('tie')} (seeds {', '.join(str(s) for s in seeds)})")
     return "\n".join(lines)
 
 

@@ -29,6 +29,9 @@ from forgeml.errors import ForgeMLError
 from forgeml.meta.metafeatures import NAMES, MetaFeatures, distance
 from forgeml.meta.metafeatures import VERSION as MF_VERSION
 
+#: ``ConfigRecord.source`` of a family's hand-written default: a past run's defaults are not offered as warm starts
+#: (a new run tries its own, sized to its data), and only configurations that beat them there are.
+DEFAULT_SOURCE = "default"
 FORMAT = 1  # the layout of the tables; a file with a higher number was written by a newer forgeml
 _DDL = (
     "CREATE TABLE IF NOT EXISTS info (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
@@ -188,12 +191,14 @@ class KnowledgeBase:
                    affordable: Callable[[float | None, dict[str, Any]], bool] | None = None,
                    columns: str = "", per_same_table: int | None = None) -> list[Neighbour]:
         """The ``k`` past datasets (by fingerprint) of the same task and metric nearest to ``mf``, each with its
-        ``per_dataset`` best configurations over all its runs. Runs whose fingerprint is in ``exclude``, or whose row
-        sketch ``keep`` refuses, are left out; so are datasets with no meta-feature in common (infinite distance).
-        ``affordable(seconds, past_metafeatures)`` may refuse a configuration by what it cost on the past data: the
-        best affordable ones are returned instead. Datasets with the ``columns`` signature (the same table's
-        column names) come first, nearest first, each with ``per_same_table`` configurations (default
-        ``per_dataset``), and are marked ``same_table``."""
+        ``per_dataset`` best configurations over all its runs, defaults excluded: only configurations that scored
+        better there than every default of those runs (``DEFAULT_SOURCE``; runs that recorded no sources have no
+        such bar) are evidence beyond the defaults a new run tries anyway. Runs whose fingerprint is in
+        ``exclude``, or whose row sketch ``keep`` refuses, are left out; so are datasets with no meta-feature in
+        common (infinite distance). ``affordable(seconds, past_metafeatures)`` may refuse a configuration by what it
+        cost on the past data: the best affordable ones are returned instead. Datasets with the ``columns``
+        signature (the same table's column names) come first, nearest first, each with ``per_same_table``
+        configurations (default ``per_dataset``), and are marked ``same_table``."""
         runs = pd.read_sql_query(
             "SELECT id, dataset, fingerprint, metafeatures, row_sketch, columns FROM runs "
             "WHERE task = ? AND metric = ? AND mf_version = ? ORDER BY id",
@@ -234,12 +239,18 @@ class KnowledgeBase:
     def _best_configs(self, run_ids: list[int], n: int,
                       fits: Callable[[float | None], bool] | None = None) -> list[dict[str, Any]]:
         marks = ",".join("?" * len(run_ids))
+        # the defaults run anyway here, sized to this data: only what beat them there is evidence
+        (bar,) = self._conn.execute(
+            f"SELECT MIN(loss) FROM configs WHERE run_id IN ({marks}) AND source = ? AND loss IS NOT NULL",
+            (*run_ids, DEFAULT_SOURCE)).fetchone()
         # SQLite takes the bare column fit_time from the row holding MIN(loss)
         rows = self._conn.execute(
             f"SELECT config, MIN(loss) AS l, fit_time FROM configs WHERE run_id IN ({marks}) AND loss IS NOT NULL "
-            "GROUP BY config ORDER BY l ASC, config ASC", tuple(run_ids))
+            "AND source IS NOT ? GROUP BY config ORDER BY l ASC, config ASC", (*run_ids, DEFAULT_SOURCE))
         out: list[dict[str, Any]] = []
-        for config, _, cost in rows:
+        for config, loss, cost in rows:
+            if bar is not None and loss >= bar:
+                break
             if fits is None or fits(cost):
                 out.append(json.loads(config))
                 if len(out) >= n:

@@ -28,19 +28,30 @@ ENV = "FORGEML_PORTFOLIO"  # replaces the shipped portfolio as what portfolio="a
 FORMAT = 1
 
 
-def normalise(scores: pd.DataFrame, greater_is_better: dict[str, bool]) -> pd.DataFrame:
+def normalise(scores: pd.DataFrame, greater_is_better: dict[str, bool],
+              zero: dict[str, float] | None = None) -> pd.DataFrame:
     """Per dataset (column): 1 for the best candidate, 0 for the median one or worse, linear between.
 
     The median, not the worst, is the zero: one candidate that fails badly on a dataset (AUC 0.5) would otherwise
-    squeeze every other candidate's differences there towards 1. A failed evaluation (NaN) counts as 0."""
+    squeeze every other candidate's differences there towards 1. A failed evaluation (NaN) counts as 0.
+
+    ``zero`` (per dataset, on the scores' scale): what a run gets there anyway, the best of the families'
+    defaults. It is then the zero, and the scale stays at least the candidates' spread (best − median), so a
+    candidate earns credit only for beating the defaults, in proportion to how far; where nothing beats them,
+    no candidate earns anything. A portfolio grown on that adds to the defaults instead of repeating them."""
     out = {}
     for ds in scores.columns:
         s = scores[ds].astype(float)
+        z = np.nan if zero is None else float(zero.get(ds, np.nan))
         if not greater_is_better.get(ds, True):
-            s = -s
+            s, z = -s, -z
         mid = s.median()  # over the candidates that ran: failures must not drag the zero to -inf
         s = s.fillna(-np.inf)
         best = s.max()
+        if np.isfinite(z):
+            span = best - min(mid, z)
+            out[ds] = ((s - z) / span).clip(0, 1) if np.isfinite(span) and span > 0 else (s > z).astype(float)
+            continue
         span = best - mid
         out[ds] = ((s - mid) / span).clip(0, 1) if np.isfinite(span) and span > 0 else (s >= best).astype(float)
     return pd.DataFrame(out, index=scores.index).fillna(0.0).clip(0, 1)

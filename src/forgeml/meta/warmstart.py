@@ -1,5 +1,5 @@
-"""Where a run's search starts: the best configurations of its nearest past datasets, then the zero-shot
-portfolio (``meta/portfolio.py``), then the families' hand-written defaults.
+"""Where a run's search starts: the families' hand-written defaults, then what past runs show beats them: the
+best configurations of its nearest past datasets and the zero-shot portfolio (``meta/portfolio.py``).
 
 Past configurations are stored as plain joint configs (``family``, ``<family>.<param>``, ...). One is only
 proposed if it is valid in this run's space: its family is searched here, its parameters exist and are in their
@@ -24,11 +24,11 @@ import numpy as np
 import pandas as pd
 
 from forgeml.errors import ConfigError
-from forgeml.meta.knowledge import KnowledgeBase, Neighbour
+from forgeml.meta.knowledge import DEFAULT_SOURCE, KnowledgeBase, Neighbour
 from forgeml.meta.metafeatures import MetaFeatures
 from forgeml.space import Config, SearchSpace
 
-DEFAULT, NEIGHBOUR, PORTFOLIO, OPTIMIZER = "default", "neighbour", "portfolio", "optimizer"
+DEFAULT, NEIGHBOUR, PORTFOLIO, OPTIMIZER = DEFAULT_SOURCE, "neighbour", "portfolio", "optimizer"
 
 
 @dataclass
@@ -113,19 +113,21 @@ def scaled_cost(seconds: float, past: dict[str, Any], mf: MetaFeatures) -> float
 def warm_start(kb: KnowledgeBase | None, mf: MetaFeatures | None, metric: str, space: SearchSpace,
                defaults: Sequence[Config], *, sketch: list[int], portfolio: Sequence[dict[str, Any]] = (),
                k: int = 3, per_dataset: int = 2, time_budget: float | None = None, columns: str = "") -> WarmStart:
-    """The neighbours' best configurations (nearest dataset first), then the ``portfolio`` entries valid in
-    ``space``, then ``defaults``, without duplicates. Past runs sharing rows with this data (``overlap`` above
-    ``MAX_OVERLAP``) are left out; with a ``time_budget``, so are neighbour configurations whose ``scaled_cost``
+    """``defaults`` with the neighbours' best configurations (nearest dataset first) and the ``portfolio`` entries
+    valid in ``space``, without duplicates, in the order below. Past runs sharing rows with this data (``overlap``
+    above ``MAX_OVERLAP``) are left out; with a ``time_budget``, so are neighbour configurations whose ``scaled_cost``
     exceeds ``WARM_COST_SHARE`` of it (the neighbour's best affordable ones are taken instead).
 
-    Order: the first entry of each family (neighbours before portfolio), each just after that family's first
-    default; then the first defaults of the other families; then the remaining entries; then the remaining
-    defaults. A family's default runs before a configuration from other data, so its cost here is known first
-    and the search can drop the family's remaining warm starts when they would not fit the budget
-    (``search/auto.py``); and every family is tried once, which the final ensemble needs, before a second entry
-    of a family already tried. Exception: the configurations of a past run over the same table (``columns``, its
-    ``table_signature``; up to ``SAME_TABLE_CONFIGS``) come before everything else: on new rows of a table already
-    learnt, its best configurations are what to try first."""
+    Order: every family's first default, then the entries (neighbours, nearest first, then the portfolio), then
+    the remaining defaults. The defaults are what a cold run starts with, sized to this data: they run first, so
+    a warm start adds to a cold start's beginning instead of displacing it, every family is tried once (which the
+    final ensemble needs), and each family's cost here is known before a configuration chosen on other data runs
+    (the search drops a family's warm starts that would not fit the budget, ``search/auto.py``). The entries are
+    only those with evidence beyond the defaults: a neighbour's configurations that beat its own defaults
+    (``KnowledgeBase.neighbours``), a portfolio built to add to the defaults (``bench/meta.py``). Exception: the
+    configurations of a past run over the same table (``columns``, its ``table_signature``; up to
+    ``SAME_TABLE_CONFIGS``) come before everything else: on new rows of a table already learnt,
+    its best configurations are what to try first."""
     configs: list[Config] = []
     same_table: list[Config] = []
     sources: dict[str, str] = {}
@@ -162,17 +164,7 @@ def warm_start(kb: KnowledgeBase | None, mf: MetaFeatures | None, metric: str, s
             ordered.append(cfg)
             sources.setdefault(cfg.id, DEFAULT)  # a default that is also a neighbour's or portfolio's keeps that
 
-    for cfg in same_table:
-        emit(cfg)
-    firsts: dict[Any, Config] = {}
-    for cfg in configs:
-        firsts.setdefault(cfg.get("family"), cfg)
-    for family, cfg in firsts.items():
-        d = first_default.get(family)
-        if d is not None:  # moved up even when it is itself a later neighbour or portfolio entry
-            emit(d)
-        emit(cfg)
-    for cfg in (*first_default.values(), *configs, *defaults):
+    for cfg in (*same_table, *first_default.values(), *configs, *defaults):
         emit(cfg)
     return WarmStart(ordered, sources, neighbours)
 
