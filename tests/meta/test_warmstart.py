@@ -54,14 +54,18 @@ def test_a_second_run_on_similar_data_starts_from_the_first_runs_best(tmp_path):
         assert base.configs()["source"].isin(["neighbour", "default", "optimizer", "portfolio"]).all()
 
 
-def test_a_past_run_whose_defaults_were_best_offers_nothing_beyond_them(tmp_path):
-    """The defaults run anyway (sized to the new data): a past run's defaults, or what did no better than them,
-    is no evidence to start from."""
+def test_a_past_run_whose_defaults_were_best_offers_nothing_beyond_them_but_orders_its_own_table(tmp_path):
+    """The defaults run anyway (sized to the new data): another table's defaults, or what did no better than them,
+    is no evidence to start from. New rows of the same table start from its best, defaults included."""
     kb = str(tmp_path / "kb.db")
     first = _fit(_data(0), kb).leaderboard()
     assert set(first["source"]) <= {"default", "optimizer"} and first.iloc[0]["source"] == "default"
-    second = _fit(_data(1), kb).leaderboard()
-    assert "neighbour" not in set(second["source"])
+    other = _fit(_data(1).rename(columns={"a": "a2", "b": "b2", "c": "c2"}), kb).leaderboard()
+    assert "neighbour" not in set(other["source"])
+    same = _fit(_data(1), kb)
+    trials = same.trials().query("kind == 'cv'").sort_values("trial_id")
+    board = same.leaderboard().set_index("trial_id").loc[trials["trial_id"]]
+    assert board["source"].iloc[0] == "neighbour" and board["pipeline"].iloc[0] == first.iloc[0]["pipeline"]
 
 
 def test_the_same_data_twice_gives_the_same_leaderboard(tmp_path):

@@ -193,7 +193,8 @@ class KnowledgeBase:
         """The ``k`` past datasets (by fingerprint) of the same task and metric nearest to ``mf``, each with its
         ``per_dataset`` best configurations over all its runs, defaults excluded: only configurations that scored
         better there than every default of those runs (``DEFAULT_SOURCE``; runs that recorded no sources have no
-        such bar) are evidence beyond the defaults a new run tries anyway. Runs whose fingerprint is in
+        such bar) are evidence beyond the defaults a new run tries anyway; on the same table (below) its best
+        configurations are, defaults included, since they say which of them to try first. Runs whose fingerprint is in
         ``exclude``, or whose row sketch ``keep`` refuses, are left out; so are datasets with no meta-feature in
         common (infinite distance). ``affordable(seconds, past_metafeatures)`` may refuse a configuration by what it
         cost on the past data: the best affordable ones are returned instead. Datasets with the ``columns``
@@ -230,23 +231,25 @@ class KnowledgeBase:
             past = json.loads(per["metafeatures"].iloc[i])
             fits = None if affordable is None else (lambda cost, past=past: affordable(cost, past))
             n = per_dataset if per_same_table is None or not same[i] else per_same_table
-            configs = self._best_configs(per["ids"].iloc[i], n, fits)
+            configs = self._best_configs(per["ids"].iloc[i], n, fits, beyond_defaults=not same[i])
             if configs:  # a dataset with nothing affordable gives its place to the next one
                 out.append(Neighbour(per["dataset"].iloc[i], per.index[i], float(dist[i]), configs,
                                      same_table=bool(same[i])))
         return out
 
-    def _best_configs(self, run_ids: list[int], n: int,
-                      fits: Callable[[float | None], bool] | None = None) -> list[dict[str, Any]]:
+    def _best_configs(self, run_ids: list[int], n: int, fits: Callable[[float | None], bool] | None = None,
+                      beyond_defaults: bool = True) -> list[dict[str, Any]]:
         marks = ",".join("?" * len(run_ids))
-        # the defaults run anyway here, sized to this data: only what beat them there is evidence
-        (bar,) = self._conn.execute(
-            f"SELECT MIN(loss) FROM configs WHERE run_id IN ({marks}) AND source = ? AND loss IS NOT NULL",
-            (*run_ids, DEFAULT_SOURCE)).fetchone()
+        bar, skip = None, ""
+        if beyond_defaults:  # the defaults run anyway here, sized to this data: only what beat them is evidence
+            skip = f"AND source IS NOT '{DEFAULT_SOURCE}' "
+            (bar,) = self._conn.execute(
+                f"SELECT MIN(loss) FROM configs WHERE run_id IN ({marks}) AND source = ? AND loss IS NOT NULL",
+                (*run_ids, DEFAULT_SOURCE)).fetchone()
         # SQLite takes the bare column fit_time from the row holding MIN(loss)
         rows = self._conn.execute(
             f"SELECT config, MIN(loss) AS l, fit_time FROM configs WHERE run_id IN ({marks}) AND loss IS NOT NULL "
-            "AND source IS NOT ? GROUP BY config ORDER BY l ASC, config ASC", (*run_ids, DEFAULT_SOURCE))
+            f"{skip}GROUP BY config ORDER BY l ASC, config ASC", tuple(run_ids))
         out: list[dict[str, Any]] = []
         for config, loss, cost in rows:
             if bar is not None and loss >= bar:
