@@ -4,7 +4,7 @@ ones, at the same budget, on each dataset's test rows (docs/meta.md).
     python scripts/build_portfolio.py --suite ../shared/datasets --runs bench-out/runs --out portfolio-build
     python scripts/eval_meta.py --suite ../shared/datasets --runs bench-out/runs --out portfolio-build --time-budget 30
 
-Writes OUT/loo.csv (one row per dataset, resumable) and OUT/loo.md (the table and the summary).
+Writes OUT/loo.csv (one row per dataset and seed, resumable) and OUT/loo.md (the table and the summary).
 """
 from __future__ import annotations
 

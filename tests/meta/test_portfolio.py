@@ -41,6 +41,7 @@ def test_greedy_covers_datasets_not_just_the_best_on_average():
     assert [c for c, _ in chosen] == ["a", "b", "c"]  # then d adds nothing: the portfolio stops early
     assert [m for _, m in chosen] == pytest.approx([0.7, 0.85, 1.0])
     assert pf.greedy(norm, 1) == chosen[:1] and pf.greedy(norm.iloc[:0], 3) == []
+    assert pf.greedy(norm * 0, 3) == []  # nothing earns anything: no entry
 
 
 def test_load_reads_a_written_portfolio_and_warns_instead_of_failing(tmp_path):

@@ -166,6 +166,21 @@ def test_every_familys_first_default_runs_before_any_warm_start():
     assert [c.id for c in ws.configs if ws.source(c) == "default"] == [c.id for c in cold.configs]
 
 
+def test_a_default_offered_again_keeps_its_place_and_is_recorded_as_a_default():
+    from forgeml.meta.warmstart import warm_start
+
+    space, defaults = _space(["linear", "knn"])
+    first_knn = next(d for d in defaults if d["family"] == "knn")
+    ws = warm_start(None, None, "roc_auc", space, defaults, sketch=[], portfolio=[dict(first_knn)])
+    again = next(c for c in ws.configs if c.id == first_knn.id)
+    assert len(ws.configs) == len(defaults)  # not tried twice
+    # the leaderboard says who offered it; a knowledge base must know it is a default, or later runs would take
+    # it (and whatever did no better) for evidence beyond the defaults
+    assert ws.source(again) == "portfolio" and ws.recorded_source(again) == "default"
+    other = next(c for c in ws.configs if c.id != first_knn.id)
+    assert ws.recorded_source(other) == ws.source(other) == "default"
+
+
 def test_a_neighbour_config_too_costly_for_this_budget_gives_way_to_its_best_affordable_one(tmp_path):
     from forgeml.meta.knowledge import ConfigRecord, RunRecord
     from forgeml.meta.metafeatures import MetaFeatures

@@ -112,20 +112,27 @@ def default_scores(out: str | Path, datasets: list[dict], root: Path, runs: str 
                    seed: int = 0) -> dict[str, float]:
     """Per dataset, the best cross-validated score of the families' defaults in its run: what a run gets there
     without a portfolio, the zero of the portfolio's normalisation (``portfolio.normalise``). Kept in
-    ``OUT/defaults.json``."""
+    ``OUT/defaults.json`` with what it was computed from (the runs' folder, seed and run files' times), and
+    computed again when those differ."""
     path = Path(out) / "defaults.json"
-    if path.exists():
-        return {k: float(v) for k, v in json.loads(path.read_text()).items()}
+    dirs = {e["name"]: d for e in datasets if (d := _run_dir(Path(runs), e["name"])) is not None}
+    key = {"runs": str(Path(runs).resolve()), "seed": seed,
+           "stamps": {n: (d / "forgeml.db").stat().st_mtime for n, d in dirs.items()}}
+    try:
+        doc = json.loads(path.read_text())
+        if isinstance(doc, dict) and doc.get("key") == key:
+            return {k: float(v) for k, v in doc["scores"].items()}
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        pass  # none yet, or unreadable: compute it
     scores: dict[str, float] = {}
     for entry in datasets:
-        d = _run_dir(Path(runs), entry["name"])
-        if d is None:
+        if entry["name"] not in dirs:
             continue
-        _, trials = _sourced_trials(entry, root, d, seed)
+        _, trials = _sourced_trials(entry, root, dirs[entry["name"]], seed)
         losses = [(r.loss, r.score) for _, r, is_default in trials if is_default]
         if losses:
             scores[entry["name"]] = float(min(losses)[1])
-    path.write_text(json.dumps(scores, indent=1, sort_keys=True) + "\n")
+    path.write_text(json.dumps({"key": key, "scores": scores}, indent=1, sort_keys=True) + "\n")
     return scores
 
 
@@ -255,11 +262,13 @@ def leave_one_out(suite: str | Path, runs: str | Path, out: str | Path, *, time_
     matrix = pd.read_csv(out / "matrix.csv")
     zero = default_scores(out, datasets, root, runs)
     kb_all = out / "knowledge.db"
+    if kb_all.exists() and not _marks_defaults(kb_all):  # built before sources were recorded: build it again
+        kb_all.unlink()
     if not kb_all.exists():
         build_knowledge(kb_all, datasets, root, runs)
     csv = out / "loo.csv"
-    rows: list[dict] = pd.read_csv(csv).to_dict("records") if csv.exists() else []
-    done = {(r["dataset"], int(r.get("seed", 0))) for r in rows}
+    rows: list[dict] = _with_seed(pd.read_csv(csv)).to_dict("records") if csv.exists() else []
+    done = {(r["dataset"], int(r["seed"])) for r in rows}
     work = out / "loo"
     work.mkdir(exist_ok=True)
     for seed in seeds:
@@ -297,6 +306,21 @@ def leave_one_out(suite: str | Path, runs: str | Path, out: str | Path, *, time_
     return frame
 
 
+def _marks_defaults(kb_path: Path) -> bool:
+    """Whether a knowledge base built by ``build_knowledge`` recorded which trials were defaults."""
+    conn = sqlite3.connect(kb_path)
+    try:
+        return conn.execute("SELECT 1 FROM configs WHERE source = 'default' LIMIT 1").fetchone() is not None
+    finally:
+        conn.close()
+
+
+def _with_seed(frame: pd.DataFrame) -> pd.DataFrame:
+    """A leave-one-out table with its ``seed`` column as ints: files written before seeds were seed 0."""
+    seed = frame["seed"] if "seed" in frame else pd.Series(0, index=frame.index)
+    return frame.assign(seed=seed.fillna(0).astype(int))
+
+
 def _best_source(lb: pd.DataFrame) -> str:
     """Where the best single pipeline came from (the leaderboard is sorted best first)."""
     single = lb[lb["source"].isin(["neighbour", "portfolio", "default", "optimizer"])]
@@ -307,8 +331,9 @@ def summarize_loo(frame: pd.DataFrame) -> str:
     """The table for docs/meta.md: per dataset cold and warm (the mean over seeds when there are several), who
     wins; then wins and the mean relative change of the error (1 - AUC, log loss, RMSE), positive when warm is
     better; with several seeds also the wins counted seed by seed."""
-    if "seed" not in frame:
-        frame = frame.assign(seed=0)
+    if frame.empty:
+        return "no dataset evaluated yet"
+    frame = _with_seed(frame)
     seeds = sorted(frame["seed"].unique())
 
     def error(task: str, value: float) -> float:
@@ -321,8 +346,9 @@ def summarize_loo(frame: pd.DataFrame) -> str:
     grouped = frame.groupby("dataset", sort=False).agg(
         task=("task", "first"), metric=("metric", "first"), cold=("cold", "mean"), warm=("warm", "mean"),
         n=("seed", "count"), source=("warm_best_source", lambda v: "/".join(str(x) for x in v)))
-    head = "cold" if len(seeds) == 1 else f"cold (mean of {len(seeds)} seeds)"
-    lines = [f"| dataset | metric | {head} | warm | warm's best from | better |", "|---|---|---|---|---|---|"]
+    many = len(seeds) > 1
+    head = "| dataset | metric | cold | warm | warm's best from | better |" + (" seeds |" if many else "")
+    lines = [head, "|---" * (7 if many else 6) + "|"]
     wins = ties = 0
     gains = []
     for name, r in grouped.iterrows():
@@ -331,11 +357,13 @@ def summarize_loo(frame: pd.DataFrame) -> str:
         better = verdict(err_c, err_w)
         wins += better == "warm"
         ties += better == "tie"
-        lines.append(f"| {name} | {r.metric} | {r.cold:.4f} | {r.warm:.4f} | {r.source} | {better} |")
+        lines.append(f"| {name} | {r.metric} | {r.cold:.4f} | {r.warm:.4f} | {r.source} | {better} |"
+                     + (f" {r.n} |" if many else ""))
     n = len(grouped)
     lines += ["", f"warm better on {wins}/{n} datasets ({wins / max(n, 1):.0%}), tied on {ties}; mean relative "
               f"error change {np.mean(gains) if gains else 0:+.2%} (positive: warm has the lower error)"]
-    if len(seeds) > 1:
+    if many:
+        lines[-1] += " (cold and warm: the means over each dataset's seeds)"
         lines.append(f"seed by seed: warm better on {per_seed.count('warm')}/{len(per_seed)} runs, tied on "
                      f"{per_seed.count('tie')} (seeds {', '.join(str(s) for s in seeds)})")
     return "\n".join(lines)

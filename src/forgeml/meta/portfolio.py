@@ -4,8 +4,9 @@ It is built offline (``scripts/build_portfolio.py``) from runs over a suite of d
 each dataset's run are the candidates, every candidate is cross-validated on every dataset, and the portfolio is
 grown greedily, each next member the candidate that most raises the mean over datasets of the best normalised
 score so far (``greedy``; as auto-sklearn 2.0's and TabRepo's portfolios). The result ships in the package as
-``portfolio.json`` and is what a run without past knowledge of similar data tries first, before the families'
-hand-written defaults (``AutoML(portfolio=...)``).
+``portfolio.json`` and is what a run tries right after the families' hand-written defaults
+(``AutoML(portfolio=...)``): a candidate earns credit on a dataset only for beating the defaults there
+(``normalise``'s ``zero``), so the portfolio adds to them.
 
 A portfolio entry is a plain joint configuration; one is only used when it is valid in the run's space
 (``warmstart.admissible``), so an entry of a family not searched, or from an older space, is skipped.
@@ -59,7 +60,8 @@ def normalise(scores: pd.DataFrame, greater_is_better: dict[str, bool],
 
 def greedy(norm: pd.DataFrame, size: int) -> list[tuple[Any, float]]:
     """Up to ``size`` candidates (rows of ``norm``), each maximising the mean over datasets (columns) of the best
-    normalised score so far; with it, that mean after it is added. Stops early once no candidate adds anything.
+    normalised score so far; with it, that mean after it is added. Stops early once no candidate adds anything
+    (so an all-zero matrix gives an empty portfolio).
     Ties go to the earlier row, so the result is deterministic."""
     if norm.empty or norm.shape[1] == 0:
         return []
@@ -71,7 +73,7 @@ def greedy(norm: pd.DataFrame, size: int) -> list[tuple[Any, float]]:
         gains = np.maximum(values, best).mean(axis=1)
         gains[list(taken)] = -np.inf
         i = int(np.argmax(gains))
-        if chosen and gains[i] <= best.mean() + 1e-12:
+        if gains[i] <= best.mean() + 1e-12:  # nothing left adds anything (the first one too, where none earns)
             break
         taken.add(i)
         best = np.maximum(best, values[i])

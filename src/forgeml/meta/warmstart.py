@@ -38,9 +38,15 @@ class WarmStart:
     configs: list[Config]
     sources: dict[str, str] = field(default_factory=dict)
     neighbours: list[Neighbour] = field(default_factory=list)
+    defaults: frozenset[str] = frozenset()  # the families' defaults' ids, whatever else offered them too
 
     def source(self, config: Config) -> str:
         return self.sources.get(config.id, OPTIMIZER)
+
+    def recorded_source(self, config: Config) -> str:
+        """The source a knowledge base records: ``DEFAULT`` for a default even when a neighbour or the portfolio
+        offered it too, since later runs judge a past run's configurations against its defaults."""
+        return DEFAULT if config.id in self.defaults else self.source(config)
 
 
 SKETCH = 256  # row hashes kept per run
@@ -166,7 +172,7 @@ def warm_start(kb: KnowledgeBase | None, mf: MetaFeatures | None, metric: str, s
 
     for cfg in (*same_table, *first_default.values(), *configs, *defaults):
         emit(cfg)
-    return WarmStart(ordered, sources, neighbours)
+    return WarmStart(ordered, sources, neighbours, frozenset(c.id for c in defaults))
 
 
 def _plain(v: Any) -> Any:

@@ -54,8 +54,9 @@ def knowledge_path(knowledge: Any) -> Path | None:
 def recall(knowledge: Any, X: pd.DataFrame, y: np.ndarray, schema: Schema, metric: Metric, space: SearchSpace,
            defaults: list[Config], *, seed: int, portfolio: Any = None, time_budget: float | None = None
            ) -> Experience:
-    """The warm start of a run: the nearest past datasets' best configurations, then the ``portfolio``
-    (``meta/portfolio.load``: "auto", None, a path or a list of configs), then ``defaults``."""
+    """The warm start of a run: ``defaults`` with the nearest past datasets' best configurations and the
+    ``portfolio`` (``meta/portfolio.load``: "auto", None, a path or a list of configs), ordered by
+    ``meta.warmstart.warm_start``."""
     path = knowledge_path(knowledge)
     entries = load_portfolio(portfolio)
     cold = warm_start(None, None, metric.name, space, defaults, sketch=[], portfolio=entries)
@@ -95,7 +96,7 @@ def remember(exp: Experience, state: SearchState, metric: Metric, *, dataset: st
         if prop is None or r.score is None:
             continue
         records.append(ConfigRecord(prop.config.to_dict(), score=float(r.score), loss=float(metric.loss(r.score)),
-                                    fit_time=r.cost, source=exp.warm.source(prop.config)))
+                                    fit_time=r.cost, source=exp.warm.recorded_source(prop.config)))
     if not records:
         return
     kb = open_or_warn(exp.path)
