@@ -162,7 +162,9 @@ def test_grid_on_a_short_time_budget_warns_and_reports_its_coverage():
     df, entry = shared_dataset("breast_cancer")
     # six levels per parameter: far more points than any machine evaluates in 30 s; 30 s: time for the 3 results the
     # projection needs, however loaded the machine (at 15 s a loaded one finished fewer)
-    m = AutoML(search="grid", time_budget=30, families=["lightgbm"], verbose=0, n_jobs=1,
+    # no portfolio: its LightGBM entry (1,700 trees) would take most of 30 s on one thread, and grid runs warm
+    # starts as given
+    m = AutoML(search="grid", time_budget=30, families=["lightgbm"], verbose=0, n_jobs=1, portfolio=None,
                search_options={"levels": 6})
     with pytest.warns(SearchWarning, match="cannot be exhausted within the budget"):
         m.fit(df, target=entry["target"])
