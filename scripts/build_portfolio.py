@@ -36,11 +36,17 @@ def main() -> int:
     out = Path(a.out)
     out.mkdir(parents=True, exist_ok=True)
     cpath = out / "candidates.json"
+    cands = candidates(a.runs, datasets, per_dataset=a.per_dataset, root=root, seed=a.seed)
     if cpath.exists():  # resuming: the matrix rows refer to these candidates by position
-        cands = json.loads(cpath.read_text())
-    else:
-        cands = candidates(a.runs, datasets, per_dataset=a.per_dataset)
-        cpath.write_text(json.dumps(cands, indent=1, default=str))
+        kept = json.loads(cpath.read_text())
+        same = [c["config"] for c in kept] == [json.loads(json.dumps(c["config"], default=str)) for c in cands]
+        if not same:
+            ap.error(f"{cpath} was built from other runs than --runs {a.runs}: use another --out")
+        for old, new in zip(kept, cands):  # one built before costs were recorded gains them
+            if "cost" in new:
+                old.setdefault("cost", new["cost"])
+        cands = kept
+    cpath.write_text(json.dumps(cands, indent=1, default=str))
     print(f"{len(cands)} candidates from {len({c['dataset'] for c in cands})} datasets", flush=True)
     matrix = score_matrix(cands, datasets, root, out / "matrix.csv", seed=a.seed, timeout=a.timeout)
     zero = default_scores(out, datasets, root, a.runs, seed=a.seed)  # what the defaults get: the portfolio adds to it

@@ -30,6 +30,12 @@ def test_portfolio_build_and_leave_one_out_never_use_the_left_out_dataset(tmp_pa
     assert [c["dataset"] for c in cands] == ["wine", "wine", "penguins", "penguins"]
     assert all(c["config"]["family"] in ("linear", "knn") for c in cands)
     assert cands[2]["config"]["linear.C"] == 100.0  # penguins' best
+    costed = meta.candidates(runs, datasets, per_dataset=2, root=root)
+    assert [c["config"] for c in costed] == [c["config"] for c in cands]
+    sizes = {e["name"]: len(meta.load_train_test(e, root)[0]) for e in datasets}
+    for c in costed:  # what the configuration cost in its run, and that data's size: a run scales it to its own
+        assert c["cost"]["seconds"] > 0 and c["cost"]["log_rows"] == pytest.approx(np.log10(sizes[c["dataset"]]),
+                                                                                      abs=1e-3)
 
     out = tmp_path / "build"
     out.mkdir()
@@ -53,6 +59,7 @@ def test_portfolio_build_and_leave_one_out_never_use_the_left_out_dataset(tmp_pa
     # credit only for beating the defaults: on wine nothing does, on penguins only the entry
     added = meta.build_portfolio(cands, matrix, size=4, zero=zero)
     assert [p["config"]["linear.C"] for p in added] == [100.0] and 0 < added[0]["mean_norm"] <= 0.5
+    assert meta.build_portfolio(costed, matrix, size=4, zero=zero)[0]["cost"] == costed[2]["cost"]
 
     frame = meta.leave_one_out(SHARED, runs, out, time_budget=None, only=["wine"], seeds=(0, 1),
                                fit_options={**FAST, "max_trials": 3})

@@ -1,5 +1,6 @@
 """The zero-shot portfolio: greedy construction over a score matrix, loading, and its place in a run's start."""
 import json
+import os
 
 import numpy as np
 import pandas as pd
@@ -57,6 +58,19 @@ def test_load_reads_a_written_portfolio_and_warns_instead_of_failing(tmp_path):
         assert pf.load(path) == []
     with pytest.warns(SearchWarning, match="no portfolio at"):
         assert pf.load(tmp_path / "missing.json") == []
+
+
+def test_load_entries_gives_each_configuration_its_recorded_cost(tmp_path):
+    path = tmp_path / "p.json"
+    cost = {"seconds": 1.5, "log_rows": 3.0, "log_features": 1.2}
+    pf.write(path, [{"config": {"family": "linear"}, "cost": cost}, {"config": {"family": "knn"}},
+                    {"config": {"family": "svm"}, "cost": {"seconds": "slow"}},
+                    {"config": {"family": "mlp"}, "cost": {**cost, "seconds": -1}}], built_from=["x"])
+    assert pf.load_entries(path) == [({"family": "linear"}, cost), ({"family": "knn"}, None),
+                                     ({"family": "svm"}, None), ({"family": "mlp"}, None)]  # malformed: no cost
+    assert pf.load(path) == [{"family": f} for f in ("linear", "knn", "svm", "mlp")]
+    assert pf.load_entries([{"family": "knn"}]) == [({"family": "knn"}, None)]  # given in code: no cost
+    assert all(cost is not None for _, cost in pf.load_entries("auto") if os.environ.get(pf.ENV) is None)
 
 
 def test_the_shipped_portfolio_is_valid_and_loads():

@@ -248,3 +248,55 @@ def test_a_past_run_over_the_same_table_goes_first_with_more_of_its_configuratio
         cold_order = warm_start(kb, here, "roc_auc", space, defaults, sketch=[], per_dataset=1)  # columns unknown
         assert [n.dataset for n in cold_order.neighbours] == ["other", "same"]
         assert ws.source(cold_order.configs[0]) == "default"
+
+
+def test_a_portfolio_entry_the_budget_cannot_afford_here_is_left_out():
+    from forgeml.meta.warmstart import WARM_COST_SHARE, warm_start
+
+    space, defaults = _space(["linear"])
+    base = next(d for d in defaults if d["family"] == "linear")
+    slow, quick, given = ({**base, "linear.C": c} for c in (3.0, 0.3, 0.03))
+    # slow took 2 s on a tenth of these rows (20 s here); quick 0.1 s on as many rows; given has no recorded cost
+    costs = [{"seconds": 2.0, "log_rows": 2.0, "log_features": 1.0},
+             {"seconds": 0.1, "log_rows": 3.0, "log_features": 1.0}, None]
+    here = {"log_rows": 3.0, "log_features": 1.0}
+
+    def entries(budget):
+        ws = warm_start(None, None, "roc_auc", space, defaults, sketch=[], portfolio=[slow, quick, given],
+                        portfolio_costs=costs, size=here, time_budget=budget)
+        return [c["linear.C"] for c in ws.configs if ws.source(c) == "portfolio"]
+
+    assert entries(None) == [3.0, 0.3, 0.03]  # no budget: everything, in order
+    assert entries(20.0 / WARM_COST_SHARE) == [3.0, 0.3, 0.03]  # 20 s here: just affordable
+    assert entries(19.0 / WARM_COST_SHARE) == [0.3, 0.03]
+    assert entries(0.5) == [0.03]  # an entry without a cost is the user's choice: it runs
+    ws = warm_start(None, None, "roc_auc", space, defaults, sketch=[], portfolio=[slow], portfolio_costs=costs[:1],
+                    time_budget=1.0)
+    assert [c["linear.C"] for c in ws.configs if ws.source(c) == "portfolio"] == [3.0]  # size unknown: no guard
+
+
+def test_the_same_tables_configurations_may_take_a_larger_share_of_the_budget(tmp_path):
+    from forgeml.meta.knowledge import ConfigRecord, RunRecord
+    from forgeml.meta.metafeatures import MetaFeatures
+    from forgeml.meta.warmstart import SAME_TABLE_COST_SHARE, WARM_COST_SHARE, table_signature, warm_start
+
+    assert SAME_TABLE_COST_SHARE > WARM_COST_SHARE
+    space, defaults = _space(["linear"])
+    base = next(d for d in defaults if d["family"] == "linear")
+    mf = MetaFeatures("binary", {"log_rows": 3.0, "log_features": 0.5})
+    mine = table_signature(["a", "b"])
+    budget = 10.0
+    seconds = budget * (WARM_COST_SHARE + SAME_TABLE_COST_SHARE) / 2  # between the two shares
+    path = tmp_path / "kb.db"
+    with KnowledgeBase.open(path) as kb:
+        for name, columns, c in (("same", mine, 0.02), ("other", table_signature(["x"]), 0.5)):
+            kb.add_run(RunRecord(name, f"fp-{name}", "roc_auc", True, mf,
+                                 [ConfigRecord({**base, "linear.C": c}, score=0.9, loss=0.1, fit_time=seconds)],
+                                 columns=columns))
+    with KnowledgeBase.open(path) as kb:
+        ws = warm_start(kb, mf, "roc_auc", space, defaults, sketch=[], per_dataset=1, columns=mine,
+                        time_budget=budget)
+        assert [(n.dataset, n.same_table) for n in ws.neighbours] == [("same", True)]  # the other is too costly
+        ws = warm_start(kb, mf, "roc_auc", space, defaults, sketch=[], per_dataset=1, columns=mine,
+                        time_budget=seconds / SAME_TABLE_COST_SHARE * 0.9)
+        assert ws.neighbours == []  # beyond the same table's share too

@@ -75,20 +75,33 @@ def _trials(run_dir: Path) -> list[tuple[dict, Any]]:
     return out
 
 
-def candidates(runs: str | Path, datasets: list[dict], per_dataset: int = 1) -> list[dict[str, Any]]:
-    """The ``per_dataset`` best configurations (of different families) of each dataset's run in ``runs``."""
+def candidates(runs: str | Path, datasets: list[dict], per_dataset: int = 1, *, root: Path | None = None,
+               seed: int = 0) -> list[dict[str, Any]]:
+    """The ``per_dataset`` best configurations (of different families) of each dataset's run in ``runs``; with
+    the suite's ``root``, each with its ``cost`` there (the trial's seconds and the training rows' size), which a
+    portfolio entry keeps so that a run can leave out what its budget cannot afford (``warmstart.warm_start``)."""
+    from forgeml.meta.metafeatures import size
+
     out = []
     for entry in datasets:
         d = _run_dir(Path(runs), entry["name"])
         if d is None:
             continue
+        where: dict[str, float] = {}
+        if root is not None:
+            _, prep = _prepared(entry, root, seed)
+            where = size(prep.X, prep.schema)
         seen: set[str] = set()
         for config, r in sorted(_trials(d), key=lambda t: (t[1].loss, t[1].trial_id)):
             family = str(config.get("family"))
             if family in seen:
                 continue
             seen.add(family)
-            out.append({"dataset": entry["name"], "family": family, "cv_score": float(r.score), "config": config})
+            cand = {"dataset": entry["name"], "family": family, "cv_score": float(r.score), "config": config}
+            if where and r.cost is not None:
+                cand["cost"] = {"seconds": round(float(r.cost), 3), "log_rows": round(where["log_rows"], 4),
+                                "log_features": round(where["log_features"], 4)}
+            out.append(cand)
             if len(seen) >= per_dataset:
                 break
     return out
@@ -206,7 +219,8 @@ def build_portfolio(cands: list[dict], matrix: pd.DataFrame, *, size: int = 8, e
         table = table.loc[[i for i in table.index if cands[i]["dataset"] != exclude]]
     norm = pf.normalise(table, higher, zero)
     return [{"config": cands[i]["config"], "from": cands[i]["dataset"], "family": cands[i]["family"],
-             "mean_norm": round(m, 4)} for i, m in pf.greedy(norm, size)]
+             "mean_norm": round(m, 4), **({"cost": cands[i]["cost"]} if "cost" in cands[i] else {})}
+            for i, m in pf.greedy(norm, size)]
 
 
 def build_knowledge(path: str | Path, datasets: list[dict], root: Path, runs: str | Path, *, seed: int = 0) -> None:
@@ -278,11 +292,12 @@ def leave_one_out(suite: str | Path, runs: str | Path, out: str | Path, *, time_
                 continue
             train, test = load_train_test(entry, root, seed)
             portfolio = build_portfolio(cands, matrix, size=size, exclude=name, zero=zero)
-            pf.write(work / f"portfolio-without-{name}.json", portfolio, built_from=[])
+            pf_path = work / f"portfolio-without-{name}.json"  # as a file: its entries' costs are used too
+            pf.write(pf_path, portfolio, built_from=[])
             kb = without(kb_all, name, work / f"knowledge-without-{name}.db")
             row: dict[str, Any] = {"dataset": name, "seed": seed, "task": task, "metric": HEADLINE[task][0]}
             for arm, options in (("cold", {"knowledge": None, "portfolio": None}),
-                                 ("warm", {"knowledge": str(kb), "portfolio": [p["config"] for p in portfolio]})):
+                                 ("warm", {"knowledge": str(kb), "portfolio": str(pf_path)})):
                 t0 = time.time()
                 m = AutoML(**{"time_budget": time_budget, "seed": seed, "verbose": 0,
                               "path": str(work / f"{name}-{arm}"), "overwrite": True, **options, **(fit_options or {})})

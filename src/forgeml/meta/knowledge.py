@@ -188,7 +188,7 @@ class KnowledgeBase:
     # -- reading --------------------------------------------------------------------------------------------
     def neighbours(self, mf: MetaFeatures, metric: str, *, k: int = 3, per_dataset: int = 3,
                    exclude: Sequence[str] = (), keep: Callable[[list[int]], bool] | None = None,
-                   affordable: Callable[[float | None, dict[str, Any]], bool] | None = None,
+                   affordable: Callable[[float | None, dict[str, Any], bool], bool] | None = None,
                    columns: str = "", per_same_table: int | None = None) -> list[Neighbour]:
         """The ``k`` past datasets (by fingerprint) of the same task and metric nearest to ``mf``, each with its
         ``per_dataset`` best configurations over all its runs, defaults excluded: only configurations that scored
@@ -196,8 +196,8 @@ class KnowledgeBase:
         such bar) are evidence beyond the defaults a new run tries anyway; on the same table (below) its best
         configurations are, defaults included, since they say which of them to try first. Runs whose fingerprint is in
         ``exclude``, or whose row sketch ``keep`` refuses, are left out; so are datasets with no meta-feature in
-        common (infinite distance). ``affordable(seconds, past_metafeatures)`` may refuse a configuration by what it
-        cost on the past data: the best affordable ones are returned instead. Datasets with the ``columns``
+        common (infinite distance). ``affordable(seconds, past_metafeatures, same_table)`` may refuse a configuration
+        by what it cost on the past data: the best affordable ones are returned instead. Datasets with the ``columns``
         signature (the same table's column names) come first, nearest first, each with ``per_same_table``
         configurations (default ``per_dataset``), and are marked ``same_table``."""
         runs = pd.read_sql_query(
@@ -229,7 +229,8 @@ class KnowledgeBase:
             if not np.isfinite(dist[i]):
                 continue
             past = json.loads(per["metafeatures"].iloc[i])
-            fits = None if affordable is None else (lambda cost, past=past: affordable(cost, past))
+            fits = None if affordable is None else (
+                lambda cost, past=past, same_i=bool(same[i]): affordable(cost, past, same_i))
             n = per_dataset if per_same_table is None or not same[i] else per_same_table
             configs = self._best_configs(per["ids"].iloc[i], n, fits, beyond_defaults=not same[i])
             if configs:  # a dataset with nothing affordable gives its place to the next one

@@ -56,11 +56,19 @@ def compute(X: pd.DataFrame, y: Any, schema: Schema, *, seed: int = 0, max_rows:
     return MetaFeatures(schema.task, values, time.monotonic() - start)
 
 
+def size(X: pd.DataFrame, schema: Schema) -> dict[str, float]:
+    """The size meta-features alone (free to compute): what a past trial's cost is scaled by
+    (``warmstart.scaled_cost``), also in a run without a knowledge base."""
+    n, d = len(X), max(sum(1 for c in schema.columns if c.name in X.columns), 1)
+    return {"log_rows": float(np.log10(max(n, 1))), "log_features": float(np.log10(d)),
+            "log_ratio": float(np.log10(d / max(n, 1)))}
+
+
 def _simple(X: pd.DataFrame, Xs: pd.DataFrame, y: np.ndarray, schema: Schema) -> dict[str, float]:
     cols = [c for c in schema.columns if c.name in X.columns]
-    n, d = len(X), max(len(cols), 1)
+    d = max(len(cols), 1)
     kinds = [c.kind for c in cols]
-    out = {"log_rows": np.log10(max(n, 1)), "log_features": np.log10(d), "log_ratio": np.log10(d / max(n, 1))}
+    out = size(X, schema)
     for kind, name in ((NUMERIC, "numeric"), (CATEGORICAL, "categorical"), (BOOLEAN, "boolean"),
                        (DATETIME, "datetime"), (TEXT, "text")):
         out[f"share_{name}"] = kinds.count(kind) / d

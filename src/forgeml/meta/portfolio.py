@@ -92,6 +92,14 @@ def load(portfolio: Any) -> list[dict[str, Any]]:
     names: a portfolio file, or ``none``), None (or False) none, a path to a portfolio file, or a list of
     configurations. A file that cannot be read is a warning and no portfolio (the
     run then starts from the hand-written defaults): a portfolio only decides where the search starts."""
+    return [config for config, _ in load_entries(portfolio)]
+
+
+def load_entries(portfolio: Any) -> list[tuple[dict[str, Any], dict[str, float] | None]]:
+    """As ``load``, each configuration with its ``cost`` where the file records one: the seconds it took in the run
+    it came from and that data's size (``log_rows``, ``log_features``), so that a run can leave out an entry its
+    budget cannot afford (``warmstart.scaled_cost``). A configuration given in a list has no cost: it is the
+    user's explicit choice."""
     if isinstance(portfolio, str) and portfolio == "auto" and os.environ.get(ENV, "").strip():
         portfolio = os.environ[ENV].strip()  # the site's choice of default, as FORGEML_HOME is for knowledge
         if portfolio.lower() == "none":
@@ -101,7 +109,7 @@ def load(portfolio: Any) -> list[dict[str, Any]]:
     if isinstance(portfolio, (list, tuple)):
         if not all(isinstance(c, dict) for c in portfolio):
             raise ConfigError("portfolio must be 'auto', None, a path to a portfolio file, or a list of config dicts")
-        return [dict(c) for c in portfolio]
+        return [(dict(c), None) for c in portfolio]
     path = SHIPPED if isinstance(portfolio, str) and portfolio == "auto" else Path(portfolio)
     try:
         doc = json.loads(path.read_text())
@@ -109,7 +117,7 @@ def load(portfolio: Any) -> list[dict[str, Any]]:
             raise ValueError("it is not a portfolio (a JSON object with an 'entries' list)")
         if int(doc.get("format", 0)) > FORMAT:
             raise ValueError(f"it was written by a newer forgeml (format {doc['format']}, this one reads {FORMAT})")
-        return [dict(e["config"]) for e in doc["entries"]
+        return [(dict(e["config"]), _cost(e.get("cost"))) for e in doc["entries"]
                 if isinstance(e, dict) and isinstance(e.get("config"), dict)]  # a malformed entry is skipped
     except FileNotFoundError:
         if path == SHIPPED:  # a source checkout without a built portfolio: the defaults alone
@@ -120,3 +128,12 @@ def load(portfolio: Any) -> list[dict[str, Any]]:
         warnings.warn(f"cannot read the portfolio {path} ({type(e).__name__}: {e}); this run starts from the "
                       "families' defaults", SearchWarning, stacklevel=2)
     return []
+
+
+def _cost(cost: Any) -> dict[str, float] | None:
+    """An entry's recorded cost, or None when it has none or it is malformed (the entry then runs as given)."""
+    try:
+        out = {k: float(cost[k]) for k in ("seconds", "log_rows", "log_features")}
+    except (KeyError, TypeError, ValueError):
+        return None
+    return out if all(np.isfinite(v) for v in out.values()) and out["seconds"] >= 0 else None

@@ -53,6 +53,9 @@ SKETCH = 256  # row hashes kept per run
 #: A neighbour's configuration is proposed only when its cost, scaled to this data (``scaled_cost``), is at most
 #: this share of the time budget: the best configuration of a 60 s run can take most of a 30 s one.
 WARM_COST_SHARE = 0.15
+#: The same rule for a past run over the same table: its costs were measured on this kind of data, so a larger
+#: share is safe, and its best configurations are the ones most worth their time.
+SAME_TABLE_COST_SHARE = 0.3
 #: A past run over the same table (its column names; ``table_signature``) is the best evidence there is: this many
 #: of its best configurations run first, before any default.
 SAME_TABLE_CONFIGS = 4
@@ -104,11 +107,14 @@ def admissible(space: SearchSpace, values: dict[str, Any]) -> Config | None:
         return None
 
 
-def scaled_cost(seconds: float, past: dict[str, Any], mf: MetaFeatures) -> float:
-    """A past trial's seconds scaled to this data: linear in rows, square root in features, never below half
-    (fixed costs do not shrink with the data)."""
+def scaled_cost(seconds: float, past: dict[str, Any], here: MetaFeatures | dict[str, Any]) -> float:
+    """A past trial's seconds scaled to this data (``here``: its meta-features, or at least ``log_rows`` and
+    ``log_features``): linear in rows, square root in features, never below half (fixed costs do not shrink with
+    the data)."""
+    values = here.values if isinstance(here, MetaFeatures) else here
+
     def log_ratio(name: str) -> float:
-        new, old = mf.values.get(name), past.get(name)
+        new, old = values.get(name), past.get(name)
         ok = all(isinstance(v, (int, float)) and np.isfinite(v) for v in (new, old))
         return float(new) - float(old) if ok else 0.0
 
@@ -118,11 +124,14 @@ def scaled_cost(seconds: float, past: dict[str, Any], mf: MetaFeatures) -> float
 
 def warm_start(kb: KnowledgeBase | None, mf: MetaFeatures | None, metric: str, space: SearchSpace,
                defaults: Sequence[Config], *, sketch: list[int], portfolio: Sequence[dict[str, Any]] = (),
+               portfolio_costs: Sequence[dict[str, float] | None] = (), size: dict[str, float] | None = None,
                k: int = 3, per_dataset: int = 2, time_budget: float | None = None, columns: str = "") -> WarmStart:
     """``defaults`` with the neighbours' best configurations (nearest dataset first) and the ``portfolio`` entries
     valid in ``space``, without duplicates, in the order below. Past runs sharing rows with this data (``overlap``
     above ``MAX_OVERLAP``) are left out; with a ``time_budget``, so are neighbour configurations whose ``scaled_cost``
-    exceeds ``WARM_COST_SHARE`` of it (the neighbour's best affordable ones are taken instead).
+    exceeds ``WARM_COST_SHARE`` of it (the neighbour's best affordable ones are taken instead; for the same table,
+    ``SAME_TABLE_COST_SHARE``), and portfolio entries whose recorded cost (``portfolio_costs``, aligned with
+    ``portfolio``; None: no cost known, the entry runs) scaled to this data (``size``, else ``mf``) exceeds it.
 
     Order: every family's first default, then the entries (neighbours, nearest first, then the portfolio), then
     the remaining defaults. The defaults are what a cold run starts with, sized to this data: they run first, so
@@ -138,12 +147,18 @@ def warm_start(kb: KnowledgeBase | None, mf: MetaFeatures | None, metric: str, s
     same_table: list[Config] = []
     sources: dict[str, str] = {}
     neighbours: list[Neighbour] = []
+    here = size if size is not None else (mf.values if mf is not None else None)
+
+    def affordable(seconds: float | None, past: dict[str, Any], same: bool = False) -> bool:
+        if time_budget is None or seconds is None or here is None:
+            return True
+        share = SAME_TABLE_COST_SHARE if same else WARM_COST_SHARE
+        return scaled_cost(seconds, past, here) <= share * float(time_budget)
+
     if kb is not None and mf is not None:
-        limit = None if time_budget is None else WARM_COST_SHARE * float(time_budget)
-        affordable = None if limit is None else (
-            lambda seconds, past: seconds is None or scaled_cost(seconds, past, mf) <= limit)
         neighbours = kb.neighbours(mf, metric, k=k, per_dataset=per_dataset,
-                                   keep=lambda past: overlap(past, sketch) <= MAX_OVERLAP, affordable=affordable,
+                                   keep=lambda past: overlap(past, sketch) <= MAX_OVERLAP,
+                                   affordable=None if time_budget is None else affordable,
                                    columns=columns, per_same_table=SAME_TABLE_CONFIGS)
         for n in neighbours:
             for values in n.configs:
@@ -153,7 +168,10 @@ def warm_start(kb: KnowledgeBase | None, mf: MetaFeatures | None, metric: str, s
                     sources[cfg.id] = NEIGHBOUR
                     if n.same_table:
                         same_table.append(cfg)
-    for values in portfolio:
+    costs = list(portfolio_costs) + [None] * (len(portfolio) - len(portfolio_costs))
+    for values, cost in zip(portfolio, costs):
+        if cost is not None and not affordable(cost["seconds"], cost):
+            continue  # the entry's own run says this budget cannot afford it here
         cfg = admissible(space, values)
         if cfg is not None and cfg.id not in sources:
             configs.append(cfg)

@@ -18,8 +18,8 @@ import pandas as pd
 from forgeml.data.schema import Schema
 from forgeml.errors import SearchWarning
 from forgeml.meta.knowledge import ConfigRecord, RunRecord, default_path, open_or_warn
-from forgeml.meta.metafeatures import MetaFeatures, compute
-from forgeml.meta.portfolio import load as load_portfolio
+from forgeml.meta.metafeatures import MetaFeatures, compute, size
+from forgeml.meta.portfolio import load_entries
 from forgeml.meta.warmstart import WarmStart, fingerprint, row_sketch, table_signature, warm_start
 from forgeml.metrics import Metric
 from forgeml.orchestrate.loop import SearchState
@@ -58,8 +58,10 @@ def recall(knowledge: Any, X: pd.DataFrame, y: np.ndarray, schema: Schema, metri
     ``portfolio`` (``meta/portfolio.load``: "auto", None, a path or a list of configs), ordered by
     ``meta.warmstart.warm_start``."""
     path = knowledge_path(knowledge)
-    entries = load_portfolio(portfolio)
-    cold = warm_start(None, None, metric.name, space, defaults, sketch=[], portfolio=entries)
+    entries = load_entries(portfolio)
+    shipped = {"portfolio": [c for c, _ in entries], "portfolio_costs": [cost for _, cost in entries],
+               "size": size(X, schema), "time_budget": time_budget}  # entries the budget cannot afford are left out
+    cold = warm_start(None, None, metric.name, space, defaults, sketch=[], **shipped)
     if path is None:
         return Experience(None, cold)
     try:
@@ -74,8 +76,7 @@ def recall(knowledge: Any, X: pd.DataFrame, y: np.ndarray, schema: Schema, metri
     if kb is None:
         return Experience(path, cold, mf, fp, sketch, columns)
     try:
-        warm = warm_start(kb, mf, metric.name, space, defaults, sketch=sketch, portfolio=entries,
-                          time_budget=time_budget, columns=columns)
+        warm = warm_start(kb, mf, metric.name, space, defaults, sketch=sketch, columns=columns, **shipped)
     except Exception as e:  # noqa: BLE001 - past knowledge is optional: whatever goes wrong, start cold
         warnings.warn(f"cannot read the knowledge base {path}: {e}; this run starts without past knowledge",
                       SearchWarning, stacklevel=2)
