@@ -24,15 +24,23 @@ def main() -> int:
     a = ap.parse_args()
     datasets, root = read_suite(a.suite)
     names = [s.strip() for s in a.only.split(",")]
-    print("| dataset | metric | cold final | cold reached it at | second run reached it at | second/cold |")
-    print("|---|---|---|---|---|---|")
+    print("| dataset | metric | cold final | cold reached it at | second run reached it at | second/cold "
+          "| within 1 SE: cold / second | first run final: first / second |")
+    print("|---|---|---|---|---|---|---|---|")
+
+    def sec(v):
+        return f"{v:.1f} s" if v is not None else "not reached"
+
+    def ratio(a, b):
+        return f"{b / a:.2f}" if a and b is not None else "n/a"
+
     for e in (d for d in datasets if d["name"] in names):
         r = second_run(e, root, a.out, time_budget=a.time_budget, seed=a.seed)
         c, s = r["cold_reached_s"], r["second_reached_s"]
-        ratio = f"{s / c:.2f}" if c and s is not None else "n/a"
-        s_txt = f"{s:.1f} s" if s is not None else "not reached"
-        c_txt = f"{c:.1f} s" if c is not None else "n/a"
-        print(f"| {e['name']} | {r['metric']} | {r['cold_final']:.4f} | {c_txt} | {s_txt} | {ratio} |", flush=True)
+        c1, s1 = r["cold_reached_1se_s"], r["second_reached_1se_s"]
+        f, sf = r.get("first_reached_s"), r.get("second_reached_first_s")
+        print(f"| {e['name']} | {r['metric']} | {r['cold_final']:.4f} | {sec(c)} | {sec(s)} | {ratio(c, s)} "
+              f"| {sec(c1)} / {sec(s1)} ({ratio(c1, s1)}) | {sec(f)} / {sec(sf)} ({ratio(f, sf)}) |", flush=True)
     return 0
 
 

@@ -117,3 +117,9 @@ def test_second_run_on_the_other_half_starts_from_the_first_runs_knowledge(tmp_p
         scores = [s for _, s in r["curves"][arm]]
         assert scores == sorted(scores, reverse=True)  # best-so-far log loss never gets worse
     assert r["cold_reached_s"] is not None and r["cold_final"] == r["curves"]["cold"][-1][1]
+    # one standard error of the cold run's best trial: positive (its folds differ), and reaching within it can only
+    # come sooner than reaching the final itself
+    assert r["cold_se"] > 0 and r["cold_reached_1se_s"] <= r["cold_reached_s"]
+    assert r["second_reached_1se_s"] is None or r["second_reached_s"] is None \
+        or r["second_reached_1se_s"] <= r["second_reached_s"]
+    assert r["first_reached_s"] is not None  # the first run reaches its own final

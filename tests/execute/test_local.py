@@ -207,3 +207,13 @@ def test_memory_spike_between_polls_is_caught():
         assert got[i].status is TrialStatus.CRASHED, f"trial {i}: {got[i].status} {got[i].error}"
         assert got[i].error.type == "MemoryError" and "peaked at" in got[i].error.message, got[i].error
     assert got[2].ok and got[3].ok, (got[2].error, got[3].error)  # under the limit: the peak is per trial
+
+
+def test_a_trials_peak_memory_is_reported_with_its_result():
+    """The worker's peak resident memory during the trial (``extra["peak_mb"]``, in ``AutoML.trials()``): what a
+    configuration costs in memory, next to what it costs in time."""
+    with LocalExecutor(n_workers=1) as ex:
+        ex.start(trial_fn, CountingContext())
+        got = run_specs(ex, [TrialSpec(0, {"action": "spike", "mb": 600}), TrialSpec(1, {"action": "ok"})])
+    assert got[0].ok and got[1].ok
+    assert got[0].extra["peak_mb"] >= 600 > got[1].extra["peak_mb"] > 0  # per trial: the spike is gone after it

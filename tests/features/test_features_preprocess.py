@@ -159,3 +159,40 @@ def test_text_column_real_dataset_and_set_output():
     out = p.fit_transform(df[schema.names()], y)
     assert "note_svd0" in out.columns and "date_epoch" in out.columns
     assert out.shape[0] == len(df) and not out.isna().any().any()
+
+
+def _wide(n: int, seed: int = 0) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    cols = {f"x{i}": np.where(rng.random(n) < 0.1, np.nan, rng.normal(size=n)) for i in range(20)}
+    cols.update({f"c{i}": pd.Categorical(rng.choice(list("abcdefgh")[:3 + i], n)) for i in range(4)})
+    cols["y"] = rng.integers(0, 2, n)
+    return pd.DataFrame(cols)
+
+
+def test_fit_transform_holds_little_more_than_its_output_at_its_peak():
+    """Bytes allocated, not seconds or resident memory: the same on every machine. Each copy of the output a
+    large table's trial makes is hundreds of megabytes; stacking and concatenating the parts copied it twice more
+    (peaks of 4.9x the output in fit and 3.4x in transform before, 3.1x and 2.3x now)."""
+    import tracemalloc
+
+    df = _wide(20_000)
+    schema = infer_schema(df, "y")
+    X, y = df.drop(columns="y"), df["y"].to_numpy()
+    pre = Preprocessor.from_schema(schema, {"impute": "median", "indicators": True, "scale": "standard",
+                                            "cat_encoding": "onehot"})
+    tracemalloc.start()
+    try:
+        out = pre.fit_transform(X, y)
+        _, fit_peak = tracemalloc.get_traced_memory()
+        tracemalloc.reset_peak()
+        start, _ = tracemalloc.get_traced_memory()
+        again = pre.transform(X)
+        _, transform_peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    size = out.to_numpy().nbytes
+    assert out.shape == (20_000, 20 + 20 + sum(3 + i for i in range(4)))  # values, indicators, one-hot
+    assert fit_peak < 3.5 * size and transform_peak - start < 2.8 * size
+    pd.testing.assert_frame_equal(out, again)
+    assert np.allclose(out.iloc[:, :20].mean(), 0, atol=1e-9)  # scaled; the indicators and one-hot are not
+    assert set(np.unique(out.iloc[:, 20:].to_numpy())) == {0.0, 1.0}

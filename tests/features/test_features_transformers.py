@@ -198,8 +198,9 @@ def test_native_codes_break_ties_by_value_whatever_the_order_rows_come_in():
 
 @pytest.mark.parametrize("as_category", [False, True])
 def test_onehot_lookup_for_few_rows_encodes_exactly_as_the_fitted_encoder(as_category):
-    """Batches of up to FAST_ROWS rows read a lookup table instead of scikit-learn's transform: frequent,
-    infrequent, unseen and missing values, in object and category columns, must come out the same."""
+    """Batches of up to FAST_ROWS rows, and category columns of any length, read a lookup table instead of
+    scikit-learn's transform: frequent, infrequent, unseen and missing values, in object and category columns, must
+    come out the same."""
     import pickle
 
     from forgeml.features.encode import FAST_ROWS
@@ -217,8 +218,9 @@ def test_onehot_lookup_for_few_rows_encodes_exactly_as_the_fitted_encoder(as_cat
                          "ok": rng.choice([True, False], 300)})
     if as_category:
         test = test.astype("category")
-    whole = enc.transform(test)  # 300 rows: scikit-learn's transform
+    whole = enc.transform(test)  # 300 rows: scikit-learn's transform, or for category columns the lookup by codes
     assert len(test) > FAST_ROWS
+    pd.testing.assert_frame_equal(whole, enc.transform(test.astype(object)))  # scikit-learn's, in either case
     parts = pd.concat([enc.transform(test.iloc[i:i + FAST_ROWS]) for i in range(0, len(test), FAST_ROWS)])
     assert "onehot_lookup_" in enc.__dict__
     pd.testing.assert_frame_equal(parts, whole)

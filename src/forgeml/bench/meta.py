@@ -430,6 +430,19 @@ def second_run(entry: dict, root: Path, out: str | Path, *, time_budget: float =
            "cold_reached_s": reached_at(models["cold"].trials(), starts["cold"], target, higher),
            "second_reached_s": reached_at(models["second"].trials(), starts["second"], target, higher),
            "second_sources": sorted(set(models["second"].leaderboard()["source"])), "grid": list(GRID)}
+    # one standard error of the cold run's best trial (over its folds): how far apart two runs' finals may be by
+    # the folds' noise alone; "reached" within it is the one-standard-error reading of the same question
+    cold_done = _completed(models["cold"].trials())
+    best_row = cold_done.loc[cold_done["score"].idxmax() if higher else cold_done["score"].idxmin()]
+    folds = [float(v) for v in best_row["fold_scores"] if v is not None and np.isfinite(v)]
+    se = float(np.std(folds, ddof=1) / np.sqrt(len(folds))) if len(folds) > 1 else 0.0
+    near = target - se if higher else target + se
+    row.update(cold_se=se, cold_reached_1se_s=reached_at(models["cold"].trials(), starts["cold"], near, higher),
+               second_reached_1se_s=reached_at(models["second"].trials(), starts["second"], near, higher))
+    if row["first_final"] is not None:  # the issue's literal reading: the first run's final, on the other half
+        row.update(first_reached_s=reached_at(models["first"].trials(), starts["first"], row["first_final"], higher),
+                   second_reached_first_s=reached_at(models["second"].trials(), starts["second"],
+                                                     row["first_final"], higher))
     row["curves"] = curves
     (out / f"{entry['name']}-second-run.json").write_text(json.dumps(row, indent=1))
     return row

@@ -347,8 +347,9 @@ class LocalExecutor(Executor):
                 self._stop(w, TrialStatus.CRASHED, self._memory_error(peak, "peaked at"))
                 return
             w.spec = None
+            extra = {**res.extra, "peak_mb": round(float(peak), 1)} if peak else res.extra  # what it took: trials()
             self._done.append(replace(res, trial_id=spec.trial_id, worker=res.worker or w.name,
-                                      duration=res.duration or (time.time() - w.started)))
+                                      duration=res.duration or (time.time() - w.started), extra=extra))
 
     def _memory_error(self, used: float, how: str = "used") -> ErrorInfo:
         return ErrorInfo("MemoryError", f"the worker {how} {used:.0f} MB, above the memory limit of "

@@ -20,7 +20,8 @@ METHODS = ("onehot", "ordinal", "target", "native")
 TARGET_TYPES = ("auto", "binary", "multiclass", "continuous")
 #: Up to this many rows one-hot encoding reads a lookup table made from the fitted encoder's own answers
 #: (``_OneHotLookup``): scikit-learn's transform checks its input for about a millisecond per call, most of a
-#: one-row prediction's preprocessing.
+#: one-row prediction's preprocessing. ``category`` columns (a training frame's) read it at any size, through
+#: their codes: scikit-learn would turn every cell into a Python string first.
 FAST_ROWS = 64
 
 
@@ -155,7 +156,8 @@ class CategoricalEncoder(TransformerMixin, BaseEstimator):
                 cats = self.encoders_[method][c]
                 out[c] = pd.Categorical.from_codes(_native_codes(X[c], cats), categories=pd.RangeIndex(len(cats)))
             return pd.DataFrame(out, index=X.index)
-        if method == "onehot" and len(X) <= FAST_ROWS:
+        categories = all(isinstance(t, pd.CategoricalDtype) for t in X[g].dtypes)  # a training frame's columns
+        if method == "onehot" and (len(X) <= FAST_ROWS or categories):
             lookup = self.__dict__.get("onehot_lookup_")
             if lookup is None:
                 lookup = self.onehot_lookup_ = _OneHotLookup(self.encoders_[method], g)
@@ -195,12 +197,25 @@ class _OneHotLookup:
 
     def transform(self, X: pd.DataFrame) -> np.ndarray:
         out = np.zeros((len(X), self.width))
+        rows = np.arange(len(X))
         for (table, missing, unknown), (_, col) in zip(self.tables, X.items()):
+            if isinstance(col.dtype, pd.CategoricalDtype):  # one answer per category, read through the codes
+                none = -1
+                per = np.array([_slot(table.get(as_text(v), unknown)) for v in col.cat.categories]
+                               + [_slot(missing)], dtype=np.int64)  # code -1 (missing) reads the last entry
+                j = per[col.cat.codes.to_numpy()]
+                hit = j != none
+                out[rows[hit], j[hit]] = 1.0
+                continue
             for r, v in enumerate(col.to_numpy(dtype=object)):
                 j = missing if pd.isna(v) else table.get(as_text(v), unknown)
                 if j is not None:
                     out[r, j] = 1.0
         return out
+
+
+def _slot(j: int | None) -> int:
+    return -1 if j is None else int(j)
 
 
 def _strings(X: pd.DataFrame) -> pd.DataFrame:

@@ -108,9 +108,11 @@ class Preprocessor(TransformerMixin, BaseEstimator):
         if self.dates_ is not None:
             parts.append(self.dates_.transform(X[by_kind[DATETIME]]))
         parts += self._fit_engineered(X, raw, y)
-        num = pd.concat(parts, axis=1)
+        num = parts[0] if len(parts) == 1 else pd.concat(parts, axis=1)
+        del parts, raw  # what is not needed any more is let go as soon as possible: a large table's peak memory
         self.imputer_ = NumericImputer(self.impute, indicators=self.indicators).fit(num)
         vals = self.imputer_.transform(num)
+        del num
         ind_cols = vals.columns[len(self.imputer_.value_columns_):]
         value_cols = list(self.imputer_.value_columns_)
         self.skew_ = None
@@ -121,7 +123,8 @@ class Preprocessor(TransformerMixin, BaseEstimator):
         self.clipper_ = None
         if self.clip != "none" and value_cols:
             self.clipper_ = OutlierClipper(self.clip).fit(vals[value_cols])
-        clipped = self.clipper_.transform(vals[value_cols]) if self.clipper_ is not None else vals[value_cols]
+        values = vals.iloc[:, :len(value_cols)]  # the imputer puts the values first: a view, not a copy
+        clipped = self.clipper_.transform(values) if self.clipper_ is not None else values
         self.scaler_ = self._make_scaler(len(X)) if self.scale != "none" and value_cols else None
         if self.scaler_ is not None:
             self.scaler_.fit(clipped.to_numpy())
@@ -173,6 +176,7 @@ class Preprocessor(TransformerMixin, BaseEstimator):
         if getattr(self, "groups_", None) is not None:
             parts.append(self.groups_.transform(self._group_input(X, parts[0])))
         vals = self._skewed(self.imputer_.transform(parts[0] if len(parts) == 1 else pd.concat(parts, axis=1)))
+        del parts  # let go before the output is built: a large table's peak memory
         n_values = len(self.imputer_.value_columns_)  # the imputer puts the values first, then the indicators
         ind, values = vals.iloc[:, n_values:], vals.iloc[:, :n_values]
         clipped = self.clipper_.transform(values) if self.clipper_ is not None else values
@@ -263,25 +267,34 @@ class Preprocessor(TransformerMixin, BaseEstimator):
 
     def _assemble(self, values: pd.DataFrame, indicators: pd.DataFrame, bools: pd.DataFrame,
                   cats: pd.DataFrame | None, index: pd.Index) -> pd.DataFrame:
-        """The output frame: the float64 blocks stacked as one array (one frame built, not one per block), then
-        the categorical block, which may hold ``category`` columns."""
-        blocks, names = [], []
-        if values.shape[1]:
-            a = values.to_numpy(dtype="float64", na_value=np.nan)
-            blocks.append(dense(self.scaler_.transform(a)) if self.scaler_ is not None else a)
+        """The output frame: the float64 parts written into one array allocated once (each part is copied once;
+        stacking and concatenating would each copy everything again: on a large table the output is the largest
+        thing a trial holds), then the categorical block when it holds ``category`` columns."""
         if self.bool_fill_ and bools.shape[1]:
             bools = bools.fillna(self.bool_fill_)
-        for frame in (indicators, bools):
-            if frame.shape[1]:
-                blocks.append(frame.to_numpy(dtype="float64", na_value=np.nan))
-        for frame in (values, indicators, bools):
-            names += list(frame.columns)
-        num = pd.DataFrame(np.hstack(blocks) if len(blocks) > 1 else blocks[0], index=index,
-                           columns=names) if blocks else None
-        if cats is not None and cats.shape[1]:
-            return cats if num is None else pd.concat([num, cats], axis=1)
-        if num is None:  # nothing usable: a constant column keeps every estimator working
-            return pd.DataFrame({"_constant": np.zeros(len(index))}, index=index)
+        if cats is not None and not cats.shape[1]:
+            cats = None
+        float_cats = cats is not None and all(t == np.float64 for t in cats.dtypes)
+        parts = [f for f in (values, indicators, bools, cats if float_cats else None) if f is not None and f.shape[1]]
+        if not parts:
+            if cats is not None:
+                return cats
+            return pd.DataFrame({"_constant": np.zeros(len(index))}, index=index)  # keeps every estimator working
+        out = np.empty((len(index), sum(f.shape[1] for f in parts)), dtype="float64")
+        at = 0
+        for f in parts:
+            width = f.shape[1]
+            if f is values and self.scaler_ is not None:
+                out[:, at:at + width] = dense(self.scaler_.transform(f.to_numpy(dtype="float64", na_value=np.nan)))
+            else:
+                for j in range(0, width, 32):  # a few columns at a time: no temporary copy of the whole part
+                    out[:, at + j:at + min(j + 32, width)] = f.iloc[:, j:j + 32].to_numpy(dtype="float64",
+                                                                                          na_value=np.nan)
+            at += width
+        names = [c for f in parts for c in f.columns]
+        num = pd.DataFrame(out, index=index, columns=names)
+        if cats is not None and not float_cats:
+            return pd.concat([num, cats], axis=1, copy=False)
         return num
 
     def _input(self, X: Any, fitting: bool) -> pd.DataFrame:
