@@ -183,6 +183,8 @@ def test_category_and_object_columns_of_the_same_strings_encode_alike(method):
     on_raw = CategoricalEncoder(method, max_onehot=5, seed=0)
     on_cat = CategoricalEncoder(method, max_onehot=5, seed=0)
     pd.testing.assert_frame_equal(on_raw.fit_transform(raw, y), on_cat.fit_transform(cat, y))
+    if "target" in on_cat.groups_:  # category columns reach TargetEncoder as integer codes, object ones as strings
+        assert on_cat.target_codes_ is not None and on_raw.target_codes_ is None
     new = pd.DataFrame({"a": ["y", "new", None], "b": ["k3", None, "k39"]})
     for enc in (on_raw, on_cat):
         for X in (raw, cat, new, new.apply(to_categories)):
@@ -234,3 +236,37 @@ def test_onehot_lookup_for_few_rows_encodes_exactly_as_the_fitted_encoder(as_cat
     enc.fit(X.assign(city="z"))  # a refit drops the table made from the old encoder
     assert "onehot_lookup_" not in enc.__dict__
     assert enc.transform(test.iloc[:3]).filter(like="city").to_numpy().sum() <= 3
+
+
+def test_onehot_fitted_on_category_columns_learns_what_it_learns_from_every_row():
+    """Category columns are fitted from a sketch of their counts (each value at most min_frequency times): the
+    categories, the infrequent ones and every output must be those of a fit on the full object columns."""
+    from forgeml.features.encode import _count_sketch
+
+    rng = np.random.default_rng(1)
+    n = 3000
+    city = rng.choice(["a", "b", "c", "r1", "r2", "r3"], n, p=[.5, .3, .1983, .001, .0004, .0003])
+    city[::97] = None  # 31 missing: a frequent "category" of its own
+    size = rng.choice(["S", "M", "L"], n).astype(object)
+    size[:3] = None  # 3 missing: infrequent
+    rare = np.array(["only"] * 4 + [None] * (n - 4), dtype=object)  # its one value is infrequent, missing is not
+    raw = pd.DataFrame({"city": city, "size": size, "rare": rare})
+    cat = raw.astype("category")
+    cat["size"] = cat["size"].cat.add_categories(["XXL"])  # a category the rows never hold
+    sketch = _count_sketch(cat, 5)
+    assert len(sketch) < 30 and list(sketch.columns) == list(cat.columns)
+    on_raw = CategoricalEncoder("onehot", max_onehot=20, min_frequency=5).fit(raw)
+    on_cat = CategoricalEncoder("onehot", max_onehot=20, min_frequency=5).fit(cat)
+    for a, b in zip(on_raw.encoders_["onehot"].categories_, on_cat.encoders_["onehot"].categories_):
+        assert list(map(str, a)) == list(map(str, b))
+    assert [None if i is None else list(map(str, i)) for i in on_raw.encoders_["onehot"].infrequent_categories_] \
+        == [None if i is None else list(map(str, i)) for i in on_cat.encoders_["onehot"].infrequent_categories_]
+    test = pd.DataFrame({"city": ["a", "r1", None, "new"], "size": ["S", None, "XXL", "M"],
+                         "rare": ["only", None, "x", None]})
+    for X in (raw, test):
+        pd.testing.assert_frame_equal(on_cat.transform(X), on_raw.transform(X.astype(object)))
+    pd.testing.assert_frame_equal(CategoricalEncoder("onehot", min_frequency=5).fit_transform(cat),
+                                  on_raw.transform(raw))
+    no_frequent = pd.DataFrame({"x": pd.Categorical(["u", "v", "w"])})
+    assert _count_sketch(no_frequent, 5) is no_frequent  # nothing at the threshold to pad with: every row is fitted
+    assert _count_sketch(cat, 0.01) is cat  # a share of the rows: the counts' total matters

@@ -40,8 +40,12 @@ class CategoricalEncoder(TransformerMixin, BaseEstimator):
       categories see the integer codes (an ordinal encoding).
 
     ``target_type`` is passed to ``TargetEncoder`` (``"continuous"`` for regression: ``"auto"`` would take an
-    integer-valued regression target for classes).
+    integer-valued regression target for classes). When every target-encoded column is a ``category`` column (as
+    in a training frame), ``TargetEncoder`` sees integer codes instead of strings (``target_codes_``): the same
+    encodings, without scikit-learn turning every cell into a Python string and looking it up.
     """
+
+    target_codes_: dict[str, dict[str, int]] | None = None  # a model saved before codes has none
 
     def __init__(self, method: str = "onehot", max_onehot: int = 20, min_frequency: int = 5,
                  max_categories: int = 250, target_type: str = "auto", seed: int = 0) -> None:
@@ -89,13 +93,21 @@ class CategoricalEncoder(TransformerMixin, BaseEstimator):
                 self.encoders_[m] = {c: _native_categories(X[c], self.max_categories) for c in g}
                 continue
             enc = self.encoders_[m] = self._make(m, y_arr, len(X))
+            data = X[g]
+            if m == "onehot":  # what the encoder learns are the categories and which are rarer than min_frequency
+                data = _count_sketch(data, self.min_frequency)
+            if m == "target":
+                self.target_codes_ = None
+                if all(isinstance(t, pd.CategoricalDtype) for t in data.dtypes):
+                    self.target_codes_ = {c: {v: i for i, v in enumerate(data[c].cat.categories)} for c in g}
+                    data = self._codes(data)
             if m == "target" and cross_fit:
                 with warnings.catch_warnings():  # rare classes in a fold: the split still works
                     warnings.simplefilter("ignore", UserWarning)
-                    out = enc.fit_transform(X[g], y_arr)
+                    out = enc.fit_transform(data, y_arr)
                 crossed[m] = pd.DataFrame(dense(out), index=X.index, columns=self._names(m))
             else:
-                enc.fit(X[g], y_arr)
+                enc.fit(data, y_arr)
         self.feature_names_out_ = np.asarray([n for m in self.groups_ for n in self._names(m)], dtype=object)
         return crossed
 
@@ -156,6 +168,9 @@ class CategoricalEncoder(TransformerMixin, BaseEstimator):
                 cats = self.encoders_[method][c]
                 out[c] = pd.Categorical.from_codes(_native_codes(X[c], cats), categories=pd.RangeIndex(len(cats)))
             return pd.DataFrame(out, index=X.index)
+        if method == "target" and self.target_codes_ is not None:
+            return pd.DataFrame(dense(self.encoders_[method].transform(self._codes(X[g]))), index=X.index,
+                                columns=self._names(method))
         categories = all(isinstance(t, pd.CategoricalDtype) for t in X[g].dtypes)  # a training frame's columns
         if method == "onehot" and (len(X) <= FAST_ROWS or categories):
             lookup = self.__dict__.get("onehot_lookup_")
@@ -165,6 +180,21 @@ class CategoricalEncoder(TransformerMixin, BaseEstimator):
         else:
             a = dense(self.encoders_[method].transform(X[g]))
         return pd.DataFrame(a, index=X.index, columns=self._names(method))
+
+    def _codes(self, X: pd.DataFrame) -> pd.DataFrame:
+        """The target-encoded columns as the integer codes of their training categories: -1 for missing, one past
+        the last for a value training did not see (``TargetEncoder`` gives those the target's mean)."""
+        out = {}
+        for c in X.columns:
+            cats, col = self.target_codes_[c], X[c]
+            unseen = len(cats)
+            if isinstance(col.dtype, pd.CategoricalDtype):
+                table = np.array([cats.get(v, unseen) for v in col.cat.categories] + [-1], dtype=np.int64)
+                out[c] = table[col.cat.codes.to_numpy()]
+            else:
+                out[c] = np.array([-1 if pd.isna(v) else cats.get(v, unseen) for v in col.to_numpy(dtype=object)],
+                                  dtype=np.int64)
+        return pd.DataFrame(out, index=X.index, columns=list(X.columns))
 
     def get_feature_names_out(self, input_features: Any = None) -> np.ndarray:
         check_fitted(self, "feature_names_out_")
@@ -214,6 +244,30 @@ class _OneHotLookup:
         return out
 
 
+def _count_sketch(X: pd.DataFrame, threshold: Any) -> pd.DataFrame:
+    """``category`` columns with each category (and missing) repeated ``min(its count, threshold)`` times, padded
+    to one length with a value already at the threshold: ``OneHotEncoder`` learns exactly the same categories,
+    and the same infrequent ones, from it as from ``X``, without turning every cell of ``X`` into a Python object
+    and counting it. ``X`` itself when that cannot hold (other columns, a fractional ``min_frequency``, a column with
+    no value at the threshold)."""
+    if not (isinstance(threshold, (int, np.integer)) and threshold >= 1) or \
+            not all(isinstance(t, pd.CategoricalDtype) for t in X.dtypes):
+        return X
+    reps, pads = {}, {}
+    for c in X.columns:
+        col = X[c]
+        counts = np.bincount(col.cat.codes.to_numpy().astype(np.int64) + 1, minlength=len(col.cat.categories) + 1)
+        at = np.flatnonzero(counts >= threshold)
+        if not len(at):
+            return X
+        reps[c] = np.repeat(np.arange(-1, len(counts) - 1), np.minimum(counts, threshold))
+        pads[c] = int(at[0]) - 1
+    size = max(len(r) for r in reps.values())
+    out = {c: pd.Categorical.from_codes(np.concatenate([r, np.full(size - len(r), pads[c])]), dtype=X[c].dtype)
+           for c, r in reps.items()}
+    return pd.DataFrame(out, columns=list(X.columns))
+
+
 def _slot(j: int | None) -> int:
     return -1 if j is None else int(j)
 
@@ -245,7 +299,7 @@ def _native_codes(s: pd.Series, cats: dict[str, int]) -> np.ndarray:
 
 def _concat(frames: list[pd.DataFrame], index: pd.Index) -> pd.DataFrame:
     frames = [f for f in frames if f.shape[1]]
-    return pd.concat(frames, axis=1) if frames else pd.DataFrame(index=index)
+    return pd.concat(frames, axis=1, copy=False) if frames else pd.DataFrame(index=index)  # no copy of the parts
 
 
 def native_to_codes(X: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:

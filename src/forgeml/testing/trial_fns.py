@@ -20,6 +20,7 @@ import numpy as np
 
 from forgeml.trial import TrialResult, TrialSpec, TrialStatus
 
+_HELD: list = []  # per process: what a "fragment" trial keeps alive after it returns
 _LOADS: dict[str, int] = {}  # per process: context token -> how many times it was unpickled here
 
 
@@ -81,6 +82,12 @@ def trial_fn(spec: TrialSpec, context: CountingContext) -> TrialResult:
         held = block.nbytes / 2**20
         del block
         return _ok(spec, context, t0, held_mb=held)
+    if action == "fragment":  # `mb` MB in 96 KB blocks (glibc's heap, not mmap), every 16th kept until the next
+        # fragment trial: the freed blocks between them are heap pages that only malloc_trim gives back
+        blocks = [np.ones(12_000) for _ in range(int(float(cfg.get("mb", 256)) * 2**20 / 96_000))]
+        _HELD[:] = blocks[::16]
+        del blocks
+        return _ok(spec, context, t0)
     if action == "pid_sleep":
         with open(Path(context.tmp_dir) / f"{spec.trial_id}.pid", "a") as fh:
             fh.write(f"{os.getpid()}\n")
