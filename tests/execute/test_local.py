@@ -210,8 +210,8 @@ def test_memory_spike_between_polls_is_caught():
 
 
 def test_a_trials_peak_memory_is_reported_with_its_result():
-    """The worker's peak resident memory during the trial (``extra["peak_mb"]``, in ``AutoML.trials()``): what a
-    configuration costs in memory, next to what it costs in time."""
+    """The worker's peak resident memory during the trial (``extra["peak_mb"]``, in ``AutoML.trials()``): with
+    what the worker holds anyway, what a configuration takes in memory, next to what it takes in time."""
     with LocalExecutor(n_workers=1) as ex:
         ex.start(trial_fn, CountingContext())
         got = run_specs(ex, [TrialSpec(0, {"action": "spike", "mb": 600}), TrialSpec(1, {"action": "ok"})])

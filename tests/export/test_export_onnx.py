@@ -78,6 +78,23 @@ def test_linear_classifier_and_regressor(data, tmp_path):
             np.testing.assert_allclose(out["prediction"].ravel(), model.predict(test), rtol=1e-5, atol=1e-4)
 
 
+def test_a_target_encoded_column_exports_as_the_model_reads_it(tmp_path):
+    """A column above ``max_onehot`` levels is target-encoded, and a training frame's category columns reach
+    TargetEncoder as integer codes: the export must still look up the strings (known, missing and unseen)."""
+    rng = np.random.default_rng(3)
+    train, test = _table(400, seed=3), _table(60, seed=4).drop(columns=["label", "value"])
+    shops = [f"shop{i}" for i in range(30)]
+    train["shop"] = rng.choice(shops, len(train))
+    test["shop"] = rng.choice([*shops[:5], "shop99", None], len(test))
+    model = _fit(train, "label", ["linear"], max_trials=1)
+    member = model.best_pipeline_.members[0]
+    enc = member.steps[0][1].encoder_
+    assert "target" in enc.groups_ and enc.target_codes_ is not None  # what this test is about
+    result = to_onnx(model, tmp_path / "t.onnx", sample=train.drop(columns=["label", "value"]))
+    np.testing.assert_allclose(_run(result.path, test)["probabilities"], model.predict_proba(test).to_numpy(),
+                               atol=1e-5)
+
+
 def test_lightgbm_regressor(data, tmp_path):
     train, test = data
     model = _fit(train, "value", ["lightgbm"], max_trials=1)

@@ -220,7 +220,8 @@ def test_onehot_lookup_for_few_rows_encodes_exactly_as_the_fitted_encoder(as_cat
                          "ok": rng.choice([True, False], 300)})
     if as_category:
         test = test.astype("category")
-    whole = enc.transform(test)  # 300 rows: scikit-learn's transform, or for category columns the lookup by codes
+    whole = enc.transform(test)  # 300 rows: scikit-learn's transform (as category, "code" and "ok" have
+    # categories that are not strings: they reach the encoder as text, so the group still takes scikit-learn's path)
     assert len(test) > FAST_ROWS
     pd.testing.assert_frame_equal(whole, enc.transform(test.astype(object)))  # scikit-learn's, in either case
     parts = pd.concat([enc.transform(test.iloc[i:i + FAST_ROWS]) for i in range(0, len(test), FAST_ROWS)])

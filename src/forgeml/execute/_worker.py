@@ -168,7 +168,8 @@ def release_memory() -> None:
             import ctypes
 
             _TRIM = ctypes.CDLL("libc.so.6").malloc_trim
-        except (OSError, AttributeError):
+            _TRIM.argtypes = [ctypes.c_size_t]
+        except (ImportError, OSError, AttributeError):
             _TRIM = False
     if _TRIM:
         gc.collect()
@@ -211,7 +212,6 @@ def worker_main(conn: Connection, payload: bytes, threads: int, parent_pid: int)
         if spec is None:
             return
         result, peak_mb = run_measured(fn, spec, context, name)
-        release_memory()
         try:
             conn.send(("result", result, peak_mb))
         except (EOFError, OSError):
@@ -221,3 +221,4 @@ def worker_main(conn: Connection, payload: bytes, threads: int, parent_pid: int)
                 spec, TrialStatus.FAILED,
                 ErrorInfo(type(exc).__name__, f"the trial result could not be sent back to the parent: {exc}"),
                 duration=result.duration, worker=name), peak_mb))
+        release_memory()  # after the result is on its way: the trim never delays it

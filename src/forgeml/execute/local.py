@@ -347,7 +347,7 @@ class LocalExecutor(Executor):
                 self._stop(w, TrialStatus.CRASHED, self._memory_error(peak, "peaked at"))
                 return
             w.spec = None
-            extra = {**res.extra, "peak_mb": round(float(peak), 1)} if peak else res.extra  # what it took: trials()
+            extra = {**res.extra, "peak_mb": round(float(peak), 1)} if peak else res.extra  # the worker's, in trials()
             self._done.append(replace(res, trial_id=spec.trial_id, worker=res.worker or w.name,
                                       duration=res.duration or (time.time() - w.started), extra=extra))
 

@@ -115,6 +115,9 @@ def _known(enc: Any, method: str, j: int, column: str) -> list[str]:
     inner = enc.encoders_[method]
     if method == "native":
         return [str(k) for k in inner[column]]
+    codes = getattr(enc, "target_codes_", None)
+    if method == "target" and codes is not None:  # fitted on the categories' integer codes: their strings
+        return [str(v) for v in codes[column]]
     return [v for v in inner.categories_[j] if isinstance(v, str)]
 
 

@@ -292,7 +292,7 @@ class Preprocessor(TransformerMixin, BaseEstimator):
                                                                                           na_value=np.nan)
             at += width
         names = [c for f in parts for c in f.columns]
-        num = pd.DataFrame(out, index=index, columns=names)
+        num = pd.DataFrame(out, index=index, columns=names, copy=False)  # the array itself, not a copy
         if cats is not None and not float_cats:
             return pd.concat([num, cats], axis=1, copy=False)
         return num
