@@ -9,6 +9,7 @@ Categorical columns are written as pandas ``category`` (Parquet dictionaries), t
 from __future__ import annotations
 
 import argparse
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -41,6 +42,18 @@ def make_table(rows: int, seed: int = 0) -> pd.DataFrame:
     cols["target"] = np.where(y, "yes", "no")
     return pd.DataFrame(cols)
 
+
+
+def training_frame(rows: int, seed: int = 0) -> tuple[Any, pd.DataFrame, np.ndarray]:
+    """``(schema, X, y)`` of the table as a run holds it (categoricals as ``category`` codes): what the memory
+    scripts measure one trial on."""
+    from forgeml.data.infer import infer_schema
+    from forgeml.data.validate import align_for_predict, compact_categoricals
+
+    df = make_table(rows, seed)
+    schema = infer_schema(df, "target", task="binary")
+    X = compact_categoricals(schema, align_for_predict(schema, df.drop(columns=["target"]), keep_categories=True))
+    return schema, X, (df["target"] == "yes").to_numpy().astype(int)
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])

@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from make_large_table import make_table  # noqa: E402
+from make_large_table import training_frame  # noqa: E402
 
 
 def _status(field: str) -> float:
@@ -31,16 +31,10 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     import gc
 
-    from forgeml.data.infer import infer_schema
-    from forgeml.data.validate import align_for_predict, compact_categoricals
     from forgeml.features.preprocess import Preprocessor
     from forgeml.models._lgbm import LGBMClassifier
 
-    df = make_table(args.rows, 0)
-    schema = infer_schema(df, "target", task="binary")
-    X = compact_categoricals(schema, align_for_predict(schema, df.drop(columns=["target"]), keep_categories=True))
-    y = (df["target"] == "yes").to_numpy().astype(int)
-    del df
+    schema, X, y = training_frame(args.rows, 0)
     Xt = Preprocessor.from_schema(schema, {"cat_encoding": "native", "impute": "none"}).fit_transform(X, y)
     del X
     gc.collect()

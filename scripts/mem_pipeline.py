@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from make_large_table import make_table  # noqa: E402
+from make_large_table import training_frame  # noqa: E402
 
 
 def _status(field: str) -> float:
@@ -36,18 +36,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--default", type=int, default=0, help="which of the family's defaults (0 = its first)")
     a = ap.parse_args(argv)
 
-    from forgeml.data.infer import infer_schema
-    from forgeml.data.validate import align_for_predict, compact_categoricals
     from forgeml.models import get_families
     from forgeml.models.base import FitContext
     from forgeml.pipeline.builder import build_pipeline
     from forgeml.pipeline.joint import default_configs
 
-    df = make_table(a.rows, 0)
-    schema = infer_schema(df, "target", task="binary")
-    X = compact_categoricals(schema, align_for_predict(schema, df.drop(columns=["target"]), keep_categories=True))
-    y = (df["target"] == "yes").to_numpy().astype(int)
-    del df
+    schema, X, y = training_frame(a.rows, 0)
     gc.collect()
     ctx = FitContext(task="binary", n_rows=len(X), n_features=X.shape[1], n_classes=2, seed=0, n_threads=1)
     fams = get_families([a.family], ctx)

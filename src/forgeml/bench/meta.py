@@ -413,12 +413,13 @@ def second_run(entry: dict, root: Path, out: str | Path, *, time_budget: float =
     for arm, data, knowledge in (("first", first_half, kb), ("cold", second_half, None),
                                  ("second", second_half, kb)):
         starts[arm] = time.time()
-        models[arm] = m = AutoML(knowledge=str(knowledge) if knowledge else None, **base).fit(
+        models[arm] = AutoML(knowledge=str(knowledge) if knowledge else None, **base).fit(
             data, target=entry["target"])
         ends[arm] = time.time() - starts[arm]
     higher = bool(models["cold"].metric_.greater_is_better)
-    for arm, m in models.items():
-        done = _completed(m.trials())
+    trials = {arm: m.trials() for arm, m in models.items()}  # each read from its store once
+    for arm in models:
+        done = _completed(trials[arm])
         best = done["score"].cummax() if higher else done["score"].cummin()
         curves[arm] = [(float(e - starts[arm]), float(s)) for e, s in zip(done["ended_at"], best)]
     if not curves["cold"]:
@@ -427,21 +428,21 @@ def second_run(entry: dict, root: Path, out: str | Path, *, time_budget: float =
     row = {"dataset": entry["name"], "metric": models["cold"].metric_.name, "time_budget": time_budget,
            "cold_final": target, "second_final": curves["second"][-1][1] if curves["second"] else None,
            "first_final": curves["first"][-1][1] if curves["first"] else None,
-           "cold_reached_s": reached_at(models["cold"].trials(), starts["cold"], target, higher),
-           "second_reached_s": reached_at(models["second"].trials(), starts["second"], target, higher),
+           "cold_reached_s": reached_at(trials["cold"], starts["cold"], target, higher),
+           "second_reached_s": reached_at(trials["second"], starts["second"], target, higher),
            "second_sources": sorted(set(models["second"].leaderboard()["source"])), "grid": list(GRID)}
     # one standard error of the cold run's best trial (over its folds): how far apart two runs' finals may be by
     # the folds' noise alone; "reached" within it is the one-standard-error reading of the same question
-    cold_done = _completed(models["cold"].trials())
+    cold_done = _completed(trials["cold"])
     best_row = cold_done.loc[cold_done["score"].idxmax() if higher else cold_done["score"].idxmin()]
     folds = [float(v) for v in best_row["fold_scores"] if v is not None and np.isfinite(v)]
     se = float(np.std(folds, ddof=1) / np.sqrt(len(folds))) if len(folds) > 1 else 0.0
     near = target - se if higher else target + se
-    row.update(cold_se=se, cold_reached_1se_s=reached_at(models["cold"].trials(), starts["cold"], near, higher),
-               second_reached_1se_s=reached_at(models["second"].trials(), starts["second"], near, higher))
+    row.update(cold_se=se, cold_reached_1se_s=reached_at(trials["cold"], starts["cold"], near, higher),
+               second_reached_1se_s=reached_at(trials["second"], starts["second"], near, higher))
     if row["first_final"] is not None:  # the issue's literal reading: the first run's final, on the other half
-        row.update(first_reached_s=reached_at(models["first"].trials(), starts["first"], row["first_final"], higher),
-                   second_reached_first_s=reached_at(models["second"].trials(), starts["second"],
+        row.update(first_reached_s=reached_at(trials["first"], starts["first"], row["first_final"], higher),
+                   second_reached_first_s=reached_at(trials["second"], starts["second"],
                                                      row["first_final"], higher))
     row["curves"] = curves
     (out / f"{entry['name']}-second-run.json").write_text(json.dumps(row, indent=1))

@@ -184,16 +184,7 @@ class CategoricalEncoder(TransformerMixin, BaseEstimator):
     def _codes(self, X: pd.DataFrame) -> pd.DataFrame:
         """The target-encoded columns as the integer codes of their training categories: -1 for missing, one past
         the last for a value training did not see (``TargetEncoder`` gives those the target's mean)."""
-        out = {}
-        for c in X.columns:
-            cats, col = self.target_codes_[c], X[c]
-            unseen = len(cats)
-            if isinstance(col.dtype, pd.CategoricalDtype):
-                table = np.array([cats.get(v, unseen) for v in col.cat.categories] + [-1], dtype=np.int64)
-                out[c] = table[col.cat.codes.to_numpy()]
-            else:
-                out[c] = np.array([-1 if pd.isna(v) else cats.get(v, unseen) for v in col.to_numpy(dtype=object)],
-                                  dtype=np.int64)
+        out = {c: _native_codes(X[c], self.target_codes_[c], unseen=len(self.target_codes_[c])) for c in X.columns}
         return pd.DataFrame(out, index=X.index, columns=list(X.columns))
 
     def get_feature_names_out(self, input_features: Any = None) -> np.ndarray:
@@ -230,11 +221,10 @@ class _OneHotLookup:
         rows = np.arange(len(X))
         for (table, missing, unknown), (_, col) in zip(self.tables, X.items()):
             if isinstance(col.dtype, pd.CategoricalDtype):  # one answer per category, read through the codes
-                none = -1
                 per = np.array([_slot(table.get(as_text(v), unknown)) for v in col.cat.categories]
                                + [_slot(missing)], dtype=np.int64)  # code -1 (missing) reads the last entry
                 j = per[col.cat.codes.to_numpy()]
-                hit = j != none
+                hit = j >= 0
                 out[rows[hit], j[hit]] = 1.0
                 continue
             for r, v in enumerate(col.to_numpy(dtype=object)):
@@ -288,13 +278,14 @@ def _native_categories(s: pd.Series, cap: int) -> dict[str, int]:
     return {v: i for i, (_, v) in enumerate(order[:cap])}
 
 
-def _native_codes(s: pd.Series, cats: dict[str, int]) -> np.ndarray:
-    """The codes of ``s`` under ``cats`` (-1 for missing, unseen and capped values); a ``category`` column through
-    a table over its categories, not a lookup per row."""
+def _native_codes(s: pd.Series, cats: dict[str, int], unseen: int = -1) -> np.ndarray:
+    """The codes of ``s`` under ``cats``: -1 for missing, ``unseen`` for values ``cats`` lacks (capped ones too); a
+    ``category`` column through a table over its categories, not a lookup per row."""
     if isinstance(s.dtype, pd.CategoricalDtype):
-        table = np.array([cats.get(v, -1) for v in s.cat.categories] + [-1], dtype=np.int64)
+        table = np.array([cats.get(v, unseen) for v in s.cat.categories] + [-1], dtype=np.int64)
         return table[s.cat.codes.to_numpy()]  # code -1 (missing) reads the table's last entry
-    return s.map(cats).fillna(-1).astype("int64").to_numpy()
+    codes = s.map(cats).fillna(unseen).astype("int64").to_numpy()
+    return np.where(s.isna().to_numpy(), -1, codes)
 
 
 def _concat(frames: list[pd.DataFrame], index: pd.Index) -> pd.DataFrame:
