@@ -135,8 +135,10 @@ def test_a_model_even_when_only_low_fidelity_trials_finished():
 
 def test_pbt_members_continue_trained_models_and_the_run_returns_one(tmp_path):
     df, entry = shared_dataset("breast_cancer")
+    # no portfolio: its 1,700-tree LightGBM entries are what this run would spend most of its time on, and PBT's
+    # continuing is what is checked (the portfolio's own tests are in tests/meta)
     m = AutoML(search="pbt", max_trials=12, time_budget=120, verbose=0, n_jobs=1, families=["lightgbm", "linear"],
-               search_options={"population_size": 4, "n_steps": 3}, path=str(tmp_path))
+               search_options={"population_size": 4, "n_steps": 3}, path=str(tmp_path), portfolio=None)
     with pytest.warns(SearchWarning, match="not searching linear"):
         m.fit(df, target=entry["target"])
     t = m.trials()
@@ -174,8 +176,9 @@ def test_grid_on_a_short_time_budget_warns_and_reports_its_coverage():
 
 def test_halving_in_boosting_rounds_promotes_by_training_on(tmp_path):
     df, entry = shared_dataset("breast_cancer")
+    # no portfolio: as in the PBT test above
     m = AutoML(search="halving", max_trials=14, time_budget=120, verbose=0, n_jobs=1, families=["lightgbm", "knn"],
-               search_options={"resource": "iterations"}, path=str(tmp_path))
+               search_options={"resource": "iterations"}, path=str(tmp_path), portfolio=None)
     with pytest.warns(SearchWarning, match="not searching knn"):
         m.fit(df, target=entry["target"])
     cv = m.trials().query("kind == 'cv'")
