@@ -17,6 +17,18 @@ NA_STRINGS = frozenset({"", "#N/A", "#N/A N/A", "#NA", "-1.#IND", "-1.#QNAN", "-
 TRUE_WORDS = frozenset({"true", "yes", "y", "t", "1", "1.0"})
 FALSE_WORDS = frozenset({"false", "no", "n", "f", "0", "0.0"})
 
+#: up to this many rows (a request's) a column is read value by value in Python: pandas' vectorised calls cost tens
+#: of microseconds each whatever the length, most of a one-row prediction
+FEW_ROWS = 64
+
+
+def scalar_missing(v: object) -> bool:
+    """``is_missing`` of one cell: None, NaN, NaT and pd.NA (a list or other container is a value, not missing)."""
+    if isinstance(v, str):  # most cells: no call into pandas
+        return False
+    r = pd.isna(v)
+    return bool(r) if isinstance(r, (bool, np.bool_)) else False
+
 
 def is_missing(s: pd.Series) -> np.ndarray:
     """Missing mask that treats None, NaN, NaT and pd.NA alike."""
@@ -34,7 +46,11 @@ def is_missing_like(s: pd.Series) -> np.ndarray:
 
 def unreadable(s: pd.Series, converted: pd.Series) -> np.ndarray:
     """Mask of the entries of ``s`` that hold a value but became missing in ``converted`` (same index)."""
-    lost = np.asarray(converted.isna(), dtype=bool) & ~is_missing(s)
+    if len(s) <= FEW_ROWS:
+        lost = np.array([scalar_missing(c) and not scalar_missing(v)
+                         for v, c in zip(s.to_numpy(dtype=object), converted.to_numpy(dtype=object))], dtype=bool)
+    else:
+        lost = np.asarray(converted.isna(), dtype=bool) & ~is_missing(s)
     if lost.any():  # look for missing-value markers among those only
         lost[lost] = ~is_missing_like(s[lost])
     return lost
@@ -95,6 +111,9 @@ def epoch_seconds(dt: pd.Series) -> pd.Series:
 
 def to_string(s: pd.Series) -> pd.Series:
     """Object Series of ``str`` values with missing entries as ``np.nan`` (mixed types become strings)."""
+    if len(s) <= FEW_ROWS:  # the same values, one cell at a time
+        return pd.Series([np.nan if scalar_missing(v) else as_text(v) for v in s.to_numpy(dtype=object)],
+                         index=s.index, name=s.name, dtype=object)
     vals = s.astype(object)  # a copy, whatever the dtype: callers may write into it
     miss = is_missing(vals)
     if pd.api.types.infer_dtype(vals, skipna=True) in ("string", "empty"):  # already strings: no per-value work
@@ -144,6 +163,8 @@ def to_bool(s: pd.Series) -> pd.Series:
     if pd.api.types.is_numeric_dtype(s.dtype) and not isinstance(s.dtype, pd.CategoricalDtype):
         f = s.astype("float64")
         return (f != 0).astype("float64").where(f.notna(), np.nan)
+    if len(s) <= FEW_ROWS:
+        return pd.Series(bool_array(s), index=s.index, name=s.name, dtype="float64")
     try:
         codes, uniques = pd.factorize(s.to_numpy(dtype=object))  # each distinct value read once (missing: -1)
     except TypeError:  # an unhashable cell (a list, a dict): read cell by cell, it becomes NaN like any stray value
@@ -151,6 +172,18 @@ def to_bool(s: pd.Series) -> pd.Series:
     words = [as_text(u).strip().lower() for u in uniques]
     table = np.array([1.0 if w in TRUE_WORDS else (0.0 if w in FALSE_WORDS else np.nan) for w in words] + [np.nan])
     return pd.Series(table[codes], index=s.index, name=s.name, dtype="float64")
+
+
+def bool_array(s: pd.Series) -> np.ndarray:
+    """``to_bool(s)``'s values, read cell by cell when ``s`` holds objects (meant for a few rows: ``FEW_ROWS``)."""
+    if pd.api.types.is_bool_dtype(s.dtype) or (pd.api.types.is_numeric_dtype(s.dtype)
+                                               and not isinstance(s.dtype, pd.CategoricalDtype)):
+        return to_bool(s).to_numpy()
+    return np.array([np.nan if scalar_missing(v) else _BOOL_WORD.get(as_text(v).strip().lower(), np.nan)
+                     for v in s.to_numpy(dtype=object)], dtype="float64")
+
+
+_BOOL_WORD = {**{w: 1.0 for w in TRUE_WORDS}, **{w: 0.0 for w in FALSE_WORDS}}
 
 
 def looks_boolean(values: pd.Series) -> bool:

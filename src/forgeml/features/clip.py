@@ -47,10 +47,13 @@ class OutlierClipper(TransformerMixin, BaseEstimator):
     def transform(self, X: Any) -> pd.DataFrame:
         check_fitted(self, "lower_")
         X = as_frame(X, self.feature_names_in_)
-        a = X.to_numpy(dtype="float64", na_value=np.nan)
+        return pd.DataFrame(self.transform_array(X.to_numpy(dtype="float64", na_value=np.nan)), index=X.index,
+                            columns=X.columns)
+
+    def transform_array(self, a: np.ndarray) -> np.ndarray:
+        """``transform`` of a float64 array whose columns are the fitted ones, in order."""
         with np.errstate(invalid="ignore"):
-            a = np.clip(a, self.lower_, self.upper_)
-        return pd.DataFrame(a, index=X.index, columns=X.columns)
+            return np.clip(a, self.lower_, self.upper_)
 
     def get_feature_names_out(self, input_features: Any = None) -> np.ndarray:
         check_fitted(self, "feature_names_in_")

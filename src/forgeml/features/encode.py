@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator, TransformerMixin
 
-from forgeml.data.coerce import as_text, has_string_categories, to_string
+from forgeml.data.coerce import FEW_ROWS, as_text, has_string_categories, scalar_missing, to_string
 from forgeml.errors import ConfigError
 from forgeml.features._frame import as_frame, check_fitted, dense
 
@@ -22,7 +22,7 @@ TARGET_TYPES = ("auto", "binary", "multiclass", "continuous")
 #: (``_OneHotLookup``): scikit-learn's transform checks its input for about a millisecond per call, most of a
 #: one-row prediction's preprocessing. ``category`` columns (a training frame's) read it at any size, through
 #: their codes: scikit-learn would turn every cell into a Python string first.
-FAST_ROWS = 64
+FAST_ROWS = FEW_ROWS
 
 
 class CategoricalEncoder(TransformerMixin, BaseEstimator):
@@ -155,10 +155,26 @@ class CategoricalEncoder(TransformerMixin, BaseEstimator):
     def transform(self, X: Any) -> pd.DataFrame:
         check_fitted(self, "feature_names_out_")
         X = as_frame(X, self.feature_names_in_)
-        if len(X) <= FAST_ROWS and list(self.groups_) == ["onehot"]:  # the lookup reads values as to_string would
-            return self._transform_group("onehot", X)
+        if len(X) <= FAST_ROWS:
+            return _concat([self._transform_few(m, X) for m in self.groups_], X.index)
         X = _strings(X)
         return _concat([self._transform_group(m, X) for m in self.groups_], X.index)
+
+    def _transform_few(self, method: str, X: pd.DataFrame) -> pd.DataFrame:
+        """A group's encoding of a request's few rows, reading only the group's own columns (``X`` may hold
+        others) and their cells one by one as ``_strings`` would read them."""
+        g = self.groups_[method]
+        if method == "onehot":  # the lookup reads values as to_string would
+            return self._transform_group(method, X)
+        if method == "native":
+            out = {}
+            for c in g:
+                cats, col = self.encoders_[method][c], X[c]
+                if isinstance(col.dtype, pd.CategoricalDtype) and not has_string_categories(col):
+                    col = to_string(col)
+                out[c] = pd.Categorical.from_codes(_native_codes(col, cats), categories=pd.RangeIndex(len(cats)))
+            return pd.DataFrame(out, index=X.index)
+        return self._transform_group(method, _strings(X[g]))
 
     def _transform_group(self, method: str, X: pd.DataFrame) -> pd.DataFrame:
         g = self.groups_[method]
@@ -284,12 +300,17 @@ def _native_codes(s: pd.Series, cats: dict[str, int], unseen: int = -1) -> np.nd
     if isinstance(s.dtype, pd.CategoricalDtype):
         table = np.array([cats.get(v, unseen) for v in s.cat.categories] + [-1], dtype=np.int64)
         return table[s.cat.codes.to_numpy()]  # code -1 (missing) reads the table's last entry
+    if len(s) <= FAST_ROWS:  # a request's rows: one dictionary lookup per cell, of the value as to_string reads it
+        return np.array([-1 if scalar_missing(v) else cats.get(as_text(v), unseen) for v in s.to_numpy(dtype=object)],
+                        dtype=np.int64)
     codes = s.map(cats).fillna(unseen).astype("int64").to_numpy()
     return np.where(s.isna().to_numpy(), -1, codes)
 
 
 def _concat(frames: list[pd.DataFrame], index: pd.Index) -> pd.DataFrame:
     frames = [f for f in frames if f.shape[1]]
+    if len(frames) == 1:  # each group's frame is made here, for this call: it is the output as it is
+        return frames[0]
     return pd.concat(frames, axis=1, copy=False) if frames else pd.DataFrame(index=index)  # no copy of the parts
 
 

@@ -4,13 +4,14 @@ All are fitted on the rows passed to ``fit`` (the training fold) only.
 """
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator, TransformerMixin
 
-from forgeml.data.coerce import to_string
+from forgeml.data.coerce import as_text, scalar_missing, to_string
 from forgeml.data.infer import SKEW_THRESHOLD
 from forgeml.errors import ConfigError
 from forgeml.features._frame import as_frame, check_fitted
@@ -87,13 +88,19 @@ class SkewTransformer(TransformerMixin, BaseEstimator):
                 with np.errstate(invalid="ignore"):
                     out[c] = np.clip(t, lo, hi)
             return out
-        a = X.to_numpy(dtype="float64", copy=True)  # numbers only: one array, columns replaced in place
-        where = {c: j for j, c in enumerate(names)}
+        # numbers only: one array, columns replaced in place
+        return pd.DataFrame(self.transform_array(X.to_numpy(dtype="float64"), names), index=X.index,
+                            columns=X.columns)
+
+    def transform_array(self, a: np.ndarray, names: list[str] | None = None) -> np.ndarray:
+        """``transform`` of a float64 array whose columns are ``names`` (by default the fitted ones, in order)."""
+        a = np.array(a, dtype="float64", copy=True)
+        where = {c: j for j, c in enumerate(self.feature_names_in_ if names is None else names)}
         for c, (method, power, low, lo, hi) in self.columns_.items():
             j = where[c]
             with np.errstate(invalid="ignore"):
                 a[:, j] = np.clip(_apply(method, power, low, a[:, j]), lo, hi)
-        return pd.DataFrame(a, index=X.index, columns=X.columns)
+        return a
 
     def describe(self) -> dict[str, str]:
         """Transformed column -> ``"log1p(x)"`` and the like."""
@@ -183,6 +190,21 @@ class GroupStats(TransformerMixin, BaseEstimator):
     def _names(self) -> list[str]:
         return [f"{c}__{s}_{self.value}" for c in self.groups for s in ("mean", "std")]
 
+    def transform_rows(self, cells: Mapping[str, np.ndarray]) -> np.ndarray:
+        """``transform``'s values for a few rows (a request), from each group column's cells: a dictionary lookup
+        per cell, as ``_apply`` maps them (missing is a group of its own; a group not seen takes the global
+        statistic)."""
+        check_fitted(self, "stats_")
+        gm, gs = self.stats_["_global"]
+        n = len(cells[self.groups[0]]) if self.groups else 0
+        out = np.empty((n, 2 * len(self.groups)))
+        for i, c in enumerate(self.groups):
+            means, stds = self.stats_[c]
+            keys = [_MISSING_KEY if scalar_missing(v) else as_text(v) for v in cells[c]]
+            out[:, 2 * i] = [_known(means.get(k), gm) for k in keys]
+            out[:, 2 * i + 1] = [_known(stds.get(k), gs) for k in keys]
+        return out
+
     def transform(self, X: Any) -> pd.DataFrame:
         check_fitted(self, "stats_")
         return self._apply(as_frame(X, self.feature_names_in_), self.stats_)
@@ -192,8 +214,16 @@ class GroupStats(TransformerMixin, BaseEstimator):
                 for s in ("mean", "std")}
 
 
+_MISSING_KEY = "\x00missing"
+
+
 def _keys(s: pd.Series) -> pd.Series:
-    return to_string(s).fillna("\x00missing")
+    return to_string(s).fillna(_MISSING_KEY)
+
+
+def _known(v: Any, default: float) -> float:
+    """A looked-up statistic, or ``default`` where there is none (as ``map(...).fillna(default)``)."""
+    return default if v is None or scalar_missing(v) else float(v)
 
 
 def _skew(v: np.ndarray) -> float:

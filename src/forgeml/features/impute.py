@@ -61,14 +61,20 @@ class NumericImputer(TransformerMixin, BaseEstimator):
         X = as_frame(X, self.feature_names_in_)
         cols = list(self.value_columns_)
         same = list(X.columns) == cols  # as the Preprocessor passes it: no column selection to pay for
-        a = _finite((X if same else X[cols]).to_numpy(dtype="float64", na_value=np.nan))
+        a = self.transform_array((X if same else X[cols]).to_numpy(dtype="float64", na_value=np.nan))
+        return pd.DataFrame(a, index=X.index,
+                            columns=cols + [f"{c}{INDICATOR_SUFFIX}" for c in self.indicator_columns_])
+
+    def transform_array(self, a: np.ndarray) -> np.ndarray:
+        """``transform`` of a float64 array whose columns are ``value_columns_``: the values, then the indicators."""
+        cols = self.value_columns_
+        a = _finite(a)
         where = {c: j for j, c in enumerate(cols)}
         miss = np.isnan(a[:, [where[c] for c in self.indicator_columns_]]).astype("float64")
         for j, c in enumerate(cols):
             if c in self.statistics_:
                 a[:, j] = np.where(np.isnan(a[:, j]), self.statistics_[c], a[:, j])
-        return pd.DataFrame(np.hstack([a, miss]) if miss.shape[1] else a, index=X.index,
-                            columns=cols + [f"{c}{INDICATOR_SUFFIX}" for c in self.indicator_columns_])
+        return np.hstack([a, miss]) if miss.shape[1] else a
 
     def get_feature_names_out(self, input_features: Any = None) -> np.ndarray:
         check_fitted(self, "statistics_")
