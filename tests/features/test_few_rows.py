@@ -103,3 +103,23 @@ def test_native_codes_of_a_few_rows_equal_the_frame_path():
     whole = enc.transform(test[cols])
     for rows in ([0], [1, 2, 3], list(range(FEW_ROWS))):
         pd.testing.assert_frame_equal(enc.transform(test[cols].iloc[rows]), whole.iloc[rows], check_exact=True)
+
+
+@pytest.mark.parametrize("n_quantiles", [5, 200])
+def test_normal_quantiles_equal_scikit_learns_transform_to_the_bit(n_quantiles):
+    from sklearn.preprocessing import QuantileTransformer
+
+    from forgeml.features.quantile import NormalQuantiles
+
+    rng = np.random.default_rng(0)
+    train = np.column_stack([rng.normal(size=300), rng.integers(0, 4, 300).astype(float), rng.lognormal(size=300)])
+    train[rng.random(300) < 0.1, 0] = np.nan
+    test = np.vstack([np.column_stack([rng.normal(scale=3, size=100), rng.integers(-1, 6, 100).astype(float),
+                                       rng.lognormal(sigma=2, size=100)]),
+                      [[np.nan, 0.0, 0.0], [1e300, -1e300, 1e308], [-0.0, 3.0, 1e-300]]])
+    kw = dict(n_quantiles=n_quantiles, output_distribution="normal", subsample=100_000, random_state=0)
+    ours, theirs = NormalQuantiles(**kw).fit(train), QuantileTransformer(**kw).fit(train)
+    for rows in (test, test[:1], test[-3:]):
+        np.testing.assert_array_equal(ours.transform(rows), theirs.transform(rows))
+    np.testing.assert_array_equal(ours.inverse_transform(ours.transform(test)),
+                                  theirs.inverse_transform(theirs.transform(test)))

@@ -152,15 +152,17 @@ class Preprocessor(TransformerMixin, BaseEstimator):
                 raise ConfigError(f"Preprocessor {name}={value!r} is not one of {', '.join(allowed)}")
 
     def _make_scaler(self, n_rows: int) -> Any:
-        from sklearn.preprocessing import MinMaxScaler, QuantileTransformer, RobustScaler, StandardScaler
+        from sklearn.preprocessing import MinMaxScaler, RobustScaler, StandardScaler
+
+        from forgeml.features.quantile import NormalQuantiles
         if self.scale == "standard":
             return StandardScaler()
         if self.scale == "robust":
             return RobustScaler()
         if self.scale == "minmax":
             return MinMaxScaler()
-        return QuantileTransformer(n_quantiles=max(2, min(1000, n_rows)), output_distribution="normal",
-                                   subsample=100_000, random_state=self.seed)
+        return NormalQuantiles(n_quantiles=max(2, min(1000, n_rows)), output_distribution="normal",
+                               subsample=100_000, random_state=self.seed)
 
     # transforming ----------------------------------------------------------------------------------
     def transform(self, X: Any) -> pd.DataFrame:
