@@ -9,9 +9,10 @@ from forgeml.features.encode import CategoricalEncoder
 from forgeml.features.engineer import GroupStats
 from forgeml.features.preprocess import Preprocessor
 
-COLS = (("num", "numeric"), ("wide", "numeric"), ("skewed", "numeric"), ("count", "numeric"),
-        ("yes", "boolean"), ("flag", "boolean"), ("bit", "boolean"),
+COLS = (("num", "numeric"), ("wide", "numeric"), ("skewed", "numeric"), ("count", "numeric"), ("text_num", "numeric"),
+        ("nullable", "numeric"), ("yes", "boolean"), ("flag", "boolean"), ("bit", "boolean"), ("mixed_yes", "boolean"),
         ("city", "categorical"), ("shop", "categorical"), ("grade", "categorical"))
+CATEGORICALS = ["city", "shop", "grade"]
 
 
 def _frame(n: int, seed: int) -> pd.DataFrame:
@@ -21,17 +22,41 @@ def _frame(n: int, seed: int) -> pd.DataFrame:
         "wide": rng.normal(scale=1e4, size=n),
         "skewed": rng.lognormal(sigma=2.0, size=n),
         "count": rng.integers(0, 50, n),
+        "text_num": rng.choice(["1.5", " 2 ", "-3", "4e2", "n/a", None], n).astype(object),  # numbers as text
+        "nullable": pd.array(rng.integers(0, 9, n), dtype="Int64"),
         "yes": rng.choice(["yes", "no", " Yes", "N"], n).astype(object),
         "flag": rng.choice([True, False], n),
         "bit": rng.integers(0, 2, n),
+        "mixed_yes": rng.choice(np.array(["yes", 0, 1, "false", None, pd.NA, "maybe"], dtype=object), n),
         "city": rng.choice(list("abcdefgh"), n).astype(object),
         "shop": rng.choice([f"s{i}" for i in range(40)], n).astype(object),
         "grade": rng.choice([1.0, 2.0, 3.0, 7.5], n).astype(object),  # numbers as categories: read as text
     })
     for c, share in (("num", 0.1), ("skewed", 0.05), ("yes", 0.1), ("city", 0.1), ("shop", 0.05)):
         df.loc[rng.random(n) < share, c] = np.nan
+    df.loc[rng.random(n) < 0.05, "nullable"] = pd.NA
     df.loc[rng.random(n) < 0.02, "num"] = np.inf
+    df.loc[rng.random(n) < 0.03, "city"] = None
     return df
+
+
+def _hostile(test: pd.DataFrame) -> pd.DataFrame:
+    """Request rows a caller may send: values training never saw, missing markers of every kind, a list cell."""
+    test = test.copy()
+    test.loc[test.index[:3], "city"] = ["zzz", "unseen", "a"]
+    test.loc[test.index[3], "shop"] = "s999"
+    test.loc[test.index[4], "city"] = pd.NA
+    test["shop"] = test["shop"].astype(object)
+    test.at[test.index[5], "shop"] = ["s1", "s2"]  # unhashable: read as its text, like any unseen value
+    test.loc[test.index[6], "grade"] = 2  # the integer of a float category: the same text, "2"
+    return test
+
+
+def _same(few: pd.DataFrame, whole: pd.DataFrame) -> None:
+    pd.testing.assert_frame_equal(few, whole, check_exact=True)
+    floats = [c for c in few.columns if few[c].dtype == np.float64]
+    # to the bit: -0.0 and 0.0, and NaN payloads, as the frame path makes them
+    np.testing.assert_array_equal(few[floats].to_numpy().view(np.int64), whole[floats].to_numpy().view(np.int64))
 
 
 CONFIGS = [
@@ -44,31 +69,36 @@ CONFIGS = [
     {"impute": "median", "scale": "minmax", "cat_encoding": "onehot", "max_onehot": 10, "skew": "log1p",
      "count_encoding": True, "group_stats": True},
     {"impute": "none", "cat_encoding": "native", "skew": "box-cox", "count_encoding": True, "group_stats": True},
+    {"impute": "median", "indicators": True, "cat_encoding": "onehot", "max_onehot": 10, "skew": "sqrt"},
 ]
 
 
+@pytest.mark.parametrize("fit_on", ["strings", "categories"])  # a run fits on category columns (compact_categoricals)
 @pytest.mark.parametrize("task", ["binary", "regression"])
 @pytest.mark.parametrize("params", CONFIGS, ids=lambda p: ",".join(f"{k}={v}" for k, v in p.items()) or "defaults")
-def test_a_few_rows_are_preprocessed_exactly_as_inside_a_large_batch(params, task):
-    train, test = _frame(400, 0), _frame(200, 1)
-    test.loc[test.index[:3], "city"] = ["zzz", "unseen", "a"]  # values training never saw
-    test.loc[test.index[3], "shop"] = "s999"
+def test_a_few_rows_are_preprocessed_exactly_as_inside_a_large_batch(params, task, fit_on):
+    from forgeml.data.coerce import to_categories
+
+    train, test = _frame(400, 0), _hostile(_frame(200, 1))
     y = (train["num"].fillna(0) + (train["city"] == "a") > 0.3).astype(int).to_numpy()
     if task == "regression":
         y = train["wide"].to_numpy() / 1e4 + y
+    if fit_on == "categories":
+        train = train.assign(**{c: to_categories(train[c]) for c in CATEGORICALS})
     prep = Preprocessor(COLS, task=task, seed=0, **params).fit(train, y)
     assert prep._few_rows_apply()  # the path under test is taken
     whole = prep.transform(test)  # 200 rows: the frame path
-    for rows in ([0], [1], [2], [3], [5, 9], list(range(10, 10 + FEW_ROWS))):
-        few = prep.transform(test.iloc[rows])
-        pd.testing.assert_frame_equal(few, whole.iloc[rows], check_exact=True)
+    for rows in ([0], [1], [2], [4], [5], [6], [5, 9], list(range(10, 10 + FEW_ROWS))):
+        _same(prep.transform(test.iloc[rows]), whole.iloc[rows])
 
 
 def test_cell_by_cell_coercions_equal_the_vectorised_ones():
-    big = pd.Series(["yes", "No", None, np.nan, " TRUE ", "maybe", 1, 0.0, 1.5, pd.NA, "", ["a"], True] * 6,
-                    dtype=object)
+    cells = ["yes", "No", None, np.nan, " TRUE ", "maybe", 1, 0.0, 1.5, pd.NA, "", "f", True]
+    big = pd.Series(cells * 6, dtype=object)  # hashable: the frame path reads each distinct value once
+    unhashable = pd.Series((cells + [["a"], {"k": 1}]) * 6, dtype=object)  # the frame path's cell-by-cell fallback
     assert len(big) > FEW_ROWS
-    for values in (big, pd.Series([1.0, np.nan, 3.25, 4.0] * 20), pd.Series(["a", "b", None] * 30, dtype="category"),
+    for values in (big, unhashable, pd.Series([1.0, np.nan, 3.25, 4.0] * 20),
+                   pd.Series(["a", "b", None] * 30, dtype="category"), pd.Series(pd.array([1, None, 0] * 30, "Int64")),
                    pd.Series([pd.Timestamp("2024-01-02"), pd.NaT] * 40)):
         for convert in (to_string, to_bool) if values.dtype.kind != "M" else (to_string,):
             whole = convert(values)
@@ -120,6 +150,6 @@ def test_normal_quantiles_equal_scikit_learns_transform_to_the_bit(n_quantiles):
     kw = dict(n_quantiles=n_quantiles, output_distribution="normal", subsample=100_000, random_state=0)
     ours, theirs = NormalQuantiles(**kw).fit(train), QuantileTransformer(**kw).fit(train)
     for rows in (test, test[:1], test[-3:]):
-        np.testing.assert_array_equal(ours.transform(rows), theirs.transform(rows))
+        np.testing.assert_array_equal(ours.transform(rows).view(np.int64), theirs.transform(rows).view(np.int64))
     np.testing.assert_array_equal(ours.inverse_transform(ours.transform(test)),
                                   theirs.inverse_transform(theirs.transform(test)))

@@ -168,9 +168,8 @@ def to_bool(s: pd.Series) -> pd.Series:
     try:
         codes, uniques = pd.factorize(s.to_numpy(dtype=object))  # each distinct value read once (missing: -1)
     except TypeError:  # an unhashable cell (a list, a dict): read cell by cell, it becomes NaN like any stray value
-        codes, uniques = np.where(is_missing(s), -1, np.arange(len(s))), list(to_string(s))
-    words = [as_text(u).strip().lower() for u in uniques]
-    table = np.array([1.0 if w in TRUE_WORDS else (0.0 if w in FALSE_WORDS else np.nan) for w in words] + [np.nan])
+        return pd.Series(bool_array(s), index=s.index, name=s.name, dtype="float64")
+    table = np.array([_BOOL_WORD.get(as_text(u).strip().lower(), np.nan) for u in uniques] + [np.nan])
     return pd.Series(table[codes], index=s.index, name=s.name, dtype="float64")
 
 

@@ -163,18 +163,9 @@ class CategoricalEncoder(TransformerMixin, BaseEstimator):
     def _transform_few(self, method: str, X: pd.DataFrame) -> pd.DataFrame:
         """A group's encoding of a request's few rows, reading only the group's own columns (``X`` may hold
         others) and their cells one by one as ``_strings`` would read them."""
-        g = self.groups_[method]
-        if method == "onehot":  # the lookup reads values as to_string would
+        if method in ("onehot", "native"):  # the lookup and the native codes read cells as to_string would
             return self._transform_group(method, X)
-        if method == "native":
-            out = {}
-            for c in g:
-                cats, col = self.encoders_[method][c], X[c]
-                if isinstance(col.dtype, pd.CategoricalDtype) and not has_string_categories(col):
-                    col = to_string(col)
-                out[c] = pd.Categorical.from_codes(_native_codes(col, cats), categories=pd.RangeIndex(len(cats)))
-            return pd.DataFrame(out, index=X.index)
-        return self._transform_group(method, _strings(X[g]))
+        return self._transform_group(method, _strings(X[self.groups_[method]]))
 
     def _transform_group(self, method: str, X: pd.DataFrame) -> pd.DataFrame:
         g = self.groups_[method]
@@ -244,7 +235,7 @@ class _OneHotLookup:
                 out[rows[hit], j[hit]] = 1.0
                 continue
             for r, v in enumerate(col.to_numpy(dtype=object)):
-                j = missing if pd.isna(v) else table.get(as_text(v), unknown)
+                j = missing if scalar_missing(v) else table.get(as_text(v), unknown)  # a list cell is a value
                 if j is not None:
                     out[r, j] = 1.0
         return out
@@ -296,9 +287,10 @@ def _native_categories(s: pd.Series, cap: int) -> dict[str, int]:
 
 def _native_codes(s: pd.Series, cats: dict[str, int], unseen: int = -1) -> np.ndarray:
     """The codes of ``s`` under ``cats``: -1 for missing, ``unseen`` for values ``cats`` lacks (capped ones too); a
-    ``category`` column through a table over its categories, not a lookup per row."""
+    ``category`` column through a table over its categories, not a lookup per row. Categories and a few rows' cells
+    are read as ``to_string`` reads them; more rows of an object column must be strings already (``_strings``)."""
     if isinstance(s.dtype, pd.CategoricalDtype):
-        table = np.array([cats.get(v, unseen) for v in s.cat.categories] + [-1], dtype=np.int64)
+        table = np.array([cats.get(as_text(v), unseen) for v in s.cat.categories] + [-1], dtype=np.int64)
         return table[s.cat.codes.to_numpy()]  # code -1 (missing) reads the table's last entry
     if len(s) <= FAST_ROWS:  # a request's rows: one dictionary lookup per cell, of the value as to_string reads it
         return np.array([-1 if scalar_missing(v) else cats.get(as_text(v), unseen) for v in s.to_numpy(dtype=object)],

@@ -223,7 +223,7 @@ def _keys(s: pd.Series) -> pd.Series:
 
 def _known(v: Any, default: float) -> float:
     """A looked-up statistic, or ``default`` where there is none (as ``map(...).fillna(default)``)."""
-    return default if v is None or scalar_missing(v) else float(v)
+    return default if scalar_missing(v) else float(v)
 
 
 def _skew(v: np.ndarray) -> float:

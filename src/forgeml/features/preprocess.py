@@ -25,14 +25,14 @@ import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator, TransformerMixin
 
-from forgeml.data.coerce import bool_array, to_bool, to_numeric
+from forgeml.data.coerce import FEW_ROWS, bool_array, to_bool, to_numeric
 from forgeml.data.schema import BOOLEAN, CATEGORICAL, DATETIME, NUMERIC, TEXT, Schema
 from forgeml.errors import ConfigError, SchemaMismatchError
 from forgeml.features._frame import check_fitted, dense, safe_names
 from forgeml.features.clip import OutlierClipper
 from forgeml.features.dates import DatetimeParts
 from forgeml.features.describe import preprocessor_features
-from forgeml.features.encode import FAST_ROWS, METHODS, CategoricalEncoder
+from forgeml.features.encode import METHODS, CategoricalEncoder
 from forgeml.features.engineer import GROUP_MAX_COLUMNS, SKEWS, CountEncoder, GroupStats, SkewTransformer
 from forgeml.features.impute import INDICATOR_SUFFIX, STRATEGIES, NumericImputer
 from forgeml.features.text import TextFeatures
@@ -168,7 +168,7 @@ class Preprocessor(TransformerMixin, BaseEstimator):
     def transform(self, X: Any) -> pd.DataFrame:
         check_fitted(self, "feature_names_out_")
         X = self._input(X, fitting=False)
-        if len(X) <= FAST_ROWS and self._few_rows_apply():
+        if len(X) <= FEW_ROWS and self._few_rows_apply():
             return self._transform_few(X)
         parts = [self._numeric_raw(X)]
         if self.text_ is not None:
@@ -225,7 +225,7 @@ class Preprocessor(TransformerMixin, BaseEstimator):
             fill = self.bool_fill_.get(c)
             if fill is not None:
                 bools[:, j] = np.where(np.isnan(bools[:, j]), fill, bools[:, j])
-        # the encoder reads only its own columns of a few rows: no selection of them to pay for
+        # the encoder reads only its own columns of a few rows: the whole frame, not a selection made for it
         cats = self.encoder_.transform(X) if self.encoder_ is not None else None
         out = self._assemble(values, ind, bools, cats, X.index)
         out.columns = list(self.feature_names_out_)

@@ -83,7 +83,10 @@ class StepCache:
     ``digests`` outlives the batch (one ``FittedPipeline`` keeps it across calls: its members are fitted once and
     never refit in place). After ``plan(members)`` an output is dropped once its last reader has taken it, so a
     large batch holds no more transformed copies than the sharing needs, and with fewer than two pipelines to walk
-    nothing is digested at all; without a plan every output is kept."""
+    nothing is digested at all; without a plan every output is kept.
+
+    A shared output reaches several members' later steps and models as the same object: they must never write
+    into their input (none of forgeml's does; a step that keeps every column returns its input as it is)."""
 
     def __init__(self, digests: dict[int, tuple[Any, bytes]]) -> None:
         self.digests = digests
