@@ -8,9 +8,11 @@ that knowledge base each get the same budget. Prints when each first reached the
 from __future__ import annotations
 
 import argparse
+import json
 import sys
+from pathlib import Path
 
-from forgeml.bench.meta import second_run
+from forgeml.bench.meta import anytime, second_run
 from forgeml.bench.suite import read_suite
 
 
@@ -21,9 +23,13 @@ def main() -> int:
     ap.add_argument("--out", required=True)
     ap.add_argument("--time-budget", type=float, default=30.0)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--curves", action="store_true",
+                    help="print the best-so-far CV scores of OUT's finished runs at a few times (no new runs)")
     a = ap.parse_args()
     datasets, root = read_suite(a.suite)
     names = [s.strip() for s in a.only.split(",")]
+    if a.curves:
+        return curves(Path(a.out), names, a.time_budget)
     print("| dataset | metric | cold final | cold reached it at | second run reached it at | second/cold "
           "| within 1 SE: cold / second | first run final: first / second |")
     print("|---|---|---|---|---|---|---|---|")
@@ -41,6 +47,23 @@ def main() -> int:
         f, sf = r.get("first_reached_s"), r.get("second_reached_first_s")
         print(f"| {e['name']} | {r['metric']} | {r['cold_final']:.4f} | {sec(c)} | {sec(s)} | {ratio(c, s)} "
               f"| {sec(c1)} / {sec(s1)} ({ratio(c1, s1)}) | {sec(f)} / {sec(sf)} ({ratio(f, sf)}) |", flush=True)
+    return 0
+
+
+def curves(out: Path, names: list[str], budget: float) -> int:
+    """The anytime curves of the runs in ``out``: each arm's best CV score so far at a few times."""
+    at = [t for t in (1, 2, 5, 10, 20) if t < budget] + [budget]
+    print("| dataset | run | " + " | ".join(f"{t:g} s" for t in at) + " |")
+    print("|---|---|" + "---|" * len(at))
+    for name in names:
+        path = out / f"{name}-second-run.json"
+        if not path.exists():
+            print(f"{name}: no {path}", file=sys.stderr)
+            continue
+        row = json.loads(path.read_text())
+        for arm in ("cold", "second"):
+            cells = ["-" if v is None else f"{v:.4f}" for v in anytime(row["curves"][arm], at)]
+            print(f"| {name} | {arm} | " + " | ".join(cells) + " |")
     return 0
 
 

@@ -106,6 +106,12 @@ def test_reached_at_is_the_first_full_fidelity_completion_at_or_past_the_target(
     assert meta.reached_at(t, 9.0, 0.75, False) == 1.0
 
 
+def test_anytime_reads_a_best_so_far_curve_at_given_times():
+    curve = [(1.5, 0.9), (4.0, 0.8), (4.0, 0.7), (12.0, 0.6)]
+    assert meta.anytime(curve, [1, 1.5, 2, 4, 11.9, 30]) == [None, 0.9, 0.9, 0.7, 0.7, 0.6]
+    assert meta.anytime([], [5]) == [None]
+
+
 def test_second_run_on_the_other_half_starts_from_the_first_runs_knowledge(tmp_path):
     datasets, root = read_suite(SHARED)
     wine = next(e for e in datasets if e["name"] == "wine")

@@ -52,6 +52,13 @@ def test_a_second_run_on_similar_data_starts_from_the_first_runs_best(tmp_path):
     with KnowledgeBase.open(kb) as base:
         assert len(base.runs()) == 2
         assert base.configs()["source"].isin(["neighbour", "default", "optimizer", "portfolio"]).all()
+        learnt = len(base.observations(base.runs()["run_id"].iloc[:1].tolist()))
+    # and the search's model began from every result of the first run (not only the configurations it re-ran)
+    assert learnt >= 6
+    # a default whose result on this table the model has learnt is not run again
+    assert not set(board2.loc[board2["source"] == "default", "pipeline"]) & set(board["pipeline"])
+    assert f"began from {learnt} results of past runs over the same table" in second.search_summary_
+    assert "began from" not in first.search_summary_
 
 
 def test_a_past_run_whose_defaults_were_best_offers_nothing_beyond_them_but_orders_its_own_table(tmp_path):
@@ -245,9 +252,14 @@ def test_a_past_run_over_the_same_table_goes_first_with_more_of_its_configuratio
         # the same table's best first, before any default; then the usual order (a family's default first)
         assert head == [("neighbour", c) for c in (0.01, 0.02, 0.05, 0.1)] + [("default", base["linear.C"])]
         assert [c.get("linear.C") for c in ws.configs if ws.source(c) == "neighbour"] == [0.01, 0.02, 0.05, 0.1, 0.5]
+        # every result of the same table (not the other's) is what the search learns first, best first
+        # (seconds scaled to this data: 0.01 s on 10^3.5 rows is 0.01 / 10^0.5 s on 10^3; never below half)
+        assert [(c.get("linear.C"), loss, cost) for c, loss, cost in ws.prior] == [
+            (c, i / 10, 0.005) for i, c in enumerate((0.01, 0.02, 0.05, 0.1, 0.2, 0.4))]
+        assert [c.get("linear.C") for c in ws.rerun] == [0.01, 0.02, 0.05, 0.1]  # of those, run again here
         cold_order = warm_start(kb, here, "roc_auc", space, defaults, sketch=[], per_dataset=1)  # columns unknown
         assert [n.dataset for n in cold_order.neighbours] == ["other", "same"]
-        assert ws.source(cold_order.configs[0]) == "default"
+        assert ws.source(cold_order.configs[0]) == "default" and cold_order.prior == []
 
 
 def test_a_portfolio_entry_the_budget_cannot_afford_here_is_left_out():
@@ -299,4 +311,32 @@ def test_the_same_tables_configurations_may_take_a_larger_share_of_the_budget(tm
         assert [(n.dataset, n.same_table) for n in ws.neighbours] == [("same", True)]  # the other is too costly
         ws = warm_start(kb, mf, "roc_auc", space, defaults, sketch=[], per_dataset=1, columns=mine,
                         time_budget=seconds / SAME_TABLE_COST_SHARE * 0.9)
-        assert ws.neighbours == []  # beyond the same table's share too
+        # beyond the same table's share too: nothing to run, but its result is still what the search learns first
+        assert [(n.dataset, n.configs) for n in ws.neighbours] == [("same", [])]
+        assert not [c for c in ws.configs if ws.source(c) == "neighbour"]
+        assert [(c["linear.C"], loss, cost) for c, loss, cost in ws.prior] == [(0.02, 0.1, seconds)]
+
+
+def test_past_results_of_the_same_table_are_averaged_and_thinned_evenly(tmp_path):
+    from forgeml.meta.knowledge import ConfigRecord, RunRecord
+    from forgeml.meta.metafeatures import MetaFeatures
+
+    def rec(c, loss):
+        return ConfigRecord({"family": "linear", "linear.C": float(c)}, score=None, loss=loss, fit_time=c + 1)
+
+    mf = MetaFeatures("binary", {"log_rows": 3.0})
+    runs = [[rec(0, 0.3), rec(1, 0.1), rec(2, 0.2), rec(3, 0.3), rec(4, 0.4), rec(99, None)],
+            [rec(0, 0.5), rec(4, 0.6), rec(5, 0.7), rec(6, 0.8), rec(7, 0.9), rec(99, None)]]
+    path = tmp_path / "kb.db"
+    with KnowledgeBase.open(path) as kb:
+        for i, records in enumerate(runs):
+            kb.add_run(RunRecord(f"r{i}", f"fp{i}", "roc_auc", True, mf, records))
+        ids = kb.runs()["run_id"].tolist()
+        seen = [(c["linear.C"], round(v, 9)) for c, v, _ in kb.observations(ids)]
+        assert all(t == c["linear.C"] + 1 for c, _, t in kb.observations(ids))  # each one's seconds
+        # a configuration evaluated in both runs counts once, at its mean loss; one without a loss is left out
+        assert seen == [(1.0, 0.1), (2.0, 0.2), (3.0, 0.3), (0.0, 0.4), (4.0, 0.5), (5.0, 0.7), (6.0, 0.8),
+                        (7.0, 0.9)]
+        thin = [(c["linear.C"], round(v, 9)) for c, v, _ in kb.observations(ids, limit=3)]
+        assert thin == [(1.0, 0.1), (4.0, 0.5), (7.0, 0.9)]  # best, middle and worst kept
+        assert kb.observations([]) == []

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from collections import Counter
 
+import numpy as np
 import optuna
 import pytest
 from objectives import conditional, conditional_space, result
@@ -229,3 +230,86 @@ def test_late_parameters_open_after_a_third_of_max_trials_and_warm_starts_do_not
     assert staged[first][0].config["x"] == best["x"] and staged[first][0].config["family"] == best["family"]
     plain = _run(make_searcher("bayes", n_startup=4), space, _staged_objective, 12, seed=0)
     assert any(p.config["eng"] != "off" for p, _, _ in plain)  # other strategies search them as usual
+
+
+@pytest.mark.parametrize("name", ["bayes", "auto"])
+def test_past_results_learnt_first_make_the_first_proposals_good(name):
+    """``learn_prior``: a past run's results on the same problem are TPE's model before this run's first trial;
+    they are not trials (no history, nothing proposed for them). Without them the first ``n_startup`` proposals
+    are random draws."""
+    from objectives import BRANIN_MIN, branin, branin_space
+
+    from forgeml.space import Config
+
+    space = branin_space()
+    rng = np.random.default_rng(1)
+    past = [Config({"x1": float(a), "x2": float(b)}) for a, b in zip(rng.uniform(-5, 10, 60), rng.uniform(0, 15, 60))]
+    prior = [(c, branin(c), 1.0) for c in past] + [(past[0], float("nan"), 1.0)]  # a non-finite loss is skipped
+
+    def first_ten(learn: bool) -> list[float]:
+        s = make_searcher(name)
+        s.setup(space, seed=0, max_trials=10)
+        if learn:
+            s.learn_prior(prior)
+            assert s.state()["n_prior"] == 60 and s.history == {}
+        return [loss for _, loss, _ in _run_after_setup(s, space, branin, 10)]
+
+    cold, warm = first_ten(False), first_ten(True)
+    near = BRANIN_MIN + 1.6  # the past run's best was 0.99
+    assert sum(v < near for v in warm) >= 5 and not any(v < near for v in cold)
+    assert sorted(warm)[4] < sorted(cold)[0]  # not one lucky draw: the proposals as a whole are better
+
+
+@pytest.mark.parametrize("name", ["bayes", "auto"])
+def test_warm_starts_the_past_search_judged_run_only_when_asked_to(name):
+    """Of the queued warm starts, those among the past results and those of a family the past results cover are
+    dropped (that search ran them or chose not to afford them), but for ``rerun``; a family the past did not
+    try keeps its warm starts."""
+    space = SearchSpace({"family": Categorical(("a", "b", "c")), "x": Float(0.0, 1.0)})
+    a1, a2, b1, c1, c2 = (space.complete(v) for v in (
+        {"family": "a", "x": 0.1}, {"family": "a", "x": 0.9}, {"family": "b", "x": 0.2},
+        {"family": "c", "x": 0.3}, {"family": "c", "x": 0.4}))
+    s = make_searcher(name)
+    s.setup(space, seed=0, warm_start=[a2, b1, a1, c1, c2])
+    # a1 was the past best (run again); a2 (not itself a past result) is of family a, which the past covers;
+    # b's only past result was not finite: b is not covered
+    s.learn_prior([(a1, 0.5, 1.0), (space.complete({"family": "a", "x": 0.5}), 0.6, 1.0), (b1, float("nan"), 1.0),
+                   (c1, 0.7, 1.0)], rerun=[a1])
+    assert [s.ask(t).config for t in range(2)] == [b1, a1]
+    assert s.ask(2).config not in (a2, c2) and s.state()["n_prior"] == 3
+
+
+def test_past_seconds_are_each_familys_first_costs():
+    """The cost rule holds from the first proposal: a family that took most of the budget there is avoided."""
+    space = SearchSpace({"family": Categorical(("fast", "slow")), "x": Float(0.0, 1.0)})
+    s = make_searcher("auto")
+    s.setup(space, seed=0)
+    slow = [(space.complete({"family": "slow", "x": v}), 0.1, 20.0) for v in (0.1, 0.2, 0.3)]
+    fast = [(space.complete({"family": "fast", "x": v}), 0.5, 0.5) for v in (0.1, 0.2, 0.3)]
+    s.learn_prior(slow + fast)
+    s.set_budget_hint(30.0)  # 25 % of 30 s: 7.5 s per trial at most
+    assert s.avoided() == {"slow"}
+    assert {s.ask(t).config["family"] for t in range(12)} == {"fast"}  # although the past says slow is better
+    s.set_budget_hint(200.0)
+    assert s.avoided() == set()
+
+
+def test_a_multi_fidelity_search_does_not_learn_full_fidelity_past_results():
+    s = make_searcher("auto", multi_fidelity=True)
+    space = SearchSpace({"x": Float(0.0, 1.0)})
+    a = space.complete({"x": 0.5})
+    s.setup(space, seed=0, warm_start=[a])
+    s.learn_prior([(a, 0.1, 1.0)])
+    assert s.state()["n_prior"] == 0 and s.costs == {} and len(s._study.get_trials(deepcopy=False)) == 0
+    assert s.ask(0).config == a  # its warm starts all run
+
+
+def _run_after_setup(s, space, objective, n):
+    out = []
+    for t in range(n):
+        p = s.ask(t)
+        space.validate(p.config)
+        loss = objective(p.config)
+        out.append((p, loss, 1.0))
+        s.tell(t, result(t, loss, duration=1.0))
+    return out

@@ -20,6 +20,7 @@ import shutil
 import sqlite3
 import tempfile
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -389,6 +390,16 @@ def reached_at(trials: pd.DataFrame, start: float, target: float, higher: bool) 
     done = _completed(trials)
     ok = done[done["score"] >= target - 1e-12] if higher else done[done["score"] <= target + 1e-12]
     return float(ok["ended_at"].min() - start) if len(ok) else None
+
+
+def anytime(curve: Sequence[Sequence[float]], at: Sequence[float]) -> list[float | None]:
+    """A best-so-far curve (``(seconds, score)`` pairs in time order, as ``second_run`` writes them) read at each
+    time in ``at``: the last score at or before it, None before the first trial ended."""
+    out: list[float | None] = []
+    for t in at:
+        seen = [score for s, score in curve if s <= t + 1e-9]
+        out.append(float(seen[-1]) if seen else None)
+    return out
 
 
 def second_run(entry: dict, root: Path, out: str | Path, *, time_budget: float = 30.0, seed: int = 0,

@@ -32,6 +32,7 @@ from forgeml.meta.metafeatures import VERSION as MF_VERSION
 #: ``ConfigRecord.source`` of a family's hand-written default: a past run's defaults are not offered as warm starts
 #: (a new run tries its own, sized to its data), and only configurations that beat them there are.
 DEFAULT_SOURCE = "default"
+MAX_OBSERVATIONS = 200  # past results of the same table a new search learns from (``observations``)
 FORMAT = 1  # the layout of the tables; a file with a higher number was written by a newer forgeml
 _DDL = (
     "CREATE TABLE IF NOT EXISTS info (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
@@ -86,6 +87,10 @@ class Neighbour:
     distance: float
     configs: list[dict[str, Any]] = field(default_factory=list)
     same_table: bool = False  # the same column names: new rows of a table already learnt
+    #: For the same table: its runs' evaluated configurations with their losses and seconds (``observations``),
+    #: which the new run's search learns from without running them again.
+    observations: list[tuple[dict[str, Any], float, float | None]] = field(default_factory=list)
+    metafeatures: dict[str, Any] = field(default_factory=dict)  # the past data's (to scale its costs to this one)
 
 
 def default_path() -> Path:
@@ -233,10 +238,28 @@ class KnowledgeBase:
                 lambda cost, past=past, same_i=bool(same[i]): affordable(cost, past, same_i))
             n = per_dataset if per_same_table is None or not same[i] else per_same_table
             configs = self._best_configs(per["ids"].iloc[i], n, fits, beyond_defaults=not same[i])
-            if configs:  # a dataset with nothing affordable gives its place to the next one
+            seen = self.observations(per["ids"].iloc[i]) if same[i] else []
+            if configs or seen:  # a dataset with nothing affordable (nor learnt) gives its place to the next one
                 out.append(Neighbour(per["dataset"].iloc[i], per.index[i], float(dist[i]), configs,
-                                     same_table=bool(same[i])))
+                                     same_table=bool(same[i]), observations=seen, metafeatures=past))
         return out
+
+    def observations(self, run_ids: Sequence[int], limit: int = MAX_OBSERVATIONS
+                     ) -> list[tuple[dict[str, Any], float, float | None]]:
+        """The runs' evaluated configurations with their loss and seconds (a configuration evaluated twice: the
+        means), best first; over ``limit``, evenly spaced ranks are kept, so the bad ones a search model also
+        needs stay."""
+        if not len(run_ids):
+            return []
+        marks = ",".join("?" * len(run_ids))
+        rows = self._conn.execute(
+            f"SELECT config, AVG(loss) AS l, AVG(fit_time) FROM configs WHERE run_id IN ({marks}) "
+            "AND loss IS NOT NULL GROUP BY config ORDER BY l ASC, config ASC",
+            tuple(int(r) for r in run_ids)).fetchall()
+        rows = [(c, float(v), None if t is None else float(t)) for c, v, t in rows if np.isfinite(v)]
+        if len(rows) > limit:
+            rows = [rows[int(i)] for i in np.unique(np.linspace(0, len(rows) - 1, limit).round().astype(int))]
+        return [(json.loads(c), v, t) for c, v, t in rows]
 
     def _best_configs(self, run_ids: list[int], n: int, fits: Callable[[float | None], bool] | None = None,
                       beyond_defaults: bool = True) -> list[dict[str, Any]]:

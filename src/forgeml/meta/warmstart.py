@@ -39,6 +39,12 @@ class WarmStart:
     sources: dict[str, str] = field(default_factory=dict)
     neighbours: list[Neighbour] = field(default_factory=list)
     defaults: frozenset[str] = frozenset()  # the families' defaults' ids, whatever else offered them too
+    #: Past results on the same table, ``(config, loss, seconds scaled to this data or None)``: the search's model
+    #: learns them before its first proposal (``Searcher.learn_prior``), so it goes on from where those runs were
+    #: instead of starting over.
+    prior: list[tuple[Config, float, float | None]] = field(default_factory=list)
+    #: The same table's best configurations, run first: the ones among ``prior`` that run again here.
+    rerun: list[Config] = field(default_factory=list)
 
     def source(self, config: Config) -> str:
         return self.sources.get(config.id, OPTIMIZER)
@@ -142,9 +148,10 @@ def warm_start(kb: KnowledgeBase | None, mf: MetaFeatures | None, metric: str, s
     (``KnowledgeBase.neighbours``), a portfolio built to add to the defaults (``bench/meta.py``). Exception: the
     configurations of a past run over the same table (``columns``, its ``table_signature``; up to
     ``SAME_TABLE_CONFIGS``) come before everything else: on new rows of a table already learnt,
-    its best configurations are what to try first."""
+    its best configurations are what to try first, and all its results (``prior``) what the search learns first."""
     configs: list[Config] = []
     same_table: list[Config] = []
+    prior: list[tuple[Config, float, float | None]] = []
     sources: dict[str, str] = {}
     neighbours: list[Neighbour] = []
     here = size if size is not None else (mf.values if mf is not None else None)
@@ -161,6 +168,11 @@ def warm_start(kb: KnowledgeBase | None, mf: MetaFeatures | None, metric: str, s
                                    affordable=None if time_budget is None else affordable,
                                    columns=columns, per_same_table=SAME_TABLE_CONFIGS)
         for n in neighbours:
+            for values, loss, seconds in n.observations:
+                cfg = admissible(space, values)
+                if cfg is not None:
+                    cost = None if seconds is None or here is None else scaled_cost(seconds, n.metafeatures, here)
+                    prior.append((cfg, loss, cost))
             for values in n.configs:
                 cfg = admissible(space, values)
                 if cfg is not None and cfg.id not in sources:
@@ -190,7 +202,7 @@ def warm_start(kb: KnowledgeBase | None, mf: MetaFeatures | None, metric: str, s
 
     for cfg in (*same_table, *first_default.values(), *configs, *defaults):
         emit(cfg)
-    return WarmStart(ordered, sources, neighbours, frozenset(c.id for c in defaults))
+    return WarmStart(ordered, sources, neighbours, frozenset(c.id for c in defaults), prior, same_table)
 
 
 def _plain(v: Any) -> Any:

@@ -97,6 +97,8 @@ def prepare(settings: RunSettings, df: pd.DataFrame, target: str, sample_weight:
                         portfolio=settings.portfolio, time_budget=_warm_budget(settings.time_budget, searcher))
     warm = experience.warm.configs
     searcher.setup(space, seed=settings.seed, warm_start=warm, max_trials=settings.max_trials)
+    if experience.warm.prior and callable(getattr(searcher, "learn_prior", None)):  # a protocol object may lack it
+        searcher.learn_prior(experience.warm.prior, rerun=experience.warm.rerun)
     return Prepared(schema=schema, metric=metric, X=X, y=y, folds=folds, n_workers=n_workers, n_threads=n_threads,
                     families=families, searcher=searcher, space=space, warm=warm, sample_weight=row_weights,
                     skipped=skipped, experience=experience)

@@ -28,11 +28,15 @@ def _fmt(v: Any) -> str:
 
 
 def search_summary(searcher: Searcher, state: SearchState) -> str:
-    """One line on how far the search got (grid coverage when the strategy reports it)."""
+    """One line on how far the search got (grid coverage when the strategy reports it, and the past results on
+    the same table its model began from)."""
     parts = [f"{len(state.completed(False))} of {len(state.results)} trials completed"]
     coverage = getattr(searcher, "coverage", None)
     if callable(coverage):
         parts.append(f"grid: {coverage()}")
+    prior = getattr(searcher, "n_prior", 0)
+    if prior:
+        parts.append(f"the search began from {prior} results of past runs over the same table")
     return "; ".join(parts)
 
 

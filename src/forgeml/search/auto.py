@@ -106,6 +106,19 @@ class AutoSearcher(TPESearcher):
         self.hold = set(self._late)
         self._warm_ids = {c.id for c in (*self._queue, *self._warm)}
 
+    def learn_prior(self, observations, rerun=()) -> None:
+        """As TPE's, and their seconds are each family's first costs (so the cost rule holds for TPE's first
+        proposals, before this run has tried a family); not under ``multi_fidelity``: there the model compares
+        bottom-rung losses, which past full-fidelity results would outrank whatever their configuration (so the
+        warm starts all run)."""
+        if self.rungs is not None:
+            return
+        super().learn_prior(observations, rerun)
+        for config, loss, *rest in observations:
+            seconds = rest[0] if rest else None
+            if seconds is not None and math.isfinite(float(loss)) and float(seconds) > 0:
+                self.costs.setdefault(self._family_of(config), FamilyCost()).unit_costs.append(float(seconds))
+
     def set_budget_hint(self, remaining_seconds: float) -> None:
         self.remaining = float(remaining_seconds)
 

@@ -73,6 +73,15 @@ class Searcher(ABC):
         self._queue = [c for c in self._queue if c != proposal.config]
         self.tell(trial_id, result)
 
+    def learn_prior(self, observations: Sequence[tuple[Config, float, float | None]],  # noqa: B027 (optional hook)
+                    rerun: Sequence[Config] = ()) -> None:
+        """Past ``(config, loss, seconds)`` results on the same kind of data (a past run over the same table;
+        seconds scaled to this data, or None), called once after ``setup``. They are not trials here: nothing is
+        proposed or counted for them. A model-based strategy learns from them, so that its first proposals go on
+        from where that search was, and then need not run the warm starts that search already judged, except
+        ``rerun`` (the past best, which the final model needs results of on this data). The default ignores
+        them."""
+
     def set_budget_hint(self, remaining_seconds: float) -> None:  # noqa: B027 (optional hook)
         """Seconds left for searching; cost-aware strategies may use it. Called before each ``ask``."""
 

@@ -8,7 +8,8 @@ whose conditions hold, so the conditional space maps onto Optuna's define-by-run
 ``tell`` forwards the loss, or ``state=FAIL`` for failed, timed-out, crashed or pruned trials (TPE then ignores
 them; no value is invented). Categorical choices are suggested by index, so any Python value (tuples, ``None``,
 classes) is safe. Warm-start and replayed configurations are added to the study as finished trials when their
-results arrive, so TPE learns from them. ``ask`` returns ``None`` only after ``max_trials`` proposals.
+results arrive, so TPE learns from them; so are past results on the same table (``learn_prior``), before any.
+``ask`` returns ``None`` only after ``max_trials`` proposals.
 """
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ import warnings
 from collections.abc import Mapping
 from typing import Any
 
-from forgeml.search._util import loss_of
+from forgeml.search._util import loss_of, top_categorical
 from forgeml.search.base import Proposal, Searcher
 from forgeml.space import Categorical, Config, Constant, Float, Int, Param, SearchSpace
 from forgeml.trial import TrialResult
@@ -68,6 +69,7 @@ class TPESearcher(Searcher):
         optuna.logging.set_verbosity(optuna.logging.WARNING)
         self._study = optuna.create_study(direction="minimize", sampler=self._sampler(seed))
         self._trials: dict[int, Any] = {}  # our trial id -> the open optuna trial
+        self.n_prior = 0  # past results learnt by ``learn_prior``
         self.avoid: dict[str, set] = {}  # parameter -> values not to propose now (set by cost-aware wrappers)
         self.hold: set[str] = set()  # parameters kept at their defaults for now (set by staged wrappers)
 
@@ -169,9 +171,35 @@ class TPESearcher(Searcher):
             params[name] = self._internal(name, value)
         return params, dists
 
+    def learn_prior(self, observations, rerun=()) -> None:
+        """Past results enter the study as finished trials before any of this run's: TPE's model uses them from
+        the first proposal (they count towards ``n_startup``); its good group is the best tenth of all results
+        (at most 25), so this run's own displace them as they do better.
+
+        Queued warm starts that search already judged are dropped, but for ``rerun``: those among the results,
+        and every one of a family (the space's top categorical) the results cover. That search tried the
+        families' defaults or chose not to afford them (a 300-tree forest after its 100-tree one was slow): what
+        is left of them is what it judged too costly, not what it missed. A family the results do not cover keeps
+        its warm starts."""
+        import optuna
+
+        good = [(c, float(loss)) for c, loss, *_ in observations if math.isfinite(float(loss))]
+        top = top_categorical(self.space)
+        covered = {c.get(top) for c, _ in good} if top else set()
+        known = {c.id for c, _ in good}
+        keep = {c.id for c in rerun}
+        self._queue = [c for c in self._queue if c.id in keep
+                       or (c.id not in known and (top is None or c.get(top) not in covered))]
+        for config, loss in good:
+            params, dists = self._external(config)
+            if params:
+                self._study.add_trial(optuna.trial.create_trial(
+                    state=optuna.trial.TrialState.COMPLETE, value=float(loss), params=params, distributions=dists))
+                self.n_prior += 1
+
     def _observe(self, trial_id: int, proposal: Proposal | None, result: TrialResult) -> None:
         self.learn(trial_id, proposal.config if proposal is not None else None, result)
 
     def state(self) -> dict[str, Any]:
         return {**super().state(), "n_model_trials": len(self._study.get_trials(deepcopy=False)),
-                "n_open": len(self._trials)}
+                "n_open": len(self._trials), "n_prior": self.n_prior}
