@@ -114,8 +114,7 @@ class AutoSearcher(TPESearcher):
         if self.rungs is not None:
             return
         super().learn_prior(observations, rerun)
-        for config, loss, *rest in observations:
-            seconds = rest[0] if rest else None
+        for config, loss, seconds in observations:
             if seconds is not None and math.isfinite(float(loss)) and float(seconds) > 0:
                 self.costs.setdefault(self._family_of(config), FamilyCost()).unit_costs.append(float(seconds))
 

@@ -147,11 +147,18 @@ class TPESearcher(Searcher):
             else:
                 self._study.tell(trial, state=state)
             return
-        if config is None:
-            return
+        if config is not None:
+            self._add_finished(config, loss)
+
+    def _add_finished(self, config: Mapping[str, Any], loss: float) -> None:
+        """Add a finished trial for a config TPE did not propose (failed when ``loss`` is not finite)."""
+        import optuna
+
         params, dists = self._external(config)
+        ok = math.isfinite(loss)
         self._study.add_trial(optuna.trial.create_trial(
-            state=state, value=loss if math.isfinite(loss) else None, params=params, distributions=dists))
+            state=optuna.trial.TrialState.COMPLETE if ok else optuna.trial.TrialState.FAIL,
+            value=loss if ok else None, params=params, distributions=dists))
 
     def _external(self, config: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
         """Params and distributions of a configuration, skipping values outside the space."""
@@ -181,9 +188,7 @@ class TPESearcher(Searcher):
         families' defaults or chose not to afford them (a 300-tree forest after its 100-tree one was slow): what
         is left of them is what it judged too costly, not what it missed. A family the results do not cover keeps
         its warm starts."""
-        import optuna
-
-        good = [(c, float(loss)) for c, loss, *_ in observations if math.isfinite(float(loss))]
+        good = [(c, float(loss)) for c, loss, _ in observations if math.isfinite(float(loss))]
         top = top_categorical(self.space)
         covered = {c.get(top) for c, _ in good} if top else set()
         known = {c.id for c, _ in good}
@@ -191,11 +196,8 @@ class TPESearcher(Searcher):
         self._queue = [c for c in self._queue if c.id in keep
                        or (c.id not in known and (top is None or c.get(top) not in covered))]
         for config, loss in good:
-            params, dists = self._external(config)
-            if params:
-                self._study.add_trial(optuna.trial.create_trial(
-                    state=optuna.trial.TrialState.COMPLETE, value=float(loss), params=params, distributions=dists))
-                self.n_prior += 1
+            self._add_finished(config, loss)
+        self.n_prior += len(good)
 
     def _observe(self, trial_id: int, proposal: Proposal | None, result: TrialResult) -> None:
         self.learn(trial_id, proposal.config if proposal is not None else None, result)
