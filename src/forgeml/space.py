@@ -73,6 +73,7 @@ class Int:
     default: int | None = None
     fixed_in_training: bool = False  # see ``Categorical``
     late: bool = False  # see ``Categorical``
+    cost: bool = False  # a trial's cost grows in proportion to it (trees, rounds, epochs): cost-aware search scales
 
     def __post_init__(self) -> None:
         if not self.low <= self.high:

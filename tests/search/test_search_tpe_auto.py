@@ -9,7 +9,7 @@ import pytest
 from objectives import conditional, conditional_space, result
 
 from forgeml.search import make_searcher
-from forgeml.space import Categorical, Condition, Float, SearchSpace
+from forgeml.space import Categorical, Condition, Float, Int, SearchSpace
 
 
 def _run(s, space, objective, n, cost=lambda c: 1.0, remaining=None, seed=0, warm_start=()):
@@ -313,3 +313,98 @@ def _run_after_setup(s, space, objective, n):
         out.append((p, loss, 1.0))
         s.tell(t, result(t, loss, duration=1.0))
     return out
+
+
+# -- racing the warm starts, cost per unit of size, the forced family -----------------------------------------
+RACE_LOSS = {"a": 0.1, "b": 0.2, "c": 0.3, "d": 0.4, "e": 0.5, "f": 0.6}
+RACE_SPACE = SearchSpace({"family": Categorical(tuple(RACE_LOSS)), "x": Float(0.0, 1.0)})
+
+
+def _race_warm():
+    first = [RACE_SPACE.complete({"family": f, "x": 0.5}) for f in RACE_LOSS]
+    second = [RACE_SPACE.complete({"family": f, "x": 0.25}) for f in RACE_LOSS]
+    return first, second
+
+
+@pytest.mark.parametrize("race", [True, False])
+def test_auto_races_the_warm_starts_of_families_that_rank_in_the_bottom_half(race):
+    """Every family's first default runs; of the second round only the top half's (by their best so far) do, but
+    for a past run's best over the same table (``rerun``). ``race=False`` runs them all."""
+    first, second = _race_warm()
+    s = make_searcher("auto", race=race)
+    s.setup(RACE_SPACE, seed=0, warm_start=first + second)
+    s.learn_prior([], rerun=[second[4]])  # family e's second default is a past run's best here
+    out = _run_after_setup(s, RACE_SPACE, lambda c: RACE_LOSS[c["family"]], 12)
+    proposed = [p.config for p, _, _ in out]
+    assert proposed[:6] == first
+    ran = [c for c in second if c in proposed]
+    if race:
+        assert ran == [second[0], second[1], second[2], second[4]]  # a, b, c (the top half) and e's rerun
+        assert s.raced() == {"d", "e", "f"}
+    else:
+        assert ran == second and s.raced() == set()
+
+
+def test_auto_does_not_race_before_enough_families_have_a_result():
+    first, second = _race_warm()
+    s = make_searcher("auto")
+    s.setup(RACE_SPACE, seed=0, warm_start=first[:3] + second[:3])
+    out = _run_after_setup(s, RACE_SPACE, lambda c: RACE_LOSS[c["family"]], 6)
+    assert [p.config for p, _, _ in out] == first[:3] + second[:3]  # three families: nothing to race
+
+
+TREES_SPACE = SearchSpace({"family": Categorical(("trees", "lin")), "trees.n": Int(10, 1000, log=True, cost=True),
+                           "lin.c": Float(0.0, 1.0)},
+                          {"trees.n": Condition("family", ("trees",)), "lin.c": Condition("family", ("lin",))})
+
+
+def _trees_loss(c):  # more trees are better; the linear family is worse whatever its setting
+    if c["family"] == "trees":
+        return 0.2 + 0.1 * (1.0 - np.log(c["trees.n"]) / np.log(1000))
+    return 0.5 + 0.1 * c["lin.c"]
+
+
+def _trees_cost(c):
+    return 0.01 * c["trees.n"] if c["family"] == "trees" else 0.05
+
+
+def _over_limit(space):
+    """Trees proposals costing more than a quarter of the 8 s left (2 s: more than 200 trees)."""
+    s = make_searcher("auto")
+    out = _run(s, space, _trees_loss, 40, cost=_trees_cost, remaining=lambda spent: 8.0,
+               warm_start=[{"family": "trees", "trees.n": 100}, {"family": "lin"}])
+    trees = [p.config["trees.n"] for p, _, _ in out if p.config["family"] == "trees"]
+    return sum(n > 200 for n in trees), len(trees), s
+
+
+def test_auto_scales_a_familys_cost_by_its_size_and_draws_again_what_would_not_fit():
+    """A family's cost is per unit of its ``cost`` parameter: a 100-tree trial taking 1 s says a 800-tree one takes
+    8 s, which 8 s left cannot afford (a quarter of it at most); TPE's draw is drawn again, or cut to fit. Without
+    the mark the family's median trial decides: the search runs forests it cannot afford, which soon make the
+    whole family look too slow, and falls back on the worse one."""
+    over, n_trees, s = _over_limit(TREES_SPACE)
+    assert s.estimate(TREES_SPACE.complete({"family": "trees", "trees.n": 800})) == pytest.approx(8.0)
+    assert s.typical("trees") == pytest.approx(0.01 * TREES_SPACE["trees.n"].get_default())
+    unmarked = SearchSpace({**dict(TREES_SPACE.items()), "trees.n": Int(10, 1000, log=True)}, TREES_SPACE.conditions)
+    over_unmarked, n_unmarked, _ = _over_limit(unmarked)
+    assert n_trees >= 25 and over <= 3  # the better family is searched, at sizes that fit
+    assert n_unmarked <= 10 and over_unmarked >= 1
+
+
+def test_auto_forces_the_best_allowed_family_when_tpe_draws_an_avoided_one():
+    """When TPE draws a family the budget cannot afford, the best family so far that it can is proposed in its
+    place (with TPE's hyperparameters), not a random one: near the end that would be a cheap family that cannot
+    help."""
+    space = SearchSpace({"family": Categorical(("fast", "slow", "mid", "junk")),
+                         **{f"{f}.x": Float(0, 1) for f in ("fast", "slow", "mid", "junk")}},
+                        {f"{f}.x": Condition("family", (f,)) for f in ("fast", "slow", "mid", "junk")})
+    loss = {"fast": 0.3, "mid": 0.35, "slow": 0.2, "junk": 0.9}
+    cost = {"fast": 1.0, "mid": 2.0, "slow": 30.0, "junk": 0.5}
+    s = make_searcher("auto", n_startup=4)
+    _run(s, space, lambda c: loss[c["family"]] + (c[c["family"] + ".x"] - 0.5) ** 2, 14,
+         cost=lambda c: cost[c["family"]], remaining=lambda spent: 1e6)
+    s.max_trials = None
+    s.set_budget_hint(40.0)  # a quarter is 10 s: the slow family, the best, is avoided
+    assert s.avoided() == {"slow"}
+    fams = Counter(s.ask(100 + i).config["family"] for i in range(20))
+    assert fams["slow"] == 0 and fams["fast"] >= 12 and fams["junk"] <= 2

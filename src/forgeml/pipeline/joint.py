@@ -6,13 +6,14 @@ its preprocessing choices, each active only when ``family == f`` (and their own 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any
 
 from forgeml.data.schema import Schema
 from forgeml.errors import ConfigError
 from forgeml.models.base import FitContext, ModelFamily
 from forgeml.pipeline.space import engineered_prep, prep_space
-from forgeml.space import Categorical, Condition, Config, SearchSpace
+from forgeml.space import Categorical, Condition, Config, Int, SearchSpace
 
 FAMILY = "family"
 PREP = "prep"
@@ -21,7 +22,8 @@ PREP = "prep"
 def joint_space(families: Mapping[str, ModelFamily], schema: Schema, ctx: FitContext,
                 engineering: bool = True) -> SearchSpace:
     """One conditional space over every family in ``families`` (keys are the names used in configs);
-    ``engineering`` adds the feature-engineering choices (``prep_space``)."""
+    ``engineering`` adds the feature-engineering choices (``prep_space``). A family's iterative parameter (its
+    trees, rounds or epochs) is marked ``cost``: a trial's seconds grow with it, which cost-aware search uses."""
     names = list(families)
     if not names:
         raise ConfigError("no model families to search over; enable at least one family")
@@ -29,9 +31,16 @@ def joint_space(families: Mapping[str, ModelFamily], schema: Schema, ctx: FitCon
     parts = []
     for name, fam in families.items():
         when = Condition(FAMILY, (name,))
-        parts.append(fam.space(ctx).prefixed(name, when))
+        parts.append(_mark_cost(fam.space(ctx), fam.capabilities.iterative_param).prefixed(name, when))
         parts.append(prep_space(fam.capabilities, schema, engineering).prefixed(f"{name}.{PREP}", when))
     return root.merge(*parts)
+
+
+def _mark_cost(space: SearchSpace, param: str | None) -> SearchSpace:
+    p = space.get(param) if param else None
+    if not isinstance(p, Int) or p.cost:
+        return space
+    return SearchSpace({n: (replace(q, cost=True) if n == param else q) for n, q in space.items()}, space.conditions)
 
 
 def family_config(name: str, family: ModelFamily, params: Mapping[str, Any], schema: Schema,

@@ -121,7 +121,7 @@ class TPESearcher(Searcher):
                 if isinstance(p, Categorical):
                     ok = [c for c in p.choices if not any(c == b for b in bad)]
                     if ok:
-                        forced[name] = self._internal(name, ok[int(self.rng.integers(len(ok)))])
+                        forced[name] = self._internal(name, self._force(name, ok))
             self._study.enqueue_trial(forced)
             trial = self._study.ask()
             saved, self.avoid = self.avoid, {}
@@ -129,6 +129,18 @@ class TPESearcher(Searcher):
             self.avoid = saved
         self._trials[trial_id] = trial
         return Config(values)
+
+    def _force(self, name: str, ok: list) -> Any:
+        """The value forced on ``name`` when TPE's draw was one to avoid: one of ``ok`` at random."""
+        return ok[int(self.rng.integers(len(ok)))]
+
+    def discard(self, trial_id: int) -> None:
+        """Drop the open draw under ``trial_id`` unevaluated (TPE ignores a failed trial)."""
+        import optuna
+
+        trial = self._trials.pop(trial_id, None)
+        if trial is not None:
+            self._study.tell(trial, state=optuna.trial.TrialState.FAIL)
 
     def _propose(self, trial_id: int) -> Proposal | None:
         return Proposal(self.sample_config(trial_id))
