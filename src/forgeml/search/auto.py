@@ -201,17 +201,18 @@ class AutoSearcher(TPESearcher):
                 out *= max(float(config[name]), 1.0)
         return out
 
-    def typical(self, family: Any) -> float | None:
-        """Seconds of one full-fidelity trial of ``family`` at its default size, from what it has cost so far."""
+    def _seconds(self, family: Any, size: float) -> float | None:
         c = self.costs.get(family)
         unit = c.per_unit if c is not None else None
-        return None if unit is None else unit * self._typical.get(family, 1.0)
+        return None if unit is None else unit * size
+
+    def typical(self, family: Any) -> float | None:
+        """Seconds of one full-fidelity trial of ``family`` at its default size, from what it has cost so far."""
+        return self._seconds(family, self._typical.get(family, 1.0))
 
     def estimate(self, config: Config) -> float | None:
         """Seconds of one full-fidelity trial of ``config``: its size times its family's cost per unit."""
-        c = self.costs.get(self._family_of(config))
-        unit = c.per_unit if c is not None else None
-        return None if unit is None else unit * self.size(config)
+        return self._seconds(self._family_of(config), self.size(config))
 
     def _limit(self) -> float | None:
         return None if self.remaining is None else float(self.max_cost_share) * self.remaining
@@ -354,8 +355,9 @@ class AutoSearcher(TPESearcher):
             c.n += 1
             c.n_ok += math.isfinite(loss_of(result))
             if result.cost > 0:
-                c.unit_costs.append(result.cost / max(proposal.fidelity, 0.05) / self.size(proposal.config))
-                self._unit_cost[proposal.config.id] = result.cost / max(proposal.fidelity, 0.05)
+                own = result.cost / max(proposal.fidelity, 0.05)
+                c.unit_costs.append(own / self.size(proposal.config))
+                self._unit_cost[proposal.config.id] = own
         if self.rungs is None:
             super()._observe(trial_id, proposal, result)
             return
