@@ -60,6 +60,11 @@ class AutoML(BaseEstimator):
             are exactly the ones the ensemble was scored on (predicting costs one model per fold).
         infer_limit: the most seconds per row the returned model may take to predict, measured on a batch of
             10,000 rows after the refits; the best-scoring candidate within it is kept (``None``: no limit).
+        ensemble_prune: the share of an ensemble's out-of-fold gain over its best member it may give up to drop
+            members that cost more to predict with than they add (costliest first, by their measured predict time;
+            ``forgeml.ensemble.prune``), e.g. ``0.1`` for a lighter model; ``0`` (default) keeps every member.
+            Measured at 60 s on 14 datasets x 2 seeds, 0.1 gave 2-3x faster batch predictions and a slightly lower
+            test score on average (docs/benchmarks.md), hence off by default.
         path: run directory (experiment store, artifacts, saved model), kept after ``fit``; default a new
             temporary directory, removed when ``fit`` ends (also when it fails): pass ``path`` to keep the run.
         resume: continue the latest run stored in ``path`` instead of starting a new one.
@@ -99,6 +104,7 @@ class AutoML(BaseEstimator):
     on_bad_value: str = "raise"
     overwrite: bool = False
     infer_limit: float | None = None
+    ensemble_prune: float = 0.0
     refit: str = "auto"
     knowledge: Any = None
     feature_engineering: bool = True
@@ -115,7 +121,8 @@ class AutoML(BaseEstimator):
                  ray_address: str | None = None, inf_as_nan: bool = False, verbose: int = 1,
                  raise_on_trial_error: bool = False, on_bad_value: str = "raise", overwrite: bool = False,
                  infer_limit: float | None = None, refit: str = "auto", knowledge: Any = "auto",
-                 feature_engineering: bool = True, portfolio: Any = "auto", nas: Any = False) -> None:
+                 feature_engineering: bool = True, portfolio: Any = "auto", nas: Any = False,
+                 ensemble_prune: float = 0.0) -> None:
         self.time_budget = time_budget
         self.metric = metric
         self.task = task
@@ -139,6 +146,7 @@ class AutoML(BaseEstimator):
         self.on_bad_value = on_bad_value
         self.overwrite = overwrite
         self.infer_limit = infer_limit
+        self.ensemble_prune = ensemble_prune
         self.refit = refit
         self.knowledge = knowledge
         self.feature_engineering = feature_engineering
@@ -210,7 +218,8 @@ class AutoML(BaseEstimator):
             resume=self.resume, backend=self.backend,
             backend_options={"address": self.ray_address} if self.backend == "ray" and self.ray_address else {},
             inf_as_nan=self.inf_as_nan, on_bad_value=self.on_bad_value, overwrite=self.overwrite,
-            verbose=self.verbose, infer_limit=self.infer_limit, refit=self.refit, knowledge=self.knowledge,
+            verbose=self.verbose, infer_limit=self.infer_limit, ensemble_prune=self.ensemble_prune, refit=self.refit,
+            knowledge=self.knowledge,
             feature_engineering=self.feature_engineering, portfolio=self.portfolio, nas=self.nas,
             raise_on_trial_error=self.raise_on_trial_error)
 
@@ -247,6 +256,10 @@ class AutoML(BaseEstimator):
                                   or not np.isfinite(limit) or limit <= 0):
             raise ConfigError(f"infer_limit must be a positive number of seconds per row (e.g. 1e-4), or None for no "
                               f"limit; got {limit!r}")
+        prune = self.ensemble_prune
+        if isinstance(prune, bool) or not isinstance(prune, (int, float)) or not 0 <= prune <= 1:
+            raise ConfigError(f"ensemble_prune must be a number from 0 (keep every member) to 1, the share of the "
+                              f"ensemble's gain over its best member it may give up; got {prune!r}")
         self._check_plugins()
 
     def _check_plugins(self) -> None:

@@ -48,6 +48,9 @@ def _add_fit_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--infer-limit", type=float, default=None, metavar="SECONDS",
                    help="the most seconds per row the model may take to predict (measured on a 10,000-row batch); "
                         "the best ensemble within it is kept")
+    p.add_argument("--ensemble-prune", type=float, default=0.0, metavar="SHARE",
+                   help="drop ensemble members that cost more to predict with than they add, giving up at most this "
+                        "share of the ensemble's out-of-fold gain over its best member (e.g. 0.1; default 0: keep all)")
     p.add_argument("--on-bad-value", default="raise", choices=["raise", "nan"],
                    help="a value that cannot be read as its column's type: raise an error (default) or read it "
                         "as missing, with a warning")
@@ -77,7 +80,7 @@ def _automl(a: argparse.Namespace, path: str | None, resume: bool = False, overw
                   n_jobs=a.n_jobs, seed=a.seed, backend=a.backend,
                   ray_address=a.ray_address, ensemble=_ensemble(a), verbose=a.verbose, path=path,
                   resume=resume, overwrite=overwrite, on_bad_value=a.on_bad_value, infer_limit=a.infer_limit,
-                  refit=a.refit, knowledge=None if a.no_knowledge else a.knowledge,
+                  ensemble_prune=a.ensemble_prune, refit=a.refit, knowledge=None if a.no_knowledge else a.knowledge,
                   portfolio=None if a.no_portfolio else a.portfolio,
                   feature_engineering=getattr(a, "feature_engineering", True), nas=getattr(a, "nas", False))
 

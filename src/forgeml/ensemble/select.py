@@ -28,6 +28,10 @@ whose first nested fold shows it cannot finish in time (its remaining folds and 
 that fold's seconds and the row counts), is listed as not evaluated and never chosen. The nested fits use at
 most ``max_rows`` rows (a seeded sample, stratified by class for classification); the final fits at most
 ``fit_rows``. With too few rows to hold any out, only ``single`` is evaluated.
+
+With ``prune_costs`` (each member's predict seconds), every weighted-sum ensemble a candidate fits is pruned of
+the members it can spare (``ensemble/prune.py``), in each nested fold as in the final fit: the nested score is
+the pruned ensemble's own, so the comparison weighs what pruning gives up.
 """
 from __future__ import annotations
 
@@ -39,6 +43,7 @@ from typing import Any
 import numpy as np
 
 from forgeml.ensemble.base import Ensemble, Ensembler, member_loss
+from forgeml.ensemble.prune import SLACK, prune
 from forgeml.metrics import Metric
 
 SINGLE = "single"
@@ -86,11 +91,13 @@ def compare(ensemblers: Mapping[str, Ensembler], oof: Mapping[int, np.ndarray], 
             classification: bool, seed: int = 0, costs: Mapping[int, float] | None = None,
             max_cost: float | None = None, sample_weight: np.ndarray | None = None, features: Any = None,
             n_folds: int = 5, max_rows: int = 2000, fit_rows: int = 10_000,
-            time_limit: float | None = None) -> list[Candidate]:
+            time_limit: float | None = None, prune_costs: Mapping[int, float] | None = None,
+            prune_slack: float = SLACK) -> list[Candidate]:
     """Every candidate's nested score and final fit, in the order tried (see the module docstring).
 
     ``ensemblers`` maps names to ensemblers (``SINGLE`` is added when missing); ``features`` is the raw input
-    frame aligned with ``y``, given to ensemblers whose ``uses_features`` is set. A candidate that raises is
+    frame aligned with ``y``, given to ensemblers whose ``uses_features`` is set; ``prune_costs`` turns pruning
+    on, giving up at most ``prune_slack`` of an ensemble's gain (module docstring). A candidate that raises is
     listed with its error and never chosen.
     """
     from threadpoolctl import threadpool_limits
@@ -99,13 +106,15 @@ def compare(ensemblers: Mapping[str, Ensembler], oof: Mapping[int, np.ndarray], 
     with threadpool_limits(limits=1):
         return _compare(ensemblers, oof, y, metric, classification=classification, seed=seed, costs=costs,
                         max_cost=max_cost, sample_weight=sample_weight, features=features, n_folds=n_folds,
-                        max_rows=max_rows, fit_rows=fit_rows, time_limit=time_limit)
+                        max_rows=max_rows, fit_rows=fit_rows, time_limit=time_limit, prune_costs=prune_costs,
+                        prune_slack=prune_slack)
 
 
 def _compare(ensemblers: Mapping[str, Ensembler], oof: Mapping[int, np.ndarray], y: np.ndarray, metric: Metric, *,
              classification: bool, seed: int, costs: Mapping[int, float] | None, max_cost: float | None,
              sample_weight: np.ndarray | None, features: Any, n_folds: int, max_rows: int, fit_rows: int,
-             time_limit: float | None) -> list[Candidate]:
+             time_limit: float | None, prune_costs: Mapping[int, float] | None = None,
+             prune_slack: float = SLACK) -> list[Candidate]:
     start = time.monotonic()
     pool = {SINGLE: BestSingle(), **dict(ensemblers)}
     names = sorted(pool, key=lambda n: (ORDER.index(n) if n in ORDER else len(ORDER), n))
@@ -126,7 +135,7 @@ def _compare(ensemblers: Mapping[str, Ensembler], oof: Mapping[int, np.ndarray],
         t0 = time.monotonic()
         cand = Candidate(name)
         try:
-            fit_kw = dict(seed=seed, costs=costs, max_cost=max_cost)
+            fit_kw = dict(seed=seed, costs=costs, max_cost=max_cost, prune_costs=prune_costs, prune_slack=prune_slack)
             # the first candidate always runs: it is what the run falls back to
             limit = deadline if out else None
             cand.nested_score, cand.nested_pred = _nested(pool[name], oof, y, metric, nested_rows, folds,
@@ -233,11 +242,16 @@ def _nested(ensembler: Ensembler, oof, y, metric: Metric, rows: np.ndarray, fold
 def _fit(ensembler: Ensembler, oof, y, metric: Metric, rows: np.ndarray, sample_weight, features,
          fit_kw: dict) -> Ensemble:
     kw = dict(fit_kw)
+    prune_costs, slack = kw.pop("prune_costs", None), kw.pop("prune_slack", SLACK)
     if sample_weight is not None:
         kw["sample_weight"] = np.asarray(sample_weight, dtype=float)[rows]
     if getattr(ensembler, "uses_features", False):
         kw["features"] = None if features is None else features.iloc[rows]
-    return ensembler.fit({k: np.asarray(v)[rows] for k, v in oof.items()}, y[rows], metric, **kw)
+    part = {k: np.asarray(v)[rows] for k, v in oof.items()}
+    ens = ensembler.fit(part, y[rows], metric, **kw)
+    if prune_costs is None or not isinstance(ens, Ensemble):
+        return ens
+    return prune(ens, part, y[rows], metric, prune_costs, slack=slack, sample_weight=kw.get("sample_weight"))
 
 
 def _combine(ens: Ensemble, ensembler: Ensembler, oof, rows: np.ndarray, features) -> np.ndarray:

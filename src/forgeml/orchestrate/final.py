@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from forgeml.ensemble import ENSEMBLERS, resolve_ensembler
+from forgeml.ensemble.prune import SLACK
 from forgeml.ensemble.select import SINGLE, Candidate, best, compare
 from forgeml.metrics import Metric
 from forgeml.orchestrate.loop import ENSEMBLE_CANDIDATES, SearchState, full_fit_estimate
@@ -85,14 +86,17 @@ def choose_ensemble(state: SearchState, y: np.ndarray, mask: np.ndarray, metric:
                     classification: bool, features: Any = None, max_members: int = ENSEMBLE_CANDIDATES,
                     refit_budget: float | None = None, n_folds: int = 5, only: set[int] | None = None,
                     seed: int = 0, sample_weight: np.ndarray | None = None,
-                    time_limit: float | None = None, methods: dict[str, Any] | None = None) -> Choice:
+                    time_limit: float | None = None, methods: dict[str, Any] | None = None,
+                    prune_costs: dict[int, float] | None = None, prune_slack: float = SLACK) -> Choice:
     """Compare the ensemble methods ``ensemble`` asks for on nested out-of-fold scores (``ensemble.select``) and
     keep the best (``"auto"``) or the one forced; ``None`` keeps the best single trial without comparing.
 
     A forced method that fails falls back to the best single pipeline, with ``Choice.warning`` saying why.
     ``features`` are the input rows behind ``y`` (all rows; the ones in ``mask`` are used). ``methods`` (name to
     ensembler) replaces what ``ensemble`` names, e.g. to choose again with the very objects of a first choice.
-    ``n_folds`` is the comparison's own number of folds over the out-of-fold rows.
+    ``n_folds`` is the comparison's own number of folds over the out-of-fold rows. With ``prune_costs`` (trial id
+    to predict seconds; ``predict_costs``), weighted-sum ensembles drop the members that cost more to predict with
+    than they add, giving up at most ``prune_slack`` of their gain (``ensemble/prune.py``).
     """
     done = [r for r in state.completed() if r.oof_path and (only is None or r.trial_id in only)]
     if not done:
@@ -111,7 +115,8 @@ def choose_ensemble(state: SearchState, y: np.ndarray, mask: np.ndarray, metric:
                          max_cost=refit_budget,
                          sample_weight=None if sample_weight is None else np.asarray(sample_weight)[mask],
                          features=None if features is None else features.iloc[rows], n_folds=n_folds,
-                         time_limit=time_limit)
+                         time_limit=time_limit, prune_costs=prune_costs,
+                         prune_slack=prune_slack)
     by_name = {c.name: c for c in candidates}
     if (isinstance(ensemble, str) and ensemble == "auto") or len(methods) > 1:
         chosen = best(candidates, metric)
@@ -129,6 +134,14 @@ def choose_ensemble(state: SearchState, y: np.ndarray, mask: np.ndarray, metric:
         top = next(r for r in done if r.trial_id in oof)
         return Choice(Ensemble({top.trial_id: 1.0}, top.score), SINGLE, top.score, candidates, warning, methods)
     return Choice(chosen.ensemble, chosen.name, chosen.nested_score, candidates, warning, methods)
+
+
+def predict_costs(state: SearchState, measured: bool = True) -> dict[int, float]:
+    """Each trial's predict seconds per 1,000 rows, as it measured them on its validation folds; all 0 when not
+    ``measured``, so that pruning drops the lightest-weighted members first and depends on no clock (a run with
+    ``max_trials`` must keep the same model on any machine)."""
+    return {k: float(r.extra.get("predict_s_per_1k_rows", 0.0)) if measured else 0.0
+            for k, r in state.results.items()}
 
 
 def _load_oof(results: list[TrialResult], mask: np.ndarray) -> dict[int, np.ndarray]:

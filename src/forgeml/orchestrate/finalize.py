@@ -23,7 +23,7 @@ from forgeml.evaluate.refit import refit_in_process
 from forgeml.execute.base import Executor
 from forgeml.metrics import Metric
 from forgeml.models.base import ModelFamily
-from forgeml.orchestrate.final import Choice, choose_ensemble, choose_weights
+from forgeml.orchestrate.final import Choice, choose_ensemble, choose_weights, predict_costs
 from forgeml.orchestrate.infer import hold_infer_limit, within_estimate
 from forgeml.orchestrate.loop import SearchLoop, SearchState, full_fit_estimate, kept_folds
 from forgeml.orchestrate.refit import Refits, load_folds, refit_members
@@ -117,7 +117,8 @@ def ensemble_and_refit(settings: RunSettings, run: OpenRun, ctx: EvalContext, me
     time_limit = None if settings.max_trials is not None else compare_s
     refit_budget = max(budget.remaining() - compare_s - 1.0, 0.0) if settings.refit == "full" else None
     choose = functools.partial(choose_ensemble, state, ctx.y, mask, metric, classification=ctx.n_classes > 0,
-                               features=ctx.X, seed=settings.seed, sample_weight=ctx.sample_weight)
+                               features=ctx.X, seed=settings.seed, sample_weight=ctx.sample_weight,
+                               prune_costs=_prune_costs(settings, state), prune_slack=settings.ensemble_prune)
     choice = choose(ensemble=settings.ensemble, refit_budget=refit_budget, time_limit=time_limit)
     if choice.ensemble is None:  # only low-fidelity trials finished (PBT, halving, a large table): the best
         best = refittable_best(state, budget.remaining(), len(ctx.folds))
@@ -148,6 +149,14 @@ def ensemble_and_refit(settings: RunSettings, run: OpenRun, ctx: EvalContext, me
     return Final(pipeline, dict(zip(pipeline.member_ids or (), pipeline.weights)), choice.score,
                  method=choice.method, candidates=choice.candidates, measured_s_per_row=measured,
                  how=dict(made.how), kept=choice.ensemble)
+
+
+def _prune_costs(settings: RunSettings, state: SearchState) -> dict[int, float] | None:
+    """What ``ensemble_prune`` prunes ensembles by (``ensemble/prune.py``): the members' measured predict seconds,
+    or none under ``max_trials`` (reproducible); None when it is off."""
+    if not settings.ensemble_prune:
+        return None
+    return predict_costs(state, measured=settings.max_trials is None)
 
 
 def refittable_best(state: SearchState, seconds: float, n_folds: int) -> TrialResult:

@@ -39,6 +39,7 @@ class RunSettings:
     families: Sequence[Any] | None = None
     ensemble: Any = "auto"
     infer_limit: float | None = None  # seconds per row the model may take to predict (None: no limit)
+    ensemble_prune: float = 0.0  # share of an ensemble's gain it may give up for cheaper members (ensemble/prune.py)
     n_folds: int | None = None
     per_trial_timeout: float | None = None
     memory_limit_mb: float | None = None

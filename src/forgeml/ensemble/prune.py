@@ -1,0 +1,68 @@
+"""Dropping an ensemble's members that cost more to predict with than they add.
+
+Greedy selection keeps any member that lowers the loss on the out-of-fold rows, however little: a member at a
+weight of 1/40 may buy a ten-thousandth of ROC AUC on those rows (less than their noise) and cost as much to
+predict with as the rest of the ensemble. ``prune`` removes members one at a time, each time the one costliest to
+predict with (by ``cost``; the lightest-weighted on a tie) among those whose removal keeps the ensemble's loss on
+the rows within an allowance: ``slack`` times what the ensemble gains over its best member alone. So a pruned
+ensemble keeps at least ``1 - slack`` of its gain from ensembling on these rows, and an ensemble that gains
+nothing keeps only members whose removal would raise its loss. A dropped member's weight goes either to the
+member whose predictions are nearest its own (a near-copy then stands in for it) or to all the others in
+proportion to their weights, whichever blend scores better.
+
+Only weighted sums are pruned: an ensemble whose combiner reads its members' predictions (stacking, hard voting)
+is returned as it is. Nothing is random, so the result depends only on the inputs.
+"""
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import numpy as np
+
+from forgeml.ensemble.base import Ensemble, member_loss
+from forgeml.metrics import Metric
+
+#: the share of an ensemble's gain over its best member (on the rows it was fitted on) that pruning may give up
+SLACK = 0.1
+
+
+def prune(ens: Ensemble, oof: Mapping[int, np.ndarray], y: np.ndarray, metric: Metric, cost: Mapping[int, float],
+          *, slack: float = SLACK, sample_weight: np.ndarray | None = None) -> Ensemble:
+    """``ens`` without the members it can spare (module docstring); ``oof`` holds each member's predictions on
+    the rows of ``y`` and ``cost`` their predict seconds (any unit; a member missing counts 0)."""
+    weights = {k: float(v) for k, v in ens.weights.items() if v > 0}
+    if ens.combiner is not None or len(weights) < 2 or slack <= 0:
+        return ens
+    w = None if sample_weight is None else np.asarray(sample_weight, dtype=float)
+    preds = {k: np.asarray(oof[k], dtype=float) for k in weights}
+    start = len(weights)
+
+    def loss(ws: Mapping[int, float]) -> float:
+        return member_loss(metric, y, sum(v * preds[k] for k, v in ws.items()), w)
+
+    def without(ws: dict[int, float], k: int) -> tuple[float, dict[int, float]]:
+        """The better blend without ``k``: its weight to its nearest member, or to all in proportion."""
+        rest = {j: v for j, v in ws.items() if j != k}
+        total = sum(rest.values())
+        spread = {j: v / total for j, v in rest.items()}
+        near = min(rest, key=lambda j: (float(np.mean((preds[j] - preds[k]) ** 2)), j))
+        moved = {**rest, near: rest[near] + ws[k]}
+        return min(((loss(c), c) for c in (moved, spread)), key=lambda lc: lc[0])
+
+    total = sum(weights.values())
+    weights = {k: v / total for k, v in weights.items()}
+    full = loss(weights)
+    alone = min(member_loss(metric, y, p, w) for p in preds.values())
+    if not np.isfinite(full) or not np.isfinite(alone):
+        return ens
+    allowed = full + slack * max(alone - full, 0.0)
+    while len(weights) > 1:
+        spare = {k: blend for k in weights for lost, blend in [without(weights, k)] if lost <= allowed}
+        if not spare:
+            break
+        drop = min(spare, key=lambda k: (-float(cost.get(k, 0.0)), weights[k], k))
+        weights = spare[drop]
+    if len(weights) == start:
+        return ens
+    blend = sum(v * preds[k] for k, v in weights.items())
+    return Ensemble(weights=weights, score=metric.score(y, blend, sample_weight=w))
