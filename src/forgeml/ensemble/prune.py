@@ -57,7 +57,11 @@ def prune(ens: Ensemble, oof: Mapping[int, np.ndarray], y: np.ndarray, metric: M
         return ens
     allowed = full + slack * max(alone - full, 0.0)
     while len(weights) > 1:
-        spare = {k: blend for k in weights for lost, blend in [without(weights, k)] if lost <= allowed}
+        spare = {}  # member -> the blend without it, for the members whose removal stays within the allowance
+        for k in weights:
+            lost, blend = without(weights, k)
+            if lost <= allowed:
+                spare[k] = blend
         if not spare:
             break
         drop = min(spare, key=lambda k: (-float(cost.get(k, 0.0)), weights[k], k))

@@ -137,11 +137,12 @@ def choose_ensemble(state: SearchState, y: np.ndarray, mask: np.ndarray, metric:
 
 
 def predict_costs(state: SearchState, measured: bool = True) -> dict[int, float]:
-    """Each trial's predict seconds per 1,000 rows, as it measured them on its validation folds; all 0 when not
-    ``measured``, so that pruning drops the lightest-weighted members first and depends on no clock (a run with
-    ``max_trials`` must keep the same model on any machine)."""
-    return {k: float(r.extra.get("predict_s_per_1k_rows", 0.0)) if measured else 0.0
-            for k, r in state.results.items()}
+    """Each trial's predict seconds per 1,000 rows, as it measured them on its validation folds; none when not
+    ``measured`` (pruning then counts every cost 0 and drops the lightest-weighted members first), so that a run
+    with ``max_trials`` depends on no clock and keeps the same model on any machine."""
+    if not measured:
+        return {}
+    return {k: float(r.extra.get("predict_s_per_1k_rows", 0.0)) for k, r in state.results.items()}
 
 
 def _load_oof(results: list[TrialResult], mask: np.ndarray) -> dict[int, np.ndarray]:
