@@ -81,7 +81,7 @@ def test_sigkill_then_resume_loses_and_repeats_nothing(tmp_path):
     data = tmp_path / "hdma.parquet"
     df.to_parquet(data)
     out = tmp_path / "run"
-    args = ["fit", data, "--target", entry["target"], "--out", out, "--time-budget", 40, "--verbose", 0,
+    args = ["fit", data, "--target", entry["target"], "--out", out, "--time-budget", 24, "--verbose", 0,
             "--families", "lightgbm,linear,random_forest"]
     proc = subprocess.Popen([*CLI, *map(str, args)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                             start_new_session=True)

@@ -132,11 +132,13 @@ def test_skew_lands_on_its_column_when_labels_are_numbers():
 
 @pytest.mark.parametrize("kind", ["RandomForestClassifier", "ExtraTreesClassifier", "RandomForestRegressor",
                                   "ExtraTreesRegressor"])
-def test_a_forest_on_a_few_rows_is_read_tree_by_tree_to_the_last_bit(kind):
-    """``forest_few_rows`` skips the forest's per-tree checks; its sums must be the forest's own, exactly."""
+def test_a_forest_is_read_tree_by_tree_to_the_last_bit_on_a_few_rows_and_on_threads(kind, monkeypatch):
+    """``forest_predict`` skips the forest's per-tree checks and, on a batch, splits the rows over threads; its
+    sums must be the forest's own one-thread sums, exactly."""
     import sklearn.ensemble
 
-    from forgeml.pipeline.fitted import FOREST_FEW_ROWS, forest_few_rows
+    from forgeml._threads import ROWS_PER_THREAD
+    from forgeml.pipeline.fitted import FOREST_FEW_ROWS, forest_predict
 
     rng = np.random.default_rng(0)
     X = pd.DataFrame(rng.normal(size=(400, 5)), columns=list("abcde"))
@@ -144,11 +146,15 @@ def test_a_forest_on_a_few_rows_is_read_tree_by_tree_to_the_last_bit(kind):
     classifier = kind.endswith("Classifier")
     y = rng.integers(0, 3, 400) if classifier else rng.normal(size=400)
     model = getattr(sklearn.ensemble, kind)(n_estimators=60, random_state=0, n_jobs=1).fit(X, y)
-    for rows in (1, 7, FOREST_FEW_ROWS):
-        got = forest_few_rows(model, X.iloc[:rows])
-        want = model.predict_proba(X.iloc[:rows]) if classifier else model.predict(X.iloc[:rows])
+    big = X.sample(3 * ROWS_PER_THREAD + 17, replace=True, random_state=1)  # three threads' worth, uneven blocks
+    monkeypatch.setattr("forgeml._threads.available_cores", lambda: 3)
+    for rows in (X.iloc[:1], X.iloc[:7], X.iloc[:FOREST_FEW_ROWS], big):
+        got = forest_predict(model, rows)
+        want = model.predict_proba(rows) if classifier else model.predict(rows)
         assert got.shape == want.shape and np.array_equal(got, want)
-    assert forest_few_rows(model, X.iloc[:FOREST_FEW_ROWS + 1]) is None  # many rows: the forest's own call
-    assert forest_few_rows(LogisticRegression().fit(X.fillna(0), rng.integers(0, 2, 400)), X.fillna(0)[:1]) is None
+    monkeypatch.setattr("forgeml._threads.available_cores", lambda: 1)
+    assert forest_predict(model, big) is None  # one thread for a batch: the forest's own call
+    assert forest_predict(model, X.iloc[:FOREST_FEW_ROWS]) is not None
+    assert forest_predict(LogisticRegression().fit(X.fillna(0), rng.integers(0, 2, 400)), X.fillna(0)[:1]) is None
     model.set_params(n_jobs=2)  # threads sum in the order they finish: not replayed
-    assert forest_few_rows(model, X.iloc[:1]) is None
+    assert forest_predict(model, X.iloc[:1]) is None
