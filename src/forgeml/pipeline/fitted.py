@@ -7,6 +7,7 @@ stays an alias of this class, so models pickled before the move still load.
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import pickle
 import warnings
@@ -29,10 +30,9 @@ def predict_matrix(pipe: Any, X: pd.DataFrame, n_classes: int, shared: StepCache
     if shared is not None and _bagged(pipe):
         return np.mean([predict_matrix(p, X, n_classes, shared) for p in pipe.pipelines], axis=0)
     if shared is not None and _walkable(pipe):
-        Xt, model = shared.transform(pipe.steps, X), pipe.steps[-1][1]
-        Xt = checked_matrix(model, Xt)
-        with warnings.catch_warnings():  # an array where the model saw a frame: the same columns, checked above
-            warnings.filterwarnings("ignore", message="X does not have valid feature names")
+        frame, model = shared.transform(pipe.steps, X), pipe.steps[-1][1]
+        Xt = checked_matrix(model, frame)
+        with _array_for_frame() if Xt is not frame else contextlib.nullcontext():
             forest = forest_predict(model, Xt)
             if n_classes == 0:
                 return np.asarray(pipe._inverse(model.predict(Xt) if forest is None else forest), dtype=float).ravel()
@@ -68,6 +68,15 @@ def checked_matrix(model: Any, Xt: Any) -> Any:
     return Xt.to_numpy()
 
 
+@contextlib.contextmanager
+def _array_for_frame() -> Any:
+    """Silence scikit-learn's warning that the model was fitted with feature names: ``checked_matrix`` compared
+    them before handing it the array."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="X does not have valid feature names")
+        yield
+
+
 FOREST_FEW_ROWS = 64  # up to this many rows a forest's trees are read directly, on this thread
 
 
@@ -95,11 +104,12 @@ def forest_predict(model: Any, X: Any) -> np.ndarray | None:
     if type(model) not in kinds or getattr(model, "n_outputs_", 2) != 1 \
             or int(getattr(model, "n_jobs", None) or 1) != 1:
         return None  # several jobs sum in the order the threads finish: leave that to the forest
-    threads = 1 if len(X) <= FOREST_FEW_ROWS else predict_threads(len(X))
-    if len(X) > FOREST_FEW_ROWS and threads < 2:
-        return None
+    few = len(X) <= FOREST_FEW_ROWS
+    threads = 1 if few else predict_threads(len(X))
+    if not few and threads < 2:
+        return None  # a batch on one thread: the forest's own call costs no more
     X32 = model._validate_X_predict(X)  # the forest's own check, once
-    if threads < 2:
+    if few:
         return _sum_trees(model, X32)
     from concurrent.futures import ThreadPoolExecutor
 
