@@ -162,11 +162,11 @@ def test_pbt_without_an_iterative_family_says_what_to_do():
 
 def test_grid_on_a_short_time_budget_warns_and_reports_its_coverage():
     df, entry = shared_dataset("breast_cancer")
-    # six levels per parameter: far more points than any machine evaluates in 30 s; 30 s: time for the 3 results the
-    # projection needs, however loaded the machine (at 15 s a loaded one finished fewer)
-    # no portfolio: its LightGBM entry (1,700 trees) would take most of 30 s on one thread, and grid runs warm
-    # starts as given
-    m = AutoML(search="grid", time_budget=30, families=["lightgbm"], verbose=0, n_jobs=1, portfolio=None,
+    # six levels per parameter: far more points (54,000) than any machine evaluates in 12 s; nearest neighbours: a
+    # trial takes well under a second here, so 12 s leaves time for the 3 results the projection needs however
+    # loaded the machine (13 finished here in 10 s; LightGBM's default needed a 30 s budget on a loaded machine)
+    # no portfolio: grid runs warm starts as given
+    m = AutoML(search="grid", time_budget=12, families=["knn"], verbose=0, n_jobs=1, portfolio=None,
                search_options={"levels": 6})
     with pytest.warns(SearchWarning, match="cannot be exhausted within the budget"):
         m.fit(df, target=entry["target"])

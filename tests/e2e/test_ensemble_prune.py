@@ -7,6 +7,7 @@ from tests.conftest import shared_dataset
 
 from forgeml import AutoML
 from forgeml.errors import ConfigError
+from forgeml.orchestrate.infer import batch, measured_s_per_row
 
 FAST = {"max_trials": 8, "families": ["linear", "knn", "lightgbm"], "n_jobs": 1, "verbose": 0, "seed": 0,
         "ensemble": "greedy", "knowledge": None, "portfolio": None}
@@ -44,6 +45,26 @@ def test_pruning_is_reproducible_under_max_trials(fits):
     assert pruned.best_pipeline_.member_ids == again.best_pipeline_.member_ids
     X = df.drop(columns=[target])
     np.testing.assert_array_equal(pruned.predict_proba(X).to_numpy(), again.predict_proba(X).to_numpy())
+
+
+def test_an_infer_limit_the_ensemble_misses_prunes_it_to_members_that_fit(fits):
+    df, target, full, _, _ = fits
+    X = df.drop(columns=[target])
+    took = measured_s_per_row(full.best_pipeline_, batch(X))
+    limit = 0.6 * took
+    limited = AutoML(infer_limit=limit, **FAST).fit(df, target=target)
+    kept, members = _chosen(limited), set(limited.best_pipeline_.member_ids)
+    # fewer members, all of them the full ensemble's, at a cost within the limit as the run measured it
+    assert members < set(full.best_pipeline_.member_ids)
+    assert kept["predict_s_per_1k"] <= limit * 1000
+    listed = {int(part.split(":")[0].lstrip("#")) for part in kept["members"].split(", ")}
+    assert listed == members
+    if len(members) > 1:  # the kept ensemble pruned, not another method's: named so, scored on its own blend
+        assert kept["pipeline"].startswith("ensemble:greedy, pruned to infer_limit")
+        alone = full.leaderboard_.set_index("trial_id").loc[list(members), "cv_roc_auc"]
+        assert kept["cv_roc_auc"] >= alone.max() - 1e-6  # out-of-fold predictions are stored as float32
+    proba = limited.predict_proba(X).to_numpy()
+    assert np.allclose(proba.sum(axis=1), 1.0)
 
 
 @pytest.mark.parametrize("bad", [-0.1, 1.5, "some", True, float("nan")])

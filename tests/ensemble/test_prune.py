@@ -5,7 +5,7 @@ import pytest
 
 from forgeml.ensemble.base import Ensemble
 from forgeml.ensemble.greedy import GreedyEnsembler
-from forgeml.ensemble.prune import prune
+from forgeml.ensemble.prune import prune, prune_to_cost
 from forgeml.ensemble.select import compare
 from forgeml.ensemble.voting import HardVote
 from forgeml.metrics import METRICS
@@ -106,3 +106,50 @@ def test_the_comparison_scores_and_returns_the_pruned_ensembles():
     assert pruned["greedy"].nested_score != plain["greedy"].nested_score
     assert abs(pruned["greedy"].nested_score - plain["greedy"].nested_score) < 0.01
     assert pruned["single"].nested_score == plain["single"].nested_score
+
+
+def _three():
+    """Members 1 and 2 each see half of y; member 3 sees all of it with more noise: 1 + 2 blend best."""
+    y, oof = _complementary()
+    rng = np.random.default_rng(5)
+    oof[3] = y + rng.normal(scale=0.8, size=len(y))
+    weights = {1: 0.4, 2: 0.4, 3: 0.2}
+    return y, oof, Ensemble(weights, RMSE.score(y, _blend(Ensemble(weights, 0.0), oof)))
+
+
+def test_pruning_to_a_cost_drops_the_least_loss_per_second_until_the_rest_fit():
+    y, oof, ens = _three()
+    cost = {1: 1.0, 2: 1.0, 3: 1.0}
+    assert prune_to_cost(ens, oof, y, RMSE, cost, 3.0) is ens  # already within
+    two = prune_to_cost(ens, oof, y, RMSE, cost, 2.0)
+    # of three equal costs, member 3 adds least: 1 + 2 stay, at the better blend of its weight
+    assert set(two.weights) == {1, 2} and sum(two.weights.values()) == pytest.approx(1.0)
+    assert two.score == pytest.approx(RMSE.score(y, _blend(two, oof)))
+    # a cheap member whose removal helps the blend goes before a costly one the blend needs
+    assert set(prune_to_cost(ens, oof, y, RMSE, {1: 1.0, 2: 5.0, 3: 1.0}, 6.0).weights) == {1, 2}
+    costs = {1: 1.0, 2: 5.0, 3: 0.5}
+    rest = prune_to_cost(ens, oof, y, RMSE, costs, 2.0)
+    assert set(rest.weights) <= {1, 3} and sum(costs[k] for k in rest.weights) <= 2.0
+
+
+def test_a_member_over_the_limit_alone_goes_first_and_the_best_single_within_stands_in_when_better():
+    y, oof, ens = _three()
+    # member 3 alone costs more than the limit: it goes, though it is the best member alone
+    left = prune_to_cost(ens, oof, y, RMSE, {1: 0.1, 2: 0.1, 3: 9.0}, 1.0)
+    assert set(left.weights) == {1, 2}
+    # only one member fits at all: the best of those alone
+    one = prune_to_cost(ens, oof, y, RMSE, {1: 2.0, 2: 2.0, 3: 2.0}, 2.5)
+    assert len(one.weights) == 1
+    alone = {k: RMSE.score(y, oof[k]) for k in oof}
+    assert one.score == pytest.approx(min(alone.values()))
+    assert one.weights == {min(alone, key=alone.get): 1.0}
+
+
+def test_pruning_to_a_cost_gives_none_when_nothing_fits_or_the_combiner_reads_every_member():
+    y, oof, ens = _three()
+    assert prune_to_cost(ens, oof, y, RMSE, {1: 5.0, 2: 5.0, 3: 5.0}, 1.0) is None
+    y_cls = (y > 0).astype(int)
+    probs = {k: np.column_stack([1 - 1 / (1 + np.exp(-v)), 1 / (1 + np.exp(-v))]) for k, v in oof.items()}
+    hard = Ensemble({1: 0.5, 2: 0.5}, 0.0, HardVote((1, 2)))
+    assert prune_to_cost(hard, probs, y_cls, METRICS["log_loss"], {1: 1.0, 2: 1.0}, 1.5) is None
+    assert prune_to_cost(hard, probs, y_cls, METRICS["log_loss"], {1: 1.0, 2: 1.0}, 2.0) is hard

@@ -59,7 +59,9 @@ class AutoML(BaseEstimator):
             be refit in time is dropped); ``"bag"`` never refits: every member is its fold models, whose predictions
             are exactly the ones the ensemble was scored on (predicting costs one model per fold).
         infer_limit: the most seconds per row the returned model may take to predict, measured on a batch of
-            10,000 rows after the refits; the best-scoring candidate within it is kept (``None``: no limit).
+            10,000 rows after the refits (``None``: no limit). An ensemble over it is first pruned to it, dropping
+            the members that give up least out-of-fold score per second saved (as AutoGluon does for its
+            ``infer_limit``); else the best-scoring other candidate within it is kept.
         ensemble_prune: the share of an ensemble's out-of-fold gain over its best member it may give up to drop
             members that cost more to predict with than they add (costliest first, by their measured predict time;
             ``forgeml.ensemble.prune``), e.g. ``0.1`` for a lighter model; ``0`` (default) keeps every member.

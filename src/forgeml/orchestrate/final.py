@@ -39,7 +39,7 @@ def choose_weights(state: SearchState, y: np.ndarray, mask: np.ndarray, metric: 
     ensembler = resolve_ensembler("greedy" if isinstance(ensemble, str) and ensemble == "auto" else ensemble)
     if ensembler is None or len(done) == 1:
         return {done[0].trial_id: 1.0}, done[0].score
-    oof = _load_oof(done[:max_members], mask)
+    oof = load_oof(done[:max_members], mask)
     if not oof:
         return {done[0].trial_id: 1.0}, done[0].score
     costs = {k: full_fit_estimate(state.results[k], n_folds) for k in oof}
@@ -103,7 +103,7 @@ def choose_ensemble(state: SearchState, y: np.ndarray, mask: np.ndarray, metric:
         return Choice(None, SINGLE, None)
     if methods is None:
         methods = candidate_methods(ensemble, weighted=sample_weight is not None)
-    oof = _load_oof(done[:max_members], mask)
+    oof = load_oof(done[:max_members], mask)
     if not methods or len(oof) < 2:
         top = done[0] if not oof else next(r for r in done if r.trial_id in oof)
         from forgeml.ensemble.base import Ensemble
@@ -145,7 +145,7 @@ def predict_costs(state: SearchState, measured: bool = True) -> dict[int, float]
     return {k: float(r.extra.get("predict_s_per_1k_rows", 0.0)) for k, r in state.results.items()}
 
 
-def _load_oof(results: list[TrialResult], mask: np.ndarray) -> dict[int, np.ndarray]:
+def load_oof(results: list[TrialResult], mask: np.ndarray) -> dict[int, np.ndarray]:
     oof = {}
     for r in results:
         try:

@@ -5,9 +5,12 @@
 showed on its validation folds (the ensemble's is the sum over its members; a bagged member predicts with every
 fold model, so it counts once per fold). After the refits the kept model is timed on a batch of training rows
 (sampled with replacement when there are fewer). When it is over the limit, every fitted member is timed once on
-the batch (its predictions kept), and each other candidate whose members are fitted is costed as the sum of its
-members' seconds plus its combiner's on those predictions; the best-scoring one within the limit is kept, else
-the fastest single pipeline, with a warning. Timing stops when the budget runs out: what was measured decides.
+the batch (its predictions kept). The kept ensemble, when it is a weighted sum, is then pruned to the limit
+(``ensemble.prune.prune_to_cost``: members dropped by least loss per second saved on the out-of-fold rows, as
+AutoGluon prunes its weighted ensemble for its ``infer_limit``); it is kept when it fits, scored on those rows.
+Otherwise each other candidate whose members are fitted is costed as the sum of its members' seconds plus its
+combiner's on those predictions; the best-scoring one within the limit is kept, else the fastest single
+pipeline, with a warning. Timing stops when the budget runs out: what was measured decides.
 """
 from __future__ import annotations
 
@@ -86,8 +89,10 @@ def hold_infer_limit(pipeline: Any, choice: Choice, models: dict[int, Any], ctx:
         if budget.remaining() < 1.0:
             break
         member_s[tid], preds[tid] = _timed(lambda m=models[tid]: predict_matrix(m, X, k))
-    best: tuple[float, Choice] | None = None
-    for c in eligible(choice.candidates, metric):
+    best = _pruned(choice, member_s, preds, X, ctx, state, limit - aligned_s, metric)
+    if best is not None:
+        best = (aligned_s + best[0], best[1])
+    for c in [] if best is not None else eligible(choice.candidates, metric):
         need = c.ensemble.members
         if c.name == choice.method or not need <= set(preds) or budget.remaining() < 1.0:
             continue
@@ -113,6 +118,34 @@ def hold_infer_limit(pipeline: Any, choice: Choice, models: dict[int, Any], ctx:
                                      warning, choice.methods))
     cost, kept = best
     return build(kept, models, ctx, state), kept, cost
+
+
+def _pruned(choice: Choice, member_s: Mapping[int, float], preds: Mapping[int, np.ndarray], X: pd.DataFrame,
+            ctx: Any, state: Any, limit: float, metric: Any) -> tuple[float, Choice] | None:
+    """``(seconds per row, choice)`` of the kept weighted-sum ensemble pruned to ``limit`` seconds per row of its
+    members and combining; None when it is not a weighted sum, a member was not timed, or no pruning fits."""
+    from forgeml.ensemble.prune import prune_to_cost
+    from forgeml.orchestrate.final import load_oof
+
+    ens = choice.ensemble
+    if ens is None or ens.combiner is not None or len(ens.members) < 2 or not ens.members <= set(member_s):
+        return None
+    mask = ctx.oof_mask()
+    oof = load_oof([state.results[t] for t in ens.members], mask)
+    if set(oof) != ens.members:
+        return None
+    rows = len(X)
+    w = None if ctx.sample_weight is None else np.asarray(ctx.sample_weight, dtype=float)[mask]
+    cost = {t: member_s[t] / rows for t in ens.members}
+    kept = prune_to_cost(ens, oof, np.asarray(ctx.y)[mask], metric, cost, limit, sample_weight=w)
+    if kept is None or kept is ens:
+        return None
+    comb_s = _timed(lambda: kept.combine({t: preds[t] for t in kept.members}, X))[0]
+    took = (sum(member_s[t] for t in kept.members) + comb_s) / rows
+    if took > limit:
+        return None
+    method = SINGLE if len(kept.members) == 1 else f"{choice.method}, pruned to infer_limit"
+    return took, Choice(kept, method, float(kept.score), choice.candidates, choice.warning, choice.methods)
 
 
 def _timed(fn: Callable[[], Any]) -> tuple[float, Any]:
