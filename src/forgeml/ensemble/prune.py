@@ -71,21 +71,20 @@ def prune_to_cost(ens: Ensemble, oof: Mapping[int, np.ndarray], y: np.ndarray, m
     weights = {k: float(v) for k, v in ens.weights.items() if v > 0}
     if not weights:
         return None
+    each = {k: float(cost.get(k, 0.0)) for k in weights}
 
     def spent(ws: Mapping[int, float]) -> float:
-        return sum(float(cost.get(k, 0.0)) for k in ws)
+        return sum(each[k] for k in ws)
 
     if spent(weights) <= max_cost:
         return ens
-    if ens.combiner is not None:
-        return None
-    fits = [k for k in weights if float(cost.get(k, 0.0)) <= max_cost]
-    if not fits:
+    fits = [k for k in weights if each[k] <= max_cost]
+    if ens.combiner is not None or not fits:
         return None
     blends = _Blends(oof, y, metric, sample_weight, weights)
     total = sum(weights.values())
     weights = {k: v / total for k, v in weights.items()}
-    for k in sorted(set(weights) - set(fits), key=lambda j: (-float(cost.get(j, 0.0)), j)):
+    for k in sorted(set(weights) - set(fits), key=lambda j: (-each[j], j)):
         weights = blends.without(weights, k)[1]  # over the limit alone: it cannot stay
     while spent(weights) > max_cost and len(weights) > 1:
         now = blends.loss(weights)
@@ -93,11 +92,11 @@ def prune_to_cost(ens: Ensemble, oof: Mapping[int, np.ndarray], y: np.ndarray, m
         for k in weights:
             lost, blend = blends.without(weights, k)
             delta = lost - now if np.isfinite(now) else 0.0  # nothing measurable yet: the costliest goes
-            rate[k] = (delta / max(float(cost.get(k, 0.0)), 1e-12), blend)
-        drop = min(rate, key=lambda k: (rate[k][0], -float(cost.get(k, 0.0)), k))
+            rate[k] = (delta / max(each[k], 1e-12), blend)
+        drop = min(rate, key=lambda k: (rate[k][0], -each[k], k))
         weights = rate[drop][1]
-    alone = min(fits, key=lambda k: (blends.loss({k: 1.0}), k))
-    if blends.loss({alone: 1.0}) < blends.loss(weights):
+    alone_loss, alone = min((blends.loss({k: 1.0}), k) for k in fits)
+    if alone_loss < blends.loss(weights):
         weights = {alone: 1.0}
     return blends.ensemble(weights)
 

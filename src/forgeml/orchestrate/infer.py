@@ -80,8 +80,8 @@ def hold_infer_limit(pipeline: Any, choice: Choice, models: dict[int, Any], ctx:
     took = measured_s_per_row(pipeline, rows)
     if took <= limit:
         return pipeline, choice, took
-    aligned_s = _timed(lambda: pipeline._align(rows))[0] / len(rows)
-    X = pipeline._align(rows)
+    aligned_s, X = _timed(lambda: pipeline._align(rows))
+    aligned_s /= len(rows)
     k = ctx.n_classes
     member_s: dict[int, float] = {}
     preds: dict[int, np.ndarray] = {}
@@ -89,19 +89,9 @@ def hold_infer_limit(pipeline: Any, choice: Choice, models: dict[int, Any], ctx:
         if budget.remaining() < 1.0:
             break
         member_s[tid], preds[tid] = _timed(lambda m=models[tid]: predict_matrix(m, X, k))
-    best = _pruned(choice, member_s, preds, X, ctx, state, limit - aligned_s, metric)
-    if best is not None:
-        best = (aligned_s + best[0], best[1])
-    for c in [] if best is not None else eligible(choice.candidates, metric):
-        need = c.ensemble.members
-        if c.name == choice.method or not need <= set(preds) or budget.remaining() < 1.0:
-            continue
-        comb_s = _timed(lambda e=c.ensemble, n=need: e.combine({t: preds[t] for t in n}, X))[0]
-        cost = aligned_s + (sum(member_s[t] for t in need) + comb_s) / len(rows)
-        if cost <= limit:
-            best = (cost, Choice(c.ensemble, c.name, c.nested_score, choice.candidates, choice.warning,
-                                 choice.methods))
-            break
+    best = _pruned(choice, member_s, preds, X, ctx, state, limit, aligned_s, metric)
+    if best is None:
+        best = _other_candidate(choice, member_s, preds, X, limit, aligned_s, metric, budget)
     if best is None:
         singles = {t: aligned_s + s / len(rows) for t, s in member_s.items()} or {
             t: took for t in models}  # nothing could be timed: any member
@@ -120,10 +110,27 @@ def hold_infer_limit(pipeline: Any, choice: Choice, models: dict[int, Any], ctx:
     return build(kept, models, ctx, state), kept, cost
 
 
+def _other_candidate(choice: Choice, member_s: Mapping[int, float], preds: Mapping[int, np.ndarray],
+                     X: pd.DataFrame, limit: float, aligned_s: float, metric: Any, budget: Any
+                     ) -> tuple[float, Choice] | None:
+    """``(seconds per row, choice)`` of the best other candidate whose members were all timed and that fits."""
+    for c in eligible(choice.candidates, metric):
+        need = c.ensemble.members
+        if c.name == choice.method or not need <= set(preds) or budget.remaining() < 1.0:
+            continue
+        comb_s = _timed(lambda e=c.ensemble, n=need: e.combine({t: preds[t] for t in n}, X))[0]
+        cost = aligned_s + (sum(member_s[t] for t in need) + comb_s) / len(X)
+        if cost <= limit:
+            return cost, Choice(c.ensemble, c.name, c.nested_score, choice.candidates, choice.warning,
+                                choice.methods)
+    return None
+
+
 def _pruned(choice: Choice, member_s: Mapping[int, float], preds: Mapping[int, np.ndarray], X: pd.DataFrame,
-            ctx: Any, state: Any, limit: float, metric: Any) -> tuple[float, Choice] | None:
-    """``(seconds per row, choice)`` of the kept weighted-sum ensemble pruned to ``limit`` seconds per row of its
-    members and combining; None when it is not a weighted sum, a member was not timed, or no pruning fits."""
+            ctx: Any, state: Any, limit: float, aligned_s: float, metric: Any) -> tuple[float, Choice] | None:
+    """``(seconds per row, choice)`` of the kept weighted-sum ensemble pruned to ``limit`` seconds per row
+    (``aligned_s`` of them go to aligning the rows); None when it is not a weighted sum, a member was not timed,
+    or no pruning fits."""
     from forgeml.ensemble.prune import prune_to_cost
     from forgeml.orchestrate.final import load_oof
 
@@ -137,11 +144,11 @@ def _pruned(choice: Choice, member_s: Mapping[int, float], preds: Mapping[int, n
     rows = len(X)
     w = None if ctx.sample_weight is None else np.asarray(ctx.sample_weight, dtype=float)[mask]
     cost = {t: member_s[t] / rows for t in ens.members}
-    kept = prune_to_cost(ens, oof, np.asarray(ctx.y)[mask], metric, cost, limit, sample_weight=w)
+    kept = prune_to_cost(ens, oof, np.asarray(ctx.y)[mask], metric, cost, limit - aligned_s, sample_weight=w)
     if kept is None or kept is ens:
         return None
     comb_s = _timed(lambda: kept.combine({t: preds[t] for t in kept.members}, X))[0]
-    took = (sum(member_s[t] for t in kept.members) + comb_s) / rows
+    took = aligned_s + (sum(member_s[t] for t in kept.members) + comb_s) / rows
     if took > limit:
         return None
     method = SINGLE if len(kept.members) == 1 else f"{choice.method}, pruned to infer_limit"
