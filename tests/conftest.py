@@ -35,3 +35,13 @@ def _own_knowledge_base(tmp_path_factory, monkeypatch):
     """Each test gets an empty knowledge base of its own (never the user's): what one test's fits remember must
     not change what another's search tries first."""
     monkeypatch.setenv("FORGEML_HOME", str(tmp_path_factory.mktemp("forgeml_home")))
+
+
+@pytest.hookimpl(tryfirst=True)  # before xdist's own hook reads the groups
+def pytest_collection_modifyitems(config, items):
+    """Under ``pytest -n 2 --dist loadgroup`` (pytest-xdist) each test file runs whole in one process, so its
+    module-scoped fitted models are made once; the executor tests, which share the one Ray cluster and count
+    worker processes, run in one process one after another."""
+    for item in items:
+        path = item.nodeid.split("::")[0]
+        item.add_marker(pytest.mark.xdist_group("execute" if path.startswith("tests/execute/") else path))

@@ -31,7 +31,9 @@ def test_battery(name):
 
 @pytest.mark.parametrize("ensembler", [StackingEnsembler(layers=3), StackingEnsembler(passthrough=True),
                                        StackingEnsembler(meta="lightgbm"), BlendingEnsembler(meta="logistic"),
-                                       VotingEnsembler(voting="hard")], ids=repr)
+                                       VotingEnsembler(voting="hard")],
+                         ids=["stacking-3-layers", "stacking-passthrough", "stacking-lightgbm-meta",
+                              "blending-logistic-meta", "voting-hard"])
 def test_battery_on_the_non_default_settings(ensembler):
     assert len(check_ensembler(ensembler)) == len(CASES)
 
