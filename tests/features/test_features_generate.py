@@ -147,3 +147,34 @@ def test_generated_columns_are_always_finite_so_linear_and_knn_models_predict():
     Xh.iloc[:5] = 1e200
     huge = FeatureGenerator(k=2).fit(Xh, y)
     assert np.isfinite(huge.transform(Xh)[huge.names_].to_numpy()).all()
+
+
+def _one_term_at_a_time(gen: FeatureGenerator, X: pd.DataFrame) -> np.ndarray:
+    """The module doc's recipe, term by term: inputs clipped to their fit range, the term, clipped to its bounds,
+    its fit median where it is not a number."""
+    cols = []
+    for name, t in zip(gen.names_, gen.terms_):
+        lo, hi = gen.bounds_[name]
+        with np.errstate(invalid="ignore", over="ignore"):
+            v = np.clip(gen._term(X, t), lo, hi)
+        cols.append(np.nan_to_num(np.where(np.isnan(v), gen.medians_[name], v), posinf=hi, neginf=lo))
+    return np.column_stack(cols)
+
+
+@pytest.mark.parametrize("rows", [1, 7, 500])
+def test_generated_columns_have_the_same_bits_as_one_term_at_a_time_on_few_and_many_rows(rows):
+    X, y = _frame(n=800, p=5, seed=3)
+    X["x4"] = X["x4"].abs() + 1.0  # a positive column: ratios by it and differences against it
+    gen = FeatureGenerator(k=5, max_features=MAX_GENERATED).fit(X, y)
+    assert {op for op, _, _ in gen.terms_} == {"product", "ratio", "difference", "square"}
+    new, _ = _frame(n=rows, p=5, seed=4)
+    new["x4"] = new["x4"].abs() + 1.0
+    if rows > 1:  # missing, infinite, huge and zero inputs among the rows
+        new.loc[0, "x0"], new.loc[1, "x1"], new.loc[2, "x2"] = np.nan, np.inf, -1e300
+        new.loc[3, ["x3", "x4"]] = 0.0
+        new.loc[4, "x1"] = -np.inf
+    out = gen.transform(new)
+    np.testing.assert_array_equal(out[gen.names_].to_numpy(), _one_term_at_a_time(gen, new))
+    assert list(out.columns) == [*new.columns, *gen.names_]
+    pd.testing.assert_frame_equal(out[list(new.columns)], new)
+    assert (out.index == new.index).all() and out[gen.names_].dtypes.eq("float64").all()

