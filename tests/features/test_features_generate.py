@@ -178,3 +178,24 @@ def test_generated_columns_have_the_same_bits_as_one_term_at_a_time_on_few_and_m
     assert list(out.columns) == [*new.columns, *gen.names_]
     pd.testing.assert_frame_equal(out[list(new.columns)], new)
     assert (out.index == new.index).all() and out[gen.names_].dtypes.eq("float64").all()
+    # nullable columns (pd.NA for missing) read as the plain ones
+    nullable = new.astype({"x0": "Float64", "x1": "Float64"})
+    np.testing.assert_array_equal(gen.transform(nullable)[gen.names_].to_numpy(), out[gen.names_].to_numpy())
+
+
+def test_a_refit_generator_forgets_its_first_terms_and_pickles_the_same_after_transforming():
+    import pickle
+
+    X, y = _frame(n=600, p=5, seed=1)
+    gen = FeatureGenerator(k=3).fit(X, y)
+    saved = pickle.dumps(gen)
+    gen.transform(X.iloc[:1]), gen.transform(X)
+    assert pickle.dumps(gen) == saved  # what transforming keeps is not part of the fitted state
+    gen.transform(X.iloc[:1])  # (pickling leaves the live instance as it was)
+    y2 = X["x3"].to_numpy() - 2 * X["x4"].to_numpy() ** 2
+    first = list(gen.names_)
+    gen.fit(X, y2)
+    assert gen.names_ != first
+    fresh = FeatureGenerator(k=3).fit(X, y2)
+    for rows in (X.iloc[:1], X):
+        pd.testing.assert_frame_equal(gen.transform(rows), fresh.transform(rows))

@@ -196,3 +196,25 @@ def test_fit_transform_holds_little_more_than_its_output_at_its_peak():
     pd.testing.assert_frame_equal(out, again)
     assert np.allclose(out.iloc[:, :20].mean(), 0, atol=1e-9)  # scaled; the indicators and one-hot are not
     assert set(np.unique(out.iloc[:, 20:].to_numpy())) == {0.0, 1.0}
+
+
+@pytest.mark.parametrize("enc", ["onehot", "target"])
+def test_a_refit_forgets_what_the_first_fit_made_and_what_predicting_keeps_is_never_pickled(enc):
+    """Transforming keeps each output's column Index for the next request; a refit must not reuse it, and a
+    pickle (a saved model, the digest by which members share a step) must not depend on it."""
+    import pickle
+
+    df = _frame()
+    df["cat"] = np.random.default_rng(5).choice(["a", "b", "c"], len(df))
+    X, y = _xy(df.drop(columns=["when"]))
+    p = Preprocessor.from_schema(infer_schema(df.drop(columns=["when"]), "y"), {"cat_encoding": enc})
+    p.fit(X, y)
+    saved = pickle.dumps(p)
+    p.transform(X.iloc[:1]), p.transform(X)
+    assert pickle.dumps(p) == saved
+    p.transform(X.iloc[:1])  # (pickling leaves the live instance as it was)
+    other = X.assign(cat=np.random.default_rng(6).choice(["d", "e", "f", "g"], len(X)))
+    p.fit(other, y)
+    fresh = Preprocessor.from_schema(infer_schema(df.drop(columns=["when"]), "y"), {"cat_encoding": enc}).fit(other, y)
+    for rows in (other.iloc[:1], other):
+        pd.testing.assert_frame_equal(p.transform(rows), fresh.transform(rows))

@@ -14,7 +14,7 @@ from sklearn.base import BaseEstimator, TransformerMixin
 
 from forgeml.data.coerce import FEW_ROWS, as_text, has_string_categories, scalar_missing, to_string
 from forgeml.errors import ConfigError
-from forgeml.features._frame import as_frame, check_fitted, dense
+from forgeml.features._frame import as_frame, check_fitted, dense, index_of, without_caches
 
 METHODS = ("onehot", "ordinal", "target", "native")
 TARGET_TYPES = ("auto", "binary", "multiclass", "continuous")
@@ -147,7 +147,7 @@ class CategoricalEncoder(TransformerMixin, BaseEstimator):
     def __getstate__(self) -> dict[str, Any]:
         # the one-hot lookup is rebuilt on first use: it stays out of saved models and of the digests by which
         # identically fitted members share their preprocessing (pipeline/fitted.py)
-        state = super().__getstate__()
+        state = without_caches(super().__getstate__())
         state.pop("onehot_lookup_", None)
         return state
 
@@ -175,18 +175,20 @@ class CategoricalEncoder(TransformerMixin, BaseEstimator):
                 cats = self.encoders_[method][c]
                 out[c] = pd.Categorical.from_codes(_native_codes(X[c], cats), categories=pd.RangeIndex(len(cats)))
             return pd.DataFrame(out, index=X.index)
+        names = index_of(self, method, self.encoders_[method], lambda: self._names(method))
         if method == "target" and self.target_codes_ is not None:
             return pd.DataFrame(dense(self.encoders_[method].transform(self._codes(X[g]))), index=X.index,
-                                columns=self._names(method))
-        categories = all(isinstance(t, pd.CategoricalDtype) for t in X[g].dtypes)  # a training frame's columns
+                                columns=names)
+        cols = [X[c] for c in g]  # (not ``X[g]``: a selection of a few rows costs more than reading them)
+        categories = all(isinstance(s.dtype, pd.CategoricalDtype) for s in cols)  # a training frame's columns
         if method == "onehot" and (len(X) <= FAST_ROWS or categories):
             lookup = self.__dict__.get("onehot_lookup_")
             if lookup is None:
                 lookup = self.onehot_lookup_ = _OneHotLookup(self.encoders_[method], g)
-            a = lookup.transform(X[g])
+            a = lookup.transform(cols)
         else:
             a = dense(self.encoders_[method].transform(X[g]))
-        return pd.DataFrame(a, index=X.index, columns=self._names(method))
+        return pd.DataFrame(a, index=X.index, columns=names)
 
     def _codes(self, X: pd.DataFrame) -> pd.DataFrame:
         """The target-encoded columns as the integer codes of their training categories: -1 for missing, one past
@@ -223,10 +225,11 @@ class _OneHotLookup:
             self.tables.append((dict(zip(known, where)), where[-2], where[-1]))
             offset += width
 
-    def transform(self, X: pd.DataFrame) -> np.ndarray:
-        out = np.zeros((len(X), self.width))
-        rows = np.arange(len(X))
-        for (table, missing, unknown), (_, col) in zip(self.tables, X.items()):
+    def transform(self, columns: list[pd.Series]) -> np.ndarray:
+        n = len(columns[0]) if columns else 0
+        out = np.zeros((n, self.width))
+        rows = np.arange(n)
+        for (table, missing, unknown), col in zip(self.tables, columns):
             if isinstance(col.dtype, pd.CategoricalDtype):  # one answer per category, read through the codes
                 per = np.array([_slot(table.get(as_text(v), unknown)) for v in col.cat.categories]
                                + [_slot(missing)], dtype=np.int64)  # code -1 (missing) reads the last entry
