@@ -1,0 +1,47 @@
+"""XGBoost members predict from the array XGBoost's own frame path would build, to the last bit."""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from forgeml.models._xgb import XGBClassifier, XGBRegressor, _as_array
+
+
+def _frame(n: int, seed: int) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    X = pd.DataFrame({"a": rng.normal(size=n), "b": rng.integers(0, 50, n).astype(np.int64),
+                      "flag": rng.integers(0, 2, n).astype(bool), "c": rng.normal(size=n)})
+    X.loc[rng.random(n) < 0.1, "a"] = np.nan
+    codes = rng.integers(-1, 4, n)  # -1: missing
+    X["city"] = pd.Categorical.from_codes(codes, categories=["x", "y", "z", "w"])  # codes are not the values
+    return X
+
+
+@pytest.mark.parametrize("cls", [XGBClassifier, XGBRegressor])
+@pytest.mark.parametrize("rows", [1, 9, 3000])
+def test_predictions_equal_xgboosts_own_frame_path(cls, rows):
+    X = _frame(2000, 0)
+    y = ((X["a"].fillna(0) + (X["city"].cat.codes == 2)) > 0.3).astype(int) if cls is XGBClassifier else \
+        X["a"].fillna(0) * 3 + X["city"].cat.codes.to_numpy()
+    est = cls(n_estimators=25, max_depth=4, tree_method="hist", enable_categorical=True, n_jobs=1).fit(X, y)
+    new = _frame(rows, 1)
+    assert isinstance(_as_array(est.get_booster(), new), np.ndarray)  # the short way is taken
+    # a nullable column takes XGBoost's own frame path: same values, compared bit for bit
+    own = new.astype({"c": "Float64"})
+    assert _as_array(est.get_booster(), own) is own
+    predict = est.predict_proba if cls is XGBClassifier else est.predict
+    np.testing.assert_array_equal(predict(new), predict(own))
+    np.testing.assert_array_equal(est.predict(new), est.predict(own))
+
+
+def test_frames_it_cannot_vouch_for_go_to_xgboost():
+    X = _frame(500, 0)
+    est = XGBRegressor(n_estimators=5, tree_method="hist", enable_categorical=True, n_jobs=1).fit(X, X["c"] * 2)
+    booster = est.get_booster()
+    for other in (X[["b", "a", "flag", "c", "city"]],  # reordered: XGBoost names the mismatch
+                  X.assign(city=X["city"].astype(str)),  # text where the booster has a category
+                  X.assign(a=X["city"].cat.codes.astype("category"))):  # a category where it has numbers
+        assert _as_array(booster, other) is other
+    with pytest.raises(ValueError, match="feature_names mismatch|names"):
+        est.predict(X[["b", "a", "flag", "c", "city"]])
