@@ -1,4 +1,4 @@
-"""XGBoost members predict from the array XGBoost's own frame path would build, to the last bit."""
+"""XGBoost and CatBoost members predict from the array the library's own frame path would build, to the last bit."""
 from __future__ import annotations
 
 import numpy as np
@@ -45,3 +45,23 @@ def test_frames_it_cannot_vouch_for_go_to_xgboost():
         assert _as_array(booster, other) is other
     with pytest.raises(ValueError, match="feature_names mismatch|names"):
         est.predict(X[["b", "a", "flag", "c", "city"]])
+
+
+@pytest.mark.parametrize("task", ["binary", "regression"])
+@pytest.mark.parametrize("rows", [1, 9, 3000])
+def test_catboost_on_numbers_predicts_from_an_array_as_from_the_frame(task, rows):
+    from forgeml.models.catboost import CatBoostClassifier, CatBoostRegressor, _as_catboost
+
+    X = _frame(1500, 0).drop(columns=["city"])
+    y = (X["a"].fillna(0) > 0).astype(int) if task == "binary" else X["a"].fillna(0) * 2 + X["b"]
+    est = (CatBoostClassifier if task == "binary" else CatBoostRegressor)(iterations=30, depth=4).fit(X, y)
+    new = _frame(rows, 1).drop(columns=["city"])
+    assert isinstance(_as_catboost(new, est.cat_columns_, est.model_.feature_names_), np.ndarray)
+    own = new.astype({"c": "Float64"})  # a nullable column: CatBoost builds its pool from the frame
+    assert _as_catboost(own, est.cat_columns_, est.model_.feature_names_) is own
+    np.testing.assert_array_equal(est.predict(new), est.predict(own))
+    if task == "binary":
+        np.testing.assert_array_equal(est.predict_proba(new), est.predict_proba(own))
+    # reordered columns or a model with categories keep the frame
+    assert _as_catboost(new[list(new.columns)[::-1]], [], est.model_.feature_names_) is not None
+    assert not isinstance(_as_catboost(new[list(new.columns)[::-1]], [], est.model_.feature_names_), np.ndarray)
