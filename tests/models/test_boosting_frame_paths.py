@@ -8,24 +8,25 @@ import pytest
 from forgeml.models._xgb import XGBClassifier, XGBRegressor, _as_array
 
 
-def _frame(n: int, seed: int) -> pd.DataFrame:
+def _frame(n: int, seed: int, categories: object = ("x", "y", "z", "w")) -> pd.DataFrame:
     rng = np.random.default_rng(seed)
     X = pd.DataFrame({"a": rng.normal(size=n), "b": rng.integers(0, 50, n).astype(np.int64),
                       "flag": rng.integers(0, 2, n).astype(bool), "c": rng.normal(size=n)})
     X.loc[rng.random(n) < 0.1, "a"] = np.nan
     codes = rng.integers(-1, 4, n)  # -1: missing
-    X["city"] = pd.Categorical.from_codes(codes, categories=["x", "y", "z", "w"])  # codes are not the values
+    X["city"] = pd.Categorical.from_codes(codes, categories=list(categories))  # codes are not the values
     return X
 
 
 @pytest.mark.parametrize("cls", [XGBClassifier, XGBRegressor])
 @pytest.mark.parametrize("rows", [1, 9, 3000])
-def test_predictions_equal_xgboosts_own_frame_path(cls, rows):
-    X = _frame(2000, 0)
+@pytest.mark.parametrize("categories", [("x", "y", "z", "w"), pd.RangeIndex(4)], ids=["labels", "forgeml-codes"])
+def test_predictions_equal_xgboosts_own_frame_path(cls, rows, categories):
+    X = _frame(2000, 0, categories)
     y = ((X["a"].fillna(0) + (X["city"].cat.codes == 2)) > 0.3).astype(int) if cls is XGBClassifier else \
         X["a"].fillna(0) * 3 + X["city"].cat.codes.to_numpy()
     est = cls(n_estimators=25, max_depth=4, tree_method="hist", enable_categorical=True, n_jobs=1).fit(X, y)
-    new = _frame(rows, 1)
+    new = _frame(rows, 1, categories)
     assert isinstance(_as_array(est.get_booster(), new), np.ndarray)  # the short way is taken
     # a nullable column takes XGBoost's own frame path: same values, compared bit for bit
     own = new.astype({"c": "Float64"})

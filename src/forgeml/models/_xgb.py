@@ -81,6 +81,10 @@ def _as_array(booster: Any, X: Any) -> Any:
     names, types = booster.feature_names, booster.feature_types
     if names is None or types is None or list(X.columns) != names:
         return X
+    kinds = X.dtypes.to_numpy()
+    if all((isinstance(t, pd.CategoricalDtype) and k == "c" and _codes_are_values(t))
+           or (isinstance(t, np.dtype) and t.kind in "fiub" and k != "c") for t, k in zip(kinds, types)):
+        return X.to_numpy(dtype=np.float64)  # forgeml's own categories are 0..k-1: one call reads them all
     out = np.empty(X.shape, dtype=np.float64)
     for j, (c, kind) in enumerate(zip(names, types)):
         s = X[c]
@@ -135,3 +139,9 @@ class XGBRegressor(_RegressorMixin, xgb.XGBRegressor):
 
     def fit(self, X: Any, y: Any, **kwargs: Any) -> XGBRegressor:
         return self._fit_until_deadline(super().fit, X, y, **kwargs)
+
+
+def _codes_are_values(dtype: pd.CategoricalDtype) -> bool:
+    """Whether each category is its own code (``pd.RangeIndex(k)``: how forgeml hands models their categories)."""
+    cats = dtype.categories
+    return isinstance(cats, pd.RangeIndex) and cats.start == 0 and cats.step == 1
