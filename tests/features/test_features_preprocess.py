@@ -210,9 +210,10 @@ def test_a_refit_forgets_what_the_first_fit_made_and_what_predicting_keeps_is_ne
     p = Preprocessor.from_schema(infer_schema(df.drop(columns=["when"]), "y"), {"cat_encoding": enc})
     p.fit(X, y)
     saved = pickle.dumps(p)
-    p.transform(X.iloc[:1]), p.transform(X)
+    p.transform(X.iloc[:1])
+    p.transform(X)
     assert pickle.dumps(p) == saved
-    p.transform(X.iloc[:1])  # (pickling leaves the live instance as it was)
+    p.transform(X.iloc[:1])  # cached again before the refit, whatever pickling did
     other = X.assign(cat=np.random.default_rng(6).choice(["d", "e", "f", "g"], len(X)))
     p.fit(other, y)
     fresh = Preprocessor.from_schema(infer_schema(df.drop(columns=["when"]), "y"), {"cat_encoding": enc}).fit(other, y)

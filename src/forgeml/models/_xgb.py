@@ -50,12 +50,12 @@ class _PredictThreadsMixin:
 
     def _on_threads(self, X: Any, call: Any) -> Any:
         # ``call`` takes the rows: the array XGBoost's own frame path would build from them, when that is certain
-        X = _as_array(self.get_booster(), X)
+        booster = self.get_booster()
+        X = _as_array(booster, X)
         fitted = max(1, int(self.n_jobs or 1))
         threads = predict_threads(X.shape[0])
         if threads <= fitted:
             return call(X)
-        booster = self.get_booster()
         booster.set_param({"nthread": threads})
         try:
             return call(X)
@@ -96,6 +96,12 @@ def _as_array(booster: Any, X: Any) -> Any:
         else:
             return X
     return out
+
+
+def _codes_are_values(dtype: pd.CategoricalDtype) -> bool:
+    """Whether each category is its own code (``pd.RangeIndex(k)``: how forgeml hands models their categories)."""
+    cats = dtype.categories
+    return isinstance(cats, pd.RangeIndex) and cats.start == 0 and cats.step == 1
 
 
 # one mixin base per class: xgboost's ``get_params`` looks at the second base when the first is a mixin
@@ -139,9 +145,3 @@ class XGBRegressor(_RegressorMixin, xgb.XGBRegressor):
 
     def fit(self, X: Any, y: Any, **kwargs: Any) -> XGBRegressor:
         return self._fit_until_deadline(super().fit, X, y, **kwargs)
-
-
-def _codes_are_values(dtype: pd.CategoricalDtype) -> bool:
-    """Whether each category is its own code (``pd.RangeIndex(k)``: how forgeml hands models their categories)."""
-    cats = dtype.categories
-    return isinstance(cats, pd.RangeIndex) and cats.start == 0 and cats.step == 1
