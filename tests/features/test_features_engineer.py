@@ -54,6 +54,22 @@ def test_count_encoding_learns_shares_on_fit_rows():
     assert out["c__count"].tolist() == [0.5, 0.25, 0.0, 0.25]
 
 
+def test_count_encoding_of_a_few_rows_is_the_frame_paths_row_by_row():
+    rng = np.random.default_rng(3)
+    n = 300
+    X = pd.DataFrame({"s": rng.choice(["a", "b", "c", None], n),
+                      "f": rng.choice([1.0, 2.0, 2.5, np.nan], n),  # whole floats read as "1", "2"
+                      "m": pd.Series(rng.choice(["x", 3, True, None, pd.NA], n), dtype=object),
+                      "k": pd.Categorical(rng.choice(["p", "q", None], n))})
+    enc = CountEncoder().fit(X.iloc[:200])
+    new = X.iloc[150:].copy()
+    new.iloc[0] = ["zzz", 7.0, "unseen", "p"]
+    full = enc.transform(new)  # more rows than FEW_ROWS: pandas' map
+    assert len(new) > 64 and (full.to_numpy() > 0).any() and (full.to_numpy() == 0).any()
+    rows = pd.concat([enc.transform(new.iloc[i:i + 7]) for i in range(0, len(new), 7)])
+    pd.testing.assert_frame_equal(rows, full)
+
+
 def test_group_stats_are_out_of_fold_on_training_rows():
     rng = np.random.default_rng(0)
     X = pd.DataFrame({"g": rng.choice(["p", "q"], 200), "v": rng.normal(size=200)})

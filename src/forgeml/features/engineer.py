@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator, TransformerMixin
 
-from forgeml.data.coerce import as_text, scalar_missing, to_string
+from forgeml.data.coerce import FEW_ROWS, as_text, scalar_missing, to_string
 from forgeml.data.infer import SKEW_THRESHOLD
 from forgeml.errors import ConfigError
 from forgeml.features._frame import as_frame, check_fitted
@@ -121,8 +121,13 @@ class CountEncoder(TransformerMixin, BaseEstimator):
     def transform(self, X: Any) -> pd.DataFrame:
         check_fitted(self, "shares_")
         X = as_frame(X, self.feature_names_in_)
-        data = {f"{c}__count": _keys(X[c]).map(s).fillna(0.0).to_numpy(dtype="float64")
-                for c, s in self.shares_.items()}
+        if len(X) <= FEW_ROWS:  # a request's few rows: each cell's key as ``_keys`` makes it, looked up directly
+            data = {f"{c}__count": np.array([s.get(_MISSING_KEY if scalar_missing(v) else as_text(v), 0.0)
+                                             for v in X[c].to_numpy(dtype=object)], dtype="float64")
+                    for c, s in self.shares_.items()}  # (pandas' map and fills: 1 ms on one row of four columns)
+        else:
+            data = {f"{c}__count": _keys(X[c]).map(s).fillna(0.0).to_numpy(dtype="float64")
+                    for c, s in self.shares_.items()}
         return pd.DataFrame(data, index=X.index, dtype="float64")
 
     def describe(self) -> dict[str, str]:
