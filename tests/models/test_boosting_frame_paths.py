@@ -57,12 +57,11 @@ def test_catboost_on_numbers_predicts_from_an_array_as_from_the_frame(task, rows
     y = (X["a"].fillna(0) > 0).astype(int) if task == "binary" else X["a"].fillna(0) * 2 + X["b"]
     est = (CatBoostClassifier if task == "binary" else CatBoostRegressor)(iterations=30, depth=4).fit(X, y)
     new = _frame(rows, 1).drop(columns=["city"])
-    assert isinstance(_as_catboost(new, est.cat_columns_, est.model_.feature_names_), np.ndarray)
+    assert isinstance(_as_catboost(new, est.cat_columns_, est.model_), np.ndarray)
     own = new.astype({"c": "Float64"})  # a nullable column: CatBoost builds its pool from the frame
-    assert _as_catboost(own, est.cat_columns_, est.model_.feature_names_) is own
+    assert _as_catboost(own, est.cat_columns_, est.model_) is own
     np.testing.assert_array_equal(est.predict(new), est.predict(own))
     if task == "binary":
         np.testing.assert_array_equal(est.predict_proba(new), est.predict_proba(own))
     # reordered columns or a model with categories keep the frame
-    assert _as_catboost(new[list(new.columns)[::-1]], [], est.model_.feature_names_) is not None
-    assert not isinstance(_as_catboost(new[list(new.columns)[::-1]], [], est.model_.feature_names_), np.ndarray)
+    assert not isinstance(_as_catboost(new[list(new.columns)[::-1]], [], est.model_), np.ndarray)

@@ -122,8 +122,8 @@ class CountEncoder(TransformerMixin, BaseEstimator):
         check_fitted(self, "shares_")
         X = as_frame(X, self.feature_names_in_)
         if len(X) <= FEW_ROWS:  # a request's few rows: each cell's key as ``_keys`` makes it, looked up directly
-            data = {f"{c}__count": np.array([s.get(_MISSING_KEY if scalar_missing(v) else as_text(v), 0.0)
-                                             for v in X[c].to_numpy(dtype=object)], dtype="float64")
+            data = {f"{c}__count": np.array([s.get(_key(v), 0.0) for v in X[c].to_numpy(dtype=object)],
+                                            dtype="float64")
                     for c, s in self.shares_.items()}  # (pandas' map and fills: 1 ms on one row of four columns)
         else:
             data = {f"{c}__count": _keys(X[c]).map(s).fillna(0.0).to_numpy(dtype="float64")
@@ -224,6 +224,11 @@ _MISSING_KEY = "\x00missing"
 
 def _keys(s: pd.Series) -> pd.Series:
     return to_string(s).fillna(_MISSING_KEY)
+
+
+def _key(v: Any) -> str:
+    """One cell's ``_keys`` value."""
+    return _MISSING_KEY if scalar_missing(v) else as_text(v)
 
 
 def _known(v: Any, default: float) -> float:

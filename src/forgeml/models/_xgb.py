@@ -81,20 +81,22 @@ def _as_array(booster: Any, X: Any) -> Any:
     names, types = booster.feature_names, booster.feature_types
     if names is None or types is None or list(X.columns) != names:
         return X
-    kinds = X.dtypes.to_numpy()
-    if all((isinstance(t, pd.CategoricalDtype) and k == "c" and _codes_are_values(t))
-           or (isinstance(t, np.dtype) and t.kind in "fiub" and k != "c") for t, k in zip(kinds, types)):
-        return X.to_numpy(dtype=np.float64)  # forgeml's own categories are 0..k-1: one call reads them all
-    out = np.empty(X.shape, dtype=np.float64)
-    for j, (c, kind) in enumerate(zip(names, types)):
-        s = X[c]
-        if isinstance(s.dtype, pd.CategoricalDtype) and kind == "c":
-            codes = s.cat.codes.to_numpy()
-            out[:, j] = np.where(codes < 0, np.nan, codes)
-        elif isinstance(s.dtype, np.dtype) and s.dtype.kind in "fiub" and kind != "c":
-            out[:, j] = s.to_numpy()
-        else:
+    categories, codes_are_values = [], True
+    for j, (t, kind) in enumerate(zip(X.dtypes.to_numpy(), types)):
+        if isinstance(t, pd.CategoricalDtype) and kind == "c":
+            categories.append(j)
+            codes_are_values = codes_are_values and _codes_are_values(t)
+        elif not (isinstance(t, np.dtype) and t.kind in "fiub" and kind != "c"):
             return X
+    if codes_are_values:  # numbers only, or forgeml's own 0..k-1 categories: one call reads them all
+        return X.to_numpy(dtype=np.float64)
+    out = np.empty(X.shape, dtype=np.float64)
+    for j, c in enumerate(names):
+        if j in categories:
+            codes = X[c].cat.codes.to_numpy()
+            out[:, j] = np.where(codes < 0, np.nan, codes)
+        else:
+            out[:, j] = X[c].to_numpy()
     return out
 
 

@@ -35,17 +35,18 @@ def _categorical_columns(X: Any) -> list[str]:
     return [c for c in X.columns if isinstance(X[c].dtype, pd.CategoricalDtype)]
 
 
-def _as_catboost(X: Any, cat_columns: list, names: list | None = None) -> Any:
+def _as_catboost(X: Any, cat_columns: list, model: Any = None) -> Any:
     """Category columns as CatBoost wants them: integers (missing = -1) or, for other categories, strings. The other
     columns are shared with ``X``, not copied (a whole copy of a large training frame was a trial's largest
     allocation after CatBoost's own); ``X`` is not changed.
 
-    At predict time (``names``: the model's features), a frame of numbers only, in the model's columns, goes as
+    At predict time (``model``: the fitted CatBoost model), a frame of numbers only, in its columns, goes as
     one float64 array: CatBoost reads numbers as float32 either way, and building its pool from a frame cost 1 of
     the 1.3 ms of a one-row prediction."""
     if not cat_columns:
-        if names is not None and isinstance(X, pd.DataFrame) and list(X.columns) == names and all(
-                isinstance(t, np.dtype) and t.kind in "fiub" for t in X.dtypes):
+        if model is not None and isinstance(X, pd.DataFrame) and all(
+                isinstance(t, np.dtype) and t.kind in "fiub" for t in X.dtypes) and \
+                list(X.columns) == model.feature_names_:
             return X.to_numpy(dtype=np.float64)
         return X
     X = X.copy(deep=False)
@@ -97,7 +98,7 @@ class _CatBoostBase(BaseEstimator):
 
     def predict(self, X: Any) -> np.ndarray:
         self._check()
-        pred = np.asarray(self.model_.predict(_as_catboost(X, self.cat_columns_, self.model_.feature_names_),
+        pred = np.asarray(self.model_.predict(_as_catboost(X, self.cat_columns_, self.model_),
                                               thread_count=predict_threads(X.shape[0])))
         return pred.reshape(-1) if pred.ndim > 1 and pred.shape[1] == 1 else pred
 
@@ -114,7 +115,7 @@ class CatBoostClassifier(ClassifierMixin, _CatBoostBase):
 
     def predict_proba(self, X: Any) -> np.ndarray:
         self._check()
-        return np.asarray(self.model_.predict_proba(_as_catboost(X, self.cat_columns_, self.model_.feature_names_),
+        return np.asarray(self.model_.predict_proba(_as_catboost(X, self.cat_columns_, self.model_),
                                                     thread_count=predict_threads(X.shape[0])))
 
     def predict(self, X: Any) -> np.ndarray:
