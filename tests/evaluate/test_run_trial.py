@@ -6,10 +6,12 @@ import pickle
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from forgeml.data.infer import infer_schema
 from forgeml.data.splits import make_folds
 from forgeml.data.validate import align_for_predict
+from forgeml.evaluate import evaluator
 from forgeml.evaluate.evaluator import EvalContext, build, run_trial
 from forgeml.models import get_families
 from forgeml.models.base import FitContext
@@ -136,3 +138,35 @@ def test_a_trial_stops_training_before_its_time_limit_and_still_scores_what_it_t
     assert all(1 < r < 10_000_000 for r in rounds)  # every fold trained: none was starved by the one before
     assert finish_margin(4.0) == 1.0 and finish_margin(50.0) == 10.0 and finish_margin(500.0) == 20.0
     assert finish_margin(4.0, "refit") == 1.0 and finish_margin(50.0, "refit") == 5.0
+
+
+def _mixed(tmp_path, n=3000):
+    rng = np.random.default_rng(1)
+    df = pd.DataFrame({"a": rng.normal(size=n), "b": rng.exponential(size=n),
+                       "c": rng.choice(["x", "y", "z", None], size=n)})
+    df.loc[rng.random(n) < 0.1, "a"] = np.nan
+    df["y"] = ((df.a.fillna(0) + (df.c == "x") + rng.normal(0, 0.5, n)) > 0.5).astype(int)
+    schema = infer_schema(df, "y")
+    X, y = align_for_predict(schema, df.drop(columns=["y"])), encode_target(df, schema)
+    folds = make_folds(y, schema.task, n_rows=len(X), n_cols=3, seed=0, n_folds=3)
+    return EvalContext(X=X, y=y, folds=folds, schema_json=schema.to_json(), metric="roc_auc", run_dir=str(tmp_path))
+
+
+@pytest.mark.parametrize("family", ["linear", "lightgbm", "mlp"])
+def test_validation_rows_predicted_in_slices_give_the_same_out_of_fold_predictions(tmp_path, monkeypatch, family):
+    """A large fold is predicted a slice at a time (memory); the out-of-fold predictions and the score must be those
+    of one call over the whole fold: 1,000 validation rows per fold here, in slices of 250."""
+    ctx = _mixed(tmp_path)
+    fctx = FitContext(task="binary", n_rows=2000, n_features=3, n_classes=2, seed=0)
+    config = dict(default_configs(get_families([family], fctx), ctx.schema, fctx)[0])
+    whole = run_trial(TrialSpec(0, config), ctx)
+    monkeypatch.setattr(evaluator, "PREDICT_SLICE_CELLS", 3)  # as small as slices go: _MIN_SLICE_ROWS
+    monkeypatch.setattr(evaluator, "_MIN_SLICE_ROWS", 250)
+    calls = []
+    real = evaluator.predict_matrix
+    monkeypatch.setattr(evaluator, "predict_matrix", lambda p, X, k: calls.append(len(X)) or real(p, X, k))
+    sliced = run_trial(TrialSpec(1, config), ctx)
+    assert whole.status is sliced.status is TrialStatus.COMPLETE, (whole.error, sliced.error)
+    assert calls == [250, 250, 250, 250] * 3  # each fold of 1,000 rows in four slices
+    np.testing.assert_array_equal(np.load(sliced.oof_path), np.load(whole.oof_path))
+    assert sliced.score == whole.score and sliced.fold_scores == whole.fold_scores

@@ -15,7 +15,7 @@ import pytest
 
 from forgeml.errors import ConfigError
 from forgeml.execute import EXECUTORS, make_executor
-from forgeml.execute.local import LocalExecutor
+from forgeml.execute.local import LocalExecutor, recycle_threshold
 from forgeml.testing.check_executor import CHECKS, check_executor, run_specs
 from forgeml.testing.trial_fns import CountingContext, trial_fn
 from forgeml.trial import TrialSpec, TrialStatus
@@ -234,3 +234,34 @@ def test_a_worker_gives_back_what_a_finished_trial_freed():
     assert all(r.ok for r in got.values())
     assert got[1].extra["peak_mb"] > got[0].extra["peak_mb"] + 400  # it did hold the 512 MB
     assert got[2].extra["peak_mb"] < got[0].extra["peak_mb"] + 150  # 32 MB still held, the rest given back
+
+
+def test_a_worker_that_keeps_memory_after_its_trials_is_replaced():
+    """What a trial leaves allocated for good (CatBoost's and PyTorch's leftovers) would raise every later trial's
+    peak: a worker holding more than ``recycle_mb`` above its start after a trial makes way for a fresh one."""
+    with LocalExecutor(n_workers=1, recycle_mb=200) as ex:
+        ex.start(trial_fn, CountingContext())
+        got = run_specs(ex, [TrialSpec(0, {"action": "ok"}), TrialSpec(1, {"action": "keep", "mb": 120}),
+                             TrialSpec(2, {"action": "ok"}), TrialSpec(3, {"action": "keep", "mb": 120}),
+                             TrialSpec(4, {"action": "ok"}), TrialSpec(5, {"action": "ok"})])
+        assert ex.recycled == 1 and len(ex.worker_pids) == 1
+    assert all(r.ok for r in got.values()), [r.error for r in got.values()]
+    pids = [got[i].extra["pid"] for i in range(6)]
+    assert pids[0] == pids[1] == pids[2] == pids[3] != pids[4] == pids[5]  # 120 MB kept: stays; 240 MB: replaced
+    assert got[4].extra["context_loads"] == 1  # the fresh worker loaded the context once, as any worker
+    assert got[4].extra["peak_mb"] < got[2].extra["peak_mb"] - 50 < got[3].extra["peak_mb"] - 150
+
+
+def test_recycling_off_keeps_the_worker_and_the_threshold_follows_the_context_size():
+    with LocalExecutor(n_workers=1, recycle_mb=None) as ex:
+        ex.start(trial_fn, CountingContext())
+        got = run_specs(ex, [TrialSpec(i, {"action": "keep", "mb": 150}) for i in range(3)] +
+                        [TrialSpec(3, {"action": "ok"})])
+        assert ex.recycled == 0
+    assert len({r.extra["pid"] for r in got.values()}) == 1
+    assert got[3].extra["peak_mb"] > got[0].extra["peak_mb"] + 250  # it still holds the 450 MB kept
+    assert recycle_threshold("auto", 1.0) == 256 and recycle_threshold("auto", 139.0) == 128
+    assert recycle_threshold(None, 500.0) is None and recycle_threshold(64, 1.0) == 64
+    for bad in (0, -5, "big"):
+        with pytest.raises(ConfigError, match="recycle_mb"):
+            LocalExecutor(recycle_mb=bad)

@@ -219,3 +219,21 @@ def test_a_refit_forgets_what_the_first_fit_made_and_what_predicting_keeps_is_ne
     fresh = Preprocessor.from_schema(infer_schema(df.drop(columns=["when"]), "y"), {"cat_encoding": enc}).fit(other, y)
     for rows in (other.iloc[:1], other):
         pd.testing.assert_frame_equal(p.transform(rows), fresh.transform(rows))
+
+
+@pytest.mark.parametrize("scale", ["standard", "robust", "minmax", "quantile"])
+def test_scaling_a_slice_of_rows_at_a_time_gives_the_same_output(monkeypatch, scale):
+    """The output's numbers are scaled a slice of rows at a time (the scaler's copy stays small on a large table):
+    every scaler works row by row, so the output must equal one call over all rows, to the bit."""
+    from forgeml.features import preprocess
+
+    df = _frame(300, seed=3)
+    schema = infer_schema(df, "y")
+    X, y = _xy(df)
+    params = {"impute": "median", "indicators": True, "scale": scale, "cat_encoding": "onehot"}
+    whole_fit = Preprocessor.from_schema(schema, params)
+    whole = whole_fit.fit_transform(X, y)
+    monkeypatch.setattr(preprocess, "_SCALE_ROWS", 7)
+    sliced_fit = Preprocessor.from_schema(schema, params)
+    pd.testing.assert_frame_equal(sliced_fit.fit_transform(X, y), whole, check_exact=True)
+    pd.testing.assert_frame_equal(sliced_fit.transform(X), whole_fit.transform(X), check_exact=True)  # 43 slices

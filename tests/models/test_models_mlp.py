@@ -142,3 +142,23 @@ def test_training_on_from_good_weights_never_returns_worse_ones():
                           score_initial=score_initial)
         after = valid_loss(on.state_dict)
         assert (after <= start + 1e-6) == expect_kept, (score_initial, start, after)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_scaling_in_place_leaves_the_callers_rows_alone_and_matches_the_formula(dtype):
+    """The network's inputs are scaled in the estimator's own float32 copies (memory): the caller's array must come
+    out untouched, whatever its type, and the scaled rows equal ``clip((X - mean) / scale)`` to the bit."""
+    X, y = _data("binary", 300)
+    X = X.astype(dtype)
+    X[:5, 0] = X[:, 0].mean() + 1e4 * X[:, 0].std()  # beyond the clip
+    kept = X.copy()
+    clf = TorchMLPClassifier(hidden_sizes=(16,), epochs=3, random_state=0).fit(X, y)
+    np.testing.assert_array_equal(X, kept)
+    p = clf.predict_proba(X)
+    np.testing.assert_array_equal(X, kept)
+    X32 = X.astype(np.float32)
+    expected = np.clip((X32 - clf.x_mean_) / clf.x_scale_, -clf.x_clip_, clf.x_clip_)
+    np.testing.assert_array_equal(clf._inputs(X, fitting=False), expected)
+    assert np.abs(expected[:5, 0]).max() == clf.x_clip_
+    np.testing.assert_array_equal(clf.predict_proba(X32), p)  # float32 input: the same predictions
+    np.testing.assert_array_equal(X32, X.astype(np.float32))

@@ -108,7 +108,8 @@ class SubprocessHandle:
         return self.popen.poll()
 
 
-def start_subprocess_worker(payload: bytes, threads: int) -> tuple[SubprocessHandle, Any]:
+def start_subprocess_worker(payload: bytes, threads: int, recycle_mb: float | None = None
+                            ) -> tuple[SubprocessHandle, Any]:
     """Start ``python -c worker`` with one end of a socket pair; send it ``payload`` from a thread.
 
     A fresh interpreter imports only forgeml (never the user's ``__main__``), and sending from a thread lets
@@ -121,7 +122,7 @@ def start_subprocess_worker(payload: bytes, threads: int) -> tuple[SubprocessHan
     parent_sock, child_sock = socket.socketpair()
     env = {**os.environ, **thread_env(threads)}
     code = (f"from forgeml.execute._worker import subprocess_main; "
-            f"subprocess_main({child_sock.fileno()}, {int(threads)}, {os.getpid()})")
+            f"subprocess_main({child_sock.fileno()}, {int(threads)}, {os.getpid()}, {recycle_mb!r})")
     popen = subprocess.Popen([sys.executable, "-c", code], pass_fds=(child_sock.fileno(),), env=env,
                              stdin=subprocess.DEVNULL, close_fds=True)
     child_sock.close()

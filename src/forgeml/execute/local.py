@@ -61,6 +61,24 @@ def pack_payload(fn: TrialFn, context: Any, spill_mb: float = SPILL_MB) -> bytes
     return out.close()
 
 
+def payload_mb(payload: bytes) -> float:
+    """The size of the pickled ``(fn, context)`` a payload carries (or names), in MB."""
+    path = payload_path(payload)
+    if path is None:
+        return len(payload) / 2**20
+    try:
+        return os.path.getsize(path) / 2**20
+    except OSError:
+        return 0.0
+
+
+def recycle_threshold(recycle_mb: float | str | None, context_mb: float) -> float | None:
+    """``LocalExecutor``'s ``recycle_mb`` in MB for a context of ``context_mb`` (see there)."""
+    if recycle_mb != "auto":
+        return None if recycle_mb is None else float(recycle_mb)
+    return 128.0 if context_mb >= 64 else 256.0
+
+
 class _Spill:
     """A file-like sink for ``pickle.dump``: bytes in memory up to ``limit``, then a temporary file."""
 
@@ -121,6 +139,7 @@ class _Worker:
     ready: bool = False
     spec: TrialSpec | None = None
     started: float = 0.0
+    settling: bool = False  # its last result is in, it is giving memory back: not free for the next trial yet
 
     @property
     def name(self) -> str:
@@ -136,13 +155,20 @@ class LocalExecutor(Executor):
     way the worker is killed (and replaced) and its trial recorded ``CRASHED`` with a ``MemoryError``, even if
     it finished. Time limits come from ``spec.timeout``. A pickled ``(fn, context)`` of ``spill_mb`` or more
     reaches the workers through a temporary file (``pack_payload``), removed at ``shutdown``.
+
+    ``recycle_mb`` replaces a worker that still holds that much more memory after a trial (freed memory given
+    back) than when it started: what a library kept from a fit would otherwise raise every later trial's peak.
+    ``"auto"`` is 256 MB, or 128 MB when the pickled context is 64 MB or more (a large table, whose trials take
+    long enough that a fresh worker's second of start-up is cheap); ``None`` never replaces a worker for that.
+    ``recycled`` counts the workers replaced so.
     """
 
     name = "local"
 
     def __init__(self, n_workers: int = 1, threads_per_worker: int = 1, memory_limit_mb: float | None = None,
                  start_method: str = "subprocess", start_timeout: float = 120.0, wait_ready: bool = True,
-                 memory_check_every: float = _MEMORY_CHECK_EVERY_S, spill_mb: float = SPILL_MB) -> None:
+                 memory_check_every: float = _MEMORY_CHECK_EVERY_S, spill_mb: float = SPILL_MB,
+                 recycle_mb: float | str | None = "auto") -> None:
         if int(n_workers) < 1:
             raise ConfigError(f"n_workers must be at least 1, got {n_workers}.")
         if int(threads_per_worker) < 1:
@@ -153,6 +179,9 @@ class LocalExecutor(Executor):
                               "('fork' would copy the parent's OpenMP/torch thread state into the workers).")
         if memory_limit_mb is not None and memory_limit_mb <= 0:
             raise ConfigError(f"memory_limit_mb must be positive or None, got {memory_limit_mb}.")
+        if not (recycle_mb is None or recycle_mb == "auto" or (isinstance(recycle_mb, int | float)
+                                                                and recycle_mb > 0)):
+            raise ConfigError(f"recycle_mb must be a positive number of MB, 'auto' or None, got {recycle_mb!r}.")
         if not memory_check_every > 0:
             raise ConfigError(f"memory_check_every must be a positive number of seconds, got {memory_check_every}.")
         self.n_workers = int(n_workers)
@@ -163,6 +192,9 @@ class LocalExecutor(Executor):
         self.wait_ready = wait_ready
         self.memory_check_every = float(memory_check_every)
         self.spill_mb = float(spill_mb)
+        self.recycle_mb = recycle_mb
+        self.recycled = 0
+        self._recycle_at: float | None = None
         self._payload: bytes | None = None
         self._workers: list[_Worker] = []
         self._queue: deque[TrialSpec] = deque()
@@ -196,6 +228,7 @@ class LocalExecutor(Executor):
         if self._payload is not None:
             return
         self._payload = pack_payload(fn, context, self.spill_mb)
+        self._recycle_at = recycle_threshold(self.recycle_mb, payload_mb(self._payload))
         weakref.finalize(self, _unlink, payload_path(self._payload))  # dropped without shutdown(): no leftover
         ref = weakref.ref(self)
 
@@ -285,13 +318,14 @@ class LocalExecutor(Executor):
     # -- workers --------------------------------------------------------------------------------------------
     def _spawn(self) -> None:
         if self.start_method == "subprocess":
-            process, conn = start_subprocess_worker(self._payload, self.threads_per_worker)
+            process, conn = start_subprocess_worker(self._payload, self.threads_per_worker, self._recycle_at)
             self._workers.append(_Worker(process, conn, process.pid))
             return
         ctx = mp.get_context(self.start_method)
         parent_conn, child_conn = ctx.Pipe(duplex=True)
         process = ctx.Process(target=worker_main, name="forgeml-worker",
-                              args=(child_conn, self._payload, self.threads_per_worker, os.getpid()))
+                              args=(child_conn, self._payload, self.threads_per_worker, os.getpid(),
+                                    self._recycle_at))
         with environ(thread_env(self.threads_per_worker)):
             process.start()
         child_conn.close()
@@ -321,7 +355,7 @@ class LocalExecutor(Executor):
         for w in self._workers:
             if not self._queue:
                 return
-            if w.ready and w.spec is None and w.process.is_alive():
+            if w.ready and w.spec is None and not w.settling and w.process.is_alive():
                 spec = self._queue.popleft()
                 try:
                     w.conn.send(spec)
@@ -340,16 +374,25 @@ class LocalExecutor(Executor):
             for spec in self._queue:
                 self._done.append(TrialResult.failure(spec, TrialStatus.CRASHED, self._broken))
             self._queue.clear()
+        elif kind in ("free", "retire"):
+            self._on_settled(w, kind)
         elif kind == "result" and w.spec is not None:
             spec, res = w.spec, msg[1]
             peak = msg[2] if len(msg) > 2 else 0.0
             if self.memory_limit_mb is not None and peak > self.memory_limit_mb:
                 self._stop(w, TrialStatus.CRASHED, self._memory_error(peak, "peaked at"))
                 return
-            w.spec = None
+            w.spec, w.settling = None, True
             extra = {**res.extra, "peak_mb": round(float(peak), 1)} if peak else res.extra  # the worker's, in trials()
             self._done.append(replace(res, trial_id=spec.trial_id, worker=res.worker or w.name,
                                       duration=res.duration or (time.time() - w.started), extra=extra))
+
+    def _on_settled(self, w: _Worker, kind: str) -> None:
+        """The worker gave back what its trial freed: it is free again, or it retires (and is replaced)."""
+        w.settling = False
+        if kind == "retire":
+            self.recycled += 1
+            self._retire(w)
 
     def _memory_error(self, used: float, how: str = "used") -> ErrorInfo:
         return ErrorInfo("MemoryError", f"the worker {how} {used:.0f} MB, above the memory limit of "

@@ -303,10 +303,16 @@ def _native_codes(s: pd.Series, cats: dict[str, int], unseen: int = -1) -> np.nd
 
 
 def _concat(frames: list[pd.DataFrame], index: pd.Index) -> pd.DataFrame:
+    """The groups' frames side by side, sharing their arrays. Without copy-on-write, ``concat(copy=False)`` merges
+    blocks of one dtype into a new array (a copy of every float64 group at once: 340 MB on 750,000 rows); with it,
+    the blocks stay as they are. Each group's frame is made for this call, so nothing else holds them."""
     frames = [f for f in frames if f.shape[1]]
-    if len(frames) == 1:  # each group's frame is made here, for this call: it is the output as it is
+    if len(frames) == 1:
         return frames[0]
-    return pd.concat(frames, axis=1, copy=False) if frames else pd.DataFrame(index=index)  # no copy of the parts
+    if not frames:
+        return pd.DataFrame(index=index)
+    with pd.option_context("mode.copy_on_write", True):
+        return pd.concat(frames, axis=1)
 
 
 def native_to_codes(X: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:

@@ -42,6 +42,9 @@ CLIPS = ("none", "quantile", "iqr")
 _TARGET_TYPE = {"binary": "binary", "multiclass": "multiclass", "regression": "continuous"}
 
 
+_SCALE_ROWS = 65_536  # rows scaled per call when the output is built: every scaler works row by row
+
+
 class Preprocessor(TransformerMixin, BaseEstimator):
     """One transformer for the whole raw frame.
 
@@ -341,12 +344,14 @@ class Preprocessor(TransformerMixin, BaseEstimator):
             if isinstance(f, np.ndarray):  # a few rows' part (_transform_few)
                 scaled = f is values and self.scaler_ is not None
                 out[:, at:at + width] = dense(self.scaler_.transform(f)) if scaled else f
-            elif f is values and self.scaler_ is not None:
-                out[:, at:at + width] = dense(self.scaler_.transform(f.to_numpy(dtype="float64", na_value=np.nan)))
-            else:
-                for j in range(0, width, 32):  # a few columns at a time: no temporary copy of the whole part
-                    out[:, at + j:at + min(j + 32, width)] = f.iloc[:, j:j + 32].to_numpy(dtype="float64",
-                                                                                          na_value=np.nan)
+            elif f is values and self.scaler_ is not None:  # a slice of rows at a time: the scaler's copy is small
+                arr = f.to_numpy(dtype="float64", na_value=np.nan)
+                for i in range(0, len(arr), _SCALE_ROWS):
+                    out[i:i + _SCALE_ROWS, at:at + width] = dense(self.scaler_.transform(arr[i:i + _SCALE_ROWS]))
+                del arr
+            else:  # a column at a time: a slice of several columns of a many-block frame is copied twice
+                for j in range(width):
+                    out[:, at + j] = f.iloc[:, j].to_numpy(dtype="float64", na_value=np.nan)
             at += width
         # an array's columns are named by the caller (transform names every output column)
         names = [c for f in parts for c in (range(f.shape[1]) if isinstance(f, np.ndarray) else f.columns)]

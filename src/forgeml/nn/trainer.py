@@ -161,7 +161,7 @@ def train_module(module: Any, X: np.ndarray, y: np.ndarray, *, loss: str, lr: fl
                  X_valid: np.ndarray | None = None, y_valid: np.ndarray | None = None, patience: int = 10,
                  seed: int = 0, deadline: float | None = None, n_threads: int = 1,
                  device: str = "cpu", score_initial: bool = False, schedule: str = "cosine",
-                 augment: Any = None) -> TrainResult:
+                 augment: Any = None, rows: np.ndarray | None = None) -> TrainResult:
     """Train ``module`` in place and return its best weights.
 
     ``loss`` is ``"cross_entropy"`` (``y`` integer codes, module outputs logits) or ``"mse"`` (``y`` float, one
@@ -170,7 +170,8 @@ def train_module(module: Any, X: np.ndarray, y: np.ndarray, *, loss: str, lr: fl
     ``score_initial`` (for a module that continues trained weights): the starting weights are a candidate too, so
     training on never returns worse weights, on the validation set, than it started from. ``schedule`` is
     ``"cosine"`` (decay to 1% of ``lr`` over ``epochs``) or ``"constant"``. ``augment(batch, generator)``, if
-    given, transforms each training batch (never the validation rows), e.g. ``shift_images``.
+    given, transforms each training batch (never the validation rows), e.g. ``shift_images``. ``rows``: the rows
+    of ``X`` to train on (``y`` has one value per such row), so a caller need not copy them out of ``X``.
     """
     import torch
 
@@ -182,6 +183,8 @@ def train_module(module: Any, X: np.ndarray, y: np.ndarray, *, loss: str, lr: fl
         torch.manual_seed(seed)
         module.to(device)
         Xt = torch.from_numpy(np.ascontiguousarray(X, dtype=np.float32))
+        rows_t = None if rows is None else torch.from_numpy(np.asarray(rows, dtype=np.int64))
+        n = len(Xt) if rows_t is None else len(rows_t)
         yt = torch.from_numpy(np.asarray(y, dtype=np.int64 if loss == "cross_entropy" else np.float32))
         has_valid = X_valid is not None and y_valid is not None and len(X_valid) > 0
         if has_valid:
@@ -193,7 +196,7 @@ def train_module(module: Any, X: np.ndarray, y: np.ndarray, *, loss: str, lr: fl
             return criterion(out, target) if loss == "cross_entropy" else criterion(out.reshape(-1), target)
 
         epochs = max(1, int(epochs))
-        batch_size = max(1, min(int(batch_size), len(Xt)))
+        batch_size = max(1, min(int(batch_size), n))
         opt = _AdamW(list(module.parameters()), lr=lr, weight_decay=weight_decay)
         gen = torch.Generator().manual_seed(seed)
         best, best_epoch, best_state = math.inf, 0, state_to_numpy(module)
@@ -207,16 +210,16 @@ def train_module(module: Any, X: np.ndarray, y: np.ndarray, *, loss: str, lr: fl
         stopped, completed, steps = "epochs", 0, 0
         for epoch in range(1, epochs + 1):
             module.train()
-            order = torch.randperm(len(Xt), generator=gen)
+            order = torch.randperm(n, generator=gen)
             total, seen = 0.0, 0
-            for i in range(0, len(Xt), batch_size):
+            for i in range(0, n, batch_size):
                 if steps and deadline is not None and time.time() >= deadline:  # always take one step
                     stopped = "deadline"
                     break
                 idx = order[i:i + batch_size]
-                if len(idx) == 1 and len(Xt) > 1:  # a lone last row: batch norm cannot train on one row
+                if len(idx) == 1 and n > 1:  # a lone last row: batch norm cannot train on one row
                     continue
-                xb, yb = Xt[idx], yt[idx].to(device)
+                xb, yb = Xt[idx if rows_t is None else rows_t[idx]], yt[idx].to(device)
                 xb = (augment(xb, gen) if augment is not None else xb).to(device)
                 opt.zero_grad()
                 batch_loss = loss_of(module(xb), yb)

@@ -1,9 +1,9 @@
 """Top-level trial functions and a context for the executor battery (importable by spawned and Ray workers).
 
 ``trial_fn`` does what ``spec.config["action"]`` says: return a result, raise, sleep, exit hard, kill itself,
-allocate memory (and hold it, or free it at once) or report its pid. ``CountingContext`` counts how many times
-it was unpickled in the current process (per context instance), so a test can check that an executor ships the
-context once per worker, not once per trial.
+allocate memory (and hold it, free it at once, or keep it for good) or report its pid. ``CountingContext``
+counts how many times it was unpickled in the current process (per context instance), so a test can check that
+an executor ships the context once per worker, not once per trial.
 """
 from __future__ import annotations
 
@@ -21,6 +21,7 @@ import numpy as np
 from forgeml.trial import TrialResult, TrialSpec, TrialStatus
 
 _HELD: list = []  # per process: what a "fragment" trial keeps alive after it returns
+_KEPT: list = []  # per process: what "keep" trials allocated, never freed
 _LOADS: dict[str, int] = {}  # per process: context token -> how many times it was unpickled here
 
 
@@ -87,6 +88,9 @@ def trial_fn(spec: TrialSpec, context: CountingContext) -> TrialResult:
         blocks = [np.ones(12_000) for _ in range(int(float(cfg.get("mb", 256)) * 2**20 / 96_000))]
         _HELD[:] = blocks[::16]
         del blocks
+        return _ok(spec, context, t0)
+    if action == "keep":  # `mb` MB kept for the life of the process, as some libraries keep what a fit took
+        _KEPT.append(np.ones(int(float(cfg.get("mb", 128)) * 2**20 / 8)))
         return _ok(spec, context, t0)
     if action == "pid_sleep":
         with open(Path(context.tmp_dir) / f"{spec.trial_id}.pid", "a") as fh:
