@@ -1,8 +1,12 @@
 """AutoML never changes a value, replaces a finished run or leaves a temporary folder behind unasked."""
 from __future__ import annotations
 
+import os
 import pickle
+import subprocess
+import sys
 import tempfile
+import textwrap
 
 import numpy as np
 import pandas as pd
@@ -104,3 +108,32 @@ def test_a_finished_run_is_not_overwritten_without_asking(tmp_path):
     from forgeml import runs
 
     assert len(runs(path)) == 1
+
+
+def test_a_finished_fit_keeps_no_copy_of_the_training_rows_alive(tmp_path):
+    """After ``fit`` nothing may hold the run's own copies of the rows (its prepared frame, the trials' context):
+    on a large table that is hundreds of megabytes the caller never sees. Optuna, first imported inside a fit,
+    kept the traceback of an optional import with every frame then on the stack; a fresh interpreter is needed
+    to see it, as any earlier import of Optuna in this process hides it."""
+    script = textwrap.dedent("""
+        import gc, sys
+        import numpy as np, pandas as pd
+        import forgeml
+        from forgeml.evaluate.evaluator import EvalContext
+        assert "optuna" not in sys.modules
+        rng = np.random.default_rng(0)
+        df = pd.DataFrame({"a": rng.normal(size=1000), "b": rng.choice(["x", "y"], 1000)})
+        df["y"] = (df.a + rng.normal(0, 1, 1000) > 0).astype(int)
+        model = forgeml.AutoML(max_trials=4, time_budget=60, families=["linear"], verbose=0, knowledge=None)
+        model.fit(df, target="y")
+        assert "optuna" in sys.modules  # the searcher's library was loaded during the fit
+        gc.collect()
+        alive = [o for o in gc.get_objects() if isinstance(o, EvalContext)]
+        # (the report keeps a sample of 500 rows)
+        frames = [o for o in gc.get_objects() if isinstance(o, pd.DataFrame) and len(o) > 500 and o is not df]
+        print(len(alive), len(frames), model.predict(df.head(3)).shape)
+    """)
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300,
+                         cwd=tmp_path, env={**os.environ, "FORGEML_HOME": str(tmp_path)})
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.split()[-3:] == ["0", "0", "(3,)"], out.stdout

@@ -189,8 +189,7 @@ class AutoML(BaseEstimator):
             if not self.path:
                 shutil.rmtree(run_dir, ignore_errors=True)
         self.schema_ = outcome.schema
-        self._report_rows = _report_sample(df.drop(columns=[weight_column] if weight_column else []), target,
-                                           self.seed)
+        self._report_rows = _report_sample(df, target, self.seed, drop=weight_column)
         self.metric_ = outcome.metric
         self.best_pipeline_: FittedPipeline = outcome.pipeline
         self.leaderboard_ = outcome.leaderboard
@@ -512,10 +511,15 @@ class AutoML(BaseEstimator):
         return tags
 
 
-def _report_sample(df: pd.DataFrame, target: str, seed: int, n: int = 500) -> pd.DataFrame:
-    """A few training rows (labelled ones only) kept for ``feature_report``'s permutation importance."""
-    df = df[df[target].notna()]
-    return df.sample(n=min(n, len(df)), random_state=seed) if len(df) else df
+def _report_sample(df: pd.DataFrame, target: str, seed: int, n: int = 500, drop: str | None = None) -> pd.DataFrame:
+    """A few training rows (labelled ones only) kept for ``feature_report``'s permutation importance, without the
+    column ``drop``. The rows are picked before anything is copied: selecting the labelled rows, or dropping a
+    column, copied the whole frame (120 MB at the end of a fit on 750,000 rows)."""
+    labelled = np.flatnonzero(df[target].notna().to_numpy())
+    # the rows ``df[labelled].sample(n, random_state=seed)`` picks: a Series of the same length draws the same
+    picked = pd.Series(labelled).sample(n=min(n, len(labelled)), random_state=seed).to_numpy()
+    rows = df.iloc[picked]
+    return rows.drop(columns=[drop]) if drop else rows
 
 
 def _check_rows(n_rows: int) -> None:

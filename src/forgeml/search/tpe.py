@@ -18,6 +18,7 @@ import warnings
 from collections.abc import Mapping
 from typing import Any
 
+from forgeml._imports import import_clean
 from forgeml.search._util import loss_of, top_categorical
 from forgeml.search.base import Proposal, Searcher
 from forgeml.space import Categorical, Config, Constant, Float, Int, Param, SearchSpace
@@ -63,7 +64,7 @@ class TPESearcher(Searcher):
                 constant_liar=bool(self.constant_liar))
 
     def setup(self, space: SearchSpace, *, seed: int = 0, warm_start=(), max_trials: int | None = None) -> None:
-        import optuna
+        optuna = import_clean("optuna")  # first imported here, deep in a fit: see forgeml._imports
 
         super().setup(space, seed=seed, warm_start=warm_start, max_trials=max_trials)
         optuna.logging.set_verbosity(optuna.logging.WARNING)
