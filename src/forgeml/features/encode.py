@@ -6,6 +6,7 @@ matches the one seen at fit time. Unseen categories and missing values never rai
 from __future__ import annotations
 
 import warnings
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -62,10 +63,12 @@ class CategoricalEncoder(TransformerMixin, BaseEstimator):
         return self
 
     def fit_transform(self, X: Any, y: Any = None, **fit_params: Any) -> pd.DataFrame:
+        return self.fit_transform_groups(X, y).frame()
+
+    def fit_transform_groups(self, X: Any, y: Any = None) -> EncodedGroups:
+        """``fit_transform``, its output a group at a time (see ``EncodedGroups``); fitted on return."""
         X = _strings(as_frame(X))
-        crossed = self._fit(X, y, cross_fit=True)
-        frames = [crossed[m] if m in crossed else self._transform_group(m, X) for m in self.groups_]
-        return _concat(frames, X.index)
+        return EncodedGroups(self, X, self._fit(X, y, cross_fit=True))
 
     def _fit(self, X: pd.DataFrame, y: Any, cross_fit: bool) -> dict[str, pd.DataFrame]:
         """Fit every group; returns the cross-fitted (out-of-fold) target encodings when ``cross_fit``."""
@@ -153,12 +156,14 @@ class CategoricalEncoder(TransformerMixin, BaseEstimator):
 
     # transforming ----------------------------------------------------------------------------------
     def transform(self, X: Any) -> pd.DataFrame:
+        return self.transform_groups(X).frame()
+
+    def transform_groups(self, X: Any) -> EncodedGroups:
+        """``transform``, its output a group at a time (see ``EncodedGroups``)."""
         check_fitted(self, "feature_names_out_")
         X = as_frame(X, self.feature_names_in_)
-        if len(X) <= FAST_ROWS:
-            return _concat([self._transform_few(m, X) for m in self.groups_], X.index)
-        X = _strings(X)
-        return _concat([self._transform_group(m, X) for m in self.groups_], X.index)
+        few = len(X) <= FAST_ROWS
+        return EncodedGroups(self, X if few else _strings(X), {}, few=few)
 
     def _transform_few(self, method: str, X: pd.DataFrame) -> pd.DataFrame:
         """A group's encoding of a request's few rows, reading only the group's own columns (``X`` may hold
@@ -199,6 +204,34 @@ class CategoricalEncoder(TransformerMixin, BaseEstimator):
     def get_feature_names_out(self, input_features: Any = None) -> np.ndarray:
         check_fitted(self, "feature_names_out_")
         return self.feature_names_out_.copy()
+
+
+class EncodedGroups:
+    """An encoder's output, one group (one-hot, target, ordinal, native) at a time, each made when it is asked for.
+
+    A caller that copies the groups into an array of its own lets each go before the next is made: on a large table
+    the one-hot group alone is hundreds of megabytes, and making every group first held all of them next to that
+    array. ``names`` and ``width`` are known before any group is made; ``numbers`` says whether every group is
+    float64 (only native categories are not).
+    """
+
+    def __init__(self, encoder: CategoricalEncoder, X: pd.DataFrame, made: dict[str, pd.DataFrame],
+                 few: bool = False) -> None:
+        self.encoder, self.X, self.made, self.index, self.few = encoder, X, made, X.index, few
+        self.names = list(encoder.feature_names_out_)
+        self.width = len(self.names)
+        self.numbers = "native" not in encoder.groups_
+
+    def __iter__(self) -> Iterator[pd.DataFrame]:
+        for m in list(self.encoder.groups_):
+            made = self.made.pop(m, None)  # cross-fitted while fitting: handed over once
+            if made is None:
+                made = (self.encoder._transform_few if self.few else self.encoder._transform_group)(m, self.X)
+            yield made
+
+    def frame(self) -> pd.DataFrame:
+        """Every group side by side: the encoder's ``transform`` output."""
+        return _concat(list(self), self.index)
 
 
 class _OneHotLookup:

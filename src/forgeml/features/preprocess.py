@@ -32,7 +32,7 @@ from forgeml.features._frame import check_fitted, dense, index_of, safe_names, w
 from forgeml.features.clip import OutlierClipper
 from forgeml.features.dates import DatetimeParts
 from forgeml.features.describe import preprocessor_features
-from forgeml.features.encode import METHODS, CategoricalEncoder
+from forgeml.features.encode import METHODS, CategoricalEncoder, EncodedGroups
 from forgeml.features.engineer import GROUP_MAX_COLUMNS, SKEWS, CountEncoder, GroupStats, SkewTransformer
 from forgeml.features.impute import INDICATOR_SUFFIX, STRATEGIES, NumericImputer
 from forgeml.features.text import TextFeatures
@@ -116,7 +116,6 @@ class Preprocessor(TransformerMixin, BaseEstimator):
         self.imputer_ = NumericImputer(self.impute, indicators=self.indicators).fit(num)
         vals = self.imputer_.transform(num)
         del num
-        ind_cols = vals.columns[len(self.imputer_.value_columns_):]
         value_cols = list(self.imputer_.value_columns_)
         self.skew_ = None
         if self.skew != "none":
@@ -137,10 +136,12 @@ class Preprocessor(TransformerMixin, BaseEstimator):
         if by_kind[CATEGORICAL]:
             self.encoder_ = CategoricalEncoder(self.cat_encoding, max_onehot=self.max_onehot,
                                                target_type=_TARGET_TYPE.get(self.task, "auto"), seed=self.seed)
-            cats = self.encoder_.fit_transform(X[by_kind[CATEGORICAL]], None if y is None else np.asarray(y))
+            cats = self.encoder_.fit_transform_groups(X[by_kind[CATEGORICAL]], None if y is None else np.asarray(y))
         else:
             cats = None
-        out = self._assemble(clipped, vals[ind_cols], bools, cats, X.index)
+        numeric = [clipped, vals.iloc[:, len(value_cols):], bools]  # the indicators follow the values: a view
+        del clipped, values, vals, bools  # handed over: each is freed once copied into the output
+        out = self._assemble(numeric, cats, X.index)
         self.raw_names_ = list(out.columns)
         self.feature_names_out_ = np.asarray(safe_names(out.columns), dtype=object)
         out.columns = index_of(self, "out", self.feature_names_out_)
@@ -190,8 +191,10 @@ class Preprocessor(TransformerMixin, BaseEstimator):
         n_values = len(self.imputer_.value_columns_)  # the imputer puts the values first, then the indicators
         ind, values = vals.iloc[:, n_values:], vals.iloc[:, :n_values]
         clipped = self.clipper_.transform(values) if self.clipper_ is not None else values
-        cats = self.encoder_.transform(X[self.kinds_[CATEGORICAL]]) if self.encoder_ is not None else None
-        out = self._assemble(clipped, ind, self._bools_raw(X), cats, X.index)
+        cats = self.encoder_.transform_groups(X[self.kinds_[CATEGORICAL]]) if self.encoder_ is not None else None
+        numeric = [clipped, ind, self._bools_raw(X)]
+        del clipped, values, ind, vals  # handed over: each is freed once copied into the output
+        out = self._assemble(numeric, cats, X.index)
         out.columns = index_of(self, "out", self.feature_names_out_)
         return out
 
@@ -235,7 +238,7 @@ class Preprocessor(TransformerMixin, BaseEstimator):
                 bools[:, j] = np.where(np.isnan(bools[:, j]), fill, bools[:, j])
         # the encoder reads only its own columns of a few rows: the whole frame, not a selection made for it
         cats = self.encoder_.transform(X) if self.encoder_ is not None else None
-        out = self._assemble(values, ind, bools, cats, X.index)
+        out = self._assemble([values, ind, bools], cats, X.index)
         out.columns = index_of(self, "out", self.feature_names_out_)
         return out
 
@@ -322,43 +325,67 @@ class Preprocessor(TransformerMixin, BaseEstimator):
             return pd.DataFrame(index=X.index)
         return pd.DataFrame({c: to_bool(X[c]) for c in cols}, index=X.index, columns=cols, dtype="float64")
 
-    def _assemble(self, values: pd.DataFrame | np.ndarray, indicators: pd.DataFrame | np.ndarray,
-                  bools: pd.DataFrame | np.ndarray, cats: pd.DataFrame | None, index: pd.Index) -> pd.DataFrame:
-        """The output frame: the float64 parts written into one array allocated once (each part is copied once;
-        stacking and concatenating would each copy everything again: on a large table the output is the largest
-        thing a trial holds), then the categorical block when it holds ``category`` columns."""
-        if self.bool_fill_ and bools.shape[1] and isinstance(bools, pd.DataFrame):  # arrays come filled
-            bools = bools.fillna(self.bool_fill_)
-        if cats is not None and not cats.shape[1]:
-            cats = None
-        float_cats = cats is not None and all(t == np.float64 for t in cats.dtypes)
-        parts = [f for f in (values, indicators, bools, cats if float_cats else None) if f is not None and f.shape[1]]
-        if not parts:
-            if cats is not None:
+    def _assemble(self, numeric: list, cats: pd.DataFrame | EncodedGroups | None, index: pd.Index) -> pd.DataFrame:
+        """The output frame: the float64 parts written into one array allocated once, each part let go as soon as
+        it is copied, then the categorical block when it holds ``category`` columns.
+
+        ``numeric`` is ``[values, indicators, bools]``, handed over: the caller keeps no reference, so each part
+        is freed once copied. ``cats`` is the encoder's output, whole or a group at a time (``EncodedGroups``, each
+        group made after the numbers are let go). On a large table the output is the largest thing a trial holds;
+        making every part first held them all next to it (about twice the output at the peak)."""
+        parts: list[Any] = list(numeric)
+        numeric.clear()
+        if self.bool_fill_ and parts[2].shape[1] and isinstance(parts[2], pd.DataFrame):  # arrays come filled
+            parts[2] = parts[2].fillna(self.bool_fill_)
+        if isinstance(cats, EncodedGroups) and not cats.numbers:
+            cats = cats.frame()  # native categories stay a block of their own
+        if isinstance(cats, EncodedGroups):
+            float_cats, cat_width = True, cats.width
+        else:
+            float_cats = cats is not None and cats.shape[1] > 0 and all(t == np.float64 for t in cats.dtypes)
+            cat_width = cats.shape[1] if float_cats else 0
+        width = sum(f.shape[1] for f in parts) + cat_width
+        if not width:
+            if cats is not None and cats.shape[1] and not float_cats:
                 return cats
             return pd.DataFrame({"_constant": np.zeros(len(index))}, index=index)  # keeps every estimator working
-        out = np.empty((len(index), sum(f.shape[1] for f in parts)), dtype="float64")
+        out = np.empty((len(index), width), dtype="float64")
+        names: list[Any] = []
         at = 0
-        for f in parts:
-            width = f.shape[1]
-            if isinstance(f, np.ndarray):  # a few rows' part (_transform_few)
-                scaled = f is values and self.scaler_ is not None
-                out[:, at:at + width] = dense(self.scaler_.transform(f)) if scaled else f
-            elif f is values and self.scaler_ is not None:  # a slice of rows at a time: the scaler's copy is small
+        for k in range(3):
+            f, parts[k] = parts[k], None  # this loop holds the only reference: freed once copied
+            at = self._copy_into(out, at, f, scale=k == 0 and self.scaler_ is not None, names=names)
+            del f
+        if float_cats:
+            for group in cats if isinstance(cats, EncodedGroups) else [cats]:
+                at = self._copy_into(out, at, group, scale=False, names=names)
+                del group
+            cats = None
+        # an array's columns are named by the caller (transform names every output column)
+        num = pd.DataFrame(out, index=index, columns=names, copy=False)  # the array itself, not a copy
+        if cats is not None and cats.shape[1]:
+            return pd.concat([num, cats], axis=1, copy=False)
+        return num
+
+    def _copy_into(self, out: np.ndarray, at: int, f: pd.DataFrame | np.ndarray, scale: bool,
+                   names: list[Any]) -> int:
+        """Write part ``f`` into ``out`` from column ``at`` (scaled when ``scale``); returns the next column."""
+        width = f.shape[1]
+        if not width:
+            return at
+        if isinstance(f, np.ndarray):  # a few rows' part (_transform_few)
+            out[:, at:at + width] = dense(self.scaler_.transform(f)) if scale else f
+            names.extend(range(width))
+        else:
+            if scale:  # a slice of rows at a time: the scaler's copy is small
                 arr = f.to_numpy(dtype="float64", na_value=np.nan)
                 for i in range(0, len(arr), _SCALE_ROWS):
                     out[i:i + _SCALE_ROWS, at:at + width] = dense(self.scaler_.transform(arr[i:i + _SCALE_ROWS]))
-                del arr
             else:  # a column at a time: a slice of several columns of a many-block frame is copied twice
                 for j in range(width):
                     out[:, at + j] = f.iloc[:, j].to_numpy(dtype="float64", na_value=np.nan)
-            at += width
-        # an array's columns are named by the caller (transform names every output column)
-        names = [c for f in parts for c in (range(f.shape[1]) if isinstance(f, np.ndarray) else f.columns)]
-        num = pd.DataFrame(out, index=index, columns=names, copy=False)  # the array itself, not a copy
-        if cats is not None and not float_cats:
-            return pd.concat([num, cats], axis=1, copy=False)
-        return num
+            names.extend(f.columns)
+        return at + width
 
     def _input(self, X: Any, fitting: bool) -> pd.DataFrame:
         names = [name for name, _ in self.columns]
