@@ -260,7 +260,7 @@ def test_recycling_off_keeps_the_worker_and_the_threshold_follows_the_context_si
         assert ex.recycled == 0
     assert len({r.extra["pid"] for r in got.values()}) == 1
     assert got[3].extra["peak_mb"] > got[0].extra["peak_mb"] + 250  # it still holds the 450 MB kept
-    assert recycle_threshold("auto", 1.0) == 256 and recycle_threshold("auto", 139.0) == 128
+    assert recycle_threshold("auto", 1.0) == 512 and recycle_threshold("auto", 139.0) == 128
     assert recycle_threshold(None, 500.0) is None and recycle_threshold(64, 1.0) == 64
     for bad in (0, -5, "big"):
         with pytest.raises(ConfigError, match="recycle_mb"):

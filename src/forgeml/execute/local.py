@@ -76,7 +76,7 @@ def recycle_threshold(recycle_mb: float | str | None, context_mb: float) -> floa
     """``LocalExecutor``'s ``recycle_mb`` in MB for a context of ``context_mb`` (see there)."""
     if recycle_mb != "auto":
         return None if recycle_mb is None else float(recycle_mb)
-    return 128.0 if context_mb >= 64 else 256.0
+    return 128.0 if context_mb >= 64 else 512.0
 
 
 class _Spill:
@@ -158,8 +158,10 @@ class LocalExecutor(Executor):
 
     ``recycle_mb`` replaces a worker that still holds that much more memory after a trial (freed memory given
     back) than when it started: what a library kept from a fit would otherwise raise every later trial's peak.
-    ``"auto"`` is 256 MB, or 128 MB when the pickled context is 64 MB or more (a large table, whose trials take
-    long enough that a fresh worker's second of start-up is cheap); ``None`` never replaces a worker for that.
+    ``"auto"`` is 128 MB when the pickled context is 64 MB or more (a large table, whose trials take long enough
+    that a fresh worker's two seconds of start-up are cheap), else 512 MB (on small data those two seconds cost
+    more trials than the memory is worth: PyTorch alone leaves about 200 MB after an MLP trial); ``None`` never
+    replaces a worker for that.
     ``recycled`` counts the workers replaced so.
     """
 

@@ -211,15 +211,14 @@ class EncodedGroups:
 
     A caller that copies the groups into an array of its own lets each go before the next is made: on a large table
     the one-hot group alone is hundreds of megabytes, and making every group first held all of them next to that
-    array. ``names`` and ``width`` are known before any group is made; ``numbers`` says whether every group is
-    float64 (only native categories are not).
+    array. ``width`` (the output's columns) is known before any group is made; ``numbers`` says whether every group
+    is float64 (only native categories are not).
     """
 
     def __init__(self, encoder: CategoricalEncoder, X: pd.DataFrame, made: dict[str, pd.DataFrame],
                  few: bool = False) -> None:
         self.encoder, self.X, self.made, self.index, self.few = encoder, X, made, X.index, few
-        self.names = list(encoder.feature_names_out_)
-        self.width = len(self.names)
+        self.width = len(encoder.feature_names_out_)
         self.numbers = "native" not in encoder.groups_
 
     def __iter__(self) -> Iterator[pd.DataFrame]:
