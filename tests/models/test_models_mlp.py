@@ -162,3 +162,24 @@ def test_scaling_in_place_leaves_the_callers_rows_alone_and_matches_the_formula(
     assert np.abs(expected[:5, 0]).max() == clf.x_clip_
     np.testing.assert_array_equal(clf.predict_proba(X32), p)  # float32 input: the same predictions
     np.testing.assert_array_equal(X32, X.astype(np.float32))
+
+
+def test_training_on_rows_of_a_matrix_equals_training_on_a_copy_of_them():
+    """``train_module(rows=)`` reads the training rows where they are (no copy of a large input): the batches, and
+    so the trained weights, must be those of training on the rows copied out."""
+    import torch
+
+    X, y = _data("binary", 500)
+    X = X.astype(np.float32)
+    rows = np.sort(np.random.default_rng(3).choice(500, 350, replace=False))
+
+    def train(**kw):
+        torch.manual_seed(0)
+        module = build_mlp(X.shape[1], 2, hidden_sizes=(16,))
+        return train_module(module, loss="cross_entropy", epochs=4, batch_size=64, seed=1, **kw)
+
+    copied = train(X=X[rows], y=y[rows])
+    in_place = train(X=X, y=y[rows], rows=rows)
+    assert copied.history == in_place.history and len(copied.history) == 4
+    for name, value in copied.state_dict.items():
+        np.testing.assert_array_equal(value, in_place.state_dict[name])
