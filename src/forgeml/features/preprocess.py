@@ -43,6 +43,7 @@ _TARGET_TYPE = {"binary": "binary", "multiclass": "multiclass", "regression": "c
 
 
 _SCALE_ROWS = 65_536  # rows scaled per call when the output is built: every scaler works row by row
+_WHOLE_CELLS = 1 << 20  # a frame part of at most this many cells is copied into the output in one call
 
 
 class Preprocessor(TransformerMixin, BaseEstimator):
@@ -381,6 +382,8 @@ class Preprocessor(TransformerMixin, BaseEstimator):
                 arr = f.to_numpy(dtype="float64", na_value=np.nan)
                 for i in range(0, len(arr), _SCALE_ROWS):
                     out[i:i + _SCALE_ROWS, at:at + width] = dense(self.scaler_.transform(arr[i:i + _SCALE_ROWS]))
+            elif f.size <= _WHOLE_CELLS:  # a small part at once: a call per column costs more than the copy
+                out[:, at:at + width] = f.to_numpy(dtype="float64", na_value=np.nan)
             else:  # a column at a time: a slice of several columns of a many-block frame is copied twice
                 for j in range(width):
                     out[:, at + j] = f.iloc[:, j].to_numpy(dtype="float64", na_value=np.nan)
