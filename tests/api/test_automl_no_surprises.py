@@ -137,3 +137,55 @@ def test_a_finished_fit_keeps_no_copy_of_the_training_rows_alive(tmp_path):
                          cwd=tmp_path, env={**os.environ, "FORGEML_HOME": str(tmp_path)})
     assert out.returncode == 0, out.stderr[-2000:]
     assert out.stdout.split()[-3:] == ["0", "0", "(3,)"], out.stdout
+
+
+def test_score_reads_the_target_from_a_frame_that_holds_it(fitted):
+    """``fit(df, target=...)`` users score the same way: the frame alone, or the frame and the column's name."""
+    df = _frame(60).assign(target=lambda d: 1 - d.target)  # every label flipped: a score far from perfect
+    plain = fitted.score(df.drop(columns=["target"]), df.target)
+    assert plain < 0.5
+    assert fitted.score(df) == plain
+    assert fitted.score(df, "target") == plain
+    assert fitted.score(df.rename(columns={"target": "t2"}), "t2") == plain
+
+
+def test_score_names_what_is_missing_or_mismatched(fitted):
+    from forgeml.errors import TargetError
+
+    df = _frame(60)
+    with pytest.raises(TargetError, match="y is None.*column 'target'"):
+        fitted.score(df.drop(columns=["target"]))
+    with pytest.raises(TargetError, match="string 'label'.*does not have"):
+        fitted.score(df, "label")
+    with pytest.raises(DataError, match="X has 60 rows but y has 10"):
+        fitted.score(df.drop(columns=["target"]), df.target[:10])
+
+
+def test_the_sklearn_style_scores_read_the_target_from_the_frame_too():
+    from forgeml import AutoClassifier, AutoRegressor
+
+    df = _frame(120)
+    clf = AutoClassifier(**FAST).fit(df, target="target")
+    test = _frame(60).assign(target=lambda d: np.where(np.arange(60) % 3 == 0, 1 - d.target, d.target))
+    accuracy = float(np.mean(clf.predict(test.drop(columns=["target"])) == test.target))
+    assert accuracy < 0.9  # a third of the labels flipped
+    assert clf.score(test) == pytest.approx(accuracy)
+    assert clf.score(test, "target") == clf.score(test.drop(columns=["target"]), test.target)
+    reg = AutoRegressor(**FAST).fit(df.assign(target=df.a * 2 + df.b), target="target")
+    test = test.assign(target=test.a * 2 + test.b)
+    assert reg.score(test) == reg.score(test.drop(columns=["target"]), test.target) > 0.9
+
+
+@pytest.mark.parametrize("ensemble", [False, True])
+def test_the_leaderboard_marks_exactly_one_row_chosen_the_model_returned(ensemble):
+    """A single pipeline kept without an ensemble row was marked nowhere (the served metadata and the report read
+    the chosen row for the model's CV score)."""
+    model = AutoML(**{**FAST, "max_trials": 3, "ensemble": ensemble}).fit(_frame(), target="target")
+    board = model.leaderboard()
+    chosen = board[board["chosen"] == True]  # noqa: E712
+    assert len(chosen) == 1
+    row = chosen.iloc[0]
+    assert row["ensemble_weight"] == 1.0
+    if row["family"] != "ensemble":
+        assert len(model.best_pipeline_.members) == 1
+        assert not ensemble or board["family"].eq("ensemble").sum() == 0

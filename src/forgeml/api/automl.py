@@ -393,16 +393,32 @@ class AutoML(BaseEstimator):
         # the pipeline's own check then finds nothing left to change
         return align_for_predict(self.schema_, X, on_bad_value=self.on_bad_value, inf_as_nan=self.inf_as_nan)
 
-    def score(self, X: Any, y: Any, sample_weight: Any = None) -> float:
+    def score(self, X: Any, y: Any = None, sample_weight: Any = None) -> float:
         """The run's metric on ``(X, y)``, in its natural direction (AUC up, RMSE down), each row counted
-        ``sample_weight[i]`` times when weights are given."""
+        ``sample_weight[i]`` times when weights are given. Like ``fit(df, target=...)``, a frame that holds the
+        target scores on its own: ``score(test_df)`` (the training target's name) or ``score(test_df, "col")``."""
         self._check_fitted()
+        X, y = self._scored_rows(X, y)
         return self._metric_on(self.metric_, X, y, sample_weight)
+
+    def _scored_rows(self, X: Any, y: Any) -> tuple[Any, Any]:
+        """``(X, y)`` from a frame holding the target when ``y`` is None or a column name."""
+        if y is not None and not isinstance(y, str):
+            return X, y
+        name = y if y is not None else self.schema_.target
+        if not isinstance(X, pd.DataFrame) or name not in X.columns:
+            where = "y is None" if y is None else f"y is the string {y!r}"
+            raise TargetError(f"{where}, so the target is read from X's column {name!r}, which X does not have: "
+                              f"pass score(X, y) with the true values, or a frame holding the {name!r} column")
+        return X.drop(columns=[name]), X[name]
 
     def _metric_on(self, metric, X: Any, y: Any, sample_weight: Any = None) -> float:
         from forgeml.data.weights import check_sample_weight
 
-        y = np.asarray(y)
+        y = _target_array(y)
+        rows = X.shape[0] if hasattr(X, "shape") and len(X.shape) else None
+        if rows is not None and rows != len(y):
+            raise DataError(f"X has {rows} rows but y has {len(y)}; they must match")
         w = None if sample_weight is None else check_sample_weight(sample_weight, len(y))
         if self.task_ == "regression":
             return metric.score(y.astype(float), self.predict(X), sample_weight=w)
@@ -555,8 +571,10 @@ class AutoClassifier(ClassifierMixin, AutoML):
     def predict_proba(self, X: Any) -> np.ndarray:  # type: ignore[override]
         return super().predict_proba(X).to_numpy()
 
-    def score(self, X: Any, y: Any, sample_weight: Any = None) -> float:
-        return ClassifierMixin.score(self, X, y, sample_weight)
+    def score(self, X: Any, y: Any = None, sample_weight: Any = None) -> float:
+        self._check_fitted()
+        X, y = self._scored_rows(X, y)
+        return ClassifierMixin.score(self, X, _target_array(y), sample_weight)
 
 
 class AutoRegressor(RegressorMixin, AutoML):
@@ -564,6 +582,8 @@ class AutoRegressor(RegressorMixin, AutoML):
 
     _task_restriction = "regression"
 
-    def score(self, X: Any, y: Any, sample_weight: Any = None) -> float:
-        return RegressorMixin.score(self, X, y, sample_weight)
+    def score(self, X: Any, y: Any = None, sample_weight: Any = None) -> float:
+        self._check_fitted()
+        X, y = self._scored_rows(X, y)
+        return RegressorMixin.score(self, X, _target_array(y), sample_weight)
 

@@ -50,7 +50,8 @@ def build_leaderboard(state: SearchState, weights: dict[int, float], ens_score: 
     (``ensemble.select``), its members and weights, the summed fit time of its members and its predict cost
     (``predict_s_per_1k``: measured on a 10,000-row batch for the kept one under ``infer_limit``, otherwise the
     members' cross-validation figures summed); ``chosen`` marks the one kept (``kept``, the very ensemble the model
-    was built from, or by ``method`` name without it). An ensemble chosen again after the comparison (a member
+    was built from, or by ``method`` name without it; the trial itself when a single pipeline was kept and no
+    ensemble row names it). An ensemble chosen again after the comparison (a member
     could not be refit, or ``infer_limit``) is not one of the candidates: it gets a row of its own, chosen, with
     ``ens_score`` (its nested score, or none when it could not be scored). ``beats_single`` is the share of
     bootstrap resamples of the nested rows on which the method beat the single best (``ensemble.select``).
@@ -92,6 +93,9 @@ def build_leaderboard(state: SearchState, weights: dict[int, float], ens_score: 
                          "predict_time": members["predict_time"].sum() if measured_s_per_row is None
                          else measured_s_per_row * 1000, "ensemble_weight": 1.0,
                          "members": _members(weights), "beats_single": float("nan"), "chosen": True})
+    single = [t for t, w in weights.items() if w > 0]
+    if not any(r["chosen"] for r in ens_rows) and len(single) == 1:
+        frame.loc[frame["trial_id"] == single[0], "chosen"] = True  # a single pipeline kept, no ensemble row
     if ens_rows:
         frame = pd.concat([pd.DataFrame(ens_rows, columns=COLUMNS), frame], ignore_index=True)
     frame = frame.sort_values(["fidelity", "score", "trial_id"],
