@@ -189,3 +189,20 @@ def test_the_leaderboard_marks_exactly_one_row_chosen_the_model_returned(ensembl
     if row["family"] != "ensemble":
         assert len(model.best_pipeline_.members) == 1
         assert not ensemble or board["family"].eq("ensemble").sum() == 0
+
+
+def test_fit_on_duplicate_column_names_names_them():
+    """The check existed in ``validate_training``, but reading the frame failed first with pandas' own
+    AttributeError (a repeated name selects a frame, which has no ``dtype``)."""
+    df = _frame()
+    for bad, kw in ((pd.concat([df[["a"]], df], axis=1), {"target": "target"}),
+                    (pd.concat([df, df[["target"]]], axis=1), {"target": "target"}),
+                    (pd.concat([df[["a", "a"]], df[["b"]]], axis=1), {"y": df.target})):
+        with pytest.raises(DataError, match="duplicate column names: '(a|target)'; rename them"):
+            AutoML(**FAST).fit(bad, **kw)
+
+
+def test_rows_as_a_list_of_dicts_are_refused_with_what_to_pass(fitted):
+    with pytest.raises(DataError, match=r"list of dicts.*pandas.DataFrame\(X\)"):
+        fitted.predict([{"a": 0.1, "b": 0.2}])
+    assert len(fitted.predict(pd.DataFrame([{"a": 0.1, "b": 0.2}]))) == 1

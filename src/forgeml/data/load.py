@@ -30,6 +30,10 @@ def read_table(source: Any) -> pd.DataFrame:
     failure to read a file is a ``DataFormatError`` naming the path; complex values are a ``DataError``.
     """
     if isinstance(source, pd.DataFrame):
+        if not source.columns.is_unique:  # every later step reads columns by name
+            dup = list(dict.fromkeys(source.columns[source.columns.duplicated()]))
+            names = ", ".join(repr(str(c)) for c in dup[:10])
+            raise DataError(f"duplicate column names: {names}; rename them so that each column is unique")
         check_not_complex(source)
         return source.copy(deep=False)
     if isinstance(source, pd.Series):
@@ -57,6 +61,9 @@ def to_array(source: Any) -> np.ndarray:
     anything not 2-D, ragged rows, complex numbers or a sparse matrix above the limit, and
     ``UnsupportedValueError`` (also a ``TypeError``) for cells holding dicts, lists or other containers.
     """
+    if isinstance(source, (list, tuple)) and source and all(isinstance(r, dict) for r in source):
+        raise DataError("X is a list of dicts (rows by column name); pass pandas.DataFrame(X), which keeps the "
+                        "column names the model needs")
     if _is_sparse(source):
         arr = _densify(source)
     elif isinstance(source, np.ndarray):
@@ -77,7 +84,7 @@ def to_array(source: Any) -> np.ndarray:
 
 def check_not_complex(df: pd.DataFrame, what: str = "X") -> None:
     """Raise ``DataError`` when a column of ``df`` holds complex numbers (no model can use them)."""
-    cols = [c for c in df.columns if pd.api.types.is_complex_dtype(df[c].dtype)]
+    cols = [c for c, t in zip(df.columns, df.dtypes) if pd.api.types.is_complex_dtype(t)]  # names may repeat
     if cols:
         names = ", ".join(repr(str(c)) for c in cols[:10])
         raise DataError(_complex_message(f"{what} column(s) {names} hold"))
