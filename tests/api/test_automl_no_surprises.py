@@ -206,3 +206,11 @@ def test_rows_as_a_list_of_dicts_are_refused_with_what_to_pass(fitted):
     with pytest.raises(DataError, match=r"list of dicts.*pandas.DataFrame\(X\)"):
         fitted.predict([{"a": 0.1, "b": 0.2}])
     assert len(fitted.predict(pd.DataFrame([{"a": 0.1, "b": 0.2}]))) == 1
+
+
+def test_multiindex_columns_are_refused_before_any_trial():
+    """Every trial failed on them (an unhashable column key) and the run spent its whole budget to say so."""
+    df = _frame()
+    df.columns = pd.MultiIndex.from_tuples([("x", "a"), ("x", "b"), ("t", "target")])
+    with pytest.raises(DataError, match="MultiIndex.*flatten"):
+        AutoML(**FAST).fit(df, target=("t", "target"))

@@ -30,6 +30,9 @@ def read_table(source: Any) -> pd.DataFrame:
     failure to read a file is a ``DataFormatError`` naming the path; complex values are a ``DataError``.
     """
     if isinstance(source, pd.DataFrame):
+        if isinstance(source.columns, pd.MultiIndex):
+            raise DataError(f"the columns have {source.columns.nlevels} levels (a MultiIndex); flatten them to one "
+                            "name each, e.g. df.columns = ['_'.join(map(str, c)) for c in df.columns]")
         if not source.columns.is_unique:  # every later step reads columns by name
             dup = list(dict.fromkeys(source.columns[source.columns.duplicated()]))
             names = ", ".join(repr(str(c)) for c in dup[:10])
