@@ -79,6 +79,9 @@ TABLES = {"wide": (wide, "binary"), "manyclass": (manyclass, "multiclass"), "mix
 
 def write_suite(out: Path, only: list[str] | None = None) -> Path:
     """The tables as Parquet files in ``out`` and their ``manifest.json`` (the shape ``run_suite.py`` reads)."""
+    unknown = sorted(set(only or ()) - set(TABLES))
+    if unknown:
+        raise SystemExit(f"unknown table(s): {', '.join(unknown)}; choose from {', '.join(TABLES)}")
     out.mkdir(parents=True, exist_ok=True)
     entries = []
     for name, (make, task) in TABLES.items():

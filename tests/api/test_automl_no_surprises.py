@@ -150,9 +150,15 @@ def test_score_reads_the_target_from_a_frame_that_holds_it(fitted):
 
 
 def test_score_names_what_is_missing_or_mismatched(fitted):
+    from forgeml import AutoClassifier
     from forgeml.errors import TargetError
 
     df = _frame(60)
+    clf = AutoClassifier(**FAST).fit(df, target="target")
+    with pytest.raises(DataError, match="X has 60 rows but y has 10"):
+        clf.score(df.drop(columns=["target"]), df.target[:10])
+    with pytest.raises(DataError, match="X has 2 rows but y has 1"):
+        fitted.score([[0.1, 0.2], [0.3, 0.4]], [1])
     with pytest.raises(TargetError, match="y is None.*column 'target'"):
         fitted.score(df.drop(columns=["target"]))
     with pytest.raises(TargetError, match="string 'label'.*does not have"):
@@ -186,9 +192,10 @@ def test_the_leaderboard_marks_exactly_one_row_chosen_the_model_returned(ensembl
     assert len(chosen) == 1
     row = chosen.iloc[0]
     assert row["ensemble_weight"] == 1.0
-    if row["family"] != "ensemble":
-        assert len(model.best_pipeline_.members) == 1
-        assert not ensemble or board["family"].eq("ensemble").sum() == 0
+    if not ensemble:  # the one pipeline returned is the trial marked
+        assert row["family"] != "ensemble"
+        assert list(model.best_pipeline_.member_ids) == [row["trial_id"]]
+        assert board.loc[board["trial_id"] != row["trial_id"], "ensemble_weight"].eq(0).all()
 
 
 def test_fit_on_duplicate_column_names_names_them():
@@ -214,3 +221,15 @@ def test_multiindex_columns_are_refused_before_any_trial():
     df.columns = pd.MultiIndex.from_tuples([("x", "a"), ("x", "b"), ("t", "target")])
     with pytest.raises(DataError, match="MultiIndex.*flatten"):
         AutoML(**FAST).fit(df, target=("t", "target"))
+
+
+def test_score_reads_one_row_and_a_file_as_predict_does(fitted, tmp_path):
+    df = _frame(40)
+    reg = AutoML(**{**FAST, "task": "regression"}).fit(df.assign(target=df.a + 2 * df.b), target="target")
+    row = df.drop(columns=["target"]).iloc[0]
+    one = reg.score(row, [5.0])  # RMSE of one row: the distance of its prediction from 5
+    assert one == pytest.approx(abs(reg.predict(df.iloc[[0]])[0] - 5.0))
+    assert one == reg.score(df.iloc[[0]].drop(columns=["target"]), [5.0])
+    path = tmp_path / "test.csv"
+    df.to_csv(path, index=False)
+    assert fitted.score(str(path)) == pytest.approx(fitted.score(df))

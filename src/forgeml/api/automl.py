@@ -396,29 +396,42 @@ class AutoML(BaseEstimator):
     def score(self, X: Any, y: Any = None, sample_weight: Any = None) -> float:
         """The run's metric on ``(X, y)``, in its natural direction (AUC up, RMSE down), each row counted
         ``sample_weight[i]`` times when weights are given. Like ``fit(df, target=...)``, a frame that holds the
-        target scores on its own: ``score(test_df)`` (the training target's name) or ``score(test_df, "col")``."""
+        target scores on its own: ``score(test_df)`` (the training target's name) or ``score(test_df, "col")``; a
+        weight column of the frame is not read (pass ``sample_weight``)."""
         self._check_fitted()
         X, y = self._scored_rows(X, y)
         return self._metric_on(self.metric_, X, y, sample_weight)
 
-    def _scored_rows(self, X: Any, y: Any) -> tuple[Any, Any]:
-        """``(X, y)`` from a frame holding the target when ``y`` is None or a column name."""
-        if y is not None and not isinstance(y, str):
-            return X, y
-        name = y if y is not None else self.schema_.target
-        if not isinstance(X, pd.DataFrame) or name not in X.columns:
-            where = "y is None" if y is None else f"y is the string {y!r}"
-            raise TargetError(f"{where}, so the target is read from X's column {name!r}, which X does not have: "
-                              f"pass score(X, y) with the true values, or a frame holding the {name!r} column")
-        return X.drop(columns=[name]), X[name]
+    def _scored_rows(self, X: Any, y: Any) -> tuple[Any, np.ndarray]:
+        """``(X, y)`` with ``y`` as an array, read from the frame (or file) holding the target when ``y`` is None
+        or a column name; X and y of different lengths are an error here, before any model predicts."""
+        if y is None or isinstance(y, str):
+            if isinstance(X, (str, os.PathLike)):
+                from forgeml.data.load import read_table
+
+                X = read_table(X)
+            name = y if y is not None else self.schema_.target
+            if not isinstance(X, pd.DataFrame) or name not in X.columns:
+                where = "y is None" if y is None else f"y is the string {y!r}"
+                raise TargetError(f"{where}, so the target is read from X's column {name!r}, which X does not "
+                                  f"have: pass score(X, y) with the true values, or a frame holding the {name!r} "
+                                  "column")
+            X, y = X.drop(columns=[name]), X[name]
+        y = _target_array(y)
+        if isinstance(X, pd.Series):
+            rows = 1  # one row, as predict reads it
+        elif hasattr(X, "shape") and len(X.shape):
+            rows = X.shape[0]
+        else:
+            rows = len(X) if isinstance(X, (list, tuple)) else None
+        if rows is not None and rows != len(y):
+            raise DataError(f"X has {rows} rows but y has {len(y)}; they must match")
+        return X, y
 
     def _metric_on(self, metric, X: Any, y: Any, sample_weight: Any = None) -> float:
         from forgeml.data.weights import check_sample_weight
 
         y = _target_array(y)
-        rows = X.shape[0] if hasattr(X, "shape") and len(X.shape) else None
-        if rows is not None and rows != len(y):
-            raise DataError(f"X has {rows} rows but y has {len(y)}; they must match")
         w = None if sample_weight is None else check_sample_weight(sample_weight, len(y))
         if self.task_ == "regression":
             return metric.score(y.astype(float), self.predict(X), sample_weight=w)
@@ -574,7 +587,7 @@ class AutoClassifier(ClassifierMixin, AutoML):
     def score(self, X: Any, y: Any = None, sample_weight: Any = None) -> float:
         self._check_fitted()
         X, y = self._scored_rows(X, y)
-        return ClassifierMixin.score(self, X, _target_array(y), sample_weight)
+        return ClassifierMixin.score(self, X, y, sample_weight)
 
 
 class AutoRegressor(RegressorMixin, AutoML):
@@ -585,5 +598,5 @@ class AutoRegressor(RegressorMixin, AutoML):
     def score(self, X: Any, y: Any = None, sample_weight: Any = None) -> float:
         self._check_fitted()
         X, y = self._scored_rows(X, y)
-        return RegressorMixin.score(self, X, _target_array(y), sample_weight)
+        return RegressorMixin.score(self, X, y, sample_weight)
 
