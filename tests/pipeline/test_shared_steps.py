@@ -160,6 +160,49 @@ def test_a_forest_is_read_tree_by_tree_to_the_last_bit_on_a_few_rows_and_on_thre
     assert forest_predict(model, X.iloc[:1]) is None
 
 
+@pytest.mark.parametrize("kind", ["RandomForestClassifier", "ExtraTreesClassifier", "RandomForestRegressor",
+                                  "ExtraTreesRegressor"])
+def test_a_few_rows_walk_every_tree_at_once_to_the_forests_last_bit(kind, monkeypatch):
+    """The packed walk (``_PackedForest``) must give the forest's own predictions exactly: deep trees (leaves of
+    one row), four classes, rows on thresholds; rows with a missing value and forests over ``PACK_MAX_NODES`` take
+    the tree-by-tree path, also exact."""
+    import sklearn.ensemble
+
+    from forgeml.pipeline import fitted
+    from forgeml.pipeline.fitted import FOREST_FEW_ROWS, forest_predict
+
+    rng = np.random.default_rng(1)
+    X = pd.DataFrame(rng.normal(size=(600, 6)), columns=list("abcdef"))
+    X["f"] = rng.integers(0, 4, 600).astype(float)  # ties: rows fall exactly on thresholds' neighbours
+    classifier = kind.endswith("Classifier")
+    y = rng.integers(0, 4, 600) if classifier else X.a * 3 + rng.normal(size=600)
+    model = getattr(sklearn.ensemble, kind)(n_estimators=40, random_state=0, n_jobs=1).fit(X, y)
+    walked = []
+    real = fitted._PackedForest.mean_over_trees
+    monkeypatch.setattr(fitted._PackedForest, "mean_over_trees",
+                        lambda self, X32: walked.append(len(X32)) or real(self, X32))
+    new = pd.DataFrame(rng.normal(size=(FOREST_FEW_ROWS, 6)), columns=list("abcdef"))
+    new["f"] = rng.integers(0, 4, FOREST_FEW_ROWS).astype(float)
+    for rows in (new.iloc[:1], new.iloc[:5], new, X.iloc[:FOREST_FEW_ROWS]):
+        got = forest_predict(model, rows)
+        want = model.predict_proba(rows) if classifier else model.predict(rows)
+        assert got.shape == want.shape and np.array_equal(got, want)
+    assert walked == [1, 5, FOREST_FEW_ROWS, FOREST_FEW_ROWS]  # every call above took the packed walk
+    model.set_params(n_estimators=25, max_depth=4).fit(X, y[::-1])  # refit in place: the packed trees are stale
+    want = model.predict_proba(new) if classifier else model.predict(new)
+    assert np.array_equal(forest_predict(model, new), want)
+    walked.clear()
+    holed = new.iloc[:3].copy()
+    holed.iloc[1, 2] = np.nan
+    fresh = getattr(sklearn.ensemble, kind)(n_estimators=10, random_state=0, n_jobs=1).fit(X, y)
+    monkeypatch.setattr(fitted, "PACK_MAX_NODES", 10)
+    for m, rows in ((model, holed), (fresh, new.iloc[:2])):  # a missing value; too many nodes to pack
+        got = forest_predict(m, rows)
+        want = m.predict_proba(rows) if classifier else m.predict(rows)
+        assert np.array_equal(got, want)
+    assert walked == []
+
+
 def test_a_scikit_learn_model_reads_its_frame_as_the_array_its_own_check_makes(recwarn):
     """``checked_matrix`` hands a scikit-learn model the array its input check would make of the frame (a fifth of
     the check's cost on one row): the same predictions to the last bit, no feature-name warning, and the frame

