@@ -428,10 +428,9 @@ class AutoML(BaseEstimator):
             raise DataError(f"X has {rows} rows but y has {len(y)}; they must match")
         return X, y
 
-    def _metric_on(self, metric, X: Any, y: Any, sample_weight: Any = None) -> float:
+    def _metric_on(self, metric, X: Any, y: np.ndarray, sample_weight: Any = None) -> float:
         from forgeml.data.weights import check_sample_weight
 
-        y = _target_array(y)
         w = None if sample_weight is None else check_sample_weight(sample_weight, len(y))
         if self.task_ == "regression":
             return metric.score(y.astype(float), self.predict(X), sample_weight=w)

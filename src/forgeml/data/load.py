@@ -30,13 +30,7 @@ def read_table(source: Any) -> pd.DataFrame:
     failure to read a file is a ``DataFormatError`` naming the path; complex values are a ``DataError``.
     """
     if isinstance(source, pd.DataFrame):
-        if isinstance(source.columns, pd.MultiIndex):
-            raise DataError(f"the columns have {source.columns.nlevels} levels (a MultiIndex); flatten them to one "
-                            "name each, e.g. df.columns = ['_'.join(map(str, c)) for c in df.columns]")
-        if not source.columns.is_unique:  # every later step reads columns by name
-            dup = list(dict.fromkeys(source.columns[source.columns.duplicated()]))
-            names = ", ".join(repr(str(c)) for c in dup[:10])
-            raise DataError(f"duplicate column names: {names}; rename them so that each column is unique")
+        check_column_names(source)
         check_not_complex(source)
         return source.copy(deep=False)
     if isinstance(source, pd.Series):
@@ -83,6 +77,18 @@ def to_array(source: Any) -> np.ndarray:
     if arr.dtype == object:
         _check_cells(arr)
     return arr
+
+
+def check_column_names(df: pd.DataFrame) -> None:
+    """Raise ``DataError`` for columns every later step could not read by name: a MultiIndex, repeated names."""
+    if isinstance(df.columns, pd.MultiIndex):
+        raise DataError(f"the columns have {df.columns.nlevels} levels (a MultiIndex); flatten them to one name "
+                        "each, e.g. df.columns = ['_'.join(map(str, c)) for c in df.columns]")
+    if not df.columns.is_unique:
+        dup = [str(c) for c in dict.fromkeys(df.columns[df.columns.duplicated()])]
+        more = f", ... ({len(dup) - 20} more)" if len(dup) > 20 else ""
+        raise DataError(f"duplicate column names: {', '.join(repr(c) for c in dup[:20])}{more}; rename them so "
+                        "that each column is unique")
 
 
 def check_not_complex(df: pd.DataFrame, what: str = "X") -> None:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import difflib
 import warnings
-from collections import Counter
 from typing import Any
 
 import numpy as np
@@ -18,6 +17,7 @@ import pandas as pd
 
 from forgeml.data.coerce import is_missing, to_bool, to_categories, to_datetime, to_numeric, to_string, unreadable
 from forgeml.data.infer import infer_column, infer_task
+from forgeml.data.load import check_column_names
 from forgeml.data.schema import BOOLEAN, CATEGORICAL, DATETIME, MODELLED, NUMERIC, TEXT, Schema
 from forgeml.data.splits import MAX_RARE_CLASSES
 from forgeml.errors import ConfigError, DataError, SchemaMismatchError, TargetError
@@ -44,9 +44,7 @@ def validate_training(df: pd.DataFrame, target: str, *, inf_as_nan: bool = False
     """
     if not isinstance(df, pd.DataFrame):
         raise DataError(f"expected a pandas DataFrame, got {type(df).__name__}; load files with read_table()")
-    dup = [c for c, n in Counter(df.columns).items() if n > 1]
-    if dup:
-        raise DataError(f"duplicate column names: {_names(dup)}; rename them so that each column is unique")
+    check_column_names(df)
     if target not in df.columns:
         close = difflib.get_close_matches(str(target), [str(c) for c in df.columns], n=3, cutoff=0.6)
         hint = f" Did you mean {_names(close)}?" if close else ""
@@ -208,9 +206,7 @@ def align_for_predict(schema: Schema, X: Any, *, on_bad_value: str = "raise", in
         raise DataError(f"expected a pandas DataFrame or a 2-D NumPy array, got {type(X).__name__}")
     if len(X) == 0:
         raise DataError("the table to predict on is empty (0 rows)")
-    dup = [c for c, n in Counter(X.columns).items() if n > 1]
-    if dup:
-        raise DataError(f"duplicate column names: {_names(dup)}; rename them so that each column is unique")
+    check_column_names(X)
     present = set(X.columns)
     missing = [c for c in schema.names(MODELLED) if c not in present]
     if missing:

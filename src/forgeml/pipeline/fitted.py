@@ -135,6 +135,7 @@ def _sum_trees(model: Any, X32: Any) -> np.ndarray:
 
 
 PACK_MAX_NODES = 1_000_000  # forests with more nodes than this (about 40 MB packed) keep the per-tree walk
+# model -> (its estimators_ list, its length, the packed forest or None): a refit or warm start in place repacks
 _PACKS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
@@ -170,7 +171,6 @@ class _PackedForest:
         # what ``_sum_trees`` takes of each tree's ``predict``: its first classes, or its one output
         self.value = np.concatenate([t.value[:, 0, :k] for t in trees])
         self.classifier = classifier
-        self.source, self.n_trees = model.estimators_, len(trees)  # to notice a refit (or warm start) in place
 
     def mean_over_trees(self, X32: np.ndarray) -> np.ndarray:
         n = X32.shape[0]
@@ -186,13 +186,13 @@ class _PackedForest:
 
 def _packed(model: Any) -> _PackedForest | None:
     """The forest packed for the few-rows walk (built on first use, kept while the model lives), or None when
-    it has more than ``PACK_MAX_NODES`` nodes."""
-    packed = _PACKS.get(model)
-    if packed is None or packed.source is not model.estimators_ or packed.n_trees != len(model.estimators_):
-        if sum(est.tree_.node_count for est in model.estimators_) > PACK_MAX_NODES:
-            return None
-        packed = _PACKS[model] = _PackedForest(model)
-    return packed
+    it has more than ``PACK_MAX_NODES`` nodes (that answer is kept too: counting the nodes is per-tree work)."""
+    entry = _PACKS.get(model)
+    if entry is None or entry[0] is not model.estimators_ or entry[1] != len(model.estimators_):
+        too_big = sum(est.tree_.node_count for est in model.estimators_) > PACK_MAX_NODES
+        entry = _PACKS[model] = (model.estimators_, len(model.estimators_),
+                                 None if too_big else _PackedForest(model))
+    return entry[2]
 
 
 class StepCache:
