@@ -73,3 +73,12 @@ def test_explicit_folds_and_determinism():
 def test_too_few_rows():
     with pytest.raises(DataError, match="at least 2 rows"):
         make_folds(np.array([1.0]), "regression", n_rows=1, n_cols=1, seed=0)
+
+
+def test_many_classes_count_as_more_work():
+    """Boosting grows a tree per class: 30 classes on 7,500 x 20 cost each model what 4.5M binary cells do."""
+    many = np.arange(7_500) % 30
+    assert len(make_folds(many, "multiclass", n_rows=7_500, n_cols=20, seed=0)) == 3
+    assert len(make_folds(many % 3, "multiclass", n_rows=7_500, n_cols=20, seed=0)) == 5
+    assert len(make_folds(many % 2, "binary", n_rows=7_500, n_cols=20, seed=0)) == 5
+    assert len(make_folds(many.astype(float), "regression", n_rows=7_500, n_cols=20, seed=0)) == 5

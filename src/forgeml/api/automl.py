@@ -45,6 +45,8 @@ class AutoML(BaseEstimator):
         seed: every random choice derives from it.
         max_trials: stop after this many search trials; with it the run is reproducible.
         n_jobs: parallel trials (-1 = one per core); threads per trial = cores // n_jobs.
+        n_folds: cross-validation folds per trial; ``None`` (default) takes 5 on small tables, 3 above 1,000,000
+            rows x columns (x classes, for more than two) and one 20 % holdout above 100,000 rows; ``1`` a holdout.
         search: a strategy name from ``forgeml.search.SEARCHERS`` or a ``Searcher`` object (copied at each fit).
         search_options: options for that strategy (e.g. ``{"levels": 2, "allow_partial": True}`` for grid).
         families: model families to consider, as names and/or ``ModelFamily`` objects (default: all registered).
