@@ -7,6 +7,21 @@ from typing import Any
 from forgeml.errors import NotFittedError
 from forgeml.models.base import FitContext
 
+SPLIT_CELLS = 128_000  # columns x bins a histogram booster's split search may scan per leaf (255 bins x 500 columns)
+MIN_BINS = 63
+
+
+def histogram_bins(ctx: FitContext, default: int) -> int:
+    """Bins per column for a histogram booster (LightGBM, XGBoost, CatBoost): the library's own ``default``, fewer
+    on wide tables so that columns x bins stays near ``SPLIT_CELLS``, never below ``MIN_BINS``.
+
+    The split search scans every bin of every sampled column at every leaf; on 2,000 columns that is most of a
+    tree's cost. On 750 x 2,000 rows, 63 bins made LightGBM 2.9x, XGBoost 3.0x and CatBoost 3.1x faster for the
+    same score (a 60 s run's first CatBoost trial had taken 29 s); on 15 tables under 3,000 rows, 63 bins for all
+    columns moved LightGBM's cross-validated score both ways within noise. Counted in the schema's columns, the
+    same for every fold and the refit, so a configuration means one model."""
+    return int(min(default, max(MIN_BINS, SPLIT_CELLS // max(1, int(ctx.n_features)))))
+
 
 def threads(ctx: FitContext) -> int:
     """The thread count a family may use: ``ctx.n_threads``, at least one (never -1: the machine is shared)."""

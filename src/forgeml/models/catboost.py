@@ -14,7 +14,7 @@ import pandas as pd
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
 
 from forgeml._threads import predict_threads
-from forgeml.models._common import require_fitted, threads
+from forgeml.models._common import histogram_bins, require_fitted, threads
 from forgeml.models.base import Capabilities, FitContext, ModelFamily
 from forgeml.space import Float, Int, SearchSpace
 
@@ -62,10 +62,11 @@ def _as_catboost(X: Any, cat_columns: list, model: Any = None) -> Any:
 
 class _CatBoostBase(BaseEstimator):
     _model_class = ""
+    border_count: int | None = None  # models pickled before it was a parameter read it from here
 
     def __init__(self, iterations: int = 500, learning_rate: float | None = None, depth: int = 6,
                  l2_leaf_reg: float = 3.0, thread_count: int = 1, random_seed: int = 0,
-                 deadline: float | None = None) -> None:
+                 deadline: float | None = None, border_count: int | None = None) -> None:
         self.iterations = iterations
         self.learning_rate = learning_rate
         self.depth = depth
@@ -73,6 +74,7 @@ class _CatBoostBase(BaseEstimator):
         self.thread_count = thread_count
         self.random_seed = random_seed
         self.deadline = deadline
+        self.border_count = border_count
 
     def fit(self, X: Any, y: Any, sample_weight: Any = None) -> _CatBoostBase:
         import catboost
@@ -83,6 +85,7 @@ class _CatBoostBase(BaseEstimator):
             iterations=int(self.iterations), learning_rate=self.learning_rate, depth=int(self.depth),
             l2_leaf_reg=float(self.l2_leaf_reg), thread_count=int(self.thread_count),
             random_seed=int(self.random_seed), verbose=False, allow_writing_files=False,
+            **({} if self.border_count is None else {"border_count": int(self.border_count)}),
         )
         cat_idx = [list(X.columns).index(c) for c in self.cat_columns_]
         callbacks = None if self.deadline is None else [_DeadlineCallback(float(self.deadline))]
@@ -155,7 +158,8 @@ class CatBoostFamily(ModelFamily):
         cls = CatBoostRegressor if ctx.task == "regression" else CatBoostClassifier
         return cls(iterations=int(params["iterations"]), learning_rate=float(params["learning_rate"]),
                    depth=int(params["depth"]), l2_leaf_reg=float(params["l2_leaf_reg"]),
-                   thread_count=threads(ctx), random_seed=ctx.seed, deadline=ctx.deadline)
+                   thread_count=threads(ctx), random_seed=ctx.seed, deadline=ctx.deadline,
+                   border_count=histogram_bins(ctx, 254))
 
     def continue_from(self, fitted: Any, params: Mapping[str, Any], ctx: FitContext) -> Any:
         est = self.build(params, ctx)

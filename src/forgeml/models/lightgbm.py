@@ -4,7 +4,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from forgeml.models._common import threads
+from forgeml.models._common import histogram_bins, threads
 from forgeml.models.base import Capabilities, FitContext, ModelFamily
 from forgeml.space import Categorical, Float, Int, SearchSpace
 
@@ -57,7 +57,8 @@ class LightGBMFamily(ModelFamily):
             subsample=subsample, subsample_freq=1 if subsample < 1.0 else 0,
             colsample_bytree=float(params["colsample_bytree"]), reg_alpha=float(params["reg_alpha"]),
             reg_lambda=float(params["reg_lambda"]), extra_trees=bool(params["extra_trees"]),
-            n_jobs=threads(ctx), random_state=ctx.seed, verbose=-1, deadline=ctx.deadline,
+            max_bin=histogram_bins(ctx, 255), n_jobs=threads(ctx), random_state=ctx.seed, verbose=-1,
+            deadline=ctx.deadline,
         )
 
     def continue_from(self, fitted: Any, params: Mapping[str, Any], ctx: FitContext) -> Any:

@@ -4,7 +4,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from forgeml.models._common import threads
+from forgeml.models._common import histogram_bins, threads
 from forgeml.models.base import Capabilities, FitContext, ModelFamily
 from forgeml.space import Float, Int, SearchSpace
 
@@ -50,7 +50,8 @@ class XGBoostFamily(ModelFamily):
             max_depth=int(params["max_depth"]), min_child_weight=float(params["min_child_weight"]),
             subsample=float(params["subsample"]), colsample_bytree=float(params["colsample_bytree"]),
             reg_alpha=float(params["reg_alpha"]), reg_lambda=float(params["reg_lambda"]),
-            tree_method="hist", enable_categorical=True, n_jobs=threads(ctx), random_state=ctx.seed,
+            tree_method="hist", max_bin=histogram_bins(ctx, 256), enable_categorical=True, n_jobs=threads(ctx),
+            random_state=ctx.seed,
             verbosity=0, deadline=ctx.deadline,
         )
 
