@@ -8,6 +8,7 @@ import pytest
 
 from forgeml import AutoML
 from forgeml.errors import ConfigError
+from forgeml.store import Store
 
 
 def _split(kind: str, seed: int = 0) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -93,3 +94,17 @@ def test_a_run_resumes_only_with_the_feature_engineering_it_was_fitted_with(tmp_
         AutoML(max_trials=3, resume=True, **kw).fit(df, target="y")
     m = AutoML(max_trials=3, resume=True, feature_engineering=False, **kw).fit(df, target="y")
     assert m.n_trials_ == 3
+
+
+def test_a_run_resumes_only_on_the_folds_its_trials_were_scored_on(tmp_path):
+    """5-fold and 3-fold scores are not comparable; forgeml's default count may change between versions."""
+    df = pd.DataFrame({"x": np.arange(40.0), "z": np.arange(40.0) ** 2, "y": ["a", "b"] * 20})
+    kw = dict(families=["linear"], verbose=0, n_jobs=1, path=str(tmp_path))
+    AutoML(max_trials=2, n_folds=3, **kw).fit(df, target="y")
+    with pytest.raises(ConfigError, match="scored its trials on 3 folds; this fit would use 5. Resume with n_folds=3"):
+        AutoML(max_trials=3, resume=True, **kw).fit(df, target="y")
+    m = AutoML(max_trials=3, resume=True, n_folds=3, **kw).fit(df, target="y")
+    assert m.n_trials_ == 3
+    with Store.open(str(tmp_path), create=False) as store:
+        folds = {r.extra["n_folds"] for r in store.trial_results(m.run_id_) if "n_folds" in r.extra}
+    assert folds == {3}

@@ -42,3 +42,15 @@ def test_families_build_with_the_bins_and_fit_on_a_wide_table(name):
     assert proba.shape == (120, 2) and np.allclose(proba.sum(axis=1), 1.0)
     if name == "catboost":  # the library was given the bins, not only the wrapper
         assert wide.model_.get_params()["border_count"] == 128
+
+
+def test_a_catboost_model_pickled_before_border_count_existed_still_works():
+    family = get_families(["catboost"], _ctx(10))["catboost"]
+    params = {**dict(family.space(_ctx(10)).default()), "iterations": 5}
+    old = family.build(params, _ctx(10))
+    del old.__dict__["border_count"]  # as unpickled from a model saved before the parameter
+    assert "CatBoost" in repr(old) and old.get_params()["border_count"] is None
+    assert clone(old).get_params()["border_count"] is None
+    rng = np.random.default_rng(0)
+    X = pd.DataFrame(rng.normal(size=(60, 3)), columns=["a", "b", "c"])
+    assert old.fit(X, (X["a"] > 0).astype(int).to_numpy()).predict_proba(X).shape == (60, 2)

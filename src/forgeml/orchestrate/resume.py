@@ -43,6 +43,7 @@ def open_run(settings: RunSettings, prep: Prepared, run_dir: str, target: str, b
         if was != bool(settings.feature_engineering):
             raise ConfigError(f"the run {run_id} in {run_dir!r} was fitted with feature_engineering={was}; resume "
                               f"with the same setting, or start a new run (overwrite=True, or another directory)")
+        check_folds(store, run_id, run_dir, len(prep.folds))
         elapsed_before = float(earlier.get("elapsed") or 0.0)
         if settings.time_budget is not None:
             budget = Budget(max(settings.time_budget - elapsed_before, 1.0))
@@ -53,6 +54,19 @@ def open_run(settings: RunSettings, prep: Prepared, run_dir: str, target: str, b
     if settings.resume:
         replay(store, run_id, prep, state)
     return OpenRun(store=store, run_id=run_id, state=state, budget=budget, elapsed_before=elapsed_before)
+
+
+def check_folds(store: Store, run_id: str, run_dir: str, n_folds: int) -> None:
+    """A resumed run keeps the folds its trials were scored on: scores from 5 folds (models trained on 80 % of the
+    rows) and from 3 (67 %) are not comparable. The default count can differ from the earlier session's when
+    forgeml's rule changed (session 25 weighed a multiclass target's classes) or ``n_folds`` did."""
+    done = {int(r.extra["n_folds"]) for r in store.trial_results(run_id)
+            if r.status.finished and isinstance(r.extra.get("n_folds"), int)}
+    if done and done != {n_folds}:
+        was = min(done)
+        raise ConfigError(f"the run {run_id} in {run_dir!r} scored its trials on {was} folds; this fit would use "
+                          f"{n_folds}. Resume with n_folds={was}, or start a new run (overwrite=True, or another "
+                          "directory)")
 
 
 def run_meta(settings: RunSettings, prep: Prepared, target: str) -> dict:
