@@ -43,17 +43,17 @@ def make_folds(y: np.ndarray, task: str, *, n_rows: int, n_cols: int, seed: int,
     if n < 2:
         raise DataError(f"need at least 2 rows to validate a model, got {n}")
     classify = task in ("binary", "multiclass")
-    n_classes = len(np.unique(y)) if task == "multiclass" else 0
+    labels, counts = np.unique(y, return_counts=True) if classify else (None, None)
+    n_classes = len(labels) if task == "multiclass" else 0
     k = n_folds_for(n_rows, n_cols, holdout_rows, n_classes) if n_folds is None else int(n_folds)
     if k < 1:
         raise DataError(f"n_folds must be >= 1, got {n_folds}")
     if classify:
-        _check_classes(y)
+        _check_classes(labels, counts)
     dummy = np.zeros((n, 1))
     if k == 1:
         n_test = max(1, int(round(HOLDOUT_FRAC * n)))
         if classify:
-            _, counts = np.unique(y, return_counts=True)
             if counts.min() >= 2 and n_test >= len(counts) and n - n_test >= len(counts):
                 split = StratifiedShuffleSplit(n_splits=1, test_size=n_test, random_state=seed)
                 return [(tr, te) for tr, te in split.split(dummy, y)]
@@ -61,7 +61,6 @@ def make_folds(y: np.ndarray, task: str, *, n_rows: int, n_cols: int, seed: int,
         return [(tr, te) for tr, te in split.split(dummy)]
     k = min(k, n)
     if classify:
-        _, counts = np.unique(y, return_counts=True)
         k = max(2, min(k, int(counts.min())))
         with warnings.catch_warnings():  # a singleton class is warned about once, in validate_training
             warnings.simplefilter("ignore", UserWarning)
@@ -71,11 +70,10 @@ def make_folds(y: np.ndarray, task: str, *, n_rows: int, n_cols: int, seed: int,
     return [(tr, te) for tr, te in cv.split(dummy)]
 
 
-def _check_classes(y: np.ndarray) -> None:
+def _check_classes(labels: np.ndarray, counts: np.ndarray) -> None:
     """Many classes with a single row (never both trained on and scored): say so here, not as a budget that no
     trial finished in (``validate_training`` names the labels; this catches a classification task
     chosen for a target it inferred as numeric)."""
-    labels, counts = np.unique(y, return_counts=True)
     rare = labels[counts < 2]
     if len(rare) > MAX_RARE_CLASSES:
         shown = ", ".join(str(v) for v in rare[:5]) + (", ..." if len(rare) > 5 else "")
