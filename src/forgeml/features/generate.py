@@ -28,7 +28,7 @@ from sklearn.base import BaseEstimator, TransformerMixin
 
 from forgeml.data.coerce import FEW_ROWS
 from forgeml.errors import ConfigError
-from forgeml.features._frame import as_frame, check_fitted, index_of, without_caches
+from forgeml.features._frame import Rows, as_frame, check_fitted, index_of, positions_in, without_caches
 from forgeml.features.impute import INDICATOR_SUFFIX
 
 OPERATIONS = ("product", "ratio", "difference", "square")
@@ -179,6 +179,35 @@ class FeatureGenerator(TransformerMixin, BaseEstimator):
         new = pd.DataFrame(self._terms_matrix(X), index=X.index, columns=index_of(self, "names", self.names_))
         return pd.concat([X, new], axis=1)
 
+    def transform_rows(self, X: Any) -> Rows | None:
+        """``transform`` of ``Rows`` (a request's few rows) as ``Rows``; None for anything else, or when the rows'
+        columns are not the ones this generator was fitted on."""
+        if not isinstance(X, Rows):
+            return None
+        check_fitted(self, "terms_")
+        pos = positions_in(self, "rows_in", X.columns, self.feature_names_in_)
+        if pos is None or len(pos) != X.values.shape[1]:
+            return None
+        if not self.terms_:
+            return X
+        plan = self._plan()
+        used = positions_in(self, "rows_used", X.columns, plan.used)
+        M = X.values[:, used]  # a copy (fancy indexing), clipped in place below
+        out = self._few_terms(M, plan)
+        return Rows(np.hstack([X.values, out]), index_of(self, "out", self.feature_names_out_), X.index)
+
+    def _few_terms(self, M: np.ndarray, plan: _Plan) -> np.ndarray:
+        """The terms of a request's few rows from ``M``, their input columns (clipped here, in place)."""
+        out = np.empty((len(M), len(self.terms_)), order="F")
+        with np.errstate(invalid="ignore", over="ignore"):
+            np.clip(M, plan.low, plan.high, out=M)
+            for op, idx, a, b, ee in plan.groups:
+                A, B = M[:, a], M[:, b]
+                out[:, idx] = A - B if op == "difference" else A * B / (B * B + ee) if op == "ratio" else A * B
+            np.clip(out, plan.lo, plan.hi, out=out)
+            nan = np.isnan(out)
+            return np.where(nan, plan.med, out) if nan.any() else out
+
     def _terms_matrix(self, X: pd.DataFrame) -> np.ndarray:
         """Every generated column, as ``_term`` and the clipping of the module doc give them (the same float64
         operations, so the same bits). A request's few rows: all terms of an operation at once (numpy's cost per
@@ -190,16 +219,11 @@ class FeatureGenerator(TransformerMixin, BaseEstimator):
             M = np.array([s.to_numpy() for s in cols], dtype="float64").T  # one column after another
         else:
             M = np.asfortranarray(X[plan.used].to_numpy(dtype="float64", na_value=np.nan))
+        if len(X) <= FEW_ROWS:
+            return self._few_terms(M, plan)
         out = np.empty((len(X), len(self.terms_)), order="F")
         with np.errstate(invalid="ignore", over="ignore"):
             np.clip(M, plan.low, plan.high, out=M)
-            if len(X) <= FEW_ROWS:
-                for op, idx, a, b, ee in plan.groups:
-                    A, B = M[:, a], M[:, b]
-                    out[:, idx] = A - B if op == "difference" else A * B / (B * B + ee) if op == "ratio" else A * B
-                np.clip(out, plan.lo, plan.hi, out=out)
-                nan = np.isnan(out)
-                return np.where(nan, plan.med, out) if nan.any() else out
             tmp = np.empty(len(X))
             for i, (op, a, b, ee) in enumerate(plan.terms):
                 col, va, vb = out[:, i], M[:, a], M[:, b]

@@ -25,10 +25,11 @@ import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator, TransformerMixin
 
-from forgeml.data.coerce import FEW_ROWS, bool_array, to_bool, to_numeric
+from forgeml._direct import scaled
+from forgeml.data.coerce import FEW_ROWS, bool_array, request_column, to_bool, to_numeric
 from forgeml.data.schema import BOOLEAN, CATEGORICAL, DATETIME, NUMERIC, TEXT, Schema
 from forgeml.errors import ConfigError, SchemaMismatchError
-from forgeml.features._frame import check_fitted, dense, index_of, safe_names, without_caches
+from forgeml.features._frame import Rows, check_fitted, dense, index_of, safe_names, without_caches
 from forgeml.features.clip import OutlierClipper
 from forgeml.features.dates import DatetimeParts
 from forgeml.features.describe import preprocessor_features
@@ -44,6 +45,13 @@ _TARGET_TYPE = {"binary": "binary", "multiclass": "multiclass", "regression": "c
 
 _SCALE_ROWS = 65_536  # rows scaled per call when the output is built: every scaler works row by row
 _WHOLE_CELLS = 1 << 20  # a frame part of at most this many cells is copied into the output in one call
+
+
+def _few_numbers(s: pd.Series) -> np.ndarray:
+    """A numeric column of a request's few rows as ``_numeric_raw`` reads it."""
+    if isinstance(s.dtype, np.dtype) and s.dtype.kind in "fiu":  # no missing marker but NaN: cast as is
+        return s.to_numpy()  # (``na_value`` costs 20 us a column, a tenth of a member's request)
+    return to_numeric(s).to_numpy(dtype="float64", na_value=np.nan)
 
 
 class Preprocessor(TransformerMixin, BaseEstimator):
@@ -177,7 +185,8 @@ class Preprocessor(TransformerMixin, BaseEstimator):
         check_fitted(self, "feature_names_out_")
         X = self._input(X, fitting=False)
         if len(X) <= FEW_ROWS and self._few_rows_apply():
-            return self._transform_few(X)
+            few = self._transform_few(X)
+            return few.frame() if isinstance(few, Rows) else few
         parts = [self._numeric_raw(X)]
         if self.text_ is not None:
             parts.append(self.text_.transform(X[self.kinds_[TEXT]]))
@@ -199,22 +208,26 @@ class Preprocessor(TransformerMixin, BaseEstimator):
         out.columns = index_of(self, "out", self.feature_names_out_)
         return out
 
+    def transform_rows(self, X: Any) -> Rows | pd.DataFrame | None:
+        """``transform`` of a request's few rows as ``Rows`` (the frame when the output holds native categories);
+        None where the frame path applies (more rows, text or date columns)."""
+        if not isinstance(X, pd.DataFrame) or len(X) > FEW_ROWS or not self._few_rows_apply():
+            return None
+        check_fitted(self, "feature_names_out_")
+        return self._transform_few(self._input(X, fitting=False))
+
     def _few_rows_apply(self) -> bool:
         """Whether ``_transform_few`` covers every step fitted here (text and dates take the frame path)."""
         return self.text_ is None and self.dates_ is None
 
-    def _transform_few(self, X: pd.DataFrame) -> pd.DataFrame:
+    def _transform_few(self, X: pd.DataFrame) -> Rows | pd.DataFrame:
         """``transform`` of a request's few rows on NumPy arrays: the same output as the frame path (a test
         compares them), without its per-column pandas objects, which cost most of a one-row prediction (about
         2 of a member's 2.5 ms)."""
         cols = self.kinds_[NUMERIC]
         raw = np.empty((len(X), len(cols)))
-        for j, c in enumerate(cols):  # as _numeric_raw reads them
-            s = X[c]
-            if isinstance(s.dtype, np.dtype) and s.dtype.kind in "fiu":  # no missing marker but NaN: cast as is
-                raw[:, j] = s.to_numpy()  # (``na_value`` costs 20 us a column, a tenth of a member's request)
-            else:
-                raw[:, j] = to_numeric(s).to_numpy(dtype="float64", na_value=np.nan)
+        for j, c in enumerate(cols):  # as _numeric_raw reads them (each column once per request: request_column)
+            raw[:, j] = request_column(X, c, "number", _few_numbers)
         blocks = [raw]  # then what transform appends to the numbers, in its order (counts, group statistics)
         if getattr(self, "counts_", None) is not None:
             blocks.append(self.counts_.transform(X[self.kinds_[CATEGORICAL]]).to_numpy(dtype="float64",
@@ -233,14 +246,16 @@ class Preprocessor(TransformerMixin, BaseEstimator):
             values = self.clipper_.transform_array(values)
         bools = np.empty((len(X), len(self.kinds_[BOOLEAN])))
         for j, c in enumerate(self.kinds_[BOOLEAN]):
-            bools[:, j] = bool_array(X[c])
+            bools[:, j] = request_column(X, c, "bool", bool_array)
             fill = self.bool_fill_.get(c)
             if fill is not None:
                 bools[:, j] = np.where(np.isnan(bools[:, j]), fill, bools[:, j])
-        # the encoder reads only its own columns of a few rows: the whole frame, not a selection made for it
-        cats = self.encoder_.transform(X) if self.encoder_ is not None else None
-        out = self._assemble([values, ind, bools], cats, X.index)
-        out.columns = index_of(self, "out", self.feature_names_out_)
+        # the encoder reads only its own columns of a few rows: the whole frame, not a selection made for it; its
+        # groups are copied into the output one by one, not first put side by side in a frame of their own
+        cats = self.encoder_.transform_groups(X) if self.encoder_ is not None else None
+        out = self._assemble([values, ind, bools], cats, X.index, rows=True)
+        if not isinstance(out, Rows):
+            out.columns = index_of(self, "out", self.feature_names_out_)
         return out
 
     def _fit_engineered(self, X: pd.DataFrame, raw: pd.DataFrame, y: Any) -> list[pd.DataFrame]:
@@ -326,14 +341,16 @@ class Preprocessor(TransformerMixin, BaseEstimator):
             return pd.DataFrame(index=X.index)
         return pd.DataFrame({c: to_bool(X[c]) for c in cols}, index=X.index, columns=cols, dtype="float64")
 
-    def _assemble(self, numeric: list, cats: pd.DataFrame | EncodedGroups | None, index: pd.Index) -> pd.DataFrame:
+    def _assemble(self, numeric: list, cats: pd.DataFrame | EncodedGroups | None, index: pd.Index,
+                  rows: bool = False) -> pd.DataFrame | Rows:
         """The output frame: the float64 parts written into one array allocated once, each part let go as soon as
         it is copied, then the categorical block when it holds ``category`` columns.
 
         ``numeric`` is ``[values, indicators, bools]``, handed over: the caller keeps no reference, so each part
         is freed once copied. ``cats`` is the encoder's output, whole or a group at a time (``EncodedGroups``, each
         group made after the numbers are let go). On a large table the output is the largest thing a trial holds;
-        making every part first held them all next to it (about twice the output at the peak)."""
+        making every part first held them all next to it (about twice the output at the peak). With ``rows`` (a
+        request's few rows) an all-number output comes back as ``Rows``, named as ``transform`` names it."""
         parts: list[Any] = list(numeric)
         numeric.clear()
         if self.bool_fill_ and parts[2].shape[1] and isinstance(parts[2], pd.DataFrame):  # arrays come filled
@@ -362,6 +379,8 @@ class Preprocessor(TransformerMixin, BaseEstimator):
                 at = self._copy_into(out, at, group, scale=False, names=names)
                 del group
             cats = None
+        if rows and (cats is None or not cats.shape[1]):  # a request's few rows, all numbers: no frame
+            return Rows(out, index_of(self, "out", self.feature_names_out_), index)
         # an array's columns are named by the caller (transform names every output column)
         num = pd.DataFrame(out, index=index, columns=names, copy=False)  # the array itself, not a copy
         if cats is not None and cats.shape[1]:
@@ -375,7 +394,10 @@ class Preprocessor(TransformerMixin, BaseEstimator):
         if not width:
             return at
         if isinstance(f, np.ndarray):  # a few rows' part (_transform_few)
-            out[:, at:at + width] = dense(self.scaler_.transform(f)) if scale else f
+            if scale:  # a few rows: the scaler's arithmetic without its input check when it allows
+                direct = scaled(self.scaler_, f)
+                f = dense(self.scaler_.transform(f)) if direct is None else direct
+            out[:, at:at + width] = f
             names.extend(range(width))
         else:
             if scale:  # a slice of rows at a time: the scaler's copy is small

@@ -39,7 +39,7 @@ import pandas as pd
 from sklearn.base import BaseEstimator, TransformerMixin
 
 from forgeml.errors import ConfigError
-from forgeml.features._frame import as_frame, check_fitted
+from forgeml.features._frame import Rows, as_frame, check_fitted, index_of, positions_in, without_caches
 
 METHODS = ("none", "variance", "correlation", "chi2", "mutual_info", "tree_importance", "l1")
 FILTERS = ("variance", "correlation")
@@ -157,6 +157,22 @@ class FeatureSelector(TransformerMixin, BaseEstimator):
             return X  # every column kept (``method="none"``, or all of them selected): no copy (models never write
             # into their input; a one-row prediction paid 0.15 ms a member for the copy)
         return X.loc[:, self.selected_]
+
+    def transform_rows(self, X: Any) -> Rows | None:
+        """``transform`` of ``Rows`` (a request's few rows) as ``Rows``; None for anything else, or when a selected
+        column is not among the rows' columns."""
+        if not isinstance(X, Rows):
+            return None
+        check_fitted(self, "selected_")
+        pos = positions_in(self, "rows_in", X.columns, self.selected_)
+        if pos is None:
+            return None
+        if len(pos) == X.values.shape[1] and np.array_equal(pos, np.arange(len(pos))):
+            return X  # every column kept, in order: as ``transform``, no copy
+        return Rows(X.values[:, pos], index_of(self, "out", self.selected_), X.index)
+
+    def __getstate__(self) -> dict[str, Any]:
+        return without_caches(super().__getstate__())
 
     def get_feature_names_out(self, input_features: Any = None) -> np.ndarray:
         check_fitted(self, "selected_")

@@ -17,8 +17,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from forgeml._direct import linear_output
+from forgeml.data.coerce import request_columns
 from forgeml.data.schema import Schema
 from forgeml.data.validate import align_for_predict
+from forgeml.features._frame import Rows
 
 
 def predict_matrix(pipe: Any, X: pd.DataFrame, n_classes: int, shared: StepCache | None = None) -> np.ndarray:
@@ -32,9 +35,11 @@ def predict_matrix(pipe: Any, X: pd.DataFrame, n_classes: int, shared: StepCache
         return np.mean([predict_matrix(p, X, n_classes, shared) for p in pipe.pipelines], axis=0)
     if shared is not None and _walkable(pipe):
         frame, model = shared.transform(pipe.steps, X), pipe.steps[-1][1]
-        Xt = checked_matrix(model, frame)
+        Xt = rows_matrix(model, frame) if isinstance(frame, Rows) else checked_matrix(model, frame)
         with _array_for_frame() if Xt is not frame else contextlib.nullcontext():
             forest = forest_predict(model, Xt)
+            if forest is None:  # a linear model's arithmetic on a few rows, without its input check
+                forest = linear_output(model, Xt, proba=n_classes != 0)
             if n_classes == 0:
                 return np.asarray(pipe._inverse(model.predict(Xt) if forest is None else forest), dtype=float).ravel()
             proba = model.predict_proba(Xt) if forest is None else forest
@@ -67,6 +72,26 @@ def checked_matrix(model: Any, Xt: Any) -> Any:
             or any(dt != np.float64 for dt in Xt.dtypes):
         return Xt
     return Xt.to_numpy()
+
+
+def rows_matrix(model: Any, rows: Rows) -> Any:
+    """The model's input from a request's few transformed rows: their array for one of scikit-learn's models fitted
+    on these very columns in this order (the array ``checked_matrix`` would give), else the DataFrame the steps'
+    ``transform`` gives."""
+    if type(model).__module__.startswith("sklearn."):
+        hit = _SAME_NAMES.get(model)
+        if hit is None or hit[0] is not rows.columns:  # compared once per model and producing step's Index
+            names = getattr(model, "feature_names_in_", None)
+            same = names is not None and len(names) == len(rows.columns) \
+                and all(a == b for a, b in zip(names, rows.columns))
+            hit = _SAME_NAMES[model] = (rows.columns, same)
+        if hit[1]:
+            return rows.values
+    return rows.frame()
+
+
+# model -> (the columns it was last handed, whether they are its fitted ones): the check of ``rows_matrix``
+_SAME_NAMES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
 @contextlib.contextmanager
@@ -244,17 +269,18 @@ class StepCache:
                 self.readers[key] = self.readers.get(key, 0) + 1
 
     def transform(self, steps: list[tuple[str, Any]], X: pd.DataFrame) -> Any:
-        """``X`` through every step but the last, reusing outputs of identically fitted prefixes."""
+        """``X`` through every step but the last, reusing outputs of identically fitted prefixes. A request's few
+        rows come out as ``Rows`` when every step takes them so (see ``_apply``)."""
         Xt = X
         if not self.sharing:
             for _, step in steps[:-1]:
                 if step is not None and step != "passthrough":
-                    Xt = step.transform(Xt)
+                    Xt = _apply(step, Xt)
             return Xt
         for key, step in self._keyed(steps):
             out = self.outputs.get(key)
             if out is None:
-                out = step.transform(Xt)
+                out = _apply(step, Xt)
             if self.readers is None:
                 self.outputs[key] = out
             else:
@@ -265,6 +291,24 @@ class StepCache:
                     self.outputs.pop(key, None)
             Xt = out
         return Xt
+
+
+# A request of this many rows is walked as ``Rows``. One row only: the values are the frame path's either way, but
+# on several rows a model's matrix product (a linear model, k-NN's distances) sums in an order that depends on the
+# array's memory layout, which pandas chooses per step (a frame of one block of C order; after a concat or a column
+# selection, Fortran order), so its last bits could differ from the frame path's. A row is both at once.
+ROWS_PATH_MAX = 1
+
+
+def _apply(step: Any, Xt: Any) -> Any:
+    """One fitted step on a batch. A one-row request goes to the step's ``transform_rows`` and stays ``Rows``
+    (an array and its labels) from step to step while the steps take them; anything else gets the DataFrame."""
+    few = getattr(step, "transform_rows", None)
+    if few is not None and len(Xt) <= ROWS_PATH_MAX:
+        out = few(Xt)
+        if out is not None:
+            return out
+    return step.transform(Xt.frame() if isinstance(Xt, Rows) else Xt)
 
 
 def _bagged(pipe: Any) -> bool:
@@ -317,13 +361,14 @@ class FittedPipeline:
         digests = self.__dict__.setdefault("_digests", {})  # not pickled: see __getstate__
         shared = StepCache(digests)
         shared.plan(self.members)
-        if self.combiner is not None:
-            preds = {i: predict_matrix(m, X, k, shared) for i, m in zip(self.member_ids, self.members)}
-            return np.asarray(self.combiner.combine(preds, X), dtype=float)
-        out = None
-        for w, m in zip(self.weights, self.members):
-            p = w * predict_matrix(m, X, k, shared)
-            out = p if out is None else out + p
+        with request_columns():  # every pipeline reads the request's raw columns once between them
+            if self.combiner is not None:
+                preds = {i: predict_matrix(m, X, k, shared) for i, m in zip(self.member_ids, self.members)}
+                return np.asarray(self.combiner.combine(preds, X), dtype=float)
+            out = None
+            for w, m in zip(self.weights, self.members):
+                p = w * predict_matrix(m, X, k, shared)
+                out = p if out is None else out + p
         return out
 
     def __getstate__(self) -> dict[str, Any]:
