@@ -48,6 +48,25 @@ def test_frames_it_cannot_vouch_for_go_to_xgboost():
         est.predict(X[["b", "a", "flag", "c", "city"]])
 
 
+def test_members_given_one_frame_in_a_request_convert_it_once():
+    """Inside a prediction (``request_columns``) the boosters of an ensemble that share a preprocessing get the
+    frame's matrix made once between them, for a request's few rows only; outside, or for a batch, each its own."""
+    from forgeml.data.coerce import FEW_ROWS, request_columns
+
+    X = _frame(800, 0)
+    a = XGBClassifier(n_estimators=5, enable_categorical=True, n_jobs=1).fit(X, X["a"].fillna(0) > 0)
+    b = XGBClassifier(n_estimators=9, max_depth=2, enable_categorical=True, n_jobs=1).fit(X, X["c"] > 0)
+    row, batch = _frame(1, 1), _frame(FEW_ROWS + 1, 2)
+    with request_columns():
+        first = _as_array(a.get_booster(), row)
+        assert _as_array(b.get_booster(), row) is first
+        assert _as_array(b.get_booster(), row.copy()) is not first  # another frame
+        assert _as_array(a.get_booster(), batch) is not _as_array(b.get_booster(), batch)
+        np.testing.assert_array_equal(b.predict_proba(row), b.predict_proba(row.astype({"c": "Float64"})))
+    assert _as_array(a.get_booster(), row) is not _as_array(b.get_booster(), row)
+    np.testing.assert_array_equal(first, _as_array(a.get_booster(), row))
+
+
 @pytest.mark.parametrize("task", ["binary", "regression"])
 @pytest.mark.parametrize("rows", [1, 9, 3000])
 def test_catboost_on_numbers_predicts_from_an_array_as_from_the_frame(task, rows):

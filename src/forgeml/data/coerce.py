@@ -7,8 +7,9 @@ from __future__ import annotations
 
 import contextlib
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Hashable, Iterator
 from contextvars import ContextVar
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -41,17 +42,22 @@ def request_columns() -> Iterator[None]:
         _REQUEST.reset(token)
 
 
-def request_column(X: pd.DataFrame, column: object, how: str, read: Callable[[pd.Series], np.ndarray]) -> np.ndarray:
-    """``read(X[column])``, memoised per frame, column and ``how`` inside ``request_columns``. The array is shared:
-    callers copy out of it and never write into it."""
+def request_memo(X: object, key: Hashable, make: Callable[[], Any]) -> Any:
+    """``make()``, memoised per object ``X`` (a request's frame) and ``key`` inside ``request_columns``. What it
+    returns is shared: callers copy out of it and never write into it."""
     cache = _REQUEST.get()
     if cache is None:
-        return read(X[column])
-    key = (id(X), column, how)
-    hit = cache.get(key)
-    if hit is None or hit[0] is not X:  # the frame is kept with its columns: its id is not reused meanwhile
-        hit = cache[key] = (X, read(X[column]))
+        return make()
+    full = (id(X), key)
+    hit = cache.get(full)
+    if hit is None or hit[0] is not X:  # the frame is kept with its values: its id is not reused meanwhile
+        hit = cache[full] = (X, make())
     return hit[1]
+
+
+def request_column(X: pd.DataFrame, column: object, how: str, read: Callable[[pd.Series], np.ndarray]) -> np.ndarray:
+    """``read(X[column])``, read once per request (``request_memo``)."""
+    return request_memo(X, (column, how), lambda: read(X[column]))
 
 
 def scalar_missing(v: object) -> bool:

@@ -11,6 +11,7 @@ import pandas as pd
 import xgboost as xgb
 
 from forgeml._threads import predict_threads
+from forgeml.data.coerce import FEW_ROWS, request_memo
 
 
 class _DeadlineCallback(xgb.callback.TrainingCallback):
@@ -79,7 +80,17 @@ def _as_array(booster: Any, X: Any) -> Any:
     if not isinstance(X, pd.DataFrame):
         return X
     names, types = booster.feature_names, booster.feature_types
-    if names is None or types is None or list(X.columns) != names:
+    if names is None or types is None:
+        return X
+    if len(X) > FEW_ROWS:
+        return _converted(X, names, types)
+    # a request's few rows: the members that share a preprocessing get the same frame, converted once between them
+    # (a batch's matrix is not kept for the request's length)
+    return request_memo(X, ("xgboost", tuple(names), tuple(types)), lambda: _converted(X, names, types))
+
+
+def _converted(X: pd.DataFrame, names: list[str], types: list[str]) -> Any:
+    if list(X.columns) != names:
         return X
     categories, codes_are_values = [], True
     for j, (t, kind) in enumerate(zip(X.dtypes.to_numpy(), types)):
