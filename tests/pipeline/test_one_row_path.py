@@ -23,6 +23,7 @@ from forgeml.features.preprocess import Preprocessor
 from forgeml.features.select import FeatureSelector
 from forgeml.models.base import FitContext
 from forgeml.models.lightgbm import LightGBMFamily
+from forgeml.nn.estimator import TorchMLPClassifier
 from forgeml.orchestrate.prepare import encode_target
 from forgeml.pipeline.bagged import BaggedPipeline
 from forgeml.pipeline.fitted import FittedPipeline, StepCache, predict_matrix, rows_matrix
@@ -126,6 +127,7 @@ def _members(df, schema):
                        ("model", lgbm())]).fit(X, y),
         BaggedPipeline([_engineered(schema, scaled_params, LogisticRegression(C=0.3, max_iter=1000)).fit(X[f], y[f])
                         for f in folds], 2),
+        _engineered(schema, scaled_params, TorchMLPClassifier(hidden_sizes=(16,), epochs=3)).fit(X, y),  # by position
     ]
 
 
@@ -133,7 +135,7 @@ def test_one_row_requests_walk_rows_and_predict_the_frame_paths_probabilities_to
     df = _data(400, 0)
     schema = infer_schema(df, "y")
     members = _members(df, schema)
-    fitted = FittedPipeline(schema, members, [0.3, 0.1, 0.2, 0.2, 0.2])
+    fitted = FittedPipeline(schema, members, [0.3, 0.1, 0.2, 0.1, 0.2, 0.1])
     new = _data(40, 1).drop(columns=["y"])
     whole = align_for_predict(schema, new)
     for i in range(len(new)):
@@ -149,6 +151,8 @@ def test_one_row_requests_walk_rows_and_predict_the_frame_paths_probabilities_to
     walked = StepCache({})
     walked.sharing = False
     assert isinstance(walked.transform(members[0].steps, row), Rows)
+    rows = walked.transform(members[5].steps, row)
+    assert rows_matrix(members[5].steps[-1][1], rows) is rows.values  # the network reads the array itself
     assert isinstance(walked.transform(members[3].steps, row), pd.DataFrame)  # native categories: the frame
     assert not isinstance(walked.transform(members[0].steps, whole.iloc[:2]), Rows)  # several rows: frames
 
@@ -213,7 +217,7 @@ def test_a_requests_raw_columns_are_read_once_and_only_within_the_request():
 def test_a_frame_changed_in_place_between_two_predictions_is_read_again():
     df = _data(300, 4)
     schema = infer_schema(df, "y")
-    fitted = FittedPipeline(schema, _members(df, schema), [0.2] * 5)
+    fitted = FittedPipeline(schema, _members(df, schema), [0.2, 0.2, 0.2, 0.1, 0.2, 0.1])
     row = align_for_predict(schema, _data(5, 5).drop(columns=["y"]).iloc[[0]])
     before = fitted.proba_aligned(row)  # (predict_proba aligns a new frame each call; this one takes the frame)
     other = align_for_predict(schema, _data(5, 6).drop(columns=["y"]).iloc[[1]])

@@ -22,6 +22,9 @@ INPUT_CLIP = 5.0
 
 class _TorchMLP(BaseEstimator):
     _loss = ""
+    # reads its input by position (``check_array``, no column names): a request's transformed row may come as the
+    # array itself instead of a frame built around it (``pipeline/fitted.py: rows_matrix``)
+    reads_arrays = True
 
     def __init__(self, hidden_sizes: Sequence[int] = (128, 128), dropout: float = 0.1, activation: str = "relu",
                  lr: float = 1e-3, weight_decay: float = 1e-5, batch_size: int = 256, epochs: int = 50,

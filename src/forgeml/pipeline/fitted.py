@@ -76,8 +76,9 @@ def checked_matrix(model: Any, Xt: Any) -> Any:
 
 def rows_matrix(model: Any, rows: Rows) -> Any:
     """The model's input from a request's few transformed rows: their array for one of scikit-learn's models fitted
-    on these very columns in this order (the array ``checked_matrix`` would give), else the DataFrame the steps'
-    ``transform`` gives."""
+    on these very columns in this order (the array ``checked_matrix`` would give) or a model that says it
+    ``reads_arrays`` (by position, as ``check_array`` reads a frame), else the DataFrame the steps' ``transform``
+    gives."""
     if type(model).__module__.startswith("sklearn."):
         hit = _SAME_NAMES.get(model)
         if hit is None or hit[0] is not rows.columns:  # compared once per model and producing step's Index
@@ -87,6 +88,8 @@ def rows_matrix(model: Any, rows: Rows) -> Any:
             hit = _SAME_NAMES[model] = (rows.columns, same)
         if hit[1]:
             return rows.values
+    elif getattr(model, "reads_arrays", False) is True:  # one of forgeml's own models that reads by position
+        return rows.values
     return rows.frame()
 
 
