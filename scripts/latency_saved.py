@@ -2,8 +2,8 @@
 
     python scripts/latency_saved.py hdma=runs/hdma benefits=runs/benefits
 
-Each NAME is a dataset of ../shared/datasets, each PATH a model saved by a fit on its stratified 75 % (split seed
-0, the held-out rows are the other 25 %). Run it with two versions of forgeml on ``PYTHONPATH``, alternating, to
+Each NAME is a dataset of ../shared/datasets (``NAME@TAG`` for another model of the same one), each PATH a model
+saved by a fit on its stratified 75 % (split seed 0, the held-out rows are the other 25 %). Run it with two versions of forgeml on ``PYTHONPATH``, alternating, to
 compare predict paths on the same models (``forgeml bench-predict`` fits a new model each time).
 """
 from __future__ import annotations
@@ -26,7 +26,8 @@ def main(args: list[str]) -> None:
     manifest = {d["name"]: d for d in json.loads((SUITE / "manifest.json").read_text())["datasets"]}
     out = {}
     for arg in args:
-        name, path = arg.split("=", 1)
+        key, path = arg.split("=", 1)
+        name = key.split("@")[0]  # NAME@TAG: another saved model of the same dataset
         m = manifest[name]
         df = pd.read_parquet(SUITE / m["file"])
         y = df[m["target"]]
@@ -49,7 +50,7 @@ def main(args: list[str]) -> None:
             t = time.perf_counter()
             predict(big)
             batch.append(time.perf_counter() - t)
-        out[name] = {"one_row_ms": round(float(np.median(one)) * 1000, 2),
+        out[key] = {"one_row_ms": round(float(np.median(one)) * 1000, 2),
                      "rows_10k_ms": round(float(np.median(batch)) * 1000, 1)}
     print(json.dumps(out))
 
