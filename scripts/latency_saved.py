@@ -3,8 +3,9 @@
     python scripts/latency_saved.py hdma=runs/hdma benefits=runs/benefits
 
 Each NAME is a dataset of ../shared/datasets (``NAME@TAG`` for another model of the same one), each PATH a model
-saved by a fit on its stratified 75 % (split seed 0, the held-out rows are the other 25 %). Run it with two versions of forgeml on ``PYTHONPATH``, alternating, to
-compare predict paths on the same models (``forgeml bench-predict`` fits a new model each time).
+saved by a fit on its stratified 75 % (split seed 0, the held-out rows are the other 25 %). Run it with two
+versions of forgeml on ``PYTHONPATH``, alternating, to compare predict paths on the same models (``forgeml
+bench-predict`` fits a new model each time).
 """
 from __future__ import annotations
 

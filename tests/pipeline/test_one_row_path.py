@@ -8,6 +8,7 @@ import pickle
 import numpy as np
 import pandas as pd
 import pytest
+from sklearn.ensemble import ExtraTreesClassifier
 from sklearn.linear_model import LogisticRegression, Ridge
 from sklearn.neighbors import KNeighborsClassifier
 from sklearn.preprocessing import StandardScaler
@@ -21,6 +22,7 @@ from forgeml.features._frame import Rows
 from forgeml.features.generate import FeatureGenerator
 from forgeml.features.preprocess import Preprocessor
 from forgeml.features.select import FeatureSelector
+from forgeml.models._xgb import XGBClassifier, XGBRegressor
 from forgeml.models.base import FitContext
 from forgeml.models.lightgbm import LightGBMFamily
 from forgeml.nn.estimator import TorchMLPClassifier
@@ -112,6 +114,7 @@ def _engineered(schema, params, model, select="mutual_info"):
 def _members(df, schema):
     X, y = df.drop(columns=["y"]), encode_target(df, schema)
     scaled_params = {"scale": "standard", "indicators": True, "skew": "yeo-johnson"}
+    native = {"cat_encoding": "native", "impute": "none"}
     ctx = FitContext(task="binary", n_rows=len(X), n_features=6, n_classes=2, seed=0)
     fam = LightGBMFamily()
 
@@ -128,6 +131,10 @@ def _members(df, schema):
         BaggedPipeline([_engineered(schema, scaled_params, LogisticRegression(C=0.3, max_iter=1000)).fit(X[f], y[f])
                         for f in folds], 2),
         _engineered(schema, scaled_params, TorchMLPClassifier(hidden_sizes=(16,), epochs=3)).fit(X, y),  # by position
+        # native categories travel as their codes to the models that read codes (XGBoost, scikit-learn's forests)
+        _engineered(schema, native, XGBClassifier(n_estimators=20, max_depth=3, enable_categorical=True,
+                                                  n_jobs=1)).fit(X, y),
+        _engineered(schema, native, ExtraTreesClassifier(30, random_state=0), select="none").fit(X, y),
     ]
 
 
@@ -135,7 +142,7 @@ def test_one_row_requests_walk_rows_and_predict_the_frame_paths_probabilities_to
     df = _data(400, 0)
     schema = infer_schema(df, "y")
     members = _members(df, schema)
-    fitted = FittedPipeline(schema, members, [0.3, 0.1, 0.2, 0.1, 0.2, 0.1])
+    fitted = FittedPipeline(schema, members, [0.2, 0.1, 0.2, 0.1, 0.1, 0.1, 0.1, 0.1])
     new = _data(40, 1).drop(columns=["y"])
     whole = align_for_predict(schema, new)
     for i in range(len(new)):
@@ -153,8 +160,48 @@ def test_one_row_requests_walk_rows_and_predict_the_frame_paths_probabilities_to
     assert isinstance(walked.transform(members[0].steps, row), Rows)
     rows = walked.transform(members[5].steps, row)
     assert rows_matrix(members[5].steps[-1][1], rows) is rows.values  # the network reads the array itself
-    assert isinstance(walked.transform(members[3].steps, row), pd.DataFrame)  # native categories: the frame
+    for m in members[3], members[6], members[7]:  # native categories: their codes, or the very frame from them
+        rows = walked.transform(m.steps, row)
+        assert isinstance(rows, Rows) and rows.codes
+        pd.testing.assert_frame_equal(rows.frame(), _frame_path(m.steps, row))
+    assert isinstance(rows_matrix(members[3].steps[-1][1], walked.transform(members[3].steps, row)), pd.DataFrame)
+    for m in members[6], members[7]:  # XGBoost and extra trees read the codes
+        rows = walked.transform(m.steps, row)
+        assert rows_matrix(m.steps[-1][1], rows) is rows.values
     assert not isinstance(walked.transform(members[0].steps, whole.iloc[:2]), Rows)  # several rows: frames
+
+
+def _frame_path(steps, X):
+    for _, step in steps[:-1]:
+        X = step.transform(X)
+    return X
+
+
+def test_a_selection_of_rows_with_category_codes_keeps_them_where_they_land():
+    df = _data(300, 7)
+    schema = infer_schema(df, "y")
+    X, y = df.drop(columns=["y"]), encode_target(df, schema)
+    pre = Preprocessor.from_schema(schema, {"cat_encoding": "native", "impute": "none"}).fit(X)
+    Xt = pre.transform(X)
+    keep = list(Xt.columns[1:-1:2]) + [Xt.columns[-1]]  # the category column (the last) moves
+    sel = FeatureSelector("none", task="binary").fit(Xt, y)
+    sel.selected_ = keep
+    for i in range(5):
+        row = align_for_predict(schema, _data(10, 8).drop(columns=["y"]).iloc[[i]])
+        rows = pre.transform_rows(row)
+        assert isinstance(rows, Rows) and list(rows.codes) == [Xt.shape[1] - 1]
+        pd.testing.assert_frame_equal(rows.frame(), pre.transform(row))
+        got = sel.transform_rows(rows)
+        assert list(got.codes) == [len(keep) - 1]
+        pd.testing.assert_frame_equal(got.frame(), sel.transform(pre.transform(row)))
+    # who reads the codes: XGBoost where its booster has the category, scikit-learn's forests, nothing else
+    xgb = XGBClassifier(n_estimators=5, enable_categorical=True, n_jobs=1).fit(Xt, y)
+    cat = Xt.shape[1] - 1
+    assert xgb.reads_rows(rows.columns, {cat}) and not xgb.reads_rows(rows.columns, set())
+    assert not xgb.reads_rows(rows.columns[::-1], {0})  # not its columns' order
+    assert rows_matrix(ExtraTreesClassifier(5, random_state=0).fit(Xt, y), rows) is rows.values
+    assert isinstance(rows_matrix(KNeighborsClassifier().fit(Xt.fillna(0), y), rows), pd.DataFrame)
+    assert not TorchMLPClassifier().reads_rows(rows.columns, {cat})
 
 
 def test_rows_under_other_labels_go_the_frame_path():
@@ -217,7 +264,7 @@ def test_a_requests_raw_columns_are_read_once_and_only_within_the_request():
 def test_a_frame_changed_in_place_between_two_predictions_is_read_again():
     df = _data(300, 4)
     schema = infer_schema(df, "y")
-    fitted = FittedPipeline(schema, _members(df, schema), [0.2, 0.2, 0.2, 0.1, 0.2, 0.1])
+    fitted = FittedPipeline(schema, _members(df, schema), [0.2, 0.1, 0.2, 0.1, 0.1, 0.1, 0.1, 0.1])
     row = align_for_predict(schema, _data(5, 5).drop(columns=["y"]).iloc[[0]])
     before = fitted.proba_aligned(row)  # (predict_proba aligns a new frame each call; this one takes the frame)
     other = align_for_predict(schema, _data(5, 6).drop(columns=["y"]).iloc[[1]])
@@ -225,3 +272,66 @@ def test_a_frame_changed_in_place_between_two_predictions_is_read_again():
         row[c] = other[c].to_numpy()  # the same frame object, other values
     np.testing.assert_array_equal(fitted.proba_aligned(row), fitted.proba_aligned(other))
     assert not np.array_equal(fitted.proba_aligned(row), before)
+
+
+def test_steps_and_models_refit_in_place_are_read_by_their_new_columns():
+    """What the rows path memoises (label positions, whether a model reads the array) is keyed by the fitted
+    attributes a refit replaces: a selector, generator or model refit in place predicts as its frame path does."""
+    df = _data(300, 9)
+    schema = infer_schema(df, "y")
+    X, y = df.drop(columns=["y"]), encode_target(df, schema)
+    pre = Preprocessor.from_schema(schema, {"scale": "standard"}).fit(X)
+    Xt = pre.transform(X)
+    sel = FeatureSelector("none", task="binary").fit(Xt, y)
+    gen = FeatureGenerator(k=3, task="binary").fit(Xt, y)
+    model = LogisticRegression(max_iter=500).fit(Xt, y)
+    pipe = ForgePipeline([("prep", pre), ("select", sel), ("model", model)])
+    row = align_for_predict(schema, X.iloc[[3]])
+    walked = StepCache({})
+    walked.sharing = False
+    predict_matrix(pipe, row, 2, walked)  # the memos are filled
+    gen.transform_rows(pre.transform_rows(row))
+    sel.selected_ = [c for c in Xt.columns[::-1] if c != Xt.columns[0]]  # other columns, another order
+    gen.fit(Xt[Xt.columns[::-1]], y)  # its inputs in another order
+    model.fit(Xt[sel.selected_], y)
+    np.testing.assert_array_equal(_bits(predict_matrix(pipe, row, 2, walked)), _bits(predict_matrix(pipe, row, 2)))
+    rows = pre.transform_rows(row)
+    assert gen.transform_rows(rows) is None  # its columns, but not in its order: the frame path
+    sel.fit(Xt, y)
+    model.fit(Xt, y)
+    np.testing.assert_array_equal(_bits(predict_matrix(pipe, row, 2, walked)), _bits(predict_matrix(pipe, row, 2)))
+    model.fit(Xt[Xt.columns[::-1]], y)  # the same steps before it: only the model knows its columns changed
+    for shared in (walked, None):  # both paths give scikit-learn's own answer: the frame's names do not match
+        with pytest.raises(ValueError, match="feature names"):
+            predict_matrix(pipe, row, 2, shared)
+
+
+@pytest.mark.parametrize("task", ["regression", "multiclass"])
+def test_regression_with_a_target_transform_and_multiclass_rows_predict_the_frame_paths_values(task):
+    from forgeml.models.base import FitContext as Ctx
+    from forgeml.models.linear import LinearFamily
+
+    rng = np.random.default_rng(11)
+    df = _data(400, 10).drop(columns=["y"])
+    df["y"] = (np.exp(df.a.fillna(0) / 2 + df.e / 10 + rng.normal(scale=0.2, size=len(df))) if task == "regression"
+               else np.array(["p", "q", "r"])[np.digitize(df.e + rng.normal(size=len(df)), [9, 11])])
+    schema = infer_schema(df, "y")
+    X = df.drop(columns=["y"])
+    y = df["y"].to_numpy() if task == "regression" else encode_target(df, schema)
+    k = 0 if task == "regression" else 3
+    ctx = Ctx(task=task, n_rows=len(X), n_features=6, n_classes=k, seed=0)
+    linear = LinearFamily()
+    params = {"scale": "standard", "indicators": True}
+    members = [ForgePipeline([("prep", Preprocessor.from_schema(schema, params)),
+                              ("generate", FeatureGenerator(k=3, task=task)),
+                              ("model", linear.build(linear.defaults(ctx)[0], ctx))],
+                             target_transform="log1p" if task == "regression" else "none").fit(X, y),
+               _engineered(schema, {"cat_encoding": "native", "impute": "none"},
+                           (XGBRegressor if task == "regression" else XGBClassifier)(
+                               n_estimators=10, enable_categorical=True, n_jobs=1), select="none").fit(X, y)]
+    new = _data(20, 11).drop(columns=["y"])
+    for i in range(len(new)):
+        row = align_for_predict(schema, new.iloc[[i]])
+        for m in members:
+            np.testing.assert_array_equal(_bits(predict_matrix(m, row, k, StepCache({}))),
+                                          _bits(predict_matrix(m, row, k)))

@@ -44,34 +44,67 @@ class Rows:
     """A request's few transformed rows as one float64 array with its columns' labels (an Index a step made once):
     what the steps hand each other on a prediction of at most ``FEW_ROWS`` rows instead of a DataFrame. Building
     a frame per step and reading it back column by column cost more than the steps' arithmetic (about a third of a
-    one-row request of a fifteen-pipeline ensemble). ``frame()`` gives the DataFrame the step's ``transform``
-    returns."""
+    one-row request of a fifteen-pipeline ensemble). ``codes`` maps the positions of native ``category`` columns
+    (categories ``0..k-1``, as forgeml's encoder makes them) to ``k``: they hold their codes, NaN for missing, as
+    the models that read codes take them. ``frame()`` gives the DataFrame the step's ``transform`` returns."""
 
-    __slots__ = ("values", "columns", "index")
+    __slots__ = ("values", "columns", "index", "codes")
 
-    def __init__(self, values: np.ndarray, columns: pd.Index, index: pd.Index) -> None:
-        self.values, self.columns, self.index = values, columns, index
+    def __init__(self, values: np.ndarray, columns: pd.Index, index: pd.Index,
+                 codes: dict[int, int] | None = None) -> None:
+        self.values, self.columns, self.index, self.codes = values, columns, index, codes or None
 
     def __len__(self) -> int:
         return len(self.values)
 
     def frame(self) -> pd.DataFrame:
-        return pd.DataFrame(self.values, index=self.index, columns=self.columns, copy=False)
+        out = pd.DataFrame(self.values, index=self.index, columns=self.columns, copy=False)
+        for j, k in (self.codes or {}).items():  # a new column each: the array itself is not written into
+            v = self.values[:, j]
+            out.isetitem(j, pd.Categorical.from_codes(np.where(np.isnan(v), -1, v).astype(np.int64),
+                                                      categories=pd.RangeIndex(k)))
+        return out
+
+    def taken(self, pos: np.ndarray, columns: pd.Index) -> Rows:
+        """The columns at ``pos``, under the labels ``columns``."""
+        codes = None if not self.codes else {i: self.codes[int(j)] for i, j in enumerate(pos) if int(j) in self.codes}
+        return Rows(self.values[:, pos], columns, self.index, codes)
+
+
+def category_codes(cats: pd.DataFrame) -> tuple[np.ndarray, dict[int, int]] | None:
+    """A frame of float64 and native ``category`` columns (categories ``0..k-1``) as one float64 array, categories
+    as their codes (NaN for missing), and ``{position: k}`` of those; None for any other column."""
+    out, where = np.empty(cats.shape, dtype=np.float64), {}
+    for j, (_, col) in enumerate(cats.items()):
+        t = col.dtype
+        if isinstance(t, pd.CategoricalDtype):
+            c = t.categories
+            if not (isinstance(c, pd.RangeIndex) and c.start == 0 and c.step == 1):
+                return None
+            codes = col.cat.codes.to_numpy()
+            out[:, j] = np.where(codes < 0, np.nan, codes)
+            where[j] = len(c)
+        elif t == np.float64:
+            out[:, j] = col.to_numpy()
+        else:
+            return None
+    return out, where
 
 
 def positions_in(est: Any, name: str, columns: pd.Index, wanted: Any) -> np.ndarray | None:
     """Where the labels ``wanted`` sit in ``columns`` (None when one is missing), memoised on ``est`` for the very
-    ``columns`` object (the producing step's Index, made once) like ``index_of``, and left out of pickles."""
+    ``columns`` object (the producing step's Index, made once) and ``wanted`` object (a fitted attribute: a refit
+    in place replaces it) like ``index_of``, and left out of pickles."""
     cache = est.__dict__.setdefault(INDEXES, {})
     hit = cache.get(name)
-    if hit is not None and hit[0] is columns:
+    if hit is not None and hit[0] is columns and hit[2] is wanted:
         return hit[1]
     at = {str(c): j for j, c in enumerate(columns)}
     try:
         pos = np.array([at[str(c)] for c in wanted], dtype=np.intp)
     except KeyError:
         pos = None
-    cache[name] = (columns, pos)
+    cache[name] = (columns, pos, wanted)
     return pos
 
 

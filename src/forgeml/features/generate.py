@@ -186,15 +186,15 @@ class FeatureGenerator(TransformerMixin, BaseEstimator):
             return None
         check_fitted(self, "terms_")
         pos = positions_in(self, "rows_in", X.columns, self.feature_names_in_)
-        if pos is None or len(pos) != X.values.shape[1]:
-            return None
+        if pos is None or len(pos) != X.values.shape[1] or not np.array_equal(pos, np.arange(len(pos))):
+            return None  # other columns, or its own in another order (the output keeps the input's order)
         if not self.terms_:
             return X
         plan = self._plan()
         used = positions_in(self, "rows_used", X.columns, plan.used)
         M = X.values[:, used]  # a copy (fancy indexing), clipped in place below
         out = self._few_terms(M, plan)
-        return Rows(np.hstack([X.values, out]), index_of(self, "out", self.feature_names_out_), X.index)
+        return Rows(np.hstack([X.values, out]), index_of(self, "out", self.feature_names_out_), X.index, X.codes)
 
     def _few_terms(self, M: np.ndarray, plan: _Plan) -> np.ndarray:
         """The terms of a request's few rows from ``M``, their input columns (clipped here, in place)."""

@@ -29,7 +29,7 @@ from forgeml._direct import scaled
 from forgeml.data.coerce import FEW_ROWS, bool_array, request_column, to_bool, to_numeric
 from forgeml.data.schema import BOOLEAN, CATEGORICAL, DATETIME, NUMERIC, TEXT, Schema
 from forgeml.errors import ConfigError, SchemaMismatchError
-from forgeml.features._frame import Rows, check_fitted, dense, index_of, safe_names, without_caches
+from forgeml.features._frame import Rows, category_codes, check_fitted, dense, index_of, safe_names, without_caches
 from forgeml.features.clip import OutlierClipper
 from forgeml.features.dates import DatetimeParts
 from forgeml.features.describe import preprocessor_features
@@ -209,8 +209,8 @@ class Preprocessor(TransformerMixin, BaseEstimator):
         return out
 
     def transform_rows(self, X: Any) -> Rows | pd.DataFrame | None:
-        """``transform`` of a request's few rows as ``Rows`` (the frame when the output holds native categories);
-        None where the frame path applies (more rows, text or date columns)."""
+        """``transform`` of a request's few rows as ``Rows`` (native categories as their codes; the frame when the
+        output holds other categories); None where the frame path applies (more rows, text or date columns)."""
         if not isinstance(X, pd.DataFrame) or len(X) > FEW_ROWS or not self._few_rows_apply():
             return None
         check_fitted(self, "feature_names_out_")
@@ -381,6 +381,11 @@ class Preprocessor(TransformerMixin, BaseEstimator):
             cats = None
         if rows and (cats is None or not cats.shape[1]):  # a request's few rows, all numbers: no frame
             return Rows(out, index_of(self, "out", self.feature_names_out_), index)
+        coded = category_codes(cats) if rows else None
+        if coded is not None:  # native categories too: their codes, after the numbers (as the frame puts them)
+            block, where = coded
+            return Rows(np.hstack([out, block]), index_of(self, "out", self.feature_names_out_), index,
+                        {out.shape[1] + j: k for j, k in where.items()})
         # an array's columns are named by the caller (transform names every output column)
         num = pd.DataFrame(out, index=index, columns=names, copy=False)  # the array itself, not a copy
         if cats is not None and cats.shape[1]:

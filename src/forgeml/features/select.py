@@ -169,7 +169,7 @@ class FeatureSelector(TransformerMixin, BaseEstimator):
             return None
         if len(pos) == X.values.shape[1] and np.array_equal(pos, np.arange(len(pos))):
             return X  # every column kept, in order: as ``transform``, no copy
-        return Rows(X.values[:, pos], index_of(self, "out", self.selected_), X.index)
+        return X.taken(pos, index_of(self, "out", self.selected_))
 
     def __getstate__(self) -> dict[str, Any]:
         return without_caches(super().__getstate__())

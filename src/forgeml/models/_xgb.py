@@ -66,6 +66,16 @@ class _PredictThreadsMixin:
     def predict(self, X: Any, *args: Any, **kwargs: Any) -> Any:
         return self._on_threads(X, lambda A: super(_PredictThreadsMixin, self).predict(A, *args, **kwargs))
 
+    def reads_rows(self, columns: Any, categorical: set[int]) -> bool:
+        """Whether a request's transformed rows may come as their array (``pipeline/fitted.py: rows_matrix``;
+        ``categorical``: the positions holding category codes 0..k-1, NaN for missing): it is what ``_as_array``
+        makes of their frame when the columns are the booster's, in order, categorical exactly where it has them."""
+        booster = self.get_booster()
+        names, types = booster.feature_names, booster.feature_types
+        if names is None or types is None or len(names) != len(columns) or list(columns) != list(names):
+            return False
+        return all((t == "c") == (j in categorical) for j, t in enumerate(types))
+
 
 class _ProbaThreadsMixin(_PredictThreadsMixin):
     def predict_proba(self, X: Any, *args: Any, **kwargs: Any) -> Any:

@@ -22,9 +22,6 @@ INPUT_CLIP = 5.0
 
 class _TorchMLP(BaseEstimator):
     _loss = ""
-    # reads its input by position (``check_array``, no column names): a request's transformed row may come as the
-    # array itself instead of a frame built around it (``pipeline/fitted.py: rows_matrix``)
-    reads_arrays = True
 
     def __init__(self, hidden_sizes: Sequence[int] = (128, 128), dropout: float = 0.1, activation: str = "relu",
                  lr: float = 1e-3, weight_decay: float = 1e-5, batch_size: int = 256, epochs: int = 50,
@@ -57,6 +54,12 @@ class _TorchMLP(BaseEstimator):
 
         return build_mlp(n_in, n_out, tuple(self.hidden_sizes), dropout=float(self.dropout),
                          activation_name=self.activation)
+
+    def reads_rows(self, columns: Any, categorical: set[int]) -> bool:
+        """Whether a request's transformed rows may come as their array instead of a frame
+        (``pipeline/fitted.py: rows_matrix``): the network reads its input by position through ``check_array``,
+        which reads a frame of numbers as that array."""
+        return not categorical
 
     def _schedule(self) -> str:
         return "cosine"

@@ -75,26 +75,34 @@ def checked_matrix(model: Any, Xt: Any) -> Any:
 
 
 def rows_matrix(model: Any, rows: Rows) -> Any:
-    """The model's input from a request's few transformed rows: their array for one of scikit-learn's models fitted
-    on these very columns in this order (the array ``checked_matrix`` would give) or a model that says it
-    ``reads_arrays`` (by position, as ``check_array`` reads a frame), else the DataFrame the steps' ``transform``
-    gives."""
-    if type(model).__module__.startswith("sklearn."):
-        hit = _SAME_NAMES.get(model)
-        if hit is None or hit[0] is not rows.columns:  # compared once per model and producing step's Index
-            names = getattr(model, "feature_names_in_", None)
-            same = names is not None and len(names) == len(rows.columns) \
-                and all(a == b for a, b in zip(names, rows.columns))
-            hit = _SAME_NAMES[model] = (rows.columns, same)
-        if hit[1]:
-            return rows.values
-    elif getattr(model, "reads_arrays", False) is True:  # one of forgeml's own models that reads by position
-        return rows.values
-    return rows.frame()
+    """The model's input from a request's few transformed rows: their array where the model computes from it what
+    it computes from the frame the steps' ``transform`` gives, else that frame. The array goes to one of
+    scikit-learn's models fitted on these very columns in this order (the array ``checked_matrix`` would give; with
+    native category codes only to forests, whose check reads a category as its value, here its code) and to a model
+    whose ``reads_rows(columns, categorical)`` says so."""
+    names = getattr(model, "feature_names_in_", None)  # replaced by a refit in place
+    hit = _READS_ROWS.get(model)
+    if hit is None or hit[0] is not rows.columns or hit[2] is not names:  # once per model, step and fit
+        hit = _READS_ROWS[model] = (rows.columns, _reads_rows(model, rows), names)
+    return rows.values if hit[1] else rows.frame()
 
 
-# model -> (the columns it was last handed, whether they are its fitted ones): the check of ``rows_matrix``
-_SAME_NAMES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+def _reads_rows(model: Any, rows: Rows) -> bool:
+    categorical = set(rows.codes or ())
+    own = getattr(model, "reads_rows", None)
+    if own is not None:
+        return bool(own(rows.columns, categorical))
+    if not type(model).__module__.startswith("sklearn."):
+        return False
+    names = getattr(model, "feature_names_in_", None)
+    if names is None or len(names) != len(rows.columns) or any(a != b for a, b in zip(names, rows.columns)):
+        return False
+    return not categorical or type(model).__name__ in _FORESTS
+
+
+_FORESTS = ("RandomForestClassifier", "RandomForestRegressor", "ExtraTreesClassifier", "ExtraTreesRegressor")
+# model -> (the columns it was last handed, whether it reads their array, its fitted names): ``rows_matrix``
+_READS_ROWS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
 @contextlib.contextmanager
