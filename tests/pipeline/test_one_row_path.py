@@ -234,11 +234,14 @@ def test_a_step_pickles_the_same_after_a_one_row_request():
     members share a step, and saved models, do not depend on whether a step has predicted."""
     df = _data(300, 3)
     schema = infer_schema(df, "y")
-    member = _members(df, schema)[0]
-    before = [pickle.dumps(step) for _, step in member.steps[:-1]]
-    fitted = FittedPipeline(schema, [member, member], [0.5, 0.5])
-    fitted.predict_proba(df.drop(columns=["y"]).iloc[[0]])
-    assert [pickle.dumps(step) for _, step in member.steps[:-1]] == before
+    X, y = df.drop(columns=["y"]), encode_target(df, schema)
+    ordinal = _engineered(schema, {"cat_encoding": "ordinal"}, LogisticRegression(max_iter=500)).fit(X, y)
+    for member in (_members(df, schema)[0], ordinal):  # (the ordinal encoder's lookup stays out too)
+        before = [pickle.dumps(step) for _, step in member.steps[:-1]]
+        fitted = FittedPipeline(schema, [member, member], [0.5, 0.5])
+        fitted.predict_proba(X.iloc[[0]])
+        assert [pickle.dumps(step) for _, step in member.steps[:-1]] == before
+    assert "ordinal_lookup_" in ordinal.steps[0][1].encoder_.__dict__  # the path under test was taken
 
 
 def test_a_requests_raw_columns_are_read_once_and_only_within_the_request():

@@ -81,6 +81,7 @@ class CategoricalEncoder(TransformerMixin, BaseEstimator):
         self.feature_names_in_ = np.asarray([str(c) for c in X.columns], dtype=object)
         self.n_features_in_ = X.shape[1]
         self.__dict__.pop("onehot_lookup_", None)  # made from the encoder being replaced
+        self.__dict__.pop("ordinal_lookup_", None)
         groups: dict[str, list] = {m: [] for m in METHODS}
         for c in X.columns:
             m = self.method
@@ -152,6 +153,7 @@ class CategoricalEncoder(TransformerMixin, BaseEstimator):
         # identically fitted members share their preprocessing (pipeline/fitted.py)
         state = without_caches(super().__getstate__())
         state.pop("onehot_lookup_", None)
+        state.pop("ordinal_lookup_", None)
         return state
 
     # transforming ----------------------------------------------------------------------------------
@@ -168,7 +170,7 @@ class CategoricalEncoder(TransformerMixin, BaseEstimator):
     def _transform_few(self, method: str, X: pd.DataFrame) -> pd.DataFrame:
         """A group's encoding of a request's few rows, reading only the group's own columns (``X`` may hold
         others) and their cells one by one as ``_strings`` would read them."""
-        if method in ("onehot", "native"):  # the lookup and the native codes read cells as to_string would
+        if method in ("onehot", "ordinal", "native"):  # the lookups and native codes read cells as to_string would
             return self._transform_group(method, X)
         return self._transform_group(method, _strings(X[self.groups_[method]]))
 
@@ -190,6 +192,11 @@ class CategoricalEncoder(TransformerMixin, BaseEstimator):
             lookup = self.__dict__.get("onehot_lookup_")
             if lookup is None:
                 lookup = self.onehot_lookup_ = _OneHotLookup(self.encoders_[method], g)
+            a = lookup.transform(cols)
+        elif method == "ordinal" and len(X) <= FAST_ROWS:  # a request's rows: scikit-learn's check costs ~1 ms
+            lookup = self.__dict__.get("ordinal_lookup_")
+            if lookup is None:
+                lookup = self.ordinal_lookup_ = _OrdinalLookup(self.encoders_[method], g)
             a = lookup.transform(cols)
         else:
             a = dense(self.encoders_[method].transform(X[g]))
@@ -273,6 +280,35 @@ class _OneHotLookup:
                 j = missing if scalar_missing(v) else table.get(as_text(v), unknown)  # a list cell is a value
                 if j is not None:
                     out[r, j] = 1.0
+        return out
+
+
+class _OrdinalLookup:
+    """A fitted ``OrdinalEncoder``'s code for every value it knows, for missing and for an unknown value, asked of
+    the encoder itself once per category (as ``_OneHotLookup``)."""
+
+    def __init__(self, enc: Any, columns: list) -> None:
+        unknown = _OneHotLookup._UNKNOWN
+        filler = {col: [cats[0] if len(cats) else unknown] for col, cats in zip(columns, enc.categories_)}
+        self.tables: list[tuple[dict[Any, float], float, float]] = []
+        for j, (col, cats) in enumerate(zip(columns, enc.categories_)):
+            known = [v for v in cats if not pd.isna(v)]
+            probe = [*known, np.nan, unknown]
+            frame = pd.DataFrame({c: v * len(probe) for c, v in filler.items()}, columns=list(columns))
+            frame[col] = pd.Series(probe, dtype=object)
+            codes = dense(enc.transform(frame))[:, j]
+            self.tables.append((dict(zip(known, codes[:-2].tolist())), float(codes[-2]), float(codes[-1])))
+
+    def transform(self, columns: list[pd.Series]) -> np.ndarray:
+        n = len(columns[0]) if columns else 0
+        out = np.empty((n, len(columns)))
+        for k, ((table, missing, unknown), col) in enumerate(zip(self.tables, columns)):
+            if isinstance(col.dtype, pd.CategoricalDtype):  # one answer per category, read through the codes
+                per = np.array([table.get(as_text(v), unknown) for v in col.cat.categories] + [missing])
+                out[:, k] = per[col.cat.codes.to_numpy()]  # code -1 (missing) reads the last entry
+                continue
+            for r, v in enumerate(col.to_numpy(dtype=object)):
+                out[r, k] = missing if scalar_missing(v) else table.get(as_text(v), unknown)
         return out
 
 
