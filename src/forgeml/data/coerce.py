@@ -60,6 +60,12 @@ def request_column(X: pd.DataFrame, column: object, how: str, read: Callable[[pd
     return request_memo(X, (column, how), lambda: read(X[column]))
 
 
+def codes_are_values(dtype: pd.CategoricalDtype) -> bool:
+    """Whether each category is its own code (``pd.RangeIndex(k)``: how forgeml hands models their categories)."""
+    cats = dtype.categories
+    return isinstance(cats, pd.RangeIndex) and cats.start == 0 and cats.step == 1
+
+
 def scalar_missing(v: object) -> bool:
     """``is_missing`` of one cell: None, NaN, NaT and pd.NA (a list or other container is a value, not missing)."""
     if isinstance(v, str):  # most cells: no call into pandas

@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from forgeml.data.coerce import codes_are_values
 from forgeml.errors import NotFittedError
 
 
@@ -78,12 +79,11 @@ def category_codes(cats: pd.DataFrame) -> tuple[np.ndarray, dict[int, int]] | No
     for j, (_, col) in enumerate(cats.items()):
         t = col.dtype
         if isinstance(t, pd.CategoricalDtype):
-            c = t.categories
-            if not (isinstance(c, pd.RangeIndex) and c.start == 0 and c.step == 1):
+            if not codes_are_values(t):
                 return None
             codes = col.cat.codes.to_numpy()
             out[:, j] = np.where(codes < 0, np.nan, codes)
-            where[j] = len(c)
+            where[j] = len(t.categories)
         elif t == np.float64:
             out[:, j] = col.to_numpy()
         else:
@@ -106,6 +106,11 @@ def positions_in(est: Any, name: str, columns: pd.Index, wanted: Any) -> np.ndar
         pos = None
     cache[name] = (columns, pos, wanted)
     return pos
+
+
+def in_order(pos: np.ndarray | None, width: int) -> bool:
+    """Whether ``positions_in`` found every one of ``width`` columns where it already is."""
+    return pos is not None and len(pos) == width and bool(np.array_equal(pos, np.arange(width)))
 
 
 def without_caches(state: dict[str, Any]) -> dict[str, Any]:

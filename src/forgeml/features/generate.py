@@ -28,7 +28,7 @@ from sklearn.base import BaseEstimator, TransformerMixin
 
 from forgeml.data.coerce import FEW_ROWS
 from forgeml.errors import ConfigError
-from forgeml.features._frame import Rows, as_frame, check_fitted, index_of, positions_in, without_caches
+from forgeml.features._frame import Rows, as_frame, check_fitted, in_order, index_of, positions_in, without_caches
 from forgeml.features.impute import INDICATOR_SUFFIX
 
 OPERATIONS = ("product", "ratio", "difference", "square")
@@ -186,7 +186,7 @@ class FeatureGenerator(TransformerMixin, BaseEstimator):
             return None
         check_fitted(self, "terms_")
         pos = positions_in(self, "rows_in", X.columns, self.feature_names_in_)
-        if pos is None or len(pos) != X.values.shape[1] or not np.array_equal(pos, np.arange(len(pos))):
+        if not in_order(pos, X.values.shape[1]):
             return None  # other columns, or its own in another order (the output keeps the input's order)
         if not self.terms_:
             return X

@@ -39,7 +39,7 @@ import pandas as pd
 from sklearn.base import BaseEstimator, TransformerMixin
 
 from forgeml.errors import ConfigError
-from forgeml.features._frame import Rows, as_frame, check_fitted, index_of, positions_in, without_caches
+from forgeml.features._frame import Rows, as_frame, check_fitted, in_order, index_of, positions_in, without_caches
 
 METHODS = ("none", "variance", "correlation", "chi2", "mutual_info", "tree_importance", "l1")
 FILTERS = ("variance", "correlation")
@@ -167,7 +167,7 @@ class FeatureSelector(TransformerMixin, BaseEstimator):
         pos = positions_in(self, "rows_in", X.columns, self.selected_)
         if pos is None:
             return None
-        if len(pos) == X.values.shape[1] and np.array_equal(pos, np.arange(len(pos))):
+        if in_order(pos, X.values.shape[1]):
             return X  # every column kept, in order: as ``transform``, no copy
         return X.taken(pos, index_of(self, "out", self.selected_))
 

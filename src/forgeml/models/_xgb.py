@@ -11,7 +11,7 @@ import pandas as pd
 import xgboost as xgb
 
 from forgeml._threads import predict_threads
-from forgeml.data.coerce import FEW_ROWS, request_memo
+from forgeml.data.coerce import FEW_ROWS, codes_are_values, request_memo
 
 
 class _DeadlineCallback(xgb.callback.TrainingCallback):
@@ -102,14 +102,14 @@ def _as_array(booster: Any, X: Any) -> Any:
 def _converted(X: pd.DataFrame, names: list[str], types: list[str]) -> Any:
     if list(X.columns) != names:
         return X
-    categories, codes_are_values = [], True
+    categories, all_values = [], True
     for j, (t, kind) in enumerate(zip(X.dtypes.to_numpy(), types)):
         if isinstance(t, pd.CategoricalDtype) and kind == "c":
             categories.append(j)
-            codes_are_values = codes_are_values and _codes_are_values(t)
+            all_values = all_values and codes_are_values(t)
         elif not (isinstance(t, np.dtype) and t.kind in "fiub" and kind != "c"):
             return X
-    if codes_are_values:  # numbers only, or forgeml's own 0..k-1 categories: one call reads them all
+    if all_values:  # numbers only, or forgeml's own 0..k-1 categories: one call reads them all
         return X.to_numpy(dtype=np.float64)
     out = np.empty(X.shape, dtype=np.float64)
     for j, c in enumerate(names):
@@ -119,12 +119,6 @@ def _converted(X: pd.DataFrame, names: list[str], types: list[str]) -> Any:
         else:
             out[:, j] = X[c].to_numpy()
     return out
-
-
-def _codes_are_values(dtype: pd.CategoricalDtype) -> bool:
-    """Whether each category is its own code (``pd.RangeIndex(k)``: how forgeml hands models their categories)."""
-    cats = dtype.categories
-    return isinstance(cats, pd.RangeIndex) and cats.start == 0 and cats.step == 1
 
 
 # one mixin base per class: xgboost's ``get_params`` looks at the second base when the first is a mixin

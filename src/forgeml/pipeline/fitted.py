@@ -97,10 +97,21 @@ def _reads_rows(model: Any, rows: Rows) -> bool:
     names = getattr(model, "feature_names_in_", None)
     if names is None or len(names) != len(rows.columns) or any(a != b for a, b in zip(names, rows.columns)):
         return False
-    return not categorical or type(model).__name__ in _FORESTS
+    return not categorical or _is_forest(model)
 
 
-_FORESTS = ("RandomForestClassifier", "RandomForestRegressor", "ExtraTreesClassifier", "ExtraTreesRegressor")
+def _is_forest(model: Any) -> bool:
+    """One of scikit-learn's random forests or extra trees (not a subclass, which may predict otherwise)."""
+    from sklearn.ensemble import (
+        ExtraTreesClassifier,
+        ExtraTreesRegressor,
+        RandomForestClassifier,
+        RandomForestRegressor,
+    )
+
+    return type(model) in (RandomForestClassifier, RandomForestRegressor, ExtraTreesClassifier, ExtraTreesRegressor)
+
+
 # model -> (the columns it was last handed, whether it reads their array, its fitted names): ``rows_matrix``
 _READS_ROWS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
@@ -128,17 +139,9 @@ def forest_predict(model: Any, X: Any) -> np.ndarray | None:
     free. The rows are split into one block per thread and each block sums every tree in order, so each row's sum
     is exactly the one-thread sum (threads over trees, the forest's own ``n_jobs``, would add in the order the
     threads finish)."""
-    from sklearn.ensemble import (
-        ExtraTreesClassifier,
-        ExtraTreesRegressor,
-        RandomForestClassifier,
-        RandomForestRegressor,
-    )
-
     from forgeml._threads import predict_threads
 
-    kinds = (RandomForestClassifier, RandomForestRegressor, ExtraTreesClassifier, ExtraTreesRegressor)
-    if type(model) not in kinds or getattr(model, "n_outputs_", 2) != 1 \
+    if not _is_forest(model) or getattr(model, "n_outputs_", 2) != 1 \
             or int(getattr(model, "n_jobs", None) or 1) != 1:
         return None  # several jobs sum in the order the threads finish: leave that to the forest
     few = len(X) <= FOREST_FEW_ROWS
