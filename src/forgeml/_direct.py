@@ -40,10 +40,14 @@ def scaled(scaler: Any, X: Any) -> np.ndarray | None:
 
 def linear_output(model: Any, X: Any, proba: bool) -> np.ndarray | None:
     """``model.predict_proba(X)`` (``proba``) or ``model.predict(X)`` for a fitted ``LogisticRegression``
-    (probabilities only) or ``Ridge``, which reject missing and infinite values."""
+    (probabilities only) or ``Ridge``, which reject missing and infinite values, and for a ``Ridge`` fitted on a
+    standardized target (``models/_common.py: standardized_target``: how forgeml builds its linear regression)."""
+    from sklearn.compose import TransformedTargetRegressor
     from sklearn.linear_model import LogisticRegression, Ridge
 
     kind = type(model)
+    if kind is TransformedTargetRegressor and not proba:
+        return _standardized(model, X)
     if (kind is not LogisticRegression or not proba) and (kind is not Ridge or proba):
         return None
     if not _plain(X, int(getattr(model, "n_features_in_", -1))) or not np.isfinite(X).all():
@@ -62,3 +66,23 @@ def linear_output(model: Any, X: Any, proba: bool) -> np.ndarray | None:
     from sklearn.utils.extmath import softmax
 
     return softmax(scores, copy=False)
+
+
+def _standardized(model: Any, X: Any) -> np.ndarray | None:
+    """``TransformedTargetRegressor.predict`` for a ``Ridge`` and a ``StandardScaler``: the regressor's output
+    through the scaler's ``inverse_transform`` (its copy, then ``*= scale_`` and ``+= mean_``), back to one column."""
+    from sklearn.linear_model import Ridge
+    from sklearn.preprocessing import StandardScaler
+
+    reg, scaler = getattr(model, "regressor_", None), getattr(model, "transformer_", None)
+    if type(reg) is not Ridge or type(scaler) is not StandardScaler or getattr(model, "_training_dim", 0) != 1:
+        return None
+    pred = linear_output(reg, X, proba=False)
+    if pred is None or pred.ndim != 1 or np.isinf(pred).any():  # infinity: the scaler's check raises its error
+        return None
+    out = pred.reshape(-1, 1).copy()
+    if scaler.with_std:
+        out *= scaler.scale_
+    if scaler.with_mean:
+        out += scaler.mean_
+    return out.squeeze(axis=1)

@@ -88,6 +88,18 @@ def test_a_ridge_shortcut_is_its_predict_to_the_bit():
             X = rng.normal(scale=5.0, size=(n, 7))
             np.testing.assert_array_equal(_bits(linear_output(model, X, proba=False)), _bits(model.predict(X)))
         assert linear_output(model, X, proba=True) is None
+    # as forgeml builds its linear regression: Ridge on a standardized target
+    from sklearn.compose import TransformedTargetRegressor
+
+    from forgeml.models._common import standardized_target
+
+    wrapped = standardized_target(Ridge(alpha=30.0)).fit(train, target * 1e3 + 7)
+    for n in (1, 9, FEW_ROWS):
+        X = rng.normal(scale=5.0, size=(n, 7))
+        np.testing.assert_array_equal(_bits(linear_output(wrapped, X, proba=False)), _bits(wrapped.predict(X)))
+    assert linear_output(wrapped, X, proba=True) is None
+    other = TransformedTargetRegressor(regressor=Ridge(), func=np.log1p, inverse_func=np.expm1).fit(train, target ** 2)
+    assert linear_output(other, X, proba=False) is None  # another transformer: its own predict
     two = Ridge().fit(train, np.c_[target, -target])  # two targets: a 2-d coefficient
     X = rng.normal(size=(4, 7))
     np.testing.assert_array_equal(_bits(linear_output(two, X, proba=False)), _bits(two.predict(X)))
