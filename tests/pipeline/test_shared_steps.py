@@ -231,3 +231,49 @@ def test_a_scikit_learn_model_reads_its_frame_as_the_array_its_own_check_makes(r
     assert checked_matrix(LogisticRegression().fit(ints, y), ints) is ints  # not all float64: the model's own check
     assert checked_matrix(LogisticRegression().fit(X.to_numpy(), y), X) is X  # fitted without names
     assert checked_matrix(BaggedPipeline([ForgePipeline([("model", lr)])], 2), X) is X  # not scikit-learn's
+
+
+@pytest.mark.parametrize("task,kernel", [("binary", "rbf"), ("multiclass", "rbf"), ("binary", "linear"),
+                                         ("regression", "rbf")])
+def test_an_svm_predicts_a_batch_on_threads_to_the_last_bit(task, kernel, monkeypatch):
+    """``svm_predict`` splits a batch's rows over threads (libsvm works out each row alone and releases the GIL);
+    every row must be the one-thread call's, through the svm family's own calibration or target scaling, and
+    through ``predict_matrix``. One core, a few rows, another model or a subclass: the model's own call."""
+    from sklearn.svm import SVC
+
+    from forgeml._threads import ROWS_PER_THREAD
+    from forgeml.models.base import FitContext
+    from forgeml.models.svm import SVMFamily
+    from forgeml.pipeline import fitted
+    from forgeml.pipeline.fitted import svm_predict
+
+    rng = np.random.default_rng(0)
+    X = pd.DataFrame(rng.normal(size=(600, 5)), columns=list("abcde"))
+    signal = X.a + X.b * X.c + rng.normal(scale=0.5, size=600)
+    y = {"binary": (signal > 0).astype(int).to_numpy(), "multiclass": np.digitize(signal, [-1, 0, 1]),
+         "regression": signal.to_numpy()}[task]
+    n_classes = {"binary": 2, "multiclass": 4, "regression": 0}[task]
+    ctx = FitContext(task=task, n_rows=600, n_features=5, n_classes=n_classes)
+    params = {"kernel": kernel, "C": 2.0, "gamma_scale": 1.0, "epsilon": 0.1, "class_weight": "none"}
+    model = SVMFamily().build(params, ctx).fit(X.to_numpy(), y)
+    big = rng.normal(size=(3 * ROWS_PER_THREAD + 17, 5))  # three threads' worth, uneven blocks
+    own = model.predict_proba(big) if n_classes else model.predict(big)
+    blocks = []
+    real = fitted.in_row_blocks
+    monkeypatch.setattr(fitted, "in_row_blocks", lambda call, X, threads: blocks.append(threads) or real(call, X,
+                                                                                                          threads))
+    monkeypatch.setattr("forgeml._threads.available_cores", lambda: 3)
+    got = svm_predict(model, big, proba=bool(n_classes))
+    assert blocks == [3] and got.shape == own.shape and np.array_equal(got, own)
+    pipe = ForgePipeline([("model", model)])
+    assert np.array_equal(predict_matrix(pipe, pd.DataFrame(big), n_classes, StepCache({})), own.astype(float))
+    assert blocks == [3, 3]
+    assert svm_predict(model, big[:ROWS_PER_THREAD], proba=bool(n_classes)) is None  # one thread's worth of rows
+    monkeypatch.setattr("forgeml._threads.available_cores", lambda: 1)
+    assert svm_predict(model, big, proba=bool(n_classes)) is None
+    monkeypatch.setattr("forgeml._threads.available_cores", lambda: 3)
+    assert svm_predict(LogisticRegression().fit(X, y > 0), big, proba=True) is None
+
+    class OwnSVC(SVC):  # a subclass may predict otherwise: left alone
+        pass
+    assert svm_predict(OwnSVC().fit(X.to_numpy(), y > 0), big, proba=False) is None
