@@ -7,6 +7,7 @@ user's process, where the cores are free: LightGBM and torch on 10,000 rows took
 from __future__ import annotations
 
 import os
+from typing import Any
 
 #: Rows per extra thread: 10,000 rows use up to 5 threads, 1,999 rows one.
 ROWS_PER_THREAD = 2_000
@@ -33,4 +34,17 @@ def predict_threads(n_rows: int) -> int:
     return max(1, min(available_cores(), wanted))
 
 
-__all__ = ["ROWS_PER_THREAD", "available_cores", "predict_threads"]
+def in_row_blocks(call: Any, X: Any, threads: int) -> Any:
+    """``call`` on ``threads`` contiguous blocks of ``X``'s rows at once, joined in order: for calls that work
+    out each row on its own (so a row's result does not depend on the block it is in) and release the GIL."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    import numpy as np
+
+    bounds = np.linspace(0, X.shape[0], threads + 1).astype(int)
+    blocks = [X.iloc[a:b] if hasattr(X, "iloc") else X[a:b] for a, b in zip(bounds[:-1], bounds[1:])]
+    with ThreadPoolExecutor(threads) as pool:
+        return np.concatenate(list(pool.map(call, blocks)))
+
+
+__all__ = ["ROWS_PER_THREAD", "available_cores", "in_row_blocks", "predict_threads"]

@@ -62,3 +62,31 @@ def test_torch_mlp_predicts_a_large_batch_exactly_and_restores_torch_threads():
     chunks = np.concatenate([est.predict_proba(big[i:i + 1000]) for i in range(0, len(big), 1000)])
     np.testing.assert_allclose(whole, chunks, rtol=1e-5, atol=1e-6)
     assert torch.get_num_threads() == before
+
+
+@pytest.mark.parametrize("weights,p", [("uniform", 2), ("distance", 1)])
+def test_knn_queries_a_large_batch_over_the_cores_exactly(weights, p, monkeypatch):
+    """A tree search (fitted on one thread) splits a large batch's rows over threads: every row's neighbours and
+    so its prediction are the one-thread query's, exact matches (zero distances) included."""
+    from forgeml._threads import in_row_blocks
+    from forgeml.models import knn
+    from forgeml.models.knn import KNNClassifier, KNNRegressor
+
+    X, y = _data(3000)
+    rng = np.random.default_rng(1)
+    big = rng.normal(size=(3 * ROWS_PER_THREAD + 11, 6))
+    big[::5] = X[rng.integers(0, len(X), len(big[::5]))]  # rows equal to training rows
+    calls = []
+    monkeypatch.setattr(knn, "in_row_blocks", lambda call, X, threads: calls.append(threads) or in_row_blocks(
+        call, X, threads))
+    monkeypatch.setattr("forgeml._threads.available_cores", lambda: 3)
+    clf = KNNClassifier(n_neighbors=7, weights=weights, p=p).fit(X, y)
+    reg = KNNRegressor(n_neighbors=7, weights=weights, p=p).fit(X, X[:, 0] * 2 + y)
+    assert clf.model_._fit_method != "brute"  # six columns: a tree
+    for model, call in ((clf, clf.predict_proba), (clf, clf.predict), (reg, reg.predict)):
+        own = getattr(model.model_, call.__name__)(big)
+        got = call(big)
+        assert got.shape == own.shape and np.array_equal(got, own)
+    assert calls == [3, 3, 3]
+    clf.predict_proba(big[:ROWS_PER_THREAD])  # one thread's worth: the query as it is
+    assert calls == [3, 3, 3]

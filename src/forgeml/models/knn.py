@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
 
+from forgeml._threads import in_row_blocks, predict_threads
 from forgeml.models._common import require_fitted, threads
 from forgeml.models.base import Capabilities, FitContext, ModelFamily
 from forgeml.space import Categorical, Int, SearchSpace
@@ -38,9 +39,21 @@ class _ClippedKNN(BaseEstimator):
     def _check(self) -> None:
         require_fitted(self)
 
+    def _by_rows(self, call: Any, X: Any) -> np.ndarray:
+        """``call`` on a batch over ``predict_threads`` threads: fitted in a trial on one thread, a tree search
+        (``kd_tree``, ``ball_tree``) would query on one thread in the user's process too (860 ms for 10,000 rows
+        of 15 columns; 535 ms on 2 threads). Each row's neighbours are found on their own and the query releases
+        the GIL, so blocks of rows give each row the same result; brute force already splits its distances over
+        the cores."""
+        threads = predict_threads(len(X))
+        own = self.model_
+        if threads < 2 or not hasattr(X, "shape") or own._fit_method == "brute" or own.n_jobs not in (None, 1):
+            return call(X)
+        return in_row_blocks(call, X, threads)
+
     def predict(self, X: Any) -> np.ndarray:
         self._check()
-        return self.model_.predict(X)
+        return self._by_rows(self.model_.predict, X)
 
 
 class KNNClassifier(ClassifierMixin, _ClippedKNN):
@@ -58,7 +71,7 @@ class KNNClassifier(ClassifierMixin, _ClippedKNN):
 
     def predict_proba(self, X: Any) -> np.ndarray:
         self._check()
-        return self.model_.predict_proba(X)
+        return self._by_rows(self.model_.predict_proba, X)
 
 
 class KNNRegressor(RegressorMixin, _ClippedKNN):

@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from forgeml._direct import linear_output
+from forgeml._threads import in_row_blocks, predict_threads
 from forgeml.data.coerce import request_columns
 from forgeml.data.schema import Schema
 from forgeml.data.validate import align_for_predict
@@ -141,8 +142,6 @@ def forest_predict(model: Any, X: Any) -> np.ndarray | None:
     free. The rows are split into one block per thread and each block sums every tree in order, so each row's sum
     is exactly the one-thread sum (threads over trees, the forest's own ``n_jobs``, would add in the order the
     threads finish)."""
-    from forgeml._threads import predict_threads
-
     if not _is_forest(model) or getattr(model, "n_outputs_", 2) != 1 \
             or int(getattr(model, "n_jobs", None) or 1) != 1:
         return None  # several jobs sum in the order the threads finish: leave that to the forest
@@ -159,17 +158,6 @@ def forest_predict(model: Any, X: Any) -> np.ndarray | None:
     return in_row_blocks(lambda block: _sum_trees(model, block), X32, threads)  # the trees' walk releases the GIL
 
 
-def in_row_blocks(call: Any, X: Any, threads: int) -> np.ndarray:
-    """``call`` on ``threads`` contiguous blocks of ``X``'s rows at once, joined in order: for calls that work
-    out each row on its own (so a row's result does not depend on the block it is in) and release the GIL."""
-    from concurrent.futures import ThreadPoolExecutor
-
-    bounds = np.linspace(0, X.shape[0], threads + 1).astype(int)
-    blocks = [X.iloc[a:b] if isinstance(X, pd.DataFrame) else X[a:b] for a, b in zip(bounds[:-1], bounds[1:])]
-    with ThreadPoolExecutor(threads) as pool:
-        return np.concatenate(list(pool.map(call, blocks)))
-
-
 def svm_predict(model: Any, X: Any, proba: bool) -> np.ndarray | None:
     """An SVM's ``predict_proba`` (classifier) or ``predict`` (regressor) on a batch, over the process's cores;
     None for anything else, and for a batch this process has one thread for (``predict_threads``).
@@ -178,8 +166,6 @@ def svm_predict(model: Any, X: Any, proba: bool) -> np.ndarray | None:
     weight 0.07 took 850 of a 10,000-row batch's 1,140 ms. libsvm works out each row on its own and releases the
     GIL, and the calibration (Platt's sigmoid) and the target's inverse scaling are per row, so the rows split
     into one block per thread give each row the one-thread call's result to the last bit."""
-    from forgeml._threads import predict_threads
-
     threads = predict_threads(len(X))
     if threads < 2 or not _is_svm(model):
         return None
