@@ -111,6 +111,7 @@ def _data(n: int, seed: int) -> pd.DataFrame:
     df = pd.DataFrame({"a": rng.normal(size=n), "b": rng.gamma(2.0, size=n), "c": rng.choice(["u", "v", "w"], n),
                        "d": rng.choice([True, False], n), "e": rng.normal(10, 3, size=n), "f": rng.uniform(size=n)})
     df.loc[rng.choice(n, n // 15, replace=False), "a"] = np.nan
+    df.loc[rng.choice(n, n // 12, replace=False), "c"] = None  # a missing category: NaN among the codes
     signal = df.a.fillna(0) * df.e / 10 + (df.c == "u") - 0.5 * df.b + rng.normal(scale=0.3, size=n)
     df["y"] = np.where(signal > 0, "yes", "no")
     return df
@@ -156,6 +157,8 @@ def test_one_row_requests_walk_rows_and_predict_the_frame_paths_probabilities_to
     members = _members(df, schema)
     fitted = FittedPipeline(schema, members, [0.2, 0.1, 0.2, 0.1, 0.1, 0.1, 0.1, 0.1])
     new = _data(40, 1).drop(columns=["y"])
+    new.loc[new.index[1::6], "c"] = "z"  # a category training never saw
+    assert new.c.isna().any()
     whole = align_for_predict(schema, new)
     for i in range(len(new)):
         row = align_for_predict(schema, new.iloc[[i]])

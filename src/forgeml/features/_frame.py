@@ -8,7 +8,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from forgeml.data.coerce import codes_are_values
 from forgeml.errors import NotFittedError
 
 
@@ -70,25 +69,6 @@ class Rows:
         """The columns at ``pos``, under the labels ``columns``."""
         codes = None if not self.codes else {i: self.codes[int(j)] for i, j in enumerate(pos) if int(j) in self.codes}
         return Rows(self.values[:, pos], columns, self.index, codes)
-
-
-def category_codes(cats: pd.DataFrame) -> tuple[np.ndarray, dict[int, int]] | None:
-    """A frame of float64 and native ``category`` columns (categories ``0..k-1``) as one float64 array, categories
-    as their codes (NaN for missing), and ``{position: k}`` of those; None for any other column."""
-    out, where = np.empty(cats.shape, dtype=np.float64), {}
-    for j, (_, col) in enumerate(cats.items()):
-        t = col.dtype
-        if isinstance(t, pd.CategoricalDtype):
-            if not codes_are_values(t):
-                return None
-            codes = col.cat.codes.to_numpy()
-            out[:, j] = np.where(codes < 0, np.nan, codes)
-            where[j] = len(t.categories)
-        elif t == np.float64:
-            out[:, j] = col.to_numpy()
-        else:
-            return None
-    return out, where
 
 
 def positions_in(est: Any, name: str, columns: pd.Index, wanted: Any) -> np.ndarray | None:

@@ -239,6 +239,26 @@ class EncodedGroups:
         """Every group side by side: the encoder's ``transform`` output."""
         return _concat(list(self), self.index)
 
+    def coded(self) -> tuple[np.ndarray, dict[int, int]]:
+        """A request's few rows (``few``) as one float64 array, native categories as their codes (NaN for missing)
+        and ``{position: number of categories}`` of those: ``frame()``'s numbers, a category's code where the frame
+        holds a ``category``, without a ``Categorical`` per column and a frame around them (made, then read back,
+        for every row a member on native categories predicted)."""
+        enc, blocks, where, at = self.encoder, [], {}, 0
+        for m in list(enc.groups_):
+            if m != "native":
+                block = enc._transform_few(m, self.X).to_numpy(dtype="float64")
+                blocks.append(block)
+                at += block.shape[1]
+                continue
+            for c in enc.groups_[m]:
+                cats = enc.encoders_[m][c]
+                codes = _native_codes(self.X[c], cats)
+                blocks.append(np.where(codes < 0, np.nan, codes).astype("float64")[:, None])
+                where[at] = len(cats)
+                at += 1
+        return (np.hstack(blocks) if blocks else np.empty((len(self.index), 0))), where
+
 
 class _OneHotLookup:
     """A fitted ``OneHotEncoder``'s output for every value it knows, for missing and for an unknown value, asked of

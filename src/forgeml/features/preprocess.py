@@ -29,7 +29,7 @@ from forgeml._direct import scaled
 from forgeml.data.coerce import FEW_ROWS, bool_array, request_column, to_bool, to_numeric
 from forgeml.data.schema import BOOLEAN, CATEGORICAL, DATETIME, NUMERIC, TEXT, Schema
 from forgeml.errors import ConfigError, SchemaMismatchError
-from forgeml.features._frame import Rows, category_codes, check_fitted, dense, index_of, safe_names, without_caches
+from forgeml.features._frame import Rows, check_fitted, dense, index_of, safe_names, without_caches
 from forgeml.features.clip import OutlierClipper
 from forgeml.features.dates import DatetimeParts
 from forgeml.features.describe import preprocessor_features
@@ -355,15 +355,19 @@ class Preprocessor(TransformerMixin, BaseEstimator):
         numeric.clear()
         if self.bool_fill_ and parts[2].shape[1] and isinstance(parts[2], pd.DataFrame):  # arrays come filled
             parts[2] = parts[2].fillna(self.bool_fill_)
+        coded = None
         if isinstance(cats, EncodedGroups) and not cats.numbers:
-            cats = cats.frame()  # native categories stay a block of their own
+            if rows and cats.few:  # a request's few rows: native categories as their codes, no frame
+                coded, cats = cats.coded(), None
+            else:
+                cats = cats.frame()  # native categories stay a block of their own
         if isinstance(cats, EncodedGroups):
             float_cats, cat_width = True, cats.width
         else:
             float_cats = cats is not None and cats.shape[1] > 0 and all(t == np.float64 for t in cats.dtypes)
             cat_width = cats.shape[1] if float_cats else 0
         width = sum(f.shape[1] for f in parts) + cat_width
-        if not width:
+        if not width and coded is None:
             if cats is not None and cats.shape[1] and not float_cats:
                 return cats
             return pd.DataFrame({"_constant": np.zeros(len(index))}, index=index)  # keeps every estimator working
@@ -379,9 +383,8 @@ class Preprocessor(TransformerMixin, BaseEstimator):
                 at = self._copy_into(out, at, group, scale=False, names=names)
                 del group
             cats = None
-        if rows and (cats is None or not cats.shape[1]):  # a request's few rows, all numbers: no frame
+        if rows and coded is None and (cats is None or not cats.shape[1]):  # a request's few rows, all numbers
             return Rows(out, index_of(self, "out", self.feature_names_out_), index)
-        coded = category_codes(cats) if rows else None
         if coded is not None:  # native categories too: their codes, after the numbers (as the frame puts them)
             block, where = coded
             return Rows(np.hstack([out, block]), index_of(self, "out", self.feature_names_out_), index,
