@@ -1,6 +1,6 @@
 """Predict latency of one system after a fit, the same way for forgeml, FLAML and AutoGluon (issue 21's table).
 
-    python scripts/latency_peers.py --system forgeml --only fair,benefits --budget 30
+    python scripts/latency_peers.py --system forgeml --only fair,benefits --budget 30 [--save DIR]
     /tmp/peers/flaml/bin/python scripts/latency_peers.py --system flaml --only fair,benefits --budget 30
 
 Each system is fitted as ``../shared/bench/run_peer.py`` fits it (the same stratified 75 % split, seed 0, the same
@@ -64,7 +64,11 @@ def main() -> None:
     ap.add_argument("--system", required=True, choices=["forgeml", "flaml", "autogluon"])
     ap.add_argument("--only", required=True, help="comma-separated binary or multiclass datasets")
     ap.add_argument("--budget", type=float, default=30.0)
+    ap.add_argument("--save", metavar="DIR", help="forgeml only: save each fitted model to DIR/<dataset> (fresh "
+                    "fits differ; `scripts/latency_saved.py NAME=DIR/NAME` times a saved one again)")
     args = ap.parse_args()
+    if args.save and args.system != "forgeml":
+        raise SystemExit("--save keeps forgeml models only")
     manifest = {d["name"]: d for d in json.loads((SHARED / "datasets" / "manifest.json").read_text())["datasets"]}
     for name in args.only.split(","):
         m = manifest[name]
@@ -74,6 +78,8 @@ def main() -> None:
             start = time.perf_counter()
             model, prepare = fitted(args.system, train, m["target"], m["task"], args.budget, workdir)
             fit_s = time.perf_counter() - start
+            if args.save:
+                model.save(str(Path(args.save) / name))
             X = prepare(test.drop(columns=[m["target"]]))
             rows = [X.iloc[[i % len(X)]] for i in range(55)]
             batch = X.sample(10_000, replace=True, random_state=0)
