@@ -36,15 +36,28 @@ def predict_threads(n_rows: int) -> int:
 
 def in_row_blocks(call: Any, X: Any, threads: int) -> Any:
     """``call`` on ``threads`` contiguous blocks of ``X``'s rows at once, joined in order: for calls that work
-    out each row on its own (so a row's result does not depend on the block it is in) and release the GIL."""
+    out each row on its own (so a row's result does not depend on the block it is in) and release the GIL.
+
+    Each block runs under the caller's scikit-learn configuration (it is kept per thread: ``assume_finite`` and
+    the like would not reach a new thread), and the caller's warning filters are put back afterwards
+    (scikit-learn's input check changes them for a moment in each thread, which Python does not make safe
+    across threads)."""
+    import warnings
     from concurrent.futures import ThreadPoolExecutor
 
     import numpy as np
+    import sklearn
+
+    config = sklearn.get_config()
+
+    def run(block: Any) -> Any:
+        with sklearn.config_context(**config):
+            return call(block)
 
     bounds = np.linspace(0, X.shape[0], threads + 1).astype(int)
     blocks = [X.iloc[a:b] if hasattr(X, "iloc") else X[a:b] for a, b in zip(bounds[:-1], bounds[1:])]
-    with ThreadPoolExecutor(threads) as pool:
-        return np.concatenate(list(pool.map(call, blocks)))
+    with warnings.catch_warnings(), ThreadPoolExecutor(threads) as pool:
+        return np.concatenate(list(pool.map(run, blocks)))
 
 
 __all__ = ["ROWS_PER_THREAD", "available_cores", "in_row_blocks", "predict_threads"]

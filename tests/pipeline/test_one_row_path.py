@@ -8,7 +8,7 @@ import pickle
 import numpy as np
 import pandas as pd
 import pytest
-from sklearn.ensemble import ExtraTreesClassifier
+from sklearn.ensemble import ExtraTreesClassifier, RandomForestClassifier
 from sklearn.linear_model import LogisticRegression, Ridge
 from sklearn.neighbors import KNeighborsClassifier
 from sklearn.preprocessing import StandardScaler
@@ -353,3 +353,30 @@ def test_regression_with_a_target_transform_and_multiclass_rows_predict_the_fram
         for m in members:
             np.testing.assert_array_equal(_bits(predict_matrix(m, row, k, StepCache({}))),
                                           _bits(predict_matrix(m, row, k)))
+
+
+@pytest.mark.parametrize("with_numbers", [False, True])
+def test_one_row_of_native_categories_predicts_what_a_large_batch_predicts_for_it(with_numbers):
+    """A request's row against the same row inside a batch of more than 64 rows (the plain frame path, which never
+    takes the few-rows shortcuts), for forests on native categories, missing and unseen categories included. With
+    no numeric column the encoder's frame of categories reaches the forest, whose check reads a missing category
+    as a huge negative integer, not NaN: the row must not reach it as codes with NaN."""
+    rng = np.random.default_rng(0)
+    n = 400
+    df = pd.DataFrame({"c": rng.choice(list("uvwt"), n), "k": rng.choice([f"k{i}" for i in range(12)], n)})
+    if with_numbers:
+        df["a"] = rng.normal(size=n)
+    df.loc[rng.choice(n, 40, replace=False), "c"] = None
+    df["y"] = np.where((df.c == "u") + df.k.isin(["k1", "k2"]) + rng.normal(scale=0.5, size=n) > 0.3, "yes", "no")
+    schema = infer_schema(df, "y")
+    X, y = df.drop(columns=["y"]), encode_target(df, schema)
+    native = {"cat_encoding": "native", "impute": "none"}
+    members = [ForgePipeline([("prep", Preprocessor.from_schema(schema, native)), ("model", model)]).fit(X, y)
+               for model in (ExtraTreesClassifier(30, random_state=0), RandomForestClassifier(30, random_state=0))]
+    fitted = FittedPipeline(schema, members, [0.5, 0.5])
+    new = X.sample(80, random_state=1).reset_index(drop=True)
+    new.loc[[0, 5, 9], "c"] = None
+    new.loc[[1, 6], "k"] = "never seen"
+    batch = fitted.predict_proba(new)
+    for i in range(12):
+        np.testing.assert_array_equal(_bits(fitted.predict_proba(new.iloc[[i]])), _bits(batch[i:i + 1]))

@@ -277,3 +277,51 @@ def test_an_svm_predicts_a_batch_on_threads_to_the_last_bit(task, kernel, monkey
     class OwnSVC(SVC):  # a subclass may predict otherwise: left alone
         pass
     assert svm_predict(OwnSVC().fit(X.to_numpy(), y > 0), big, proba=False) is None
+
+
+def test_svm_and_knn_row_blocks_leave_other_models_sparse_rows_and_the_callers_settings_alone(monkeypatch):
+    """What ``svm_predict`` and the k-NN blocks must not touch: another model inside the same wrappers (a calibrated
+    tree, a target transform other than standardizing), sparse rows (a hand-built pipeline's one-hot output), and
+    the caller's scikit-learn configuration and warning filters, which the blocks' threads must honour and keep."""
+    import warnings
+
+    import scipy.sparse as sp
+    import sklearn
+    from sklearn.calibration import CalibratedClassifierCV
+    from sklearn.compose import TransformedTargetRegressor
+    from sklearn.preprocessing import MinMaxScaler
+    from sklearn.svm import SVC, SVR
+
+    from forgeml._threads import ROWS_PER_THREAD
+    from forgeml.models.knn import KNNClassifier
+    from forgeml.pipeline.fitted import svm_predict
+
+    monkeypatch.setattr("forgeml._threads.available_cores", lambda: 3)
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(400, 4))
+    y = (X[:, 0] > 0).astype(int)
+    big = rng.normal(size=(3 * ROWS_PER_THREAD, 4))
+    calibrated_tree = CalibratedClassifierCV(DecisionTreeClassifier(max_depth=3), cv=3, ensemble=False).fit(X, y)
+    minmax = TransformedTargetRegressor(SVR(), transformer=MinMaxScaler()).fit(X, X[:, 1])
+    assert svm_predict(calibrated_tree, big, proba=True) is None
+    assert svm_predict(minmax, big, proba=False) is None
+    standardized = TransformedTargetRegressor(SVR(), transformer=sklearn.preprocessing.StandardScaler())
+    assert svm_predict(standardized.fit(X, X[:, 1]), big, proba=False) is not None
+    sparse = sp.csr_matrix(big)
+    lr = LogisticRegression().fit(sp.csr_matrix(X), y)
+    got = predict_matrix(ForgePipeline([("model", lr)]), sparse, 2, StepCache({}))
+    assert np.array_equal(got, lr.predict_proba(sparse))  # sparse rows reach a model that is no SVM as before
+    svc = SVC(gamma=0.5).fit(sp.csr_matrix(X), y)
+    assert np.array_equal(svm_predict(svc, sparse, proba=False), svc.predict(sparse))
+    knn = KNNClassifier(n_neighbors=5).fit(sp.csr_matrix(X), y)
+    assert np.array_equal(knn.predict(sparse), knn.model_.predict(sparse))
+    holed = big.copy()
+    holed[3] = np.nan
+    plain = SVC(gamma=0.5).fit(X, y)
+    with sklearn.config_context(assume_finite=True):  # the caller's setting reaches every block's thread
+        assert np.array_equal(svm_predict(plain, holed, proba=False), plain.predict(holed))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        before = list(warnings.filters)
+        svm_predict(plain, big, proba=False)
+        assert warnings.filters == before

@@ -357,7 +357,10 @@ class Preprocessor(TransformerMixin, BaseEstimator):
             parts[2] = parts[2].fillna(self.bool_fill_)
         coded = None
         if isinstance(cats, EncodedGroups) and not cats.numbers:
-            if rows and cats.few:  # a request's few rows: native categories as their codes, no frame
+            # a request's few rows beside numbers: native categories as their codes, no frame. Without numbers the
+            # frame of categories itself goes on, as for more rows: a model reads a frame of categories alone
+            # otherwise (scikit-learn's check makes it integers, a missing one a huge negative, not NaN)
+            if rows and cats.few and any(f.shape[1] for f in parts):
                 coded, cats = cats.coded(), None
             else:
                 cats = cats.frame()  # native categories stay a block of their own
@@ -367,7 +370,7 @@ class Preprocessor(TransformerMixin, BaseEstimator):
             float_cats = cats is not None and cats.shape[1] > 0 and all(t == np.float64 for t in cats.dtypes)
             cat_width = cats.shape[1] if float_cats else 0
         width = sum(f.shape[1] for f in parts) + cat_width
-        if not width and coded is None:
+        if not width:
             if cats is not None and cats.shape[1] and not float_cats:
                 return cats
             return pd.DataFrame({"_constant": np.zeros(len(index))}, index=index)  # keeps every estimator working

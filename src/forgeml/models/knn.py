@@ -45,11 +45,11 @@ class _ClippedKNN(BaseEstimator):
         of 15 columns; 535 ms on 2 threads). Each row's neighbours are found on their own and the query releases
         the GIL, so blocks of rows give each row the same result; brute force already splits its distances over
         the cores."""
-        threads = predict_threads(len(X))
         own = self.model_
-        if threads < 2 or not hasattr(X, "shape") or own._fit_method == "brute" or own.n_jobs not in (None, 1):
+        if not hasattr(X, "shape") or own._fit_method == "brute" or own.n_jobs not in (None, 1):
             return call(X)
-        return in_row_blocks(call, X, threads)
+        threads = predict_threads(X.shape[0])
+        return call(X) if threads < 2 else in_row_blocks(call, X, threads)
 
     def predict(self, X: Any) -> np.ndarray:
         self._check()

@@ -158,6 +158,9 @@ def forest_predict(model: Any, X: Any) -> np.ndarray | None:
     return in_row_blocks(lambda block: _sum_trees(model, block), X32, threads)  # the trees' walk releases the GIL
 
 
+SVM_MAX_COLUMNS = 4096  # wider SVM inputs predict on one thread (see svm_predict)
+
+
 def svm_predict(model: Any, X: Any, proba: bool) -> np.ndarray | None:
     """An SVM's ``predict_proba`` (classifier) or ``predict`` (regressor) on a batch, over the process's cores;
     None for anything else, and for a batch this process has one thread for (``predict_threads``).
@@ -165,9 +168,12 @@ def svm_predict(model: Any, X: Any, proba: bool) -> np.ndarray | None:
     An SVM fitted in a trial predicts on one thread (libsvm's loop over rows and support vectors): an RBF SVM of
     weight 0.07 took 850 of a 10,000-row batch's 1,140 ms. libsvm works out each row on its own and releases the
     GIL, and the calibration (Platt's sigmoid) and the target's inverse scaling are per row, so the rows split
-    into one block per thread give each row the one-thread call's result to the last bit."""
-    threads = predict_threads(len(X))
-    if threads < 2 or not _is_svm(model):
+    into one block per thread give each row the one-thread call's result to the last bit. Wide inputs stay on one
+    thread: libsvm's kernel then runs through BLAS, whose own threads would compete with these."""
+    if not _is_svm(model) or int(getattr(model, "n_features_in_", 0)) > SVM_MAX_COLUMNS:
+        return None
+    threads = predict_threads(X.shape[0])
+    if threads < 2:
         return None
     return in_row_blocks(model.predict_proba if proba else model.predict, X, threads)
 
@@ -178,13 +184,15 @@ def _is_svm(model: Any) -> bool:
     otherwise."""
     from sklearn.calibration import CalibratedClassifierCV
     from sklearn.compose import TransformedTargetRegressor
+    from sklearn.preprocessing import StandardScaler
     from sklearn.svm import SVC, SVR
 
     if type(model) is CalibratedClassifierCV:
         inner = [c.estimator for c in getattr(model, "calibrated_classifiers_", ())]
         return bool(inner) and all(type(e) is SVC for e in inner)
-    if type(model) is TransformedTargetRegressor:
-        return type(getattr(model, "regressor_", None)) is SVR
+    if type(model) is TransformedTargetRegressor:  # as ``standardized_target`` builds it: a per-row inverse
+        return (type(getattr(model, "regressor_", None)) is SVR and model.func is None
+                and type(getattr(model, "transformer_", None)) is StandardScaler)
     return type(model) in (SVC, SVR)
 
 
