@@ -42,11 +42,10 @@ def linear_output(model: Any, X: Any, proba: bool) -> np.ndarray | None:
     """``model.predict_proba(X)`` (``proba``) or ``model.predict(X)`` for a fitted ``LogisticRegression``
     (probabilities only) or ``Ridge``, which reject missing and infinite values, and for a ``Ridge`` fitted on a
     standardized target (``models/_common.py: standardized_target``: how forgeml builds its linear regression)."""
-    from sklearn.compose import TransformedTargetRegressor
     from sklearn.linear_model import LogisticRegression, Ridge
 
     kind = type(model)
-    if kind is TransformedTargetRegressor and not proba:
+    if not proba and standardized_regressor(model) is not None:
         return _standardized(model, X)
     if (kind is not LogisticRegression or not proba) and (kind is not Ridge or proba):
         return None
@@ -68,14 +67,26 @@ def linear_output(model: Any, X: Any, proba: bool) -> np.ndarray | None:
     return softmax(scores, copy=False)
 
 
+def standardized_regressor(model: Any) -> Any:
+    """The fitted regressor inside a ``TransformedTargetRegressor`` whose target transform is a ``StandardScaler``
+    (``models/_common.py: standardized_target``: how forgeml builds its linear regression and SVR), else None:
+    its inverse is per row, ``* scale_ + mean_``."""
+    from sklearn.compose import TransformedTargetRegressor
+    from sklearn.preprocessing import StandardScaler
+
+    scaler = getattr(model, "transformer_", None)
+    if type(model) is not TransformedTargetRegressor or type(scaler) is not StandardScaler:
+        return None
+    return getattr(model, "regressor_", None)
+
+
 def _standardized(model: Any, X: Any) -> np.ndarray | None:
     """``TransformedTargetRegressor.predict`` for a ``Ridge`` and a ``StandardScaler``: the regressor's output
     through the scaler's ``inverse_transform`` (its copy, then ``*= scale_`` and ``+= mean_``), back to one column."""
     from sklearn.linear_model import Ridge
-    from sklearn.preprocessing import StandardScaler
 
-    reg, scaler = getattr(model, "regressor_", None), getattr(model, "transformer_", None)
-    if type(reg) is not Ridge or type(scaler) is not StandardScaler or getattr(model, "_training_dim", 0) != 1:
+    reg, scaler = standardized_regressor(model), getattr(model, "transformer_", None)
+    if type(reg) is not Ridge or getattr(model, "_training_dim", 0) != 1:
         return None
     pred = linear_output(reg, X, proba=False)
     if pred is None or pred.ndim != 1 or np.isinf(pred).any():  # infinity: the scaler's check raises its error

@@ -271,15 +271,10 @@ class _OneHotLookup:
         widths = [len(c) - len(inf if inf is not None else ()) + (inf is not None)
                   for c, inf in zip(enc.categories_, enc.infrequent_categories_)]
         self.width = sum(widths)
-        filler = {col: [cats[0] if len(cats) else self._UNKNOWN] for col, cats in zip(columns, enc.categories_)}
         self.tables: list[tuple[dict[Any, int | None], int | None, int | None]] = []
         offset = 0
-        for col, cats, width in zip(columns, enc.categories_, widths):
-            known = [v for v in cats if not pd.isna(v)]
-            probe = [*known, np.nan, self._UNKNOWN]
-            frame = pd.DataFrame({c: v * len(probe) for c, v in filler.items()}, columns=list(columns))
-            frame[col] = pd.Series(probe, dtype=object)
-            block = dense(enc.transform(frame))[:, offset:offset + width]
+        for (_, known, answers), width in zip(_probed(enc, columns), widths):
+            block = answers[:, offset:offset + width]
             where = [offset + int(np.argmax(r)) if r.any() else None for r in block]
             self.tables.append((dict(zip(known, where)), where[-2], where[-1]))
             offset += width
@@ -308,15 +303,9 @@ class _OrdinalLookup:
     the encoder itself once per category (as ``_OneHotLookup``)."""
 
     def __init__(self, enc: Any, columns: list) -> None:
-        unknown = _OneHotLookup._UNKNOWN
-        filler = {col: [cats[0] if len(cats) else unknown] for col, cats in zip(columns, enc.categories_)}
         self.tables: list[tuple[dict[Any, float], float, float]] = []
-        for j, (col, cats) in enumerate(zip(columns, enc.categories_)):
-            known = [v for v in cats if not pd.isna(v)]
-            probe = [*known, np.nan, unknown]
-            frame = pd.DataFrame({c: v * len(probe) for c, v in filler.items()}, columns=list(columns))
-            frame[col] = pd.Series(probe, dtype=object)
-            codes = dense(enc.transform(frame))[:, j]
+        for j, known, answers in _probed(enc, columns):
+            codes = answers[:, j]
             self.tables.append((dict(zip(known, codes[:-2].tolist())), float(codes[-2]), float(codes[-1])))
 
     def transform(self, columns: list[pd.Series]) -> np.ndarray:
@@ -330,6 +319,20 @@ class _OrdinalLookup:
             for r, v in enumerate(col.to_numpy(dtype=object)):
                 out[r, k] = missing if scalar_missing(v) else table.get(as_text(v), unknown)
         return out
+
+
+def _probed(enc: Any, columns: list) -> Iterator[tuple[int, list, np.ndarray]]:
+    """Per input column ``j`` of a fitted scikit-learn encoder: its known (non-missing) categories and the
+    encoder's whole output for rows holding each of them, then a missing value, then a value it never saw, in
+    that column (the others hold a fixed value): what the lookups read their answers from."""
+    unknown = _OneHotLookup._UNKNOWN
+    filler = {col: [cats[0] if len(cats) else unknown] for col, cats in zip(columns, enc.categories_)}
+    for j, (col, cats) in enumerate(zip(columns, enc.categories_)):
+        known = [v for v in cats if not pd.isna(v)]
+        probe = [*known, np.nan, unknown]
+        frame = pd.DataFrame({c: v * len(probe) for c, v in filler.items()}, columns=list(columns))
+        frame[col] = pd.Series(probe, dtype=object)
+        yield j, known, dense(enc.transform(frame))
 
 
 def _count_sketch(X: pd.DataFrame, threshold: Any) -> pd.DataFrame:

@@ -386,12 +386,12 @@ class Preprocessor(TransformerMixin, BaseEstimator):
                 at = self._copy_into(out, at, group, scale=False, names=names)
                 del group
             cats = None
-        if rows and coded is None and (cats is None or not cats.shape[1]):  # a request's few rows, all numbers
-            return Rows(out, index_of(self, "out", self.feature_names_out_), index)
         if coded is not None:  # native categories too: their codes, after the numbers (as the frame puts them)
             block, where = coded
             return Rows(np.hstack([out, block]), index_of(self, "out", self.feature_names_out_), index,
                         {out.shape[1] + j: k for j, k in where.items()})
+        if rows and (cats is None or not cats.shape[1]):  # a request's few rows, all numbers: no frame
+            return Rows(out, index_of(self, "out", self.feature_names_out_), index)
         # an array's columns are named by the caller (transform names every output column)
         num = pd.DataFrame(out, index=index, columns=names, copy=False)  # the array itself, not a copy
         if cats is not None and cats.shape[1]:

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from forgeml._direct import linear_output
+from forgeml._direct import linear_output, standardized_regressor
 from forgeml._threads import in_row_blocks, predict_threads
 from forgeml.data.coerce import request_columns
 from forgeml.data.schema import Schema
@@ -183,16 +183,14 @@ def _is_svm(model: Any) -> bool:
     ``TransformedTargetRegressor`` (how the svm family builds them); exact classes, as subclasses may predict
     otherwise."""
     from sklearn.calibration import CalibratedClassifierCV
-    from sklearn.compose import TransformedTargetRegressor
-    from sklearn.preprocessing import StandardScaler
     from sklearn.svm import SVC, SVR
 
     if type(model) is CalibratedClassifierCV:
         inner = [c.estimator for c in getattr(model, "calibrated_classifiers_", ())]
         return bool(inner) and all(type(e) is SVC for e in inner)
-    if type(model) is TransformedTargetRegressor:  # as ``standardized_target`` builds it: a per-row inverse
-        return (type(getattr(model, "regressor_", None)) is SVR and model.func is None
-                and type(getattr(model, "transformer_", None)) is StandardScaler)
+    inner = standardized_regressor(model)  # as ``standardized_target`` builds it: a per-row inverse
+    if inner is not None:
+        return type(inner) is SVR
     return type(model) in (SVC, SVR)
 
 
