@@ -178,7 +178,7 @@ def test_one_row_requests_walk_rows_and_predict_the_frame_paths_probabilities_to
     for m in members[3], members[6], members[7]:  # native categories: their codes, or the very frame from them
         rows = walked.transform(m.steps, row)
         assert isinstance(rows, Rows) and rows.codes
-        pd.testing.assert_frame_equal(rows.frame(), _frame_path(m.steps, row))
+        pd.testing.assert_frame_equal(rows.frame(), _frame_path(m.steps[:-1], row, pd.concat([whole, whole])))
     assert isinstance(rows_matrix(members[3].steps[-1][1], walked.transform(members[3].steps, row)), pd.DataFrame)
     for m in members[6], members[7]:  # XGBoost and extra trees read the codes
         rows = walked.transform(m.steps, row)
@@ -186,10 +186,14 @@ def test_one_row_requests_walk_rows_and_predict_the_frame_paths_probabilities_to
     assert not isinstance(walked.transform(members[0].steps, whole.iloc[:2]), Rows)  # several rows: frames
 
 
-def _frame_path(steps, X):
-    for _, step in steps[:-1]:
-        X = step.transform(X)
-    return X
+def _frame_path(steps, X, pad):
+    """The transform steps' output for ``X``'s rows computed inside a batch of more than ``FEW_ROWS`` rows
+    (``X`` then ``pad``): the plain frame path, which shares no code with the few-rows paths under test."""
+    assert len(X) + len(pad) > FEW_ROWS
+    big = pd.concat([X, pad])
+    for _, step in steps:
+        big = step.transform(big)
+    return big.iloc[:len(X)]
 
 
 def test_a_selection_of_rows_with_category_codes_keeps_them_where_they_land():
@@ -201,14 +205,17 @@ def test_a_selection_of_rows_with_category_codes_keeps_them_where_they_land():
     keep = list(Xt.columns[1:-1:2]) + [Xt.columns[-1]]  # the category column (the last) moves
     sel = FeatureSelector("none", task="binary").fit(Xt, y)
     sel.selected_ = keep
+    pad = align_for_predict(schema, _data(80, 9).drop(columns=["y"]))
+    requests = _data(10, 8).drop(columns=["y"])
+    requests.loc[requests.index[[1, 3]], "c"] = ["z", None]  # a category training never saw; a missing one
     for i in range(5):
-        row = align_for_predict(schema, _data(10, 8).drop(columns=["y"]).iloc[[i]])
+        row = align_for_predict(schema, requests.iloc[[i]])
         rows = pre.transform_rows(row)
         assert isinstance(rows, Rows) and list(rows.codes) == [Xt.shape[1] - 1]
-        pd.testing.assert_frame_equal(rows.frame(), pre.transform(row))
+        pd.testing.assert_frame_equal(rows.frame(), _frame_path([("prep", pre)], row, pad))
         got = sel.transform_rows(rows)
         assert list(got.codes) == [len(keep) - 1]
-        pd.testing.assert_frame_equal(got.frame(), sel.transform(pre.transform(row)))
+        pd.testing.assert_frame_equal(got.frame(), _frame_path([("prep", pre), ("select", sel)], row, pad))
     # who reads the codes: XGBoost where its booster has the category, scikit-learn's forests, nothing else
     xgb = XGBClassifier(n_estimators=5, enable_categorical=True, n_jobs=1).fit(Xt, y)
     cat = Xt.shape[1] - 1
